@@ -1,0 +1,51 @@
+# Two commands matter: `make report` and `make test`. Both create .venv and install the project first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MODELS ?= gpt2
+OUT    ?= out
+CORPUS ?=
+DEVICE ?= auto
+# torch is pinned to the CPU wheel so a fresh install stays small; other versions work too.
+TORCH  ?= torch==2.13.0
+SYSTEM_PACKAGES := fonts-noto-cjk poppler-utils chromium
+
+.PHONY: report test bench sysdeps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+report: $(STAMP)
+	@$(MAKE) --no-print-directory sysdeps SYSDEPS_OPTIONAL=1
+	$(BIN)/python -m report $(foreach m,$(MODELS),--model $(m)) --out $(OUT) --device $(DEVICE) $(if $(CORPUS),--corpus $(CORPUS))
+
+test: $(STAMP)
+	@$(MAKE) --no-print-directory sysdeps SYSDEPS_OPTIONAL=1
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+# Fonts for token strings in any script, pdftoppm for page checks, chromium for browser checks.
+sysdeps:
+	@missing=""; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing system packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	elif [ -n "$(SYSDEPS_OPTIONAL)" ] && [ "$$CI" != "true" ]; then \
+	  echo "note: some checks and glyphs need system packages; run: sudo apt-get install$$missing"; \
+	else \
+	  echo "missing system packages; run: sudo apt-get install$$missing"; exit 1; \
+	fi
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,134 @@
+"""SVD of the token embedding matrix (uncentred, as in the study): component 0 against the mean
+embedding, components 1–2 against word starts, and whether norm extremes sit on component 0 more
+than a null model predicts.
+
+Signs of singular vectors are arbitrary; we fix each so that the mean token projects positively
+(component 0) or so that its largest loading is positive (the others).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from analyses.claims import Claim, claim
+from analyses.stats import auroc, fisher_direction, two_cluster_split
+
+N_COMPONENTS = 3
+N_EXTREMES = 20
+N_NULL = 200
+
+
+@dataclass(frozen=True, eq=False)
+class SvdResult:
+    """Singular spectrum and the first components of the token embedding matrix W [tokens, d].
+
+    Attributes:
+        singular_values: [d] singular values of W, descending (embedding units · √tokens).
+        directions: [3, d] right singular vectors (unit directions in embedding space).
+        coordinates: [tokens, 3] each token's projection on those directions (embedding units).
+        cos_svd0_mean: |cos| between direction 0 and the mean token embedding.
+        svd0_same_sign_fraction: share of tokens on the majority side of zero on component 0.
+        norms: [tokens] L2 norm of each token embedding.
+        word_start_auroc: AUROC of the best linear split (Fisher) of components 1–2 for word starts.
+        word_start_ashman_d: bimodality of tokens along that split (≥ 2 = two clean modes).
+        split_direction: [2] the Fisher direction in the (component 1, component 2) plane.
+        extreme_ids: ids of the N longest and N shortest tokens.
+        extremeness: mean of 2·|percentile − 0.5| of those tokens on component 0 (1 = at the ends).
+        extremeness_null_p: permutation p-value of that mean under the null that component 0 adds to
+            the norm only through its own square (residual norms shuffled across tokens).
+        unigram_loading: |loading| of the unigram dim on direction 0, or NaN.
+        unigram_loading_rank: its rank among the d loadings (0 = largest), or -1.
+        claims: verdicts on claims 15–19.
+    """
+
+    singular_values: np.ndarray
+    directions: np.ndarray
+    coordinates: np.ndarray
+    cos_svd0_mean: float
+    svd0_same_sign_fraction: float
+    norms: np.ndarray
+    word_start_auroc: float
+    word_start_ashman_d: float
+    split_direction: np.ndarray
+    extreme_ids: tuple[int, ...]
+    extremeness: float
+    extremeness_null_p: float
+    unigram_loading: float
+    unigram_loading_rank: int
+    claims: tuple[Claim, ...]
+
+
+def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_dim: int | None,
+                seed: int, device: str = "cpu") -> SvdResult:
+    """Decompose W, orient the components, and test the study's claims about components 0–2."""
+    w = torch.as_tensor(np.asarray(token_embeddings, dtype=np.float32), device=device)
+    gram = (w.T @ w).double().cpu().numpy()
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    order = np.argsort(eigenvalues)[::-1]
+    singular = np.sqrt(np.clip(eigenvalues[order], 0, None))
+    directions = eigenvectors[:, order[:N_COMPONENTS]].T.copy()
+    mean = np.asarray(token_embeddings, dtype=np.float64).mean(axis=0)
+    for k in range(len(directions)):
+        flip = directions[k] @ mean < 0 if k == 0 else directions[k][np.argmax(np.abs(directions[k]))] < 0
+        directions[k] *= -1 if flip else 1
+    coords = (w @ torch.as_tensor(directions.T, dtype=torch.float32, device=device)).double().cpu().numpy()
+    norms = torch.linalg.vector_norm(w, dim=1).double().cpu().numpy()
+    cos_mean = float(abs(directions[0] @ mean) / (np.linalg.norm(mean) or 1.0))
+    same_sign = float(max(np.mean(coords[:, 0] > 0), np.mean(coords[:, 0] < 0)))
+
+    labels = np.asarray(word_start, dtype=bool)
+    if 0 < labels.sum() < len(labels):
+        plane = coords[:, 1:3]
+        split = fisher_direction(plane, labels)
+        score = plane @ split
+        ws_auroc = auroc(score, labels)
+        ws_ashman = two_cluster_split(score).ashman_d
+    else:
+        split, ws_auroc, ws_ashman = np.zeros(2), float("nan"), float("nan")
+
+    extreme_ids, extremeness, null_p = _norm_extremes(coords[:, 0], norms, seed)
+    if unigram_dim is not None:
+        loadings = np.abs(directions[0])
+        loading = float(loadings[unigram_dim])
+        rank = int(np.sum(loadings > loading))
+    else:
+        loading, rank = float("nan"), -1
+    d = w.shape[1]
+    claims = (
+        claim(15, cos_mean, cos_mean >= 0.95, "holds if |cos(component 0, mean embedding)| ≥ 0.95"),
+        claim(16, same_sign, same_sign >= 0.99, "holds if ≥ 99% of tokens share the sign of component 0"),
+        claim(17, extremeness, extremeness >= 0.8,
+              f"holds if the {N_EXTREMES} longest and {N_EXTREMES} shortest tokens average ≥ 0.8 on "
+              "2·|percentile − 0.5| of component 0",
+              f"permutation p = {null_p:.3g} against residual norms shuffled across tokens"),
+        claim(18, loading if unigram_dim is not None else None,
+              (loading >= 3 / np.sqrt(d)) if unigram_dim is not None else None,
+              "holds if the unigram dim's |loading| on direction 0 is ≥ 3/√d (three times an even share)",
+              f"rank {rank + 1} of {d} loadings" if unigram_dim is not None else "no unigram dim"),
+        claim(19, ws_auroc if np.isfinite(ws_auroc) else None,
+              (ws_auroc >= 0.9) if np.isfinite(ws_auroc) else None,
+              "holds if the best linear split of components 1–2 separates word starts with AUROC ≥ 0.9",
+              f"bimodality along the split: Ashman's D = {ws_ashman:.2f}"),
+    )
+    return SvdResult(singular, directions, coords, cos_mean, same_sign, norms, float(ws_auroc),
+                     float(ws_ashman), split, extreme_ids, extremeness, null_p, loading, rank, claims)
+
+
+def _norm_extremes(svd0: np.ndarray, norms: np.ndarray, seed: int) -> tuple[tuple[int, ...], float, float]:
+    k = min(N_EXTREMES, len(norms) // 4)
+    extremeness = 2 * np.abs((np.argsort(np.argsort(svd0)) + 0.5) / len(svd0) - 0.5)
+
+    def ends(values: np.ndarray) -> np.ndarray:
+        order = np.argsort(values, kind="stable")
+        return np.concatenate([order[-k:][::-1], order[:k]])
+
+    ids = ends(norms)
+    observed = float(extremeness[ids].mean())
+    residual_sq = np.clip(norms ** 2 - svd0 ** 2, 0, None)
+    rng = np.random.default_rng(seed)
+    null = np.array([extremeness[ends(svd0 ** 2 + rng.permutation(residual_sq))].mean() for _ in range(N_NULL)])
+    p = float((1 + np.sum(null >= observed)) / (1 + N_NULL))
+    return tuple(int(i) for i in ids), observed, p

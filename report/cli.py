@@ -1,0 +1,80 @@
+"""`python -m report --model gpt2 [--model gpt2-medium] --out out/`: one report per model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from report.context import Options
+from report.errors import ReportError
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m report",
+        description="Analyse a model's embedding and LayerNorm weights; write HTML, PDF and results.json.")
+    parser.add_argument("--model", action="append", metavar="ID_OR_DIR",
+                        help="Hub id (gpt2, openai-community/gpt2-medium, …) or local folder in Hub layout; "
+                             "repeat to compare models (default: gpt2)")
+    parser.add_argument("--out", default="out", type=Path, help="output folder (default: out)")
+    parser.add_argument("--revision", help="Hub revision (branch, tag or commit) for every --model")
+    parser.add_argument("--corpus", type=Path, help="UTF-8 text file for exact token frequencies")
+    parser.add_argument("--frequency", choices=("proxy", "token-index"), default="proxy",
+                        help="frequency source without --corpus: wordfreq proxy (default) or token index only")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="torch device for the heavy matrix products (default: auto)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for every random draw (default: 0)")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="load pickle checkpoints (pytorch_model.bin) with weights_only=True")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    args = parser.parse_args(argv)
+    args.model = args.model or ["gpt2"]
+    return args
+
+
+def resolve_device(choice: str) -> str:
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ReportError("--device cuda was asked for, but torch sees no CUDA device here.")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def run(args: argparse.Namespace) -> int:
+    from report.pipeline import Request, build
+
+    if args.corpus is not None and not args.corpus.is_file():
+        raise ReportError(f"The corpus {args.corpus} is not a readable file.")
+    options = Options(seed=args.seed, device=resolve_device(args.device))
+    written = []
+    for model in args.model:
+        request = Request(model=model, revision=args.revision, corpus=args.corpus, frequency=args.frequency,
+                          allow_pickle=args.allow_pickle, options=options)
+        written.append(build(request, args.out, show_progress=not args.quiet))
+    for folder in written:
+        print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written for the model in progress.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: say so plainly, trace only on request
+        if args.debug or os.environ.get("WEIGHTS_REPORT_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error: {type(exc).__name__}: {exc}. This is a bug in the report generator; "
+              "rerun with --debug for the traceback and please report it.", file=sys.stderr)
+        return 1

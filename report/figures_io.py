@@ -1,0 +1,24 @@
+"""Save figures for papers (SVG + 300-dpi PNG, stable names) and inline them into the HTML."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from report.plots import style
+
+PNG_DPI = 300
+
+
+def save(figure: Figure, folder: Path, name: str) -> str:
+    """Write `name`.svg and `name`.png into `folder`; return the SVG as a data URI for the HTML."""
+    with style.style():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+        svg = buffer.getvalue()
+        (folder / f"{name}.svg").write_bytes(svg)
+        figure.savefig(folder / f"{name}.png", format="png", dpi=PNG_DPI, metadata={"Software": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")

@@ -1,0 +1,245 @@
+"""Read only the tensors the report needs: token and position embeddings, LayerNorms, an untied head.
+
+Safetensors files are memory-mapped and read tensor by tensor; pickle checkpoints are refused unless
+the user opts in, and even then loaded with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from report.architectures import Architecture, architecture_for
+from report.errors import ReportError
+from report.hub import ModelSource
+
+
+@dataclass(frozen=True, eq=False)
+class LayerNorm:
+    """One LayerNorm's parameters. `layer` is -1 for the final LayerNorm; `role` is ln_1, ln_2 or ln_f."""
+
+    name: str
+    layer: int
+    role: str
+    weight: np.ndarray  # [d_model] gains
+    bias: np.ndarray  # [d_model]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelWeights:
+    """The weights a report reads, as float32 arrays, and what identifies them.
+
+    Attributes:
+        token_embeddings: [vocab_rows, d_model] input embedding matrix (rows are tokens).
+        position_embeddings: [n_positions, d_model], or None for models without learned positions.
+        layer_norms: every LayerNorm in model order (ln_1, ln_2 per layer, then the final one).
+        unembedding: [vocab_rows, d_model] output matrix when it differs from the input one, else None.
+        tied: whether the output matrix is the input embedding matrix.
+        tensors_sha256: sha256 over the names, dtypes, shapes and bytes of every tensor read.
+        tensor_sha256: per-tensor sha256 of the stored bytes, by checkpoint key.
+    """
+
+    model_id: str
+    revision: str | None
+    architecture: str
+    config: dict
+    token_embeddings: np.ndarray
+    position_embeddings: np.ndarray | None
+    layer_norms: tuple[LayerNorm, ...]
+    unembedding: np.ndarray | None
+    tied: bool
+    word_start_rule: str
+    tensors_sha256: str
+    tensor_sha256: dict = field(default_factory=dict)
+
+    @property
+    def vocab_rows(self) -> int:
+        return int(self.token_embeddings.shape[0])
+
+    @property
+    def d_model(self) -> int:
+        return int(self.token_embeddings.shape[1])
+
+    @property
+    def n_positions(self) -> int:
+        return 0 if self.position_embeddings is None else int(self.position_embeddings.shape[0])
+
+    @property
+    def n_layers(self) -> int:
+        return 1 + max((ln.layer for ln in self.layer_norms), default=-1)
+
+    def norms_with_role(self, role: str) -> tuple[LayerNorm, ...]:
+        return tuple(ln for ln in self.layer_norms if ln.role == role)
+
+
+def read_config(folder: Path) -> dict:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise ReportError(f"{folder} has no config.json, so it is not a model folder in Hub layout.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path} is not valid JSON: {exc}.") from exc
+
+
+def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeights:
+    """Load the embedding and LayerNorm tensors of the model in `source.path`."""
+    config = read_config(source.path)
+    try:
+        arch = architecture_for(config)
+    except KeyError as exc:
+        raise ReportError(f"{source.model_id}: {exc.args[0]}.") from exc
+    except (TypeError, ValueError) as exc:
+        raise ReportError(f"{source.model_id}: config.json lacks a size this architecture needs ({exc}).") from exc
+    reader = TensorReader(source.path, allow_pickle)
+    tensors: dict[str, np.ndarray] = {}
+    digests: dict[str, str] = {}
+
+    def read(name: str, required: bool = True) -> np.ndarray | None:
+        key = reader.find(name, arch.prefixes)
+        if key is None:
+            if required:
+                raise ReportError(f"{source.model_id}: the checkpoint has no tensor {name!r} "
+                                  f"(looked for {', '.join(p + name for p in arch.prefixes)}).")
+            return None
+        array, digest = reader.read(key)
+        _check_finite(source.model_id, key, array)
+        tensors[name], digests[key] = array, digest
+        return array
+
+    wte = read(arch.token_embeddings)
+    _check_shape(source.model_id, arch.token_embeddings, wte, (None, arch.d_model))
+    if wte.shape[0] < arch.vocab_size:
+        raise ReportError(f"{source.model_id}: the token embedding has {wte.shape[0]} rows but config.json "
+                          f"says vocab_size={arch.vocab_size}.")
+    wpe = read(arch.position_embeddings) if arch.position_embeddings else None
+    if wpe is not None and arch.n_positions is not None:
+        _check_shape(source.model_id, arch.position_embeddings, wpe, (arch.n_positions, arch.d_model))
+    norms = []
+    for spec in arch.layer_norms:
+        weight = read(spec.key + ".weight")
+        bias = read(spec.key + ".bias")
+        _check_shape(source.model_id, spec.key + ".weight", weight, (arch.d_model,))
+        _check_shape(source.model_id, spec.key + ".bias", bias, (arch.d_model,))
+        norms.append(LayerNorm(spec.name, spec.layer, spec.role, weight, bias))
+    head = read(arch.unembedding, required=False) if arch.unembedding else None
+    tied = head is None or (head.shape == wte.shape and np.array_equal(head, wte))
+    if head is not None and not tied:
+        _check_shape(source.model_id, arch.unembedding, head, wte.shape)
+    combined = hashlib.sha256()
+    for key in sorted(digests):
+        combined.update(f"{key}:{digests[key]}\n".encode())
+    return ModelWeights(
+        model_id=source.model_id,
+        revision=source.revision,
+        architecture=arch.name,
+        config=config,
+        token_embeddings=wte,
+        position_embeddings=wpe,
+        layer_norms=tuple(norms),
+        unembedding=None if tied else head,
+        tied=tied,
+        word_start_rule=arch.word_start_rule,
+        tensors_sha256=combined.hexdigest(),
+        tensor_sha256=dict(sorted(digests.items())),
+    )
+
+
+class TensorReader:
+    """Finds keys across one or many safetensors files (or an opted-in pickle) and reads single tensors."""
+
+    def __init__(self, folder: Path, allow_pickle: bool):
+        self.folder = folder
+        self.key_to_file: dict[str, Path] = {}
+        self.pickled: dict[str, torch.Tensor] | None = None
+        files = sorted(folder.glob("*.safetensors"))
+        index = folder / "model.safetensors.index.json"
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            except (OSError, KeyError, json.JSONDecodeError) as exc:
+                raise ReportError(f"{index} is not a valid safetensors index: {exc}.") from exc
+            self.key_to_file = {k: folder / v for k, v in weight_map.items()}
+        elif files:
+            for path in files:
+                for key in self._keys_of(path):
+                    self.key_to_file.setdefault(key, path)
+        else:
+            self._load_pickle(allow_pickle)
+
+    @staticmethod
+    def _keys_of(path: Path) -> list[str]:
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                return list(handle.keys())
+        except Exception as exc:  # safetensors raises its own error types for truncated headers
+            raise ReportError(f"{path.name} is not a readable safetensors file ({exc}). "
+                              "It may be truncated or corrupted; download it again.") from exc
+
+    def _load_pickle(self, allow_pickle: bool) -> None:
+        pickles = sorted(self.folder.glob("pytorch_model*.bin")) + sorted(self.folder.glob("*.pt"))
+        if not pickles:
+            raise ReportError(f"{self.folder} holds no weights: expected *.safetensors "
+                              "(or, with --allow-pickle, pytorch_model.bin).")
+        if not allow_pickle:
+            raise ReportError(f"{self.folder} has only pickle checkpoints ({pickles[0].name}). Pickle files "
+                              "can run code when loaded, so they are refused; convert the model to "
+                              "safetensors, or pass --allow-pickle to load it with weights_only=True.")
+        self.pickled = {}
+        for path in pickles:
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except Exception as exc:
+                raise ReportError(f"{path.name} could not be loaded safely ({exc}).") from exc
+            self.pickled.update(state)
+
+    def keys(self) -> list[str]:
+        return sorted(self.pickled) if self.pickled is not None else sorted(self.key_to_file)
+
+    def find(self, name: str, prefixes: tuple[str, ...]) -> str | None:
+        available = self.pickled if self.pickled is not None else self.key_to_file
+        return next((p + name for p in prefixes if p + name in available), None)
+
+    def read(self, key: str) -> tuple[np.ndarray, str]:
+        """The tensor as float32 numpy, and the sha256 of its stored bytes."""
+        if self.pickled is not None:
+            tensor = self.pickled[key]
+        else:
+            from safetensors import safe_open
+
+            path = self.key_to_file[key]
+            if not path.is_file():
+                raise ReportError(f"The safetensors index names {path.name} for {key}, but that file is missing.")
+            try:
+                with safe_open(str(path), framework="pt") as handle:
+                    tensor = handle.get_tensor(key)
+            except Exception as exc:
+                raise ReportError(f"Could not read {key} from {path.name} ({exc}); the file may be "
+                                  "truncated or corrupted.") from exc
+        tensor = tensor.detach().contiguous()
+        raw = tensor.reshape(-1).view(torch.uint8).numpy()
+        digest = hashlib.sha256(raw.data).hexdigest()
+        return tensor.to(torch.float32).numpy().copy(), digest
+
+
+def _check_shape(model_id: str, name: str, array: np.ndarray, expected: tuple) -> None:
+    ok = array.ndim == len(expected) and all(e is None or a == e for a, e in zip(array.shape, expected))
+    if not ok:
+        want = "×".join("?" if e is None else str(e) for e in expected)
+        raise ReportError(f"{model_id}: tensor {name} has shape {tuple(array.shape)}, but config.json "
+                          f"implies {want}.")
+
+
+def _check_finite(model_id: str, key: str, array: np.ndarray) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ReportError(f"{model_id}: tensor {key} holds {int(bad.sum())} NaN/Inf values "
+                          f"(first at index {where}); the checkpoint is damaged.")

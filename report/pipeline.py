@@ -1,0 +1,178 @@
+"""One model's report from start to finish: load, analyse, draw, render, and move into place.
+
+Everything is written into a hidden temporary folder next to the destination and renamed into place
+only when complete, so an interrupted or failed run never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from report import __version__, render, results_json
+from report.context import Options, RunContext
+from report.errors import ReportError
+from report.figures_io import save
+from report.frequency import from_corpus, from_token_index, from_wordfreq
+from report.hub import resolve
+from report.loader import load_weights
+from report.plots import style
+from report.progress import Progress
+from report.sections import all_sections
+from report.tokens import load_tokenizer, load_tokens
+
+LIBRARIES = ("numpy", "scipy", "torch", "transformers", "tokenizers", "safetensors", "matplotlib",
+             "jinja2", "weasyprint", "wordfreq")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model to report on, and how."""
+
+    model: str
+    revision: str | None = None
+    corpus: Path | None = None
+    frequency: str = "proxy"  # or "token-index"
+    allow_pickle: bool = False
+    options: Options = Options()
+
+
+def slug(model_id: str) -> str:
+    """A folder name for a model id that cannot leave the output folder."""
+    name = Path(model_id).name if os.sep in model_id and Path(model_id).exists() else model_id
+    name = re.sub(r"[^A-Za-z0-9._-]+", "--", name).strip(".-")
+    return name or "model"
+
+
+def provenance() -> dict:
+    versions = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    return {"tool_version": __version__, "python": platform.python_version(), "libraries": versions}
+
+
+def analyse(request: Request, progress: Progress) -> RunContext:
+    """Load the model and run every section's analysis."""
+    with progress.step("resolve"):
+        source = resolve(request.model, request.revision, request.allow_pickle)
+    with progress.step("load weights"):
+        weights = load_weights(source, request.allow_pickle)
+    with progress.step("tokenizer"):
+        tokenizer = load_tokenizer(source.path)
+        tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
+    with progress.step("frequency"):
+        if request.corpus is not None:
+            frequency = from_corpus(tokenizer, request.corpus, weights.vocab_rows)
+        elif request.frequency == "token-index":
+            frequency = from_token_index(weights.vocab_rows)
+        else:
+            frequency = from_wordfreq(tokenizer, weights.vocab_rows)
+    ctx = RunContext(weights, tokens, frequency, request.options)
+    for section in all_sections():
+        with progress.step(section.key):
+            ctx.results[section.key] = section.run(ctx)
+    return ctx
+
+
+def results_document(ctx: RunContext) -> dict:
+    w = ctx.weights
+    analyses = {}
+    for section in all_sections():
+        analyses[section.key] = section.to_json(ctx.results[section.key], ctx)
+    return {
+        "schema_version": results_json.SCHEMA_VERSION,
+        "model": {
+            "id": w.model_id, "revision": w.revision, "architecture": w.architecture,
+            "vocab_size": w.vocab_rows, "d_model": w.d_model, "n_positions": w.n_positions,
+            "n_layers": w.n_layers, "tied_embeddings": w.tied, "tensors_sha256": w.tensors_sha256,
+            "tensor_sha256": w.tensor_sha256,
+        },
+        "frequency_source": {"kind": ctx.frequency.kind, "detail": ctx.frequency.detail,
+                             "known_tokens": ctx.frequency.known},
+        "options": {"seed": ctx.options.seed},
+        "provenance": provenance(),
+        "analyses": analyses,
+        "claims": [results_json.plain(c) for c in ctx.results["claims"]],
+    }
+
+
+def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]:
+    """Figures, results.json, HTML and PDF into `folder`; returns PDF warnings."""
+    figures_dir = folder / "figures"
+    figures_dir.mkdir(parents=True)
+    with progress.step("results.json"):
+        document = results_document(ctx)
+        results_json.write(folder / "results.json", document)
+    sections, number = [], 0
+    with progress.step("figures"), style.style():
+        for section in all_sections():
+            result = ctx.results[section.key]
+            figures = []
+            for spec in section.figures(result, ctx):
+                number += 1
+                uri = save(spec.figure, figures_dir, spec.name)
+                figures.append({"name": spec.name, "number": number, "caption": spec.caption, "uri": uri})
+            sections.append({"key": section.key, "title": section.title, "template": section.template,
+                             "front": section.front, "figures": figures, "ctx": section.context(result, ctx)})
+    ordered = [s for s in sections if s["front"]] + [s for s in sections if not s["front"]]
+    with progress.step("html"):
+        html = render.render_html("report.html.j2", card=ctx.results["model_card"], sections=ordered,
+                                  results=document)
+        (folder / "report.html").write_text(html, encoding="utf-8")
+    with progress.step("pdf"):
+        warnings = render.write_pdf(html, folder / "report.pdf")
+    return warnings
+
+
+def build(request: Request, out_root: Path, show_progress: bool = True) -> Path:
+    """Write one model's report into out_root/<slug>/ and return that folder."""
+    progress = Progress(request.model, total=4 + len(all_sections()) + 4, enabled=show_progress)
+    try:
+        ctx = analyse(request, progress)
+        destination = _output_folder(out_root, ctx.weights.model_id)
+        staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+        staging.chmod(0o755)
+        try:
+            write_report(ctx, staging, progress)
+            _replace(staging, destination)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    finally:
+        progress.close()
+    if show_progress:
+        print(progress.summary(), file=__import__("sys").stderr)
+    return destination
+
+
+def _output_folder(out_root: Path, model_id: str) -> Path:
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out_root, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise ReportError(f"Cannot write to the output folder {out_root}: {exc.strerror or exc}.") from exc
+    destination = (out_root / slug(model_id)).resolve()
+    if destination.parent != out_root.resolve():
+        raise ReportError(f"The model id {model_id!r} would write outside {out_root}.")
+    return destination
+
+
+def _replace(staging: Path, destination: Path) -> None:
+    """Swap the finished folder into place; an old report is removed only after the new one is complete."""
+    old = None
+    if destination.exists():
+        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+        destination.rename(old)
+    staging.rename(destination)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

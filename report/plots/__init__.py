@@ -1,0 +1,1 @@
+"""Figures drawn from analysis results with matplotlib's object API (no pyplot state)."""

@@ -1,0 +1,54 @@
+"""The report's sections in run order. Each section module adapts one analysis to the report:
+`run` calls the pure analysis, `to_json` gives its results.json entry, `figures` draws it and
+`context` gives its template the tables and numbers it shows."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from matplotlib.figure import Figure
+
+from report.context import RunContext
+
+
+@dataclass(frozen=True, eq=False)
+class FigureSpec:
+    """A drawn figure with the stable file name it is saved under and its caption."""
+
+    name: str
+    figure: Figure
+    caption: str
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the report and the functions that produce it."""
+
+    key: str
+    title: str
+    run: Callable[[RunContext], Any]
+    to_json: Callable[[Any, RunContext], dict]
+    figures: Callable[[Any, RunContext], list[FigureSpec]]
+    context: Callable[[Any, RunContext], dict]
+    front: bool = False  # shown right after the title page, whatever its run order
+
+    @property
+    def template(self) -> str:
+        return f"sections/{self.key}.html.j2"
+
+
+# Run order: a section may read the results of any section above it. Display order is the same,
+# except that sections marked `front` come right after the title page.
+RUN_ORDER = (
+    "model_card",
+    "position",
+    "svd",
+    "claims",
+)
+
+
+def all_sections() -> list[Section]:
+    """Every section, in the order it must run."""
+    return [importlib.import_module(f"report.sections.{name}").SECTION for name in RUN_ORDER]

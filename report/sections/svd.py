@@ -1,0 +1,66 @@
+"""Section: SVD combinations of channel dims."""
+
+from __future__ import annotations
+
+from analyses.svd import N_EXTREMES, N_NULL, SvdResult, analyse_svd
+from report.context import RunContext
+from report.plots import svd as plots
+from report.sections import FigureSpec, Section
+
+
+def _unigram_dim(ctx: RunContext) -> int | None:
+    unigram = ctx.results.get("unigram")
+    return None if unigram is None else unigram.dim
+
+
+def run(ctx: RunContext) -> SvdResult:
+    return analyse_svd(ctx.embeddings, ctx.word_start, _unigram_dim(ctx), ctx.options.seed, ctx.options.device)
+
+
+def to_json(r: SvdResult, ctx: RunContext) -> dict:
+    return {
+        "singular_values": r.singular_values,
+        "cos_svd0_mean": r.cos_svd0_mean,
+        "svd0_same_sign_fraction": r.svd0_same_sign_fraction,
+        "leading_space_auroc": r.word_start_auroc,
+        "leading_space_ashman_d": r.word_start_ashman_d,
+        "norm_extremes": {
+            "token_ids": list(r.extreme_ids),
+            "extremeness_on_svd0": r.extremeness,
+            "null_p": r.extremeness_null_p,
+            "null": f"residual norms shuffled across tokens, {N_NULL} permutations",
+        },
+        "unigram_dim_loading": r.unigram_loading,
+        "unigram_dim_loading_rank": r.unigram_loading_rank,
+        "directions": r.directions,
+    }
+
+
+def figures(r: SvdResult, ctx: RunContext) -> list[FigureSpec]:
+    return [
+        FigureSpec("svd_spectrum", plots.spectrum(r),
+                   "Singular values of the token embedding matrix. A first value far above the rest is the "
+                   "shared mean direction."),
+        FigureSpec("svd_component_0", plots.component0(r),
+                   f"Component 0: its sign across tokens (left), and where the {N_EXTREMES} longest and "
+                   f"{N_EXTREMES} shortest vectors fall on it (right)."),
+        FigureSpec("svd_components_1_2", plots.components_1_2(r, ctx.word_start),
+                   "Tokens on components 1 and 2, by whether they start a word. Two clouds mean the model "
+                   "keeps a word-start direction."),
+    ]
+
+
+def context(r: SvdResult, ctx: RunContext) -> dict:
+    half = len(r.extreme_ids) // 2
+    return {
+        "r": r,
+        "longest": [ctx.token(i) | {"norm": float(r.norms[i]), "svd0": float(r.coordinates[i, 0])}
+                    for i in r.extreme_ids[:half][:10]],
+        "shortest": [ctx.token(i) | {"norm": float(r.norms[i]), "svd0": float(r.coordinates[i, 0])}
+                     for i in r.extreme_ids[half:][:10]],
+        "energy0": float(r.singular_values[0] ** 2 / (r.singular_values ** 2).sum()),
+        "unigram_dim": _unigram_dim(ctx),
+    }
+
+
+SECTION = Section("svd", "SVD: the mean direction and the word-start split", run, to_json, figures, context)

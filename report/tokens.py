@@ -1,0 +1,144 @@
+"""Every row of the embedding matrix as a readable string, its raw bytes, and its word-start flag.
+
+Byte-level BPE tokens (GPT-2) are stored as printable stand-ins for bytes; we map them back to the
+bytes they encode, then show them with a visible marker for spaces and escapes for anything that
+would be invisible, reorder text, or is not valid UTF-8.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from report.errors import ReportError
+
+SPACE_MARK = "␣"
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
+
+
+@dataclass(frozen=True, eq=False)
+class TokenTable:
+    """Strings for every embedding row.
+
+    Attributes:
+        raw: the tokenizer's own string per row ("" for rows with no token).
+        data: the bytes each token stands for (UTF-8 of the text for non-byte-level vocabularies).
+        display: readable, escaped form: spaces as ␣, invalid bytes as \\xNN, invisibles as \\u{…}.
+        word_start: True where the token begins a word (leading space, or not a ## continuation).
+        special: True for special tokens such as <|endoftext|>.
+        has_token: False for embedding rows beyond the tokenizer's vocabulary (padding rows).
+        unprintable: True where the bytes are not valid UTF-8 or hold control characters.
+        byte_level: whether the vocabulary is byte-level BPE.
+    """
+
+    raw: tuple[str, ...]
+    data: tuple[bytes, ...]
+    display: tuple[str, ...]
+    word_start: np.ndarray
+    special: np.ndarray
+    has_token: np.ndarray
+    unprintable: np.ndarray
+    byte_level: bool
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+@lru_cache(maxsize=1)
+def byte_decoder() -> dict[str, int]:
+    """GPT-2's map from the printable stand-in characters back to byte values."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
+        range(ord("®"), ord("ÿ") + 1))
+    chars = printable[:]
+    n = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(printable, chars)}
+
+
+def readable(data: bytes) -> tuple[str, bool]:
+    """A display string for some bytes, and whether any of them was unprintable."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    out, unprintable = [], False
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that is not valid UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+            unprintable = True
+        elif ch == " ":
+            out.append(SPACE_MARK)
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+            unprintable = True
+        elif unicodedata.category(ch) in INVISIBLE_CATEGORIES:
+            out.append(f"\\u{{{code:04x}}}")
+            unprintable = unprintable or unicodedata.category(ch) == "Cc"
+        else:
+            out.append(ch)
+    return "".join(out), unprintable
+
+
+def build_table(raw_tokens: list[str], special_tokens: set[str], rows: int, rule: str) -> TokenTable:
+    """A TokenTable for `rows` embedding rows from the tokenizer's token strings."""
+    decoder = byte_decoder()
+    plain = [t for t in raw_tokens if t and t not in special_tokens]
+    byte_level = rule == "leading-space" and all(all(c in decoder for c in t) for t in plain)
+    raw, data, display = [], [], []
+    word_start = np.zeros(rows, dtype=bool)
+    special = np.zeros(rows, dtype=bool)
+    has_token = np.zeros(rows, dtype=bool)
+    unprintable = np.zeros(rows, dtype=bool)
+    for i in range(rows):
+        token = raw_tokens[i] if i < len(raw_tokens) else None
+        if token is None:
+            raw.append("")
+            data.append(b"")
+            display.append(f"<row {i}: no token>")
+            continue
+        has_token[i] = True
+        if token in special_tokens:
+            special[i] = True
+            raw.append(token)
+            data.append(token.encode("utf-8"))
+            display.append(token)
+            continue
+        if byte_level:
+            token_bytes = bytes(decoder[c] for c in token)
+            word_start[i] = token_bytes.startswith(b" ")
+        else:
+            continuation = token.startswith("##")
+            token_bytes = (token[2:] if continuation else token).encode("utf-8", errors="surrogatepass")
+            word_start[i] = not continuation
+        shown, bad = readable(token_bytes)
+        raw.append(token)
+        data.append(token_bytes)
+        display.append(("##" + shown) if not byte_level and not word_start[i] else shown)
+        unprintable[i] = bad
+    return TokenTable(tuple(raw), tuple(data), tuple(display), word_start, special, has_token,
+                      unprintable, byte_level)
+
+
+def load_tokenizer(folder: Path):
+    """The model's tokenizer through transformers; never runs code from the model folder."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    except Exception as exc:
+        raise ReportError(f"Could not load a tokenizer from {folder} ({type(exc).__name__}: {exc}). "
+                          "The folder needs tokenizer files (tokenizer.json, or vocab.json + merges.txt).") from exc
+
+
+def load_tokens(tokenizer, rows: int, rule: str) -> TokenTable:
+    """Every embedding row's token, from a loaded tokenizer."""
+    size = len(tokenizer)
+    raw = tokenizer.convert_ids_to_tokens(list(range(min(size, rows))))
+    specials = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    return build_table([t if t is not None else "" for t in raw], specials, rows, rule)
