@@ -24,7 +24,7 @@ from report.hub import resolve
 from report.loader import load_weights
 from report.plots import style
 from report.progress import Progress
-from report.sections import all_sections
+from report.sections import all_sections, display_rank
 from report.tokens import load_tokenizer, load_tokens
 
 LIBRARIES = ("numpy", "scipy", "torch", "transformers", "tokenizers", "safetensors", "matplotlib",
@@ -87,7 +87,8 @@ def results_document(ctx: RunContext) -> dict:
     w = ctx.weights
     analyses = {}
     for section in all_sections():
-        analyses[section.key] = section.to_json(ctx.results[section.key], ctx)
+        fragment = section.to_json(ctx.results[section.key], ctx)
+        analyses.setdefault(section.json_key or section.key, {}).update(fragment)
     return {
         "schema_version": results_json.SCHEMA_VERSION,
         "model": {
@@ -122,8 +123,8 @@ def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]
                 uri = save(spec.figure, figures_dir, spec.name)
                 figures.append({"name": spec.name, "number": number, "caption": spec.caption, "uri": uri})
             sections.append({"key": section.key, "title": section.title, "template": section.template,
-                             "front": section.front, "figures": figures, "ctx": section.context(result, ctx)})
-    ordered = [s for s in sections if s["front"]] + [s for s in sections if not s["front"]]
+                             "figures": figures, "ctx": section.context(result, ctx)})
+    ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
     with progress.step("html"):
         html = render.render_html("report.html.j2", card=ctx.results["model_card"], sections=ordered,
                                   results=document)

@@ -32,21 +32,41 @@ class Section:
     to_json: Callable[[Any, RunContext], dict]
     figures: Callable[[Any, RunContext], list[FigureSpec]]
     context: Callable[[Any, RunContext], dict]
-    front: bool = False  # shown right after the title page, whatever its run order
+    json_key: str | None = None  # results.json key under "analyses" (default: `key`); shared keys merge
 
     @property
     def template(self) -> str:
         return f"sections/{self.key}.html.j2"
 
 
-# Run order: a section may read the results of any section above it. Display order is the same,
-# except that sections marked `front` come right after the title page.
+# Run order: a section may read the results of any section above it.
 RUN_ORDER = (
     "model_card",
     "position",
     "svd",
     "claims",
 )
+
+
+# Reading order of the report (the study's order, with the summary up front).
+DISPLAY_ORDER = (
+    "summary",
+    "model_card",
+    "layernorm_basis",
+    "position",
+    "ln_gains",
+    "unigram",
+    "svd",
+    "correlations",
+    "zero_layer",
+    "outliers",
+    "claims",
+    "literature",
+)
+
+
+def display_rank(key: str) -> int:
+    return DISPLAY_ORDER.index(key) if key in DISPLAY_ORDER else len(DISPLAY_ORDER)
 
 
 def all_sections() -> list[Section]:
