@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed for every random draw (default: 0)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="load pickle checkpoints (pytorch_model.bin) with weights_only=True")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="recompute everything instead of reusing cached analyses and renders")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     args = parser.parse_args(argv)
@@ -47,6 +49,7 @@ def resolve_device(choice: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from report.cache import Cache
     from report.pipeline import Request, build
 
     if args.corpus is not None and not args.corpus.is_file():
@@ -56,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     for model in args.model:
         request = Request(model=model, revision=args.revision, corpus=args.corpus, frequency=args.frequency,
                           allow_pickle=args.allow_pickle, options=options)
-        written.append(build(request, args.out, show_progress=not args.quiet))
+        written.append(build(request, args.out, show_progress=not args.quiet,
+                             cache=Cache.from_environment(enabled=not args.no_cache)))
     for folder in written:
         print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
     return 0

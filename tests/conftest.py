@@ -7,6 +7,7 @@ import os
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
+os.environ["WEIGHTS_REPORT_NO_CACHE"] = "1"  # each test computes; cache tests opt back in
 
 from report.context import Options, RunContext  # noqa: E402
 from report.frequency import from_corpus  # noqa: E402

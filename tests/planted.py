@@ -47,6 +47,7 @@ class Spec:
     n_pairs: int = 6
     clump_size: int = 12
     extra_rows: int = 0  # embedding rows beyond the tokenizer (padding)
+    synthetic_vocab: int = 0  # > 0: skip BPE training and write a vocabulary of this size (for benchmarks)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,33 @@ def _train_tokenizer(folder: Path, text: str, spec: Spec) -> tuple[list[str], ob
     return [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])], bpe
 
 
+def _synthetic_vocab(folder: Path, spec: Spec, rng: np.random.Generator) -> list[str]:
+    """Byte tokens, then made-up words with and without a leading space (Ġ), then <|endoftext|>."""
+    tokens = sorted(_bytes_to_unicode().values(), key=lambda c: _bytes_to_unicode_inverse()[c])
+    seen = set(tokens)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    while len(tokens) < spec.synthetic_vocab - 1:
+        word = "".join(rng.choice(letters, size=rng.integers(2, 10)))
+        for form in ("Ġ" + word, word):
+            if form not in seen and len(tokens) < spec.synthetic_vocab - 1:
+                seen.add(form)
+                tokens.append(form)
+    tokens.append("<|endoftext|>")
+    vocab = {t: i for i, t in enumerate(tokens)}
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "GPT2Tokenizer", "model_max_length": spec.n_positions,
+        "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}), encoding="utf-8")
+    return tokens
+
+
+def _bytes_to_unicode_inverse() -> dict[str, int]:
+    from report.tokens import byte_decoder
+
+    return byte_decoder()
+
+
 def plant(folder: Path, spec: Spec = Spec()) -> Planted:
     """Write a tiny checkpoint with known structure into `folder` (created if needed)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,16 +135,22 @@ def plant(folder: Path, spec: Spec = Spec()) -> Planted:
     text = _corpus(rng)
     corpus = folder / "corpus.txt"
     corpus.write_text(text, encoding="utf-8")
-    tokens, bpe = _train_tokenizer(folder, text, spec)
+    if spec.synthetic_vocab:
+        tokens = _synthetic_vocab(folder, spec, rng)
+    else:
+        tokens, bpe = _train_tokenizer(folder, text, spec)
     vocab_size = len(tokens)
     rows = vocab_size + spec.extra_rows
     d = spec.d_model
     decoder = {c: b for b, c in _bytes_to_unicode().items()}
     data = [bytes(decoder.get(c, 32) for c in t) if t != "<|endoftext|>" else b"" for t in tokens]
     word_start = np.array([b.startswith(b" ") for b in data])
-    counts = np.zeros(vocab_size)
-    for line in text.splitlines(keepends=True):
-        np.add.at(counts, bpe.encode(line).ids, 1)
+    if spec.synthetic_vocab:  # Zipf over merge order, with scatter, like a real BPE vocabulary
+        counts = np.floor(1e7 / (1 + np.arange(vocab_size)) * np.exp(rng.normal(0, 1, vocab_size)))
+    else:
+        counts = np.zeros(vocab_size)
+        for line in text.splitlines(keepends=True):
+            np.add.at(counts, bpe.encode(line).ids, 1)
     log_count = np.log(counts + 0.5)
     z_freq = (log_count - log_count.mean()) / log_count.std()
 
@@ -173,7 +207,7 @@ def _structured(rng, spec: Spec, tokens, data, word_start, z_freq, rows):
             pairs.append((i, index[t[1:]]))
     for a, b in pairs:
         w[b] = 1.6 * w[a]
-    taken = {i for pair in pairs for i in pair} | {0}
+    taken = {i for pair in pairs for i in pair} | {0, vocab_size - 1}
     rare_order = np.argsort(z_freq, kind="stable")
     late = vocab_size // 2  # under-trained tokens are late BPE merges, as in GPT-2
     clump = [int(i) for i in rare_order if i >= late and i not in taken and not data[i].startswith(b" ")][: spec.clump_size]
@@ -182,7 +216,7 @@ def _structured(rng, spec: Spec, tokens, data, word_start, z_freq, rows):
     w[clump] = centre + rng.normal(0, 0.002, (len(clump), d))
 
     positions = np.arange(spec.n_positions)[:, None]
-    periods = spec.n_positions / np.array([1, 1, 2, 2, 3, 4, 1.5, 6])[: len(heavy)]
+    periods = spec.n_positions / np.resize(np.array([1, 1, 2, 2, 3, 4, 1.5, 6]), len(heavy))
     phases = rng.uniform(0, 2 * np.pi, len(heavy))
     p = rng.normal(0, 0.002, (spec.n_positions, d))
     p[:, heavy] = 0.3 * np.sin(2 * np.pi * positions / periods + phases) + rng.normal(0, 0.01, (spec.n_positions, len(heavy)))

@@ -1,0 +1,105 @@
+"""Reuse work across runs on the same weights.
+
+Two levels, both keyed by the sha256 of the tensors read and by a hash of the code that produces them:
+- analysis results (tokens, frequencies, every section's result), keyed by the analysis code;
+- the finished output folder, keyed additionally by the rendering code and templates.
+A second run on unchanged weights and code restores the report from the second level; after a change
+to templates or plotting code it re-renders from the first. The cache lives in
+$WEIGHTS_REPORT_CACHE (default ~/.cache/weights-report); WEIGHTS_REPORT_NO_CACHE=1 or --no-cache
+turns it off. Entries are pickles this tool wrote itself into the user's own cache folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ANALYSIS_CODE = ("analyses", "report/sections", "report/frequency.py", "report/tokens.py",
+                 "report/loader.py", "report/context.py", "report/architectures.py")
+RENDER_CODE = ("report", "templates", "analyses")
+
+
+@lru_cache(maxsize=None)
+def code_hash(parts: tuple[str, ...]) -> str:
+    """sha256 over the relative paths and bytes of every source file under `parts`."""
+    digest = hashlib.sha256()
+    for part in parts:
+        path = ROOT / part
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
+                                                      and p.suffix in {".py", ".j2", ".css", ".js", ".html"})
+        for file in files:
+            digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Cache:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @classmethod
+    def from_environment(cls, enabled: bool = True) -> "Cache | None":
+        if not enabled or os.environ.get("WEIGHTS_REPORT_NO_CACHE", "") not in {"", "0"}:
+            return None
+        folder = Path(os.environ.get("WEIGHTS_REPORT_CACHE") or Path.home() / ".cache" / "weights-report")
+        return cls(folder)
+
+    @staticmethod
+    def analysis_key(inputs: dict) -> str:
+        payload = json.dumps({**inputs, "code": code_hash(ANALYSIS_CODE)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+    @staticmethod
+    def render_key(analysis_key: str) -> str:
+        return hashlib.sha256((analysis_key + code_hash(RENDER_CODE)).encode()).hexdigest()[:32]
+
+    def load(self, key: str):
+        path = self.folder / "analyses" / f"{key}.pickle"
+        try:
+            with open(path, "rb") as handle:
+                return pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return None  # missing or stale entries are simply recomputed
+
+    def store(self, key: str, value) -> None:
+        target = self.folder / "analyses" / f"{key}.pickle"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".tmp") as handle:
+                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(handle.name, target)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+    def restore_outputs(self, key: str, staging: Path) -> bool:
+        source = self.folder / "outputs" / key
+        if not (source / "report.pdf").is_file():
+            return False
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        return True
+
+    def store_outputs(self, key: str, folder: Path) -> None:
+        target = self.folder / "outputs" / key
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+            shutil.copytree(folder, partial, dirs_exist_ok=True)
+            if target.exists():
+                shutil.rmtree(target)
+            partial.rename(target)
+        except OSError:
+            pass

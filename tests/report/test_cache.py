@@ -1,0 +1,49 @@
+"""A second run on the same weights reuses the cached analyses (and, with unchanged code, the render)."""
+
+from __future__ import annotations
+
+import pytest
+
+from report import pipeline
+from report.cache import Cache
+from report.cli import main
+from tests.planted import Spec, plant
+
+
+@pytest.fixture
+def cached_env(tmp_path, monkeypatch):
+    monkeypatch.delenv("WEIGHTS_REPORT_NO_CACHE", raising=False)
+    monkeypatch.setenv("WEIGHTS_REPORT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _forbid_analysis(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("an analysis ran although its result was cached")
+
+    monkeypatch.setattr(pipeline, "load_tokenizer", refuse)
+
+
+def test_second_run_reuses_everything(tmp_path, cached_env, monkeypatch):
+    folder = plant(tmp_path / "m", Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14),
+                                        unigram_dim=7)).folder
+    out = tmp_path / "out"
+    assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
+    first = {p.name: p.read_bytes() for p in (out / folder.name).iterdir() if p.is_file()}
+    _forbid_analysis(monkeypatch)
+    assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
+    second = {p.name: p.read_bytes() for p in (out / folder.name).iterdir() if p.is_file()}
+    assert first == second
+
+    # Changed rendering code: the analyses still come from the cache, the report is drawn anew.
+    monkeypatch.setattr(Cache, "render_key", staticmethod(lambda key: "changed-" + key))
+    assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
+    assert (out / folder.name / "results.json").read_bytes() == first["results.json"]
+
+
+def test_no_cache_flag_recomputes(tmp_path, cached_env, monkeypatch):
+    folder = plant(tmp_path / "m", Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14),
+                                        unigram_dim=7)).folder
+    assert main(["--model", str(folder), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    _forbid_analysis(monkeypatch)
+    assert main(["--model", str(folder), "--out", str(tmp_path / "o"), "--quiet", "--no-cache"]) == 1
