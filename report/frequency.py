@@ -51,7 +51,19 @@ def _log_relative(counts: np.ndarray) -> np.ndarray:
 
 
 def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # the Rust tokenizer: same ids, twice as fast
+    if backend is not None:
+        return [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
+def _credit(ids_per_text: list[list[int]], weights, rows: int) -> np.ndarray:
+    """Sum `weights[i]` into every token of text i (repeats count each time)."""
+    lengths = np.fromiter((len(ids) for ids in ids_per_text), dtype=np.int64, count=len(ids_per_text))
+    flat = np.fromiter((i for ids in ids_per_text for i in ids), dtype=np.int64, count=int(lengths.sum()))
+    per_token = np.repeat(np.asarray(weights, dtype=np.float64), lengths)
+    keep = flat < rows
+    return np.bincount(flat[keep], weights=per_token[keep], minlength=rows)
 
 
 def from_corpus(tokenizer, path: Path, rows: int) -> TokenFrequency:
@@ -59,11 +71,15 @@ def from_corpus(tokenizer, path: Path, rows: int) -> TokenFrequency:
     counts = np.zeros(rows, dtype=np.float64)
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            while chunk := handle.read(CORPUS_CHUNK_CHARS):
-                lines = chunk.splitlines(keepends=True)
-                for ids in _encode(tokenizer, lines):
-                    ids = np.asarray(ids, dtype=np.int64)
-                    counts += np.bincount(ids[ids < rows], minlength=rows)
+            carry = ""
+            while True:
+                chunk = handle.read(CORPUS_CHUNK_CHARS)
+                lines = (carry + chunk).splitlines(keepends=True)
+                # A chunk may end mid-line: keep that piece for the next round so counts stay exact.
+                carry = lines.pop() if chunk and lines and not lines[-1].endswith(("\n", "\r")) else ""
+                counts += _credit(_encode(tokenizer, lines), np.ones(len(lines)), rows)
+                if not chunk:
+                    break
     except OSError as exc:
         raise ReportError(f"Could not read the corpus {path}: {exc.strerror or exc}.") from exc
     total = int(counts.sum())
@@ -84,9 +100,7 @@ def from_wordfreq(tokenizer, rows: int, language: str = "en") -> TokenFrequency:
     counts = np.zeros(rows, dtype=np.float64)
     for template, share in PROXY_FORMS:
         texts = [template.format(w=w, W=w[:1].upper() + w[1:]) for w in words]
-        for ids, f in zip(_encode(tokenizer, texts), freqs):
-            ids = np.asarray(ids, dtype=np.int64)
-            np.add.at(counts, ids[ids < rows], f * share)
+        counts += _credit(_encode(tokenizer, texts), freqs * share, rows)
     counts[counts == 0] = np.nan
     detail = (f"proxy: the {PROXY_WORDS:,} most common {language!r} words in wordfreq "
               f"{wordfreq.__version__ if hasattr(wordfreq, '__version__') else ''}".rstrip()

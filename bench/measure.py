@@ -1,0 +1,73 @@
+"""One measurement in a fresh process, so each peak-memory figure is its own.
+
+    python -m bench.measure dense|zero_layer|report FOLDER [OUT]
+
+Prints one JSON line: {"seconds": wall time of the measured step, "peak_rss_mb": peak resident memory}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+BLOCK = 4096
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_matrix(folder: Path):
+    import torch
+
+    from report.hub import resolve
+    from report.loader import load_weights
+
+    weights = load_weights(resolve(str(folder)))
+    return torch.from_numpy(weights.token_embeddings)
+
+
+def dense_pass(w) -> None:
+    """The naive floor: argmax over every row of W·Wᵀ, block by block, nothing skipped."""
+    import torch
+
+    with torch.inference_mode():
+        for start in range(0, w.shape[0], BLOCK):
+            (w[start:start + BLOCK] @ w.T).argmax(dim=1)
+
+
+def main() -> None:
+    mode, folder = sys.argv[1], Path(sys.argv[2])
+    if mode == "dense":
+        w = load_matrix(folder)
+        start = time.perf_counter()
+        dense_pass(w)
+    elif mode == "zero_layer":
+        from analyses.zero_layer import analyse_zero_layer
+        from report.tokens import load_tokenizer, load_tokens
+
+        w = load_matrix(folder)
+        tokens = load_tokens(load_tokenizer(folder), w.shape[0], "leading-space")
+        start = time.perf_counter()
+        analyse_zero_layer(w.numpy(), tokens)
+    elif mode == "report":
+        os.environ["WEIGHTS_REPORT_CACHE"] = sys.argv[4] if len(sys.argv) > 4 else ""
+        from report.cli import main as cli
+
+        args = ["--model", str(folder), "--out", sys.argv[3], "--quiet"]
+        if len(sys.argv) <= 4:
+            args.append("--no-cache")
+        start = time.perf_counter()
+        if cli(args) != 0:
+            raise SystemExit("report failed")
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}))
+
+
+if __name__ == "__main__":
+    main()
