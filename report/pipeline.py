@@ -10,12 +10,14 @@ import os
 import platform
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from report import __version__, render, results_json
+from report import __version__, render, results_json, search_index
+from report.cache import Cache, file_hash
 from report.context import Options, RunContext
 from report.errors import ReportError
 from report.figures_io import save
@@ -60,12 +62,23 @@ def provenance() -> dict:
     return {"tool_version": __version__, "python": platform.python_version(), "libraries": versions}
 
 
-def analyse(request: Request, progress: Progress) -> RunContext:
-    """Load the model and run every section's analysis."""
+def analyse(request: Request, progress: Progress, cache: Cache | None = None) -> tuple[RunContext, str]:
+    """Load the model and run every section's analysis (or take them from the cache).
+
+    Returns the context and the analysis cache key."""
     with progress.step("resolve"):
         source = resolve(request.model, request.revision, request.allow_pickle)
     with progress.step("load weights"):
         weights = load_weights(source, request.allow_pickle)
+    key = Cache.analysis_key({
+        "weights": weights.tensors_sha256, "model": weights.model_id, "revision": weights.revision,
+        "seed": request.options.seed, "frequency": request.frequency,
+        "corpus": file_hash(request.corpus) if request.corpus is not None else None,
+    })
+    cached = cache.load(key) if cache is not None else None
+    if cached is not None:
+        tokens, frequency, results = cached
+        return RunContext(weights, tokens, frequency, request.options, results), key
     with progress.step("tokenizer"):
         tokenizer = load_tokenizer(source.path)
         tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
@@ -80,7 +93,9 @@ def analyse(request: Request, progress: Progress) -> RunContext:
     for section in all_sections():
         with progress.step(section.key):
             ctx.results[section.key] = section.run(ctx)
-    return ctx
+    if cache is not None:
+        cache.store(key, (tokens, frequency, ctx.results))
+    return ctx, key
 
 
 def results_document(ctx: RunContext) -> dict:
@@ -121,29 +136,36 @@ def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]
             for spec in section.figures(result, ctx):
                 number += 1
                 uri = save(spec.figure, figures_dir, spec.name)
-                figures.append({"name": spec.name, "number": number, "caption": spec.caption, "uri": uri})
+                figures.append({"name": spec.name, "number": number, "caption": spec.caption, "uri": uri,
+                                "width_in": round(float(spec.figure.get_figwidth()), 2)})
             sections.append({"key": section.key, "title": section.title, "template": section.template,
                              "figures": figures, "ctx": section.context(result, ctx)})
     ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
+    for number, figure in enumerate((f for s in ordered for f in s["figures"]), start=1):
+        figure["number"] = number  # numbered in reading order, not run order
     with progress.step("html"):
         html = render.render_html("report.html.j2", card=ctx.results["model_card"], sections=ordered,
-                                  results=document)
+                                  results=document, search=search_index.build(ctx))
         (folder / "report.html").write_text(html, encoding="utf-8")
     with progress.step("pdf"):
         warnings = render.write_pdf(html, folder / "report.pdf")
     return warnings
 
 
-def build(request: Request, out_root: Path, show_progress: bool = True) -> Path:
+def build(request: Request, out_root: Path, show_progress: bool = True, cache: Cache | None = None) -> Path:
     """Write one model's report into out_root/<slug>/ and return that folder."""
     progress = Progress(request.model, total=4 + len(all_sections()) + 4, enabled=show_progress)
     try:
-        ctx = analyse(request, progress)
+        ctx, key = analyse(request, progress, cache)
         destination = _output_folder(out_root, ctx.weights.model_id)
         staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
         staging.chmod(0o755)
         try:
-            write_report(ctx, staging, progress)
+            render_key = Cache.render_key(key)
+            if cache is None or not cache.restore_outputs(render_key, staging):
+                write_report(ctx, staging, progress)
+                if cache is not None:
+                    cache.store_outputs(render_key, staging)
             _replace(staging, destination)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -151,7 +173,7 @@ def build(request: Request, out_root: Path, show_progress: bool = True) -> Path:
     finally:
         progress.close()
     if show_progress:
-        print(progress.summary(), file=__import__("sys").stderr)
+        print(progress.summary(), file=sys.stderr)
     return destination
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -42,12 +43,41 @@ def fmt_p(value) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _shown_with_escapes(text: str, raw_hex: str) -> bool:
+    """Whether a display string differs from its bytes read as UTF-8 (beyond ␣ for a space): escaped bytes,
+    invisible or bidi characters, a row without a token."""
+    try:
+        plain = bytes.fromhex(raw_hex).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return True
+    return plain.replace(" ", "\u2423") != text
+
+
 def fmt_token(token: dict) -> Markup:
-    """A token string as data: escaped, isolated from surrounding bidi text, id and bytes on hover."""
-    raw = token.get("bytes", "")
-    spaced = " ".join(raw[i:i + 2] for i in range(0, len(raw), 2))
+    """A token string as data: escaped, isolated from surrounding bidi text, id and bytes on hover.
+
+    Tokens shown with escapes (\\xNN for bytes that are not UTF-8, \\u{…} for invisible or direction
+    characters) get the class `esc`, drawn with a dashed outline, so a reader can tell them from text.
+    """
+    raw = token.get("bytes")
+    spaced = " ".join(raw[i:i + 2] for i in range(0, len(raw), 2)) if raw else ""
     title = f"id {token['id']} · bytes {spaced}" if spaced else f"id {token['id']}"
-    return Markup('<code class="tok" dir="ltr" title="{}">{}</code>').format(title, token["text"])
+    css = "tok"
+    if raw is not None and _shown_with_escapes(token["text"], raw):
+        css = "tok esc"
+    return Markup('<code class="{}" dir="ltr" data-id="{}" title="{}">{}</code>').format(
+        css, int(token["id"]), title, token["text"])
+
+
+_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def json_script(value) -> Markup:
+    """`value` as JSON that is safe inside <script type="application/json">: no `<`, `>` or `&` survive
+    (as in `</script>` or `<!--` in a token string), so the data cannot end the element or start markup."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return Markup(text.translate(_JSON_ESCAPES))
 
 
 def fmt_verdict(verdict: str) -> Markup:
@@ -70,8 +100,18 @@ def environment() -> Environment:
     )
     env.filters.update(num=fmt_number, pct=fmt_percent, p=fmt_p, tok=fmt_token, verdict=fmt_verdict, ci=fmt_ci,
                        zip=lambda a, b: list(zip(a, b)))
-    env.globals["css"] = lambda: Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
+    env.filters["json_script"] = json_script
+    env.globals["asset"] = asset
+    env.globals["css"] = lambda: asset("report.css")
     return env
+
+
+def asset(name: str) -> Markup:
+    """The text of one of our own files under templates/ (stylesheets, the page script), to inline."""
+    path = (TEMPLATES / name).resolve()
+    if path.parent != TEMPLATES.resolve() or path.suffix not in {".css", ".js"}:
+        raise ValueError(f"not a report asset: {name}")
+    return Markup(path.read_text(encoding="utf-8"))
 
 
 def render_html(template: str, **context) -> str:

@@ -1,14 +1,25 @@
-"""One look for every figure: a colour-blind-safe palette (Okabe–Ito), markers that survive black and
-white printing, fonts that cover the scripts token strings use, and no mathtext in labels (a `$` in
-a token must stay a dollar sign)."""
+"""One look for every figure: a colour-blind-safe palette (Okabe–Ito), markers and line styles that survive
+black-and-white printing, fonts that cover the scripts token strings use, and no mathtext in labels (a `$`
+in a token must stay a dollar sign).
+
+`figures_io.save` calls `finalize` on every figure before writing it, so each figure gets, whatever its
+drawing code did: plain-text log-scale tick labels (mathtext is off, so matplotlib's own `10^{k}` labels
+would print as TeX source), many-point scatters rasterised inside the otherwise vector SVG, legend keys
+drawn large and opaque enough to read even when the points they stand for are faint, and axis labels and
+titles wrapped or shrunk to fit their axes instead of being cut off.
+"""
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 import matplotlib
-from matplotlib import font_manager
+from matplotlib import font_manager, ticker
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import Collection
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 matplotlib.use("Agg")
 
@@ -16,15 +27,22 @@ OKABE_ITO = {
     "black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
     "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
 }
+# Okabe–Ito, ordered so neighbours differ in lightness too (blue/vermillion/green/... read apart in grey).
 CYCLE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 LINESTYLES = ["-", "--", ":", "-."]
+HATCHES = ["", "////", "....", "xxxx"]
 TOKEN = OKABE_ITO["black"]
 POSITION = OKABE_ITO["vermillion"]
 HEAVY = OKABE_ITO["vermillion"]
 NORMAL = OKABE_ITO["blue"]
-FULL_WIDTH = 6.6  # inches: the text width of an A4 page with our margins
-RASTER_DPI = 200
+FULL_WIDTH = 6.6  # inches: the widest a figure may be (the text width of an A4 page with our margins)
+HALF_WIDTH = 3.2  # inches: a figure meant to sit at half the text width
+RASTER_DPI = 200  # resolution of the rasterised layers (point clouds) inside vector figures
+RASTERIZE_ABOVE = 2000  # a scatter with more points than this is rasterised inside the SVG
+LEGEND_MARKER_AREA = 16.0  # pt², the size of scatter keys in legends
+SIGNED_CMAP = "RdBu_r"  # diverging, colour-blind safe; zero is white, so B/W prints show |value|
+MAGNITUDE_CMAP = "cividis"  # sequential, colour-blind safe, lightness rises monotonically (B/W safe)
 
 
 def _font_families() -> list[str]:
@@ -40,16 +58,33 @@ RC = {
     "axes.prop_cycle": matplotlib.cycler(color=CYCLE),
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "axes.titlesize": 9,
+    "axes.linewidth": 0.6,
+    "axes.titlesize": 8.5,
+    "axes.titlepad": 4,
     "axes.labelsize": 8,
+    "axes.labelpad": 2.5,
+    "axes.edgecolor": "#222222",
     "xtick.labelsize": 7,
     "ytick.labelsize": 7,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.minor.width": 0.4,
+    "ytick.minor.width": 0.4,
+    "xtick.major.size": 3,
+    "ytick.major.size": 3,
     "legend.fontsize": 7,
     "legend.frameon": False,
+    "legend.handlelength": 1.6,
+    "legend.borderaxespad": 0.3,
     "font.size": 8,
     "lines.linewidth": 1.0,
+    "lines.markersize": 3.5,
+    "hatch.linewidth": 0.6,
+    "patch.linewidth": 0.5,
+    "figure.dpi": 100,
     "savefig.dpi": RASTER_DPI,
-    "image.cmap": "RdBu_r",
+    "image.cmap": SIGNED_CMAP,
+    "axes.formatter.use_mathtext": False,
 }
 
 
@@ -61,8 +96,19 @@ def style():
 
 
 def figure(width: float = FULL_WIDTH, height: float = 3.0, **kwargs) -> Figure:
-    """A new figure with constrained layout, sized in inches."""
-    return Figure(figsize=(width, height), layout="constrained", **kwargs)
+    """A new figure with constrained layout, sized in inches (never wider than the page's text)."""
+    return Figure(figsize=(min(width, FULL_WIDTH), height), layout="constrained", **kwargs)
+
+
+def cloud(n: int, emphasis: float = 1.0) -> dict:
+    """Scatter keywords for a cloud of `n` points: visible when there are hundreds, not a blot at 50,000.
+
+    Use as `ax.scatter(x, y, **style.cloud(len(x)), color=..., label=...)`.
+    """
+    n = max(int(n), 1)
+    size = emphasis * min(6.0, max(0.3, 1500.0 / n))
+    alpha = min(0.9, max(0.25, 300.0 / n ** 0.75))
+    return {"s": size, "alpha": alpha, "linewidths": 0, "rasterized": n > RASTERIZE_ABOVE}
 
 
 def label_dims(ax, dims, values_x, values_y, limit: int = 6) -> None:
@@ -70,3 +116,124 @@ def label_dims(ax, dims, values_x, values_y, limit: int = 6) -> None:
     for dim in list(dims)[:limit]:
         ax.annotate(str(dim), (values_x[dim], values_y[dim]), fontsize=6, xytext=(3, 2),
                     textcoords="offset points")
+
+
+# -- applied to every figure before it is saved ------------------------------------------------------------
+
+_SUPERSCRIPT = str.maketrans("0123456789-−+.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁻⁺·")
+
+
+def plain_math(text: str) -> str:
+    """Matplotlib's tick-label mathtext (`$\\mathdefault{2\\times10^{-3}}$`) as plain text (`2×10⁻³`)."""
+    if not text or "$" not in text or "\\mathdefault" not in text:
+        return text
+    body = text.replace("$", "")
+    body = re.sub(r"\\mathdefault\{(.*)\}", r"\1", body)
+    body = body.replace("\\times", "×").replace("\\cdot", "·").replace("\\,", "").replace("\\ ", " ")
+    body = re.sub(r"\^\{([^{}]*)\}", lambda m: m.group(1).translate(_SUPERSCRIPT), body)
+    body = re.sub(r"\^(\S)", lambda m: m.group(1).translate(_SUPERSCRIPT), body)
+    return body.replace("{", "").replace("}", "").replace("-", "−")
+
+
+class PlainTextFormatter(ticker.Formatter):
+    """Wraps a formatter that writes mathtext and turns its labels into plain Unicode text."""
+
+    def __init__(self, inner: ticker.Formatter):
+        self.inner = inner
+
+    def set_axis(self, axis):
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def set_locs(self, locs):
+        self.inner.set_locs(locs)
+
+    def __call__(self, x, pos=None):
+        return plain_math(self.inner(x, pos))
+
+    def format_data_short(self, value):
+        return self.inner.format_data_short(value)
+
+    def get_offset(self):
+        return plain_math(self.inner.get_offset())
+
+
+def _plain_tick_labels(axis) -> None:
+    for getter, setter in ((axis.get_major_formatter, axis.set_major_formatter),
+                           (axis.get_minor_formatter, axis.set_minor_formatter)):
+        current = getter()
+        if isinstance(current, ticker.LogFormatterMathtext):  # includes LogFormatterSciNotation
+            setter(PlainTextFormatter(current))
+
+
+def _readable_legend(legend) -> None:
+    for handle in getattr(legend, "legend_handles", None) or getattr(legend, "legendHandles", []):
+        if isinstance(handle, Collection):
+            if len(handle.get_sizes()):
+                handle.set_sizes([LEGEND_MARKER_AREA])
+            handle.set_alpha(1.0)
+        elif isinstance(handle, Line2D):
+            handle.set_alpha(1.0)
+
+
+def _wrapped(text: str) -> str:
+    """`text` on two lines, broken at the space nearest its middle (unchanged if it has no space)."""
+    if "\n" in text or " " not in text:
+        return text
+    middle = len(text) / 2
+    cut = min((i for i, ch in enumerate(text) if ch == " "), key=lambda i: abs(i - middle))
+    return text[:cut] + "\n" + text[cut + 1:]
+
+
+def _fit(label, room: float, along: int, renderer) -> None:
+    """Make an axis label or title fit in `room` pixels: wrap it once, then shrink it (not below 5.5 pt)."""
+    if not label.get_text() or not label.get_visible() or room <= 0:
+        return
+    extent = label.get_window_extent(renderer)
+    if (extent.width, extent.height)[along] <= room:
+        return
+    label.set_text(_wrapped(label.get_text()))
+    extent = label.get_window_extent(renderer)
+    length = (extent.width, extent.height)[along]
+    if length > room:
+        label.set_fontsize(max(5.5, label.get_fontsize() * room / length))
+
+
+def _fit_labels(fig: Figure) -> None:
+    """Axis labels no longer than their axis and titles no wider than their axes (+10 %), so no label is cut
+    off at the figure's edge or runs into its neighbour."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    fig.draw_without_rendering()
+    renderer = canvas.get_renderer()
+    for ax in fig.axes:
+        box = ax.get_window_extent(renderer)
+        if box.width < 30 and box.height < 30:
+            continue
+        _fit(ax.xaxis.label, box.width * 1.15, 0, renderer)
+        _fit(ax.yaxis.label, box.height * 1.15, 1, renderer)
+        if box.width >= 30:
+            _fit(ax.title, box.width * 1.1, 0, renderer)
+
+
+def finalize(fig: Figure) -> Figure:
+    """House rules every saved figure gets, whatever its drawing code did (see the module docstring)."""
+    width, height = fig.get_size_inches()
+    if width > FULL_WIDTH + 1e-6:  # never wider than the page's text: scale down, keep the aspect ratio
+        fig.set_size_inches(FULL_WIDTH, height * FULL_WIDTH / width)
+    for ax in fig.axes:
+        _plain_tick_labels(ax.xaxis)
+        _plain_tick_labels(ax.yaxis)
+        for collection in ax.collections:
+            offsets = collection.get_offsets()
+            if offsets is not None and len(offsets) > RASTERIZE_ABOVE:
+                collection.set_rasterized(True)
+        for line in ax.lines:
+            if len(line.get_xdata()) > 20 * RASTERIZE_ABOVE:
+                line.set_rasterized(True)
+        legend = ax.get_legend()
+        if legend is not None:
+            _readable_legend(legend)
+    for legend in fig.legends:
+        _readable_legend(legend)
+    _fit_labels(fig)
+    return fig

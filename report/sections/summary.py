@@ -1,0 +1,164 @@
+"""Section: the summary page — the findings that matter most for this model, and alerts.
+
+Composes the other sections' results; it computes nothing new, so it lives in the report layer.
+Each finding links to its section and carries the verdict of the claim it rests on, so a reader sees at
+once where this model follows GPT-2-small and where it departs from it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from report.context import RunContext
+from report.render import fmt_number, fmt_percent
+from report.sections import Section
+
+ROGUE_SHARE = 0.25  # a dim standing out in at least this share of LN2 layers is worth an alert
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One headline: a short title, one sentence with the numbers, the section it links to, a verdict."""
+
+    title: str
+    text: str
+    section: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something a reader should not miss: its kind, one sentence, and the section that explains it."""
+
+    kind: str
+    text: str
+    section: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The summary page. `counts` maps each verdict to the number of claims with it."""
+
+    findings: tuple[Finding, ...]
+    alerts: tuple[Alert, ...]
+    counts: dict
+
+
+def _verdict(ctx: RunContext, claim_id: int) -> str:
+    return next((c.verdict for c in ctx.results.get("claims", ()) if c.id == claim_id), "not-applicable")
+
+
+def _unigram(ctx: RunContext) -> Finding | None:
+    r = ctx.results.get("unigram")
+    if r is None:
+        return None
+    layers = len(r.layers)
+    if r.standout:
+        text = (f"Dim {r.dim} stands out in the pre-MLP gains of {len(r.layers_standing_out)} of {layers} layers; "
+                f"its Spearman correlation with log frequency is {fmt_number(r.frequency_spearman, 2)} "
+                f"(n = {fmt_number(r.frequency_n)}).")
+    else:
+        text = (f"No channel dim stands out in the pre-MLP gains across layers; the best candidate, dim {r.dim}, "
+                "is used where a unigram dim is needed.")
+    return Finding(f"Unigram dim: {r.dim}" if r.standout else "No clear unigram dim", text, "unigram",
+                   _verdict(ctx, 9))
+
+
+def _position(ctx: RunContext) -> Finding | None:
+    r = ctx.results.get("position")
+    if r is None or not r.has_positions:
+        return None
+    if r.has_cluster:
+        text = (f"{len(r.heavy_dims)} of {len(r.token_std)} channel dims carry the position embeddings "
+                f"(Ashman's D = {fmt_number(r.ashman_d, 2)}); token embeddings there have "
+                f"{fmt_number(r.token_std_ratio, 2)}× the spread and {fmt_number(r.token_abs_mean_ratio, 2)}× "
+                "the offset of other dims.")
+        title = f"{len(r.heavy_dims)} position-heavy dims"
+    else:
+        text = "The position embeddings spread over the channel dims without a distinct cluster."
+        title = "No position-heavy cluster"
+    return Finding(title, text, "position", _verdict(ctx, 4))
+
+
+def _svd(ctx: RunContext) -> Finding | None:
+    r = ctx.results.get("svd")
+    if r is None:
+        return None
+    text = (f"SVD component 0 lies along the mean embedding (|cos| = {fmt_number(r.cos_svd0_mean)}); "
+            f"components 1–2 separate word-start tokens with AUROC {fmt_number(r.word_start_auroc)}.")
+    return Finding("Mean direction and word starts", text, "svd",
+                   "holds" if _verdict(ctx, 15) == "holds" and _verdict(ctx, 19) == "holds" else
+                   ("fails" if "fails" in (_verdict(ctx, 15), _verdict(ctx, 19)) else "not-applicable"))
+
+
+def _zero_layer(ctx: RunContext) -> Finding | None:
+    r = ctx.results.get("zero_layer")
+    if r is None:
+        return None
+    spaces = sum(1 for e in r.exceptions if e.category == "leading-space removal")
+    text = (f"Under W Wᵀ, {fmt_percent(r.self_predict_fraction, 2)} of tokens predict themselves; "
+            f"{fmt_number(len(r.exceptions))} do not, {fmt_number(spaces)} of them by dropping a leading space.")
+    return Finding("Zero-layer model", text, "zero_layer", _verdict(ctx, 20))
+
+
+def _outliers(ctx: RunContext) -> Finding | None:
+    r = ctx.results.get("outliers")
+    if r is None:
+        return None
+    members = len(r.clump_token_ids)
+    if members:
+        text = (f"{members} tokens sit in {len(r.clumps)} crowded clump(s) of nearly identical embeddings — "
+                "the signature of tokens the model hardly saw in training.")
+        title = f"Under-trained clump of {members}"
+    else:
+        text = "No crowded clump of near-identical embeddings was found by the density rule."
+        title = "No under-trained clump"
+    return Finding(title, text, "outliers", _verdict(ctx, 24))
+
+
+def _alerts(ctx: RunContext) -> tuple[Alert, ...]:
+    alerts = []
+    unigram = ctx.results.get("unigram")
+    if unigram is not None and len(unigram.layers):
+        rogue = [int(d) for d in (unigram.standout_counts >= max(2, ROGUE_SHARE * len(unigram.layers))).nonzero()[0]]
+        if rogue:
+            alerts.append(Alert("rogue dims", f"Dims {', '.join(map(str, rogue))} stand out in the LN2 gains of at "
+                                f"least {ROGUE_SHARE:.0%} of layers.", "unigram"))
+    outliers = ctx.results.get("outliers")
+    if outliers is not None and outliers.clump_token_ids:
+        alerts.append(Alert("under-trained tokens", f"{len(outliers.clump_token_ids)} tokens form a crowded clump; "
+                            "prompts containing them may behave erratically.", "outliers"))
+    position = ctx.results.get("position")
+    if position is not None and position.has_cluster:
+        alerts.append(Alert("heavy-dim cluster", f"{len(position.heavy_dims)} channel dims are shared between token "
+                            "and position embeddings; analyses by channel dim should keep them apart.", "position"))
+    padding = ctx.weights.vocab_rows - ctx.n_tokens
+    if padding:
+        alerts.append(Alert("padding rows", f"{padding} embedding rows have no token and are left out of the "
+                            "statistics.", "model_card"))
+    return tuple(alerts)
+
+
+def run(ctx: RunContext) -> Summary:
+    builders = (_unigram, _position, _svd, _zero_layer, _outliers)
+    findings = tuple(f for f in (build(ctx) for build in builders) if f is not None)[:5]
+    counts = Counter(c.verdict for c in ctx.results.get("claims", ()))
+    return Summary(findings, _alerts(ctx), {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")})
+
+
+def to_json(summary: Summary, ctx: RunContext) -> dict:
+    return {"findings": [{"title": f.title, "text": f.text, "section": f.section, "verdict": f.verdict}
+                         for f in summary.findings],
+            "alerts": [{"kind": a.kind, "text": a.text, "section": a.section} for a in summary.alerts]}
+
+
+def figures(summary: Summary, ctx: RunContext) -> list:
+    return []
+
+
+def context(summary: Summary, ctx: RunContext) -> dict:
+    return {"summary": summary, "tested": sum(summary.counts.values())}
+
+
+SECTION = Section("summary", "Summary", run, to_json, figures, context)
