@@ -9,7 +9,6 @@ CORPUS ?=
 DEVICE ?= auto
 # torch is pinned to the CPU wheel so a fresh install stays small; other versions work too.
 TORCH  ?= torch==2.13.0
-SYSTEM_PACKAGES := fonts-noto-cjk poppler-utils chromium
 
 .PHONY: report test bench sysdeps clean
 
@@ -31,10 +30,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-# Fonts for token strings in any script, pdftoppm for page checks, chromium for browser checks.
+# Fonts for token strings in any script (CJK, and Noto core for Devanagari, Thai, Arabic, …), pdftoppm for page checks, chromium for browser checks.
 sysdeps:
 	@missing=""; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans Devanagari" || missing="$$missing fonts-noto-core"; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -1,0 +1,56 @@
+"""Section: how the frequency candidates correlate (results.json: analyses.unigram.correlations)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analyses.correlations import LABELS, VARIABLES, CorrelationsResult, analyse_correlations
+from report.context import RunContext
+from report.plots import correlations as plots
+from report.sections import FigureSpec, Section
+
+N_RESAMPLES = 1000
+
+
+def run(ctx: RunContext) -> CorrelationsResult:
+    unigram, svd = ctx.results["unigram"], ctx.results["svd"]
+    tokens = ctx.embeddings
+    variables = {
+        "unigram_dim": tokens[:, unigram.dim],
+        "norm": svd.norms,
+        "svd0": svd.coordinates[:, 0],
+        "log_frequency": ctx.log_frequency,
+        "token_index": np.arange(len(tokens), dtype=np.float64),
+    }
+    return analyse_correlations(variables, unigram.dim, unigram.standout,
+                                frequency_usable=ctx.frequency.kind != "token-index",
+                                seed=ctx.options.seed, n_resamples=N_RESAMPLES)
+
+
+def to_json(r: CorrelationsResult, ctx: RunContext) -> dict:
+    return {
+        "correlations": [{"x": p.x, "y": p.y, "spearman": p.spearman, "pearson": p.pearson, "ci95": list(p.ci95),
+                          "pearson_ci95": list(p.pearson_ci95), "n": p.n, "meaning": p.meaning} for p in r.pairs],
+        "correlations_method": f"percentile bootstrap over tokens, {r.n_resamples} resamples, seed {r.seed}; "
+                               "ci95 is Spearman's interval, pearson_ci95 Pearson's",
+        "partial_correlations": [{"x": p.x, "y": p.y, "control": p.control, "spearman": p.spearman,
+                                  "ci95": list(p.ci95), "n": p.n, "spearman_without_control": p.raw_spearman}
+                                 for p in r.partials],
+        "partial_correlations_method": "Spearman partial correlation (first-order formula on ranks); "
+                                       "ci95 from Fisher's z with standard error 1/sqrt(n - 4)",
+    }
+
+
+def figures(r: CorrelationsResult, ctx: RunContext) -> list[FigureSpec]:
+    return [FigureSpec("correlation_matrix", plots.matrix(r),
+                       "Rank (Spearman, lower left) and linear (Pearson, upper right) correlations among the five "
+                       f"candidates; the unigram dim is dim {r.unigram_dim}. Right: partial Spearman correlations "
+                       "with the embedding norm held fixed.")]
+
+
+def context(r: CorrelationsResult, ctx: RunContext) -> dict:
+    return {"r": r, "labels": LABELS, "variables": VARIABLES, "frequency_kind": ctx.frequency.kind}
+
+
+SECTION = Section("correlations", "How the frequency candidates correlate", run, to_json, figures, context,
+                  json_key="unigram")

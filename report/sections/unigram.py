@@ -1,0 +1,83 @@
+"""Section: the unigram dimension."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analyses.unigram import RULE, STANDOUT_Z, UnigramResult, analyse_unigram
+from report.context import RunContext
+from report.plots import unigram as plots
+from report.sections import FigureSpec, Section
+
+
+def run(ctx: RunContext) -> UnigramResult:
+    w = ctx.weights
+    ln2 = w.norms_with_role("ln_2")
+    position = ctx.results["position"]
+    return analyse_unigram([ln.layer for ln in ln2], np.array([ln.weight for ln in ln2]).reshape(len(ln2), w.d_model),
+                           ctx.embeddings, position.position_std if position.has_positions else None,
+                           position.heavy_dims, ctx.log_frequency)
+
+
+def _buckers(r: UnigramResult, ctx: RunContext, rows) -> list[dict]:
+    log_f = ctx.log_frequency
+    return [ctx.token(i) | {"residual": res, "value": float(r.values[i]), "log_frequency": float(log_f[i])}
+            for i, res in rows]
+
+
+def to_json(r: UnigramResult, ctx: RunContext) -> dict:
+    return {
+        "dim": r.dim,
+        "standout": r.standout,
+        "rule": RULE,
+        "standout_z": STANDOUT_Z,
+        "layers_standing_out": list(r.layers_standing_out),
+        "z_per_layer": [{"layer": int(layer), "z": float(z)} for layer, z in zip(r.layers, r.dim_z)],
+        "candidates": [{"dim": d, "layers_standing_out": n, "mean_z": z} for d, n, z in r.candidates()],
+        "contrast_dim": r.contrast_dim,
+        "dim_stats": {
+            "token_mean": r.token_mean, "token_std": r.token_std, "position_std": r.position_std,
+            "position_std_percentile": r.position_pct, "abs_token_mean_percentile_non_heavy": r.abs_mean_pct,
+            "token_std_percentile_non_heavy": r.std_pct,
+        },
+        "frequency": {"kind": ctx.frequency.kind, "spearman": r.frequency_spearman, "n": r.frequency_n},
+        "buckers": {
+            "rule": "residuals of rank(dim value) on rank(log frequency), rank fractions fitted with slope Spearman ρ",
+            "above_trend": _buckers(r, ctx, r.buckers_above),
+            "below_trend": _buckers(r, ctx, r.buckers_below),
+        },
+    }
+
+
+def figures(r: UnigramResult, ctx: RunContext) -> list[FigureSpec]:
+    specs = []
+    if len(r.layers):
+        specs.append(FigureSpec(
+            "unigram_ln2_gains", plots.ln2_gains(r),
+            f"Left: |gain| of every channel dim in every LN2, dims spread across each layer's column and coloured by "
+            f"index; dim {r.dim} is the black star, the contrast dim {r.contrast_dim} the open diamond. Right: the "
+            f"robust z of dim {r.dim} per layer against the threshold {STANDOUT_Z:g}."))
+    frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None
+    specs.append(FigureSpec(
+        "unigram_scatter", plots.scatter_grid(r, frequency),
+        f"Every token's value on dim {r.dim} (top) and on the contrast dim {r.contrast_dim} (bottom) against its "
+        f"embedding norm, its token index and its log frequency ({ctx.frequency.kind}; tokens without a frequency "
+        "are left out)."))
+    return specs
+
+
+def context(r: UnigramResult, ctx: RunContext) -> dict:
+    return {
+        "r": r,
+        "n_layers": len(r.layers),
+        "candidates": r.candidates(),
+        "z_rows": list(zip([int(x) for x in r.layers], [float(z) for z in r.dim_z])),
+        "above": _buckers(r, ctx, r.buckers_above),
+        "below": _buckers(r, ctx, r.buckers_below),
+        "frequency_kind": ctx.frequency.kind,
+        "standout_z": STANDOUT_Z,
+        "rule": RULE,
+    }
+
+
+SECTION = Section("unigram", "The unigram dimension", run, to_json, figures, context)

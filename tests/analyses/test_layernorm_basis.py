@@ -1,0 +1,98 @@
+"""LayerNorm basis: gain spread, the rotation null and the permutation null, on planted and synthetic weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analyses.layernorm_basis import OUTLIER_Z, analyse_layernorm_basis
+from report.sections import layernorm_basis as section
+
+
+def _claim(result, claim_id):
+    return next(c for c in result.claims if c.id == claim_id)
+
+
+def test_planted_outlier_gains_are_found(planted_ctx, planted):
+    r = planted_ctx.results["layernorm_basis"]
+    labels = list(r.labels)
+    assert labels[0] == ("ln_1", 0) and labels[-1] == ("ln_f", -1)
+    layer0_ln1 = labels.index(("ln_1", 0))
+    assert set(r.outlier_dims[layer0_ln1]) == set(planted.spec.heavy_dims)  # planted at 0.3 against ~1
+    for layer in range(planted.spec.n_layers):
+        assert planted.spec.unigram_dim in r.outlier_dims[labels.index(("ln_2", layer))]  # planted at 4.0
+    assert _claim(r, 1).verdict == "holds"
+
+
+def test_planted_gain_statistics_match_direct_computation(planted_ctx):
+    r = planted_ctx.results["layernorm_basis"]
+    for i, ln in enumerate(planted_ctx.weights.layer_norms):
+        g = np.abs(ln.weight.astype(np.float64))
+        assert r.cv[i] == pytest.approx(g.std() / g.mean())
+        assert r.kurtosis[i] == pytest.approx(stats.kurtosis(g))
+
+
+def test_planted_standard_basis_beats_every_random_basis(planted_ctx):
+    r = planted_ctx.results["layernorm_basis"]
+    assert r.token_std_cv > r.token_std_null.max()
+    assert r.token_std_p == pytest.approx(1 / (1 + r.n_rotations))
+    # Layer 0's LN1 turns the position-heavy dims down: strongly negative rank correlation, beyond the null.
+    i = list(r.labels).index(("ln_1", 0))
+    assert r.profile_source == "position"
+    assert r.spearman_profile[i] < -r.spearman_null_q95 and r.spearman_p[i] < 0.01
+
+
+def test_unplanted_claim_fails(unplanted_ctx):
+    r = unplanted_ctx.results["layernorm_basis"]
+    assert all(len(dims) == 0 for dims in r.outlier_dims)
+    assert r.token_std_p > 0.01
+    assert _claim(r, 1).verdict == "fails"
+
+
+def test_isotropic_embedding_sits_inside_the_rotation_null():
+    rng = np.random.default_rng(3)
+    tokens = rng.normal(0, 1, (4000, 32))
+    gains = 1 + rng.normal(0, 0.05, (3, 32))
+    r = analyse_layernorm_basis([("ln_1", 0), ("ln_2", 0), ("ln_f", -1)], gains, tokens, None, seed=0, n_rotations=100)
+    lo, hi = np.quantile(r.token_std_null, [0.005, 0.995])
+    assert lo <= r.token_std_cv <= hi
+    assert r.profile_source == "token"
+    assert _claim(r, 1).verdict == "fails"
+
+
+def test_uniform_gains_have_no_spread_in_any_basis():
+    rng = np.random.default_rng(0)
+    r = analyse_layernorm_basis([("ln_1", 0)], np.full((1, 16), 0.7), rng.normal(size=(500, 16)), None, seed=1,
+                                n_rotations=20)
+    assert r.cv[0] == pytest.approx(0)
+    assert np.allclose(r.rotated_cv_band[0], 0, atol=1e-6)
+    assert r.outlier_dims == ((),)
+
+
+def test_one_dominant_gain_is_an_outlier_but_rotation_dilutes_it():
+    gains = np.ones((1, 64))
+    gains[0, 5] = 4.0
+    gains[0] += np.random.default_rng(0).normal(0, 0.02, 64)
+    tokens = np.random.default_rng(1).normal(size=(300, 64))
+    r = analyse_layernorm_basis([("ln_2", 0)], gains, tokens, None, seed=0, n_rotations=50)
+    assert r.outlier_dims[0] == (5,) and r.top_dims[0][0][0] == 5
+    assert r.max_abs_z[0] >= OUTLIER_Z
+    assert r.cv[0] > r.rotated_cv_band[0, 2]  # a random basis spreads the one big gain over every direction
+
+
+def test_seeded_and_deterministic():
+    rng = np.random.default_rng(0)
+    tokens, gains = rng.normal(size=(400, 24)), 1 + rng.normal(0, 0.1, (2, 24))
+    args = ([("ln_1", 0), ("ln_2", 0)], gains, tokens, rng.normal(size=(16, 24)))
+    a = analyse_layernorm_basis(*args, seed=5, n_rotations=30, n_permutations=200)
+    b = analyse_layernorm_basis(*args, seed=5, n_rotations=30, n_permutations=200)
+    assert np.array_equal(a.token_std_null, b.token_std_null) and np.array_equal(a.spearman_p, b.spearman_p)
+
+
+def test_section_json_lists_every_layer_norm(planted_ctx):
+    r = planted_ctx.results["layernorm_basis"]
+    document = section.to_json(r, planted_ctx)
+    assert [row["name"] for row in document["per_layer_norm"]] == [ln.name for ln in planted_ctx.weights.layer_norms]
+    assert 0 < document["layer_norms_with_outliers_fraction"] <= 1
+    assert {f.name for f in section.figures(r, planted_ctx)} == {"ln_gain_profiles", "ln_gain_spread", "ln_basis_nulls"}
