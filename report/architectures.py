@@ -1,8 +1,24 @@
-"""Where each architecture keeps the tensors the report reads.
+"""Where each architecture keeps the tensors the report reads, one small adapter per family.
 
 An adapter maps a Hub config to canonical tensor names and the file keys that hold them. Canonical
 names: `token_embeddings`, `position_embeddings`, `unembedding`, and LayerNorms as
 `layers.{i}.ln_1` / `layers.{i}.ln_2` / `final_ln` with `.weight` / `.bias`.
+
+Roles of the LayerNorms, by family:
+
+| family                  | ln_1 (first norm in a block)        | ln_2 (second norm in a block)      | other                  |
+|-------------------------|-------------------------------------|------------------------------------|------------------------|
+| gpt2, gpt_neo           | `ln_1`, before attention            | `ln_2`, before the MLP             | `ln_f` final           |
+| opt                     | `self_attn_layer_norm`              | `final_layer_norm` (per layer)     | `decoder.final_layer_norm` |
+| gpt_neox (Pythia)       | `input_layernorm`                   | `post_attention_layernorm` (MLP's) | `final_layer_norm`     |
+| llama, mistral, qwen2   | `input_layernorm` (RMSNorm)         | `post_attention_layernorm` (RMSNorm) | `norm` final (RMSNorm) |
+| bert, roberta           | `attention.output.LayerNorm`        | `output.LayerNorm`                 | `embeddings.LayerNorm` |
+| distilbert              | `sa_layer_norm`                     | `output_layer_norm`                | `embeddings.LayerNorm` |
+
+BERT-family encoders are post-LN: their first norm sits *after* attention (so it is the one that
+feeds the MLP) and their second after the MLP (feeding the next layer's attention). We keep the
+roles by position in the block (first norm → ln_1, second → ln_2) and say so in the report; the
+norm on the embedding sum has role `ln_emb` and layer -1, and these models have no final norm.
 """
 
 from __future__ import annotations
@@ -12,17 +28,26 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class LayerNormSpec:
-    """One LayerNorm: its canonical name, its layer (-1 for the final one), its role, its key."""
+    """One LayerNorm: its canonical name, its layer (-1 outside the blocks), its role, its key."""
 
     name: str
     layer: int
-    role: str  # "ln_1" (before attention), "ln_2" (before the MLP), "ln_f" (final)
+    role: str  # "ln_1" (first in a block), "ln_2" (second in a block), "ln_f" (final), "ln_emb" (on the embeddings)
     key: str  # key of the weight in the checkpoint, without ".weight"
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """How to find one architecture's tensors and read its config."""
+    """How to find one architecture's tensors and read its config.
+
+    Attributes:
+        position_offset: leading rows of the position table that no position uses (OPT, RoBERTa: 2);
+            the loader drops them, so row 0 of the loaded table is position 0.
+        norm: "layernorm" (gain and bias) or "rmsnorm" (gain only: the loader fills a zero bias).
+        aliases: (suffix, replacement) pairs for older key spellings, tried when a key is missing
+            (BERT's `LayerNorm.gamma`, Pythia's `embed_out`).
+        notes: conventions of this family that the report states in its model card.
+    """
 
     name: str
     token_embeddings: str
@@ -35,37 +60,189 @@ class Architecture:
     n_positions: int | None
     n_layers: int
     word_start_rule: str  # "leading-space" (byte-level BPE) or "no-continuation" (WordPiece ##)
+    position_offset: int = 0
+    norm: str = "layernorm"
+    aliases: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def candidates(self, name: str) -> tuple[str, ...]:
+        """`name`, then its older spellings."""
+        return (name,) + tuple(name[: -len(old)] + new for old, new in self.aliases if name.endswith(old))
+
+
+class UnsupportedModel(KeyError):
+    """A config this tool cannot read; the message names what is supported."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _norms(n_layers: int, first: str, second: str, final: str | None, embed: str | None = None):
+    """LayerNormSpecs in model order from key templates with `{i}` for the layer."""
+    norms = [LayerNormSpec("embeddings_ln", -1, "ln_emb", embed)] if embed else []
+    for i in range(n_layers):
+        norms.append(LayerNormSpec(f"layers.{i}.ln_1", i, "ln_1", first.format(i=i)))
+        norms.append(LayerNormSpec(f"layers.{i}.ln_2", i, "ln_2", second.format(i=i)))
+    if final:
+        norms.append(LayerNormSpec("final_ln", -1, "ln_f", final))
+    return tuple(norms)
+
+
+ROTARY_NOTE = ("Positions are encoded by rotary embeddings inside attention, so there is no learned position "
+               "table: the position analyses are skipped.")
 
 
 def gpt2(config: dict) -> Architecture:
     n_layers = int(config["n_layer"])
-    norms = []
-    for i in range(n_layers):
-        norms.append(LayerNormSpec(f"layers.{i}.ln_1", i, "ln_1", f"h.{i}.ln_1"))
-        norms.append(LayerNormSpec(f"layers.{i}.ln_2", i, "ln_2", f"h.{i}.ln_2"))
-    norms.append(LayerNormSpec("final_ln", -1, "ln_f", "ln_f"))
     return Architecture(
-        name="gpt2",
-        token_embeddings="wte.weight",
-        position_embeddings="wpe.weight",
-        unembedding="lm_head.weight",
-        layer_norms=tuple(norms),
-        prefixes=("", "transformer."),
-        d_model=int(config["n_embd"]),
-        vocab_size=int(config["vocab_size"]),
-        n_positions=int(config["n_positions"]),
-        n_layers=n_layers,
-        word_start_rule="leading-space",
+        name="gpt2", token_embeddings="wte.weight", position_embeddings="wpe.weight",
+        unembedding="lm_head.weight", layer_norms=_norms(n_layers, "h.{i}.ln_1", "h.{i}.ln_2", "ln_f"),
+        prefixes=("", "transformer."), d_model=int(config["n_embd"]), vocab_size=int(config["vocab_size"]),
+        n_positions=int(config["n_positions"]), n_layers=n_layers, word_start_rule="leading-space",
     )
 
 
-ADAPTERS = {"gpt2": gpt2}
+def gpt_neo(config: dict) -> Architecture:
+    n_layers = int(config["num_layers"])
+    return Architecture(
+        name="gpt_neo", token_embeddings="wte.weight", position_embeddings="wpe.weight",
+        unembedding="lm_head.weight", layer_norms=_norms(n_layers, "h.{i}.ln_1", "h.{i}.ln_2", "ln_f"),
+        prefixes=("transformer.", ""), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
+        n_positions=int(config["max_position_embeddings"]), n_layers=n_layers, word_start_rule="leading-space",
+    )
+
+
+def opt(config: dict) -> Architecture:
+    d = int(config["hidden_size"])
+    projected = int(config.get("word_embed_proj_dim", d))
+    if projected != d:
+        raise UnsupportedModel(
+            f"this OPT model embeds tokens in {projected} dims and projects them to its hidden size {d} "
+            "(project_in / project_out), so its embeddings do not live in the residual stream that the "
+            "LayerNorms see; such OPT models (opt-350m) are not supported")
+    n_layers = int(config["num_hidden_layers"])
+    pre_ln = bool(config.get("do_layer_norm_before", True))
+    final = "decoder.final_layer_norm" if pre_ln and not config.get("_remove_final_layer_norm", False) else None
+    notes = ("The learned position table has 2 extra leading rows that no position uses; they are dropped.",)
+    if not pre_ln:
+        notes += ("This OPT model applies its LayerNorms after attention and after the MLP (post-LN).",)
+    return Architecture(
+        name="opt", token_embeddings="decoder.embed_tokens.weight",
+        position_embeddings="decoder.embed_positions.weight", unembedding="lm_head.weight",
+        layer_norms=_norms(n_layers, "decoder.layers.{i}.self_attn_layer_norm",
+                           "decoder.layers.{i}.final_layer_norm", final),
+        prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]),
+        n_positions=int(config["max_position_embeddings"]), n_layers=n_layers, word_start_rule="leading-space",
+        position_offset=2, notes=notes,
+    )
+
+
+def gpt_neox(config: dict) -> Architecture:
+    n_layers = int(config["num_hidden_layers"])
+    parallel = bool(config.get("use_parallel_residual", True))
+    return Architecture(
+        name="gpt_neox", token_embeddings="embed_in.weight", position_embeddings=None,
+        unembedding="lm_head.weight",
+        layer_norms=_norms(n_layers, "layers.{i}.input_layernorm", "layers.{i}.post_attention_layernorm",
+                           "final_layer_norm"),
+        prefixes=("gpt_neox.", ""), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
+        n_positions=None, n_layers=n_layers, word_start_rule="leading-space",
+        aliases=(("lm_head.weight", "embed_out.weight"),),
+        notes=(ROTARY_NOTE,) + (("Attention and MLP read the same residual stream in parallel; LN2 is the "
+                                 "MLP's own norm, not one after attention.",) if parallel else ()),
+    )
+
+
+def llama(config: dict) -> Architecture:
+    n_layers = int(config["num_hidden_layers"])
+    return Architecture(
+        name=str(config["model_type"]), token_embeddings="embed_tokens.weight", position_embeddings=None,
+        unembedding="lm_head.weight",
+        layer_norms=_norms(n_layers, "layers.{i}.input_layernorm", "layers.{i}.post_attention_layernorm", "norm"),
+        prefixes=("model.", ""), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
+        n_positions=None, n_layers=n_layers, word_start_rule="leading-space", norm="rmsnorm",
+        notes=(ROTARY_NOTE, "The norms are RMSNorms: a gain per dim and no bias (biases are shown as zero)."),
+    )
+
+
+POST_LN_NOTE = ("This encoder normalises after each sublayer (post-LN). LN1 here is the norm after attention "
+                "(it feeds the MLP), LN2 the norm after the MLP (it feeds the next layer); the norm on the "
+                "embedding sum is listed separately and there is no final norm.")
+
+
+def _bert_like(config: dict, name: str, prefix: str, unembedding: str, offset: int, rule: str) -> Architecture:
+    n_layers = int(config["num_hidden_layers"])
+    block = "encoder.layer.{i}."
+    return Architecture(
+        name=name, token_embeddings="embeddings.word_embeddings.weight",
+        position_embeddings="embeddings.position_embeddings.weight", unembedding=unembedding,
+        layer_norms=_norms(n_layers, block + "attention.output.LayerNorm", block + "output.LayerNorm", None,
+                           embed="embeddings.LayerNorm"),
+        prefixes=("", prefix), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
+        n_positions=int(config["max_position_embeddings"]) - offset, n_layers=n_layers, word_start_rule=rule,
+        position_offset=offset,
+        aliases=(("LayerNorm.weight", "LayerNorm.gamma"), ("LayerNorm.bias", "LayerNorm.beta")),
+        notes=(POST_LN_NOTE,) + ((f"The learned position table has {offset} extra leading rows (padding) that no "
+                                  "position uses; they are dropped.",) if offset else ()),
+    )
+
+
+def bert(config: dict) -> Architecture:
+    return _bert_like(config, "bert", "bert.", "cls.predictions.decoder.weight", 0, "no-continuation")
+
+
+def roberta(config: dict) -> Architecture:
+    offset = int(config.get("pad_token_id", 1)) + 1
+    return _bert_like(config, "roberta", "roberta.", "lm_head.decoder.weight", offset, "leading-space")
+
+
+def distilbert(config: dict) -> Architecture:
+    n_layers = int(config["n_layers"])
+    block = "transformer.layer.{i}."
+    notes = (POST_LN_NOTE,)
+    if config.get("sinusoidal_pos_embds"):
+        notes += ("Its position embeddings are fixed sinusoids, not learned.",)
+    return Architecture(
+        name="distilbert", token_embeddings="embeddings.word_embeddings.weight",
+        position_embeddings="embeddings.position_embeddings.weight", unembedding="vocab_projector.weight",
+        layer_norms=_norms(n_layers, block + "sa_layer_norm", block + "output_layer_norm", None,
+                           embed="embeddings.LayerNorm"),
+        prefixes=("", "distilbert."), d_model=int(config["dim"]), vocab_size=int(config["vocab_size"]),
+        n_positions=int(config["max_position_embeddings"]), n_layers=n_layers, word_start_rule="no-continuation",
+        notes=notes,
+    )
+
+
+ADAPTERS = {
+    "bert": bert,
+    "distilbert": distilbert,
+    "gpt2": gpt2,
+    "gpt_neo": gpt_neo,
+    "gpt_neox": gpt_neox,
+    "llama": llama,
+    "mistral": llama,
+    "opt": opt,
+    "qwen2": llama,
+    "roberta": roberta,
+}
 
 
 def architecture_for(config: dict) -> Architecture:
-    """The adapter for a config's `model_type`; unknown types are refused by the caller."""
+    """The adapter for a config's `model_type`.
+
+    Raises UnsupportedModel (a KeyError) for a type without an adapter or a variant an adapter refuses,
+    and ValueError when the config lacks a size the adapter needs.
+    """
     model_type = str(config.get("model_type", ""))
     if model_type not in ADAPTERS:
-        supported = ", ".join(sorted(ADAPTERS))
-        raise KeyError(f"model_type {model_type!r} is not supported (supported: {supported})")
-    return ADAPTERS[model_type](config)
+        what = f"model_type {model_type!r}" if model_type else "a config.json without a model_type"
+        raise UnsupportedModel(
+            f"{what} is not supported. Supported model types: {', '.join(sorted(ADAPTERS))} "
+            "(GPT-2 and distilgpt2, GPT-Neo, OPT, GPT-NeoX/Pythia, Llama-style RMSNorm models, and the "
+            "BERT, RoBERTa and DistilBERT encoders)")
+    try:
+        return ADAPTERS[model_type](config)
+    except UnsupportedModel:
+        raise
+    except KeyError as exc:
+        raise ValueError(f"no {exc.args[0]!r} for model_type {model_type!r}") from exc

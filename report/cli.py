@@ -10,6 +10,7 @@ from pathlib import Path
 
 from report.context import Options
 from report.errors import ReportError
+from report.hub import split_revision
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,6 +49,23 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
+def check_distinct_outputs(requests: list) -> None:
+    """Refuse, before any work, models that would write to the same folder (or to the comparison's)."""
+    from report.compare import COMPARISON_FOLDER
+    from report.pipeline import slug
+
+    seen: dict[str, str] = {}
+    for r in requests:
+        label = r.model.rstrip("/") + (f"@{r.revision}" if r.revision and not Path(r.model).is_dir() else "")
+        name = slug(label)
+        if name in seen:
+            raise ReportError(f"{seen[name]!r} and {label!r} would both be written to {name}/; give each model "
+                              "once, or copy one of the folders under another name.")
+        if name == COMPARISON_FOLDER and len(requests) > 1:
+            raise ReportError(f"{label!r} would be written to {name}/, where the comparison goes; rename the folder.")
+        seen[name] = label
+
+
 def run(args: argparse.Namespace) -> int:
     from report.cache import Cache
     from report.pipeline import Request, build
@@ -55,14 +73,21 @@ def run(args: argparse.Namespace) -> int:
     if args.corpus is not None and not args.corpus.is_file():
         raise ReportError(f"The corpus {args.corpus} is not a readable file.")
     options = Options(seed=args.seed, device=resolve_device(args.device))
+    requests = [Request(model=name, revision=revision or args.revision, corpus=args.corpus,
+                        frequency=args.frequency, allow_pickle=args.allow_pickle, options=options)
+                for name, revision in map(split_revision, args.model)]
+    check_distinct_outputs(requests)
     written = []
-    for model in args.model:
-        request = Request(model=model, revision=args.revision, corpus=args.corpus, frequency=args.frequency,
-                          allow_pickle=args.allow_pickle, options=options)
+    for request in requests:
         written.append(build(request, args.out, show_progress=not args.quiet,
                              cache=Cache.from_environment(enabled=not args.no_cache)))
     for folder in written:
         print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
+    if len(written) > 1:
+        from report.compare import build_comparison
+
+        folder = build_comparison(list(zip(requests, written)), args.out, show_progress=not args.quiet)
+        print(f"wrote {folder}/report.html, report.pdf, comparison.json and figures/ comparing {len(written)} models")
     return 0
 
 

@@ -33,6 +33,16 @@ class ModelSource:
     from_hub: bool
 
 
+def split_revision(spec: str) -> tuple[str, str | None]:
+    """`gpt2@v1` -> ("gpt2", "v1"); an existing local folder, or a spec without `@`, is left whole."""
+    if "@" not in spec or Path(spec).expanduser().is_dir():
+        return spec, None
+    model, _, revision = spec.rpartition("@")
+    if not model or not revision:
+        raise ReportError(f"{spec!r}: write a Hub revision as MODEL@REVISION, for example gpt2@main.")
+    return model, revision
+
+
 def resolve(spec: str, revision: str | None = None, allow_pickle: bool = False) -> ModelSource:
     """A local directory is used as is; anything else must be a Hub id, looked up in the cache first."""
     local = Path(spec).expanduser()
@@ -82,4 +92,5 @@ def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> ModelSo
                 f"{repo_id}`), or point --model at a local directory in Hub layout."
             ) from exc
     path = Path(path)
-    return ModelSource(path, repo_id, path.name, from_hub=True)
+    # An asked-for revision is part of the id, so two revisions of one model get separate output folders.
+    return ModelSource(path, f"{repo_id}@{revision}" if revision else repo_id, path.name, from_hub=True)

@@ -27,7 +27,8 @@ class LayerNorm:
     layer: int
     role: str
     weight: np.ndarray  # [d_model] gains
-    bias: np.ndarray  # [d_model]
+    bias: np.ndarray  # [d_model]; zeros where the norm has none (RMSNorm)
+    has_bias: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,7 +102,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
     digests: dict[str, str] = {}
 
     def read(name: str, required: bool = True) -> np.ndarray | None:
-        key = reader.find(name, arch.prefixes)
+        key = next(filter(None, (reader.find(n, arch.prefixes) for n in arch.candidates(name))), None)
         if key is None:
             if required:
                 raise ReportError(f"{source.model_id}: the checkpoint has no tensor {name!r} "
@@ -119,14 +120,19 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
                           f"says vocab_size={arch.vocab_size}.")
     wpe = read(arch.position_embeddings) if arch.position_embeddings else None
     if wpe is not None and arch.n_positions is not None:
-        _check_shape(source.model_id, arch.position_embeddings, wpe, (arch.n_positions, arch.d_model))
+        _check_shape(source.model_id, arch.position_embeddings, wpe,
+                     (arch.n_positions + arch.position_offset, arch.d_model))
+    if wpe is not None:
+        wpe = wpe[arch.position_offset:]  # rows no position uses (OPT, RoBERTa) are dropped
     norms = []
     for spec in arch.layer_norms:
         weight = read(spec.key + ".weight")
-        bias = read(spec.key + ".bias")
+        bias = read(spec.key + ".bias", required=arch.norm != "rmsnorm")
         _check_shape(source.model_id, spec.key + ".weight", weight, (arch.d_model,))
-        _check_shape(source.model_id, spec.key + ".bias", bias, (arch.d_model,))
-        norms.append(LayerNorm(spec.name, spec.layer, spec.role, weight, bias))
+        if bias is not None:
+            _check_shape(source.model_id, spec.key + ".bias", bias, (arch.d_model,))
+        norms.append(LayerNorm(spec.name, spec.layer, spec.role, weight,
+                               np.zeros_like(weight) if bias is None else bias, has_bias=bias is not None))
     head = read(arch.unembedding, required=False) if arch.unembedding else None
     tied = head is None or (head.shape == wte.shape and np.array_equal(head, wte))
     if head is not None and not tied:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
+import numpy as np
+from scipy import stats
+
+from report.architectures import architecture_for
 from report.context import RunContext
 from report.sections import Section
+from report.tokens import TokenTable
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,55 @@ class ModelCard:
     frequency_detail: str
     frequency_known: int
     tensors_sha256: str
+    norm_kind: str = "LayerNorm"
+    notes: tuple[str, ...] = ()
+    unembedding: dict | None = None  # how the untied output matrix relates to W; None when tied
+    tokenizer_sha256: str = ""
+
+
+def tokenizer_sha256(tokens: TokenTable) -> str:
+    """Identity of a vocabulary: the sha256 of its token strings in id order (equal hash, equal tokens)."""
+    digest = hashlib.sha256()
+    for raw, present in zip(tokens.raw, tokens.has_token):
+        digest.update((raw if present else "").encode("utf-8", errors="surrogatepass") + b"\x00")
+    return digest.hexdigest()
+
+
+CHUNK = 8192  # rows per block, so float64 work on a 50k × 1600 matrix never copies it whole
+
+
+def row_norms(w: np.ndarray) -> np.ndarray:
+    """[rows] Euclidean norm of each row, accumulated in float64 block by block."""
+    return np.concatenate([np.linalg.norm(w[i:i + CHUNK].astype(np.float64), axis=1)
+                           for i in range(0, len(w), CHUNK)]) if len(w) else np.zeros(0)
+
+
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[rows] cosine between row i of `a` and row i of `b` (0 where either row is zero)."""
+    out = np.zeros(len(a))
+    for i in range(0, len(a), CHUNK):
+        x, y = a[i:i + CHUNK].astype(np.float64), b[i:i + CHUNK].astype(np.float64)
+        denom = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+        out[i:i + CHUNK] = np.einsum("ij,ij->i", x, y) / np.where(denom > 0, denom, 1)
+    return out
+
+
+def unembedding_summary(inputs: np.ndarray, outputs: np.ndarray) -> dict:
+    """How an untied output matrix relates to the input one, row by row (both [tokens, d])."""
+    norm_in, norm_out = row_norms(inputs), row_norms(outputs)
+    mean_in, mean_out = inputs.mean(axis=0, dtype=np.float64), outputs.mean(axis=0, dtype=np.float64)
+    mean_cos = float(mean_in @ mean_out / (np.linalg.norm(mean_in) * np.linalg.norm(mean_out) or 1.0))
+    return {"norm_spearman": float(stats.spearmanr(norm_in, norm_out).statistic),
+            "norm_pearson": float(np.corrcoef(norm_in, norm_out)[0, 1]),
+            "mean_direction_cos": mean_cos, "row_cos_median": float(np.median(row_cosines(inputs, outputs))),
+            "norm_ratio_median": float(np.median(norm_out / np.where(norm_in > 0, norm_in, 1)))}
 
 
 def run(ctx: RunContext) -> ModelCard:
     w, t = ctx.weights, ctx.tokens
+    arch = architecture_for(w.config)
+    n = ctx.n_tokens
+    unembedding = None if w.unembedding is None else unembedding_summary(ctx.embeddings, w.unembedding[:n])
     return ModelCard(
         model_id=w.model_id, revision=w.revision, architecture=w.architecture,
         vocab_size=w.vocab_rows, tokens=ctx.n_tokens, padding_rows=w.vocab_rows - ctx.n_tokens,
@@ -40,12 +91,18 @@ def run(ctx: RunContext) -> ModelCard:
         d_model=w.d_model, n_positions=w.n_positions, n_layers=w.n_layers, layer_norms=len(w.layer_norms),
         tied=w.tied, frequency_kind=ctx.frequency.kind, frequency_detail=ctx.frequency.detail,
         frequency_known=int(ctx.frequency.known), tensors_sha256=w.tensors_sha256,
+        norm_kind="RMSNorm (gain only, no bias)" if arch.norm == "rmsnorm" else "LayerNorm (gain and bias)",
+        notes=arch.notes, unembedding=unembedding,
+        tokenizer_sha256=tokenizer_sha256(t),
     )
 
 
 def to_json(card: ModelCard, ctx: RunContext) -> dict:
     return {"tokens": card.tokens, "padding_rows": card.padding_rows, "special_tokens": card.special_tokens,
-            "word_start_tokens": card.word_start_tokens, "frequency_known_tokens": card.frequency_known}
+            "word_start_tokens": card.word_start_tokens, "frequency_known_tokens": card.frequency_known,
+            "word_start_rule": ctx.weights.word_start_rule, "norm_kind": card.norm_kind,
+            "conventions": list(card.notes), "tokenizer_sha256": card.tokenizer_sha256,
+            "analysed_matrix": "input embedding", "unembedding": card.unembedding}
 
 
 def figures(card: ModelCard, ctx: RunContext) -> list:
@@ -53,7 +110,7 @@ def figures(card: ModelCard, ctx: RunContext) -> list:
 
 
 def context(card: ModelCard, ctx: RunContext) -> dict:
-    return {"card": card, "tensor_sha256": ctx.weights.tensor_sha256}
+    return {"card": card, "tensor_sha256": ctx.weights.tensor_sha256, "word_start_rule": ctx.weights.word_start_rule}
 
 
 SECTION = Section("model_card", "The model and the notation", run, to_json, figures, context)
