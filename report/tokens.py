@@ -7,6 +7,7 @@ would be invisible, reorder text, or is not valid UTF-8.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -85,11 +86,43 @@ def readable(data: bytes) -> tuple[str, bool]:
     return "".join(out), unprintable
 
 
+SENTENCEPIECE_SPACE = "▁"
+BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+def _scheme(plain: list[str], rule: str) -> str:
+    """How token strings encode text: byte-level BPE, SentencePiece (▁ for a space) or WordPiece (##)."""
+    if rule == "no-continuation":
+        return "wordpiece"
+    decoder = byte_decoder()
+    if all(all(c in decoder for c in t) for t in plain):
+        return "byte-level"
+    if any(t.startswith(SENTENCEPIECE_SPACE) for t in plain):
+        return "sentencepiece"
+    return "plain"
+
+
+def _decode(token: str, scheme: str) -> tuple[bytes, bool]:
+    """The bytes a token stands for, and whether it starts a word."""
+    if scheme == "byte-level":
+        data = bytes(byte_decoder()[c] for c in token)
+        return data, data.startswith(b" ")
+    if scheme == "sentencepiece":
+        fallback = BYTE_FALLBACK.match(token)
+        if fallback:
+            return bytes([int(fallback.group(1), 16)]), False
+        data = token.replace(SENTENCEPIECE_SPACE, " ").encode("utf-8", errors="surrogatepass")
+        return data, data.startswith(b" ")
+    if scheme == "wordpiece":
+        continuation = token.startswith("##")
+        return (token[2:] if continuation else token).encode("utf-8", errors="surrogatepass"), not continuation
+    data = token.encode("utf-8", errors="surrogatepass")
+    return data, data.startswith(b" ")
+
+
 def build_table(raw_tokens: list[str], special_tokens: set[str], rows: int, rule: str) -> TokenTable:
     """A TokenTable for `rows` embedding rows from the tokenizer's token strings."""
-    decoder = byte_decoder()
-    plain = [t for t in raw_tokens if t and t not in special_tokens]
-    byte_level = rule == "leading-space" and all(all(c in decoder for c in t) for t in plain)
+    scheme = _scheme([t for t in raw_tokens if t and t not in special_tokens], rule)
     raw, data, display = [], [], []
     word_start = np.zeros(rows, dtype=bool)
     special = np.zeros(rows, dtype=bool)
@@ -103,26 +136,18 @@ def build_table(raw_tokens: list[str], special_tokens: set[str], rows: int, rule
             display.append(f"<row {i}: no token>")
             continue
         has_token[i] = True
+        raw.append(token)
         if token in special_tokens:
             special[i] = True
-            raw.append(token)
             data.append(token.encode("utf-8"))
             display.append(token)
             continue
-        if byte_level:
-            token_bytes = bytes(decoder[c] for c in token)
-            word_start[i] = token_bytes.startswith(b" ")
-        else:
-            continuation = token.startswith("##")
-            token_bytes = (token[2:] if continuation else token).encode("utf-8", errors="surrogatepass")
-            word_start[i] = not continuation
-        shown, bad = readable(token_bytes)
-        raw.append(token)
+        token_bytes, word_start[i] = _decode(token, scheme)
+        shown, unprintable[i] = readable(token_bytes)
         data.append(token_bytes)
-        display.append(("##" + shown) if not byte_level and not word_start[i] else shown)
-        unprintable[i] = bad
+        display.append(("##" + shown) if scheme == "wordpiece" and not word_start[i] else shown)
     return TokenTable(tuple(raw), tuple(data), tuple(display), word_start, special, has_token,
-                      unprintable, byte_level)
+                      unprintable, scheme == "byte-level")
 
 
 def load_tokenizer(folder: Path):

@@ -85,7 +85,7 @@ def _svd(ctx: RunContext) -> Finding | None:
     r = ctx.results.get("svd")
     if r is None:
         return None
-    text = (f"SVD component 0 lies along the mean embedding (|cos| = {fmt_number(r.cos_svd0_mean)}); "
+    text = (f"SVD component 0 lies along the mean embedding (|cos| = {r.cos_svd0_mean:.3f}); "
             f"components 1–2 separate word-start tokens with AUROC {fmt_number(r.word_start_auroc)}.")
     return Finding("Mean direction and word starts", text, "svd",
                    "holds" if _verdict(ctx, 15) == "holds" and _verdict(ctx, 19) == "holds" else
@@ -123,8 +123,9 @@ def _alerts(ctx: RunContext) -> tuple[Alert, ...]:
     if unigram is not None and len(unigram.layers):
         rogue = [int(d) for d in (unigram.standout_counts >= max(2, ROGUE_SHARE * len(unigram.layers))).nonzero()[0]]
         if rogue:
-            alerts.append(Alert("rogue dims", f"Dims {', '.join(map(str, rogue))} stand out in the LN2 gains of at "
-                                f"least {ROGUE_SHARE:.0%} of layers.", "unigram"))
+            names = f"Dim {rogue[0]} stands" if len(rogue) == 1 else f"Dims {', '.join(map(str, rogue))} stand"
+            alerts.append(Alert("rogue dims", f"{names} out in the LN2 gains of at least {ROGUE_SHARE:.0%} of "
+                                "layers.", "unigram"))
     outliers = ctx.results.get("outliers")
     if outliers is not None and outliers.clump_token_ids:
         alerts.append(Alert("under-trained tokens", f"{len(outliers.clump_token_ids)} tokens form a crowded clump; "

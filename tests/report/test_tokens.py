@@ -40,6 +40,14 @@ def test_wordpiece_continuations_are_not_word_starts():
     assert table.display[2] == "##ing"
 
 
+def test_sentencepiece_pieces_and_byte_fallback():
+    table = build_table(["<s>", "▁the", "ing", "<0x0A>", "▁▁"], {"<s>"}, rows=5, rule="leading-space")
+    assert not table.byte_level
+    assert list(table.word_start) == [False, True, False, False, True]
+    assert table.data[1] == b" the" and table.display[1] == "␣the"
+    assert table.data[3] == b"\n" and table.display[3] == "\\n"
+
+
 def test_token_markup_is_escaped():
     html = str(fmt_token({"id": 7, "text": "<script>alert(1)</script>", "bytes": "3c73"}))
     assert "<script>" not in html and "&lt;script&gt;" in html
