@@ -43,8 +43,16 @@ class Section:
 RUN_ORDER = (
     "model_card",
     "position",
+    "layernorm_basis",
+    "ln_gains",
+    "unigram",
     "svd",
+    "correlations",
+    "zero_layer",
+    "outliers",
+    "literature",
     "claims",
+    "summary",
 )
 
 

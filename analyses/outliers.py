@@ -1,0 +1,259 @@
+"""Outlier tokens: the longest and shortest embedding vectors, crowded clumps of near-identical tokens
+(the study's "wastebasket" of rarely trained tokens), and the nearest neighbours of notable tokens.
+
+Crowding rule (a density rule: it assumes nothing about where a clump sits):
+    A token's crowding distance is the Euclidean distance to its K-th nearest other token in the full
+    embedding space. Its typical value is the median over SAMPLE tokens drawn with the seed. A token is
+    *crowded* when its crowding distance t_u is both a robust low outlier (log t_u at least 3.5 robust
+    standard deviations below the sample's median log) and under half the median. Crowded tokens closer
+    than that threshold to each other are linked (single linkage); linked groups of at least MIN_CLUMP
+    tokens are the clumps.
+
+Cost (no V×V search): exact crowding distances are computed only for the sample and for candidates.
+Candidates come from a 5-dimensional lower bound on distance: a token's coordinates on the first
+PROJECTION_DIMS principal directions plus the length of the rest. Distances in that space never exceed
+full distances, so its K-th neighbour distance (from a k-d tree) bounds the full one from below; only
+tokens whose bound is under the threshold can be crowded. They are checked exactly in rounds of BATCH,
+smallest bound first, until a round finds no crowded token (or MAX_CANDIDATES are checked). The result
+says whether every token that passed the bound was checked (`exhaustive`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from scipy.stats import rankdata
+
+from analyses.claims import Claim, claim
+from analyses.stats import MAD_TO_SIGMA
+
+N_EXTREMES = 20
+K = 5  # neighbours that define crowding
+SAMPLE = 512
+LOW_Z = 3.5
+MAX_RATIO = 0.5
+MIN_CLUMP = 8
+PROJECTION_DIMS = 4
+BATCH = 512  # candidates checked exactly per round
+MAX_CANDIDATES = 4096
+N_NEIGHBOURS = 5
+MAX_NOTABLE = 512
+LOW_PERCENTILE = 0.25  # claim 24: "low" means the clump's median member is in the lowest quarter
+
+RULE = (f"A token is crowded when the distance to its {K}th nearest token is a robust low outlier (log distance "
+        f"≥ {LOW_Z} robust SD below the median over {SAMPLE} seeded sample tokens) and under {MAX_RATIO} × that "
+        f"median. Crowded tokens closer than the same threshold are linked (single linkage); linked groups of "
+        f"≥ {MIN_CLUMP} tokens are clumps.")
+
+
+@dataclass(frozen=True, eq=False)
+class OutliersResult:
+    """Extremes of length, crowded clumps, and neighbours of notable tokens.
+
+    Attributes:
+        norms: [tokens] L2 norm of each token embedding (embedding units).
+        centroid_distance: [tokens] distance of each token from the mean embedding.
+        unigram_dim: the unigram dim used for claim 24 and the figure, or None.
+        unigram_values: [tokens] each token's value on that dim, or None.
+        longest, shortest: ids of the N_EXTREMES longest (longest first) and shortest (shortest first).
+        sample_size: tokens whose crowding distance set the scale.
+        median_crowding: median distance to the K-th nearest token over the sample.
+        threshold: crowding threshold (embedding units) from the rule.
+        candidates_checked: tokens whose crowding distance was computed exactly beyond the sample.
+        candidates_passing: tokens beyond the sample whose lower bound was under the threshold.
+        exhaustive: whether all of those were checked exactly (else the rounds stopped early, see above).
+        crowding: {token id: exact distance to its K-th nearest token} for every token checked.
+        crowded: ids of the crowded tokens, sorted.
+        clumps: clumps of ≥ MIN_CLUMP linked crowded tokens, each sorted; largest first.
+        clump_token_ids: every clump member, sorted.
+        neighbours: {token id: ((neighbour id, cosine), ...)} the N_NEIGHBOURS nearest tokens by cosine for
+            each notable token (longest, shortest, clump members, extra ids given), at most MAX_NOTABLE.
+        clump_percentiles: per clump, median member percentile of (norm, unigram value or NaN,
+            centroid distance), percentiles in [0, 1] among all tokens.
+        claims: the verdict on claim 24.
+    """
+
+    norms: np.ndarray
+    centroid_distance: np.ndarray
+    unigram_dim: int | None
+    unigram_values: np.ndarray | None
+    longest: tuple[int, ...]
+    shortest: tuple[int, ...]
+    sample_size: int
+    median_crowding: float
+    threshold: float
+    candidates_checked: int
+    candidates_passing: int
+    exhaustive: bool
+    crowding: dict
+    crowded: tuple[int, ...]
+    clumps: tuple[tuple[int, ...], ...]
+    clump_token_ids: tuple[int, ...]
+    neighbours: dict
+    clump_percentiles: tuple[tuple[float, float, float], ...]
+    claims: tuple[Claim, ...]
+
+
+def percentile_ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's percentile among all values, in [0, 1] (mid-rank for ties)."""
+    return (rankdata(values) - 0.5) / len(values)
+
+
+def analyse_outliers(token_embeddings: np.ndarray, unigram_dim: int | None, extra_notable: Sequence[int] = (),
+                     seed: int = 0, device: str = "cpu") -> OutliersResult:
+    """Length extremes, crowded clumps by the rule in the module docstring, and neighbours by cosine."""
+    w32 = np.asarray(token_embeddings, dtype=np.float32)  # float64 only a chunk or a gathered row set at a time
+    n = w32.shape[0]
+    w = torch.as_tensor(w32, device=device)
+    mean = w32.mean(axis=0, dtype=np.float64)
+    norms, centroid_distance = _row_norms(w32, np.zeros_like(mean)), _row_norms(w32, mean)
+    by_norm = np.argsort(norms, kind="stable")
+    m = min(N_EXTREMES, n)
+    longest = tuple(int(i) for i in np.argsort(-norms, kind="stable")[:m])
+    shortest = tuple(int(i) for i in by_norm[:m])
+
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, size=min(SAMPLE, n), replace=False)) if n > K + 1 else np.zeros(0, int)
+    crowding = dict(zip(sample.tolist(), _kth_distance(w, w32, sample)))
+    median, threshold = _threshold(np.array(list(crowding.values())), norms)
+    passing = _candidates(w32, mean, centroid_distance, threshold, set(crowding))
+    checked = 0
+    while checked < min(len(passing), MAX_CANDIDATES):
+        batch = passing[checked:checked + BATCH]
+        found = _kth_distance(w, w32, batch)
+        crowding.update(zip(batch.tolist(), found))
+        checked += len(batch)
+        if min(found) > threshold:
+            break
+    crowded = np.array(sorted(i for i, t in crowding.items() if t <= threshold), dtype=int)
+    clumps = _link(w32, crowded, threshold)
+    members = tuple(sorted(i for c in clumps for i in c))
+
+    unigram = w32[:, unigram_dim].astype(np.float64) if unigram_dim is not None else None
+    pct_norm, pct_centroid = percentile_ranks(norms), percentile_ranks(centroid_distance)
+    pct_unigram = percentile_ranks(unigram) if unigram is not None else np.full(n, np.nan)
+    clump_pct = tuple((float(np.median(pct_norm[list(c)])), float(np.median(pct_unigram[list(c)])),
+                       float(np.median(pct_centroid[list(c)]))) for c in clumps)
+
+    notable = list(dict.fromkeys([*longest, *shortest, *members, *(int(i) for i in extra_notable)]))[:MAX_NOTABLE]
+    neighbours = _cosine_neighbours(w, norms, notable)
+    return OutliersResult(norms, centroid_distance, unigram_dim, unigram, longest, shortest, len(sample), median,
+                          threshold, checked, len(passing), checked == len(passing), {int(k): float(v) for k, v in sorted(crowding.items())},
+                          tuple(int(i) for i in crowded), clumps, members, neighbours, clump_pct,
+                          (_claim24(clumps, clump_pct, unigram_dim),))
+
+
+def _row_norms(w32: np.ndarray, centre: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """|row − centre| for every row in float64, a chunk at a time (no full-size temporaries)."""
+    out = np.empty(len(w32))
+    for a in range(0, len(w32), chunk):
+        diff = w32[a:a + chunk].astype(np.float64) - centre
+        out[a:a + chunk] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
+def _threshold(sample_distances: np.ndarray, norms: np.ndarray) -> tuple[float, float]:
+    """The median crowding distance and the crowding threshold of the rule."""
+    if len(sample_distances) == 0:
+        return float("nan"), -1.0
+    floor = 1e-9 * max(float(np.median(norms)), 1e-30)  # keeps log finite for exact duplicates
+    logs = np.log(np.maximum(sample_distances, floor))
+    centre = float(np.median(logs))
+    spread = MAD_TO_SIGMA * float(np.median(np.abs(logs - centre)))
+    return float(np.exp(centre)), float(min(np.exp(centre - LOW_Z * spread), MAX_RATIO * np.exp(centre)))
+
+
+def _kth_distance(w: torch.Tensor, w32: np.ndarray, ids: np.ndarray, chunk: int = 256) -> list[float]:
+    """Exact distance from each token in `ids` to its K-th nearest other token.
+
+    Distances are ranked in float32 on the device; the K + 8 closest are re-measured in float64 directly."""
+    out: list[float] = []
+    if len(ids) == 0:
+        return out
+    squares = (w * w).sum(1)
+    keep = min(K + 8, w.shape[0] - 1)
+    for a in range(0, len(ids), chunk):
+        rows = torch.as_tensor(ids[a:a + chunk], device=w.device)
+        d2 = squares[rows][:, None] + squares[None, :] - 2 * (w[rows] @ w.T)
+        d2[torch.arange(len(rows), device=w.device), rows] = float("inf")
+        near = torch.topk(d2, keep, dim=1, largest=False).indices.cpu().numpy()
+        rows64 = w32[ids[a:a + chunk]].astype(np.float64)
+        exact = np.sort(np.linalg.norm(w32[near].astype(np.float64) - rows64[:, None, :], axis=2), axis=1)
+        out.extend(float(x) for x in exact[:, K - 1])
+    return out
+
+
+def _candidates(w32: np.ndarray, mean: np.ndarray, centroid_distance: np.ndarray, threshold: float,
+                done: set) -> np.ndarray:
+    """Tokens not in `done` that may be crowded (K-th neighbour in the lower-bound space within the
+    threshold), smallest bound first."""
+    n, d = w32.shape
+    if threshold <= 0 or n <= K + 1:
+        return np.zeros(0, dtype=int)
+    p = min(PROJECTION_DIMS, d)
+    # Principal directions of an evenly strided subset of rows: any orthonormal basis keeps the bound valid,
+    # these make it tight.
+    rows = torch.as_tensor(w32[:: max(1, n // 8192)].astype(np.float64) - mean)
+    gram = rows.T @ rows
+    basis = torch.linalg.eigh(gram)[1].flip(1)[:, :p].numpy()
+    coords = np.concatenate([w32[a:a + 8192].astype(np.float64) @ basis for a in range(0, n, 8192)]) - mean @ basis
+    rest = np.sqrt(np.maximum(centroid_distance ** 2 - (coords ** 2).sum(1), 0))
+    # |a − b|² = |P(a − b)|² + |r_a − r_b|² ≥ |P(a − b)|² + (|r_a| − |r_b|)²: a lower bound on every distance.
+    bound, _ = cKDTree(np.column_stack([coords, rest])).query(np.column_stack([coords, rest]), k=K + 1)
+    lower = bound[:, K]
+    passing = np.flatnonzero(lower <= threshold * (1 + 1e-6))
+    passing = passing[np.argsort(lower[passing], kind="stable")]
+    return np.array([i for i in passing if int(i) not in done], dtype=int)
+
+
+def _link(w32: np.ndarray, crowded: np.ndarray, radius: float) -> tuple[tuple[int, ...], ...]:
+    """Single-linkage groups of crowded tokens within `radius` of each other, with ≥ MIN_CLUMP members."""
+    if len(crowded) < MIN_CLUMP:
+        return ()
+    points = w32[crowded].astype(np.float64)
+    d2 = (points ** 2).sum(1)[:, None] + (points ** 2).sum(1)[None, :] - 2 * points @ points.T
+    graph = sparse.csr_matrix(np.sqrt(np.maximum(d2, 0)) <= radius)
+    _, labels = connected_components(graph, directed=False)
+    groups = [tuple(int(i) for i in crowded[labels == g]) for g in np.unique(labels)]
+    clumps = [g for g in groups if len(g) >= MIN_CLUMP]
+    return tuple(sorted(clumps, key=lambda g: (-len(g), g[0])))
+
+
+def _cosine_neighbours(w: torch.Tensor, norms: np.ndarray, ids: list[int]) -> dict:
+    """The N_NEIGHBOURS most similar other tokens by cosine (ties: lower id) for each id."""
+    if not ids or w.shape[0] < 2:
+        return {}
+    scale = torch.as_tensor(np.where(norms > 0, norms, 1.0), dtype=torch.float32, device=w.device)
+    unit = w / scale[:, None]
+    keep = min(N_NEIGHBOURS + 8, w.shape[0])
+    out = {}
+    for a in range(0, len(ids), 256):
+        rows = torch.as_tensor(ids[a:a + 256], device=w.device)
+        cos = unit[rows] @ unit.T
+        cos[torch.arange(len(rows), device=w.device), rows] = -float("inf")
+        values, indices = torch.topk(cos, keep, dim=1)
+        for row, vals, cols in zip(ids[a:a + 256], values.cpu().numpy(), indices.cpu().numpy()):
+            order = np.lexsort((cols, -vals))[:N_NEIGHBOURS]
+            out[int(row)] = tuple((int(cols[j]), float(vals[j])) for j in order if np.isfinite(vals[j]))
+    return out
+
+
+def _claim24(clumps, clump_pct, unigram_dim: int | None) -> Claim:
+    rule = (f"holds if the largest clump (≥ {MIN_CLUMP} tokens, crowding rule) has its median member in the lowest "
+            f"{LOW_PERCENTILE:.0%} of tokens by norm and by unigram-dim value; value = the larger of the two percentiles")
+    if not clumps:
+        return claim(24, None, False, rule, "no crowded clump found")
+    norm_pct, unigram_pct, centroid_pct = clump_pct[0]
+    where = f"{len(clumps[0])} tokens; median percentile of norm {norm_pct:.0%}"
+    if unigram_dim is None:
+        return claim(24, norm_pct, norm_pct <= LOW_PERCENTILE, rule,
+                     where + "; no unigram dim stands out in this model, so only the norm part is tested")
+    value = max(norm_pct, unigram_pct)
+    return claim(24, value, value <= LOW_PERCENTILE, rule,
+                 where + f", of unigram dim {unigram_dim} {unigram_pct:.0%}, of distance to the centroid {centroid_pct:.0%}")

@@ -1,0 +1,78 @@
+"""Section: what published work found about odd GPT-2 tokens, and how our lists overlap with it."""
+
+from __future__ import annotations
+
+from analyses.literature import FoundToken, LiteratureResult, analyse_literature
+from report.context import RunContext
+from report.plots import literature as plots
+from report.sections import FigureSpec, Section
+
+
+def _lists(ctx: RunContext) -> dict:
+    outliers = ctx.results["outliers"]
+    zero_layer = ctx.results.get("zero_layer")
+    exceptions = sorted({i for e in (zero_layer.exceptions if zero_layer else ()) for i in (e.token_id, e.predicts_id)})
+    return {"clump": outliers.clump_token_ids, "longest": outliers.longest, "shortest": outliers.shortest,
+            "exceptions": exceptions}
+
+
+def run(ctx: RunContext) -> LiteratureResult:
+    outliers = ctx.results["outliers"]
+    return analyse_literature(ctx.weights.model_id, ctx.tokens.data[: ctx.n_tokens], ctx.tokens.byte_level,
+                              outliers.norms, outliers.centroid_distance, _lists(ctx))
+
+
+def to_json(r: LiteratureResult, ctx: RunContext) -> dict:
+    display = ctx.tokens.display
+    return {
+        "applies": r.applies,
+        "reason": r.reason,
+        "known": [{"text": k.text, "source": k.source, "finding": k.finding, "pattern": k.pattern,
+                   "matched": [{"id": i, "token": display[i]} for i in ids]} for k, ids in zip(r.known, r.matches)],
+        "found": [{"token_id": f.token_id, "token": display[f.token_id],
+                   "entries": [r.known[k].text for k in f.entries], "norm_percentile": f.norm_percentile,
+                   "centroid_distance_percentile": f.centroid_percentile, "in_clump": f.in_clump,
+                   "in_longest": f.in_longest, "in_shortest": f.in_shortest, "in_exceptions": f.in_exceptions}
+                  for f in r.found],
+        "overlap": {name: {"count": len(ids), "token_ids": list(ids)} for name, ids in r.overlap.items()},
+        "median_centroid_distance_percentile": r.median_centroid_percentile,
+    }
+
+
+def figures(r: LiteratureResult, ctx: RunContext) -> list[FigureSpec]:
+    if not (r.applies and r.found):
+        return []
+    outliers = ctx.results["outliers"]
+    return [FigureSpec("literature_placement",
+                       plots.placement(r, outliers.norms, outliers.centroid_distance, outliers.clump_token_ids,
+                                       ctx.tokens.display),
+                       "Tokens named in published work (triangles) among all tokens, by embedding norm and "
+                       "distance to the mean embedding; squares mark our crowded clumps.")]
+
+
+def _entries(r: LiteratureResult, f: FoundToken) -> str:
+    return ", ".join(dict.fromkeys(r.known[k].text.strip() for k in f.entries))
+
+
+def _on_lists(f: FoundToken) -> str:
+    flags = ((f.in_clump, "clump"), (f.in_longest, "20 longest"), (f.in_shortest, "20 shortest"),
+             (f.in_exceptions, "zero-layer exception"))
+    return ", ".join(name for flag, name in flags if flag)
+
+
+def context(r: LiteratureResult, ctx: RunContext) -> dict:
+    sources = []
+    for k, ids in zip(r.known, r.matches):
+        group = next((s for s in sources if s["source"] == k.source), None)
+        if group is None:
+            group = {"source": k.source, "entries": []}
+            sources.append(group)
+        group["entries"].append({"text": k.text, "finding": k.finding,
+                                 "matched": [ctx.token(i) for i in ids[:12]], "n_matched": len(ids)})
+    found = [ctx.token(f.token_id) | {"f": f, "entries": _entries(r, f), "lists": _on_lists(f)} for f in r.found]
+    overlap = {name: [ctx.token(i) for i in ids] for name, ids in r.overlap.items()}
+    return {"r": r, "sources": sources, "found": found, "overlap": overlap, "n_found": len(r.found),
+            "n_clump": len(ctx.results["outliers"].clump_token_ids)}
+
+
+SECTION = Section("literature", "What published work found", run, to_json, figures, context)

@@ -1,0 +1,99 @@
+"""Section: outlier tokens, crowded clumps of under-trained tokens, and their nearest neighbours."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from analyses.outliers import (K, MIN_CLUMP, N_NEIGHBOURS, RULE, OutliersResult, analyse_outliers,
+                               percentile_ranks)
+from report.context import RunContext
+from report.plots import outliers as plots
+from report.sections import FigureSpec, Section
+
+SHOWN_NEIGHBOURS = 3  # neighbours listed inline in the report's tables (results.json has N_NEIGHBOURS)
+SHOWN_MEMBERS = 40  # clump members listed per clump
+
+
+def unigram_dim(ctx: RunContext) -> int | None:
+    """The unigram dim when the unigram section found one that stands out; else None."""
+    unigram = ctx.results.get("unigram")
+    if unigram is None or not getattr(unigram, "standout", True):
+        return None
+    return int(unigram.dim)
+
+
+def _exception_targets(ctx: RunContext) -> list[int]:
+    zero_layer = ctx.results.get("zero_layer")
+    if zero_layer is None:
+        return []
+    counts = Counter(e.predicts_id for e in zero_layer.exceptions)
+    return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def run(ctx: RunContext) -> OutliersResult:
+    return analyse_outliers(ctx.embeddings, unigram_dim(ctx), _exception_targets(ctx), ctx.options.seed,
+                            ctx.options.device)
+
+
+def _neighbours_json(r: OutliersResult, ctx: RunContext, token_id: int) -> list[dict]:
+    return [{"id": v, "token": ctx.tokens.display[v], "cosine": c} for v, c in r.neighbours.get(token_id, ())]
+
+
+def to_json(r: OutliersResult, ctx: RunContext) -> dict:
+    display = ctx.tokens.display
+
+    def listed(ids):
+        return [{"id": i, "token": display[i], "norm": float(r.norms[i])} for i in ids]
+
+    return {
+        "clump_token_ids": list(r.clump_token_ids),
+        "clumps": [list(c) for c in r.clumps],
+        "clump_percentiles": [{"size": len(c), "norm": p[0], "unigram_dim_value": p[1], "centroid_distance": p[2]}
+                              for c, p in zip(r.clumps, r.clump_percentiles)],
+        "rule": RULE,
+        "crowding": {"k": K, "min_clump": MIN_CLUMP, "sample_size": r.sample_size,
+                     "median_kth_neighbour_distance": r.median_crowding, "threshold": r.threshold,
+                     "candidates_passing_bound": r.candidates_passing, "candidates_checked": r.candidates_checked,
+                     "exhaustive": r.exhaustive, "crowded_token_ids": list(r.crowded)},
+        "unigram_dim": r.unigram_dim,
+        "longest": listed(r.longest),
+        "shortest": listed(r.shortest),
+        "neighbours": {str(i): _neighbours_json(r, ctx, i) for i in sorted(r.neighbours)},
+    }
+
+
+def figures(r: OutliersResult, ctx: RunContext) -> list[FigureSpec]:
+    y_label = f"value on unigram dim {r.unigram_dim}" if r.unigram_dim is not None else "distance to the centroid"
+    specs = [FigureSpec("outliers_norm_scatter", plots.overview(r, y_label),
+                        f"Every token by embedding norm and {y_label}; crowded clumps highlighted, the "
+                        "20 longest and 20 shortest vectors marked.")]
+    if r.clumps:
+        specs.append(FigureSpec("outliers_clump_zoom", plots.clump_zoom(r, y_label, ctx.tokens.display),
+                                "The largest clump up close, each member labelled with its token string "
+                                "(grey: other tokens in the window)."))
+    return specs
+
+
+def _row(r: OutliersResult, ctx: RunContext, i: int, pct_norm, pct_centroid) -> dict:
+    return ctx.token(i) | {
+        "norm": float(r.norms[i]), "norm_pct": float(pct_norm[i]), "centroid_pct": float(pct_centroid[i]),
+        "unigram": float(r.unigram_values[i]) if r.unigram_values is not None else None,
+        "crowding": r.crowding.get(i),
+        "neighbours": [ctx.token(v) | {"cosine": c} for v, c in r.neighbours.get(i, ())[:SHOWN_NEIGHBOURS]],
+    }
+
+
+def context(r: OutliersResult, ctx: RunContext) -> dict:
+    pct_norm, pct_centroid = percentile_ranks(r.norms), percentile_ranks(r.centroid_distance)
+    clumps = [{"size": len(c), "pct": p, "members": [_row(r, ctx, i, pct_norm, pct_centroid) for i in c[:SHOWN_MEMBERS]]}
+              for c, p in zip(r.clumps, r.clump_percentiles)]
+    return {
+        "r": r, "rule": RULE, "k": K, "min_clump": MIN_CLUMP, "n_neighbours": N_NEIGHBOURS,
+        "shown_neighbours": SHOWN_NEIGHBOURS, "shown_members": SHOWN_MEMBERS, "clumps": clumps,
+        "longest": [_row(r, ctx, i, pct_norm, pct_centroid) for i in r.longest],
+        "shortest": [_row(r, ctx, i, pct_norm, pct_centroid) for i in r.shortest],
+        "n_tokens": len(r.norms),
+    }
+
+
+SECTION = Section("outliers", "Outlier tokens and the under-trained clump", run, to_json, figures, context)

@@ -1,0 +1,114 @@
+"""Crowded clumps are found by density wherever they sit; noise has none; neighbours match brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analyses.outliers import MIN_CLUMP, N_EXTREMES, N_NEIGHBOURS, analyse_outliers
+
+
+def noise_with_clump(where: str, n: int = 3000, d: int = 64, size: int = 15, seed: int = 0):
+    """Tokens spread like trained ones (a shared mean, varied lengths) and a clump of near-identical ones."""
+    rng = np.random.default_rng(seed)
+    mean = rng.normal(0, 0.3, d)
+    w = mean + rng.normal(size=(n, d)) * rng.lognormal(0, 0.2, size=(n, 1))
+    members = np.sort(rng.choice(n, size=size, replace=False))
+    if where == "near":  # short vectors close to the centroid, as in gpt2
+        centre = 0.3 * mean
+    else:  # long vectors far from the centroid, as glitch tokens in gpt2-xl
+        centre = mean + 4 * np.sqrt(d) * rng.normal(size=d) / np.sqrt(d)
+    w[members] = centre + rng.normal(0, 0.02, size=(size, d))
+    return w.astype(np.float32), tuple(int(i) for i in members)
+
+
+@pytest.mark.parametrize("where", ["near", "far"])
+def test_clump_is_found_wherever_it_sits(where):
+    w, members = noise_with_clump(where)
+    r = analyse_outliers(w, unigram_dim=None, seed=0)
+    assert r.clumps and r.clumps[0] == members
+    assert r.clump_token_ids == members
+    norms_pct = np.median([np.mean(r.norms < r.norms[i]) for i in members])
+    assert (norms_pct < 0.05) if where == "near" else (norms_pct > 0.95)
+
+
+def test_planted_clump_is_found(planted, planted_ctx):
+    r = planted_ctx.results["outliers"]
+    found = set(r.clump_token_ids)
+    assert set(planted.clump) <= found
+    assert len(found - set(planted.clump)) <= 2
+    assert r.clump_token_ids == tuple(sorted(found))
+
+
+def test_claim_24_holds_on_planted_and_fails_on_noise(planted_ctx, unplanted_ctx):
+    planted_claim = planted_ctx.results["outliers"].claims[0]
+    assert planted_claim.id == 24 and planted_claim.verdict == "holds"
+    noise = unplanted_ctx.results["outliers"]
+    assert noise.clumps == () and noise.clump_token_ids == ()
+    assert noise.claims[0].verdict == "fails"
+
+
+def test_no_clump_in_pure_noise():
+    rng = np.random.default_rng(3)
+    r = analyse_outliers(rng.normal(size=(4000, 48)).astype(np.float32), unigram_dim=5, seed=1)
+    assert r.clumps == () and r.crowded == ()
+
+
+def test_far_clump_fails_claim_24_and_unigram_part_is_used():
+    w, members = noise_with_clump("far")
+    r = analyse_outliers(w, unigram_dim=3, seed=0)
+    assert r.claims[0].verdict == "fails"
+    assert "unigram dim 3" in r.claims[0].detail
+
+
+def test_without_unigram_dim_only_norm_is_tested():
+    w, _ = noise_with_clump("near")
+    r = analyse_outliers(w, unigram_dim=None, seed=0)
+    assert r.claims[0].verdict == "holds" and "only the norm part" in r.claims[0].detail
+
+
+def test_small_groups_are_not_clumps():
+    w, members = noise_with_clump("near", size=MIN_CLUMP - 2)
+    r = analyse_outliers(w, unigram_dim=None, seed=0)
+    assert r.clumps == ()
+
+
+def test_crowding_distances_are_exact():
+    w, members = noise_with_clump("near", n=800)
+    r = analyse_outliers(w, unigram_dim=None, seed=0)
+    w64 = w.astype(np.float64)
+    for token_id, distance in list(r.crowding.items())[:40]:
+        d = np.sort(np.linalg.norm(w64 - w64[token_id], axis=1))[1:]
+        assert distance == pytest.approx(d[4], rel=1e-9)
+
+
+def test_extremes_and_neighbours_match_brute_force():
+    w, members = noise_with_clump("near", n=900)
+    r = analyse_outliers(w, unigram_dim=None, extra_notable=(5, 6), seed=0)
+    norms = np.linalg.norm(w.astype(np.float64), axis=1)
+    assert r.longest == tuple(np.argsort(-norms, kind="stable")[:N_EXTREMES])
+    assert r.shortest == tuple(np.argsort(norms, kind="stable")[:N_EXTREMES])
+    assert {5, 6, *members, *r.longest} <= set(r.neighbours)
+    unit = w.astype(np.float64) / norms[:, None]
+    for token_id in (5, r.longest[0], members[0]):
+        cos = unit @ unit[token_id]
+        cos[token_id] = -np.inf
+        expected = np.argsort(-cos, kind="stable")[:N_NEIGHBOURS]
+        got = r.neighbours[token_id]
+        assert token_id not in [v for v, _ in got] and len(got) == N_NEIGHBOURS
+        np.testing.assert_allclose([c for _, c in got], cos[expected], atol=1e-5)
+
+
+def test_outputs_are_deterministic():
+    w, _ = noise_with_clump("far", n=1500)
+    a, b = analyse_outliers(w, None, seed=4), analyse_outliers(w, None, seed=4)
+    assert a.clumps == b.clumps and a.crowding == b.crowding and a.neighbours == b.neighbours
+
+
+def test_results_json_has_the_contract_keys(planted_ctx):
+    from report.sections.outliers import SECTION
+
+    fragment = SECTION.to_json(planted_ctx.results["outliers"], planted_ctx)
+    assert {"clump_token_ids", "clumps", "rule", "longest", "shortest", "neighbours"} <= set(fragment)
+    assert fragment["clump_token_ids"] == sorted(fragment["clump_token_ids"])
+    assert len(fragment["longest"]) == N_EXTREMES

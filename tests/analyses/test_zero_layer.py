@@ -1,0 +1,194 @@
+"""The pruned zero-layer search equals the brute force; planted pairs come out as leading-space removals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from analyses.zero_layer import (CATEGORIES, LEADING_SPACE, MACHINE, OTHER, TOLERANCE, UNPRINTABLE,
+                                 analyse_zero_layer, category_of, dense_argmax, zero_layer_predictions)
+
+
+def brute_force(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The documented rule, straight from the full float64 matrix of dot products."""
+    w64 = np.asarray(w, dtype=np.float64)
+    scores = w64 @ w64.T
+    norms = np.linalg.norm(w64, axis=1)
+    own = np.diag(scores).copy()
+    np.fill_diagonal(scores, -np.inf)
+    scale = TOLERANCE * norms[:, None] * norms[None, :]
+    exception = ((scores - own[:, None]) > scale).any(axis=1)
+    near = scores >= scores.max(axis=1, keepdims=True) - scale
+    lowest = np.where(near, np.arange(len(w))[None, :], len(w)).min(axis=1)
+    return np.where(exception, lowest, np.arange(len(w))), exception
+
+
+def assert_matches_brute_force(w: np.ndarray) -> None:
+    w = np.asarray(w, dtype=np.float32)
+    found = zero_layer_predictions(w)
+    predicts, exception = brute_force(w)
+    np.testing.assert_array_equal(found.exception, exception)
+    np.testing.assert_array_equal(found.predicts, predicts)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_matrices_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(2, 2500)), int(rng.integers(1, 96))
+    lengths = rng.lognormal(0, rng.uniform(0.05, 0.8), size=(n, 1))
+    w = rng.normal(size=(n, d)) * lengths + rng.normal(size=d) * rng.uniform(0, 3)
+    assert_matches_brute_force(w)
+
+
+def test_more_than_one_query_block_matches_brute_force():
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=(2600, 40)) * rng.lognormal(0, 0.3, size=(2600, 1)) + 0.7
+    assert_matches_brute_force(w)
+
+
+def test_duplicate_rows_predict_themselves():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(300, 16))
+    w[50] = w[10]
+    w[51] = w[10]
+    found = zero_layer_predictions(w.astype(np.float32))
+    assert not found.exception[[10, 50, 51]].any()
+    assert_matches_brute_force(w)
+
+
+def test_ties_between_winners_go_to_the_lowest_id():
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(200, 12))
+    w[120] = 3 * w[7]
+    w[40] = 3 * w[7]  # two identical, longer copies of token 7
+    found = zero_layer_predictions(w.astype(np.float32))
+    assert found.exception[7] and found.predicts[7] == 40
+    assert_matches_brute_force(w)
+
+
+def test_equal_norms_mean_every_token_predicts_itself():
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(500, 24)) + 2.0
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    found = zero_layer_predictions(w.astype(np.float32))
+    assert not found.exception.any()
+    np.testing.assert_array_equal(found.predicts, np.arange(500))
+
+
+def test_zero_vectors_predict_themselves():
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(100, 8))
+    w[[3, 17, 60]] = 0.0
+    found = zero_layer_predictions(w.astype(np.float32))
+    assert not found.exception[[3, 17, 60]].any()
+    assert_matches_brute_force(w)
+
+
+def test_one_very_long_vector_wins_for_its_neighbours():
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(400, 32)) + 1.0
+    w[123] = 50 * w.mean(axis=0)
+    found = zero_layer_predictions(w.astype(np.float32))
+    assert found.exception.sum() > 300 and (found.predicts[found.exception] == 123).all()
+    assert not found.exception[123]
+    assert_matches_brute_force(w)
+
+
+def test_collinear_tokens_all_predict_the_longest():
+    direction = np.random.default_rng(6).normal(size=10)
+    w = np.outer(np.linspace(0.5, 3.0, 50), direction)
+    found = zero_layer_predictions(w.astype(np.float32))
+    assert (found.predicts[:-1] == 49).all() and found.predicts[49] == 49
+    assert_matches_brute_force(w)
+
+
+@pytest.mark.parametrize("shape", [(1, 4), (2, 1), (3, 2), (7, 300)])
+def test_tiny_shapes(shape):
+    rng = np.random.default_rng(sum(shape))
+    assert_matches_brute_force(rng.normal(size=shape) * rng.lognormal(0, 1, size=(shape[0], 1)))
+
+
+def test_dense_argmax_is_the_plain_argmax():
+    rng = np.random.default_rng(7)
+    w = (rng.normal(size=(700, 20)) * rng.lognormal(0, 0.5, size=(700, 1))).astype(np.float32)
+    np.testing.assert_array_equal(dense_argmax(w, block=128), np.argmax(w.astype(np.float64) @ w.T.astype(np.float64), axis=1))
+    np.testing.assert_array_equal(dense_argmax(w), zero_layer_predictions(w).predicts)  # no ties here
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    rng = np.random.default_rng(8)
+    w = (rng.normal(size=(3000, 64)) * rng.lognormal(0, 0.4, size=(3000, 1)) + 0.5).astype(np.float32)
+    cpu, cuda = zero_layer_predictions(w, "cpu"), zero_layer_predictions(w, "cuda")
+    np.testing.assert_array_equal(cpu.predicts, cuda.predicts)
+
+
+def test_bound_prunes_structured_data():
+    rng = np.random.default_rng(9)
+    w = (rng.normal(size=(4000, 128)) + rng.normal(size=128)).astype(np.float32)
+    found = zero_layer_predictions(w)
+    assert found.pairs_scored < 0.05 * 4000 ** 2
+
+
+@pytest.mark.parametrize("u, v, flags, expected", [
+    (b" word", b"word", (False, False), LEADING_SPACE),
+    (b" Word", b"word", (False, False), LEADING_SPACE),
+    (b"word", b" word", (False, False), OTHER),
+    (b"\xe2\x80", b"abc", (False, False), UNPRINTABLE),
+    (b"abc", b"x", (False, True), UNPRINTABLE),
+    (b"InstoreAndOnline", b"abc", (False, False), MACHINE),
+    (b"</td>", b"x", (False, False), MACHINE),
+    (b"x", b"20170301", (False, False), MACHINE),
+    (b"x", b".com", (False, False), MACHINE),
+    (b"hello", b"world", (False, False), OTHER),
+])
+def test_categories(u, v, flags, expected):
+    assert category_of(u, v, *flags) == expected
+
+
+def test_no_exceptions_makes_claims_21_to_23_not_applicable():
+    w = np.eye(6, dtype=np.float32)
+    r = analyse_zero_layer(w, [b"a"] * 6, np.zeros(6, dtype=bool))
+    assert r.self_predict_fraction == 1.0 and not r.exceptions
+    verdicts = {c.id: c.verdict for c in r.claims}
+    assert verdicts == {20: "holds", 21: "not-applicable", 22: "not-applicable", 23: "not-applicable"}
+
+
+def test_exception_fields_are_measured():
+    w = np.array([[1.0, 0.0], [2.0, 0.2], [0.0, 1.0]], dtype=np.float32)
+    r = analyse_zero_layer(w, [b" ab", b"AB", b"c"], np.zeros(3, dtype=bool))
+    (e,) = r.exceptions
+    assert (e.token_id, e.predicts_id, e.category) == (0, 1, LEADING_SPACE)
+    assert e.norm_ratio == pytest.approx(np.hypot(2, 0.2))
+    assert e.cosine == pytest.approx(2 / np.hypot(2, 0.2))
+    assert e.dot_margin == pytest.approx(1.0)
+    assert sum(r.category_counts.values()) == 1 and set(r.category_counts) == set(CATEGORIES)
+
+
+def test_planted_pairs_are_leading_space_exceptions(planted, planted_ctx):
+    r = planted_ctx.results["zero_layer"]
+    by_token = {e.token_id: e for e in r.exceptions}
+    assert planted.pairs
+    for u, v in planted.pairs:
+        assert by_token[u].predicts_id == v
+        assert by_token[u].category == LEADING_SPACE
+        assert by_token[u].cosine == pytest.approx(1.0, abs=1e-5)
+        assert by_token[u].norm_ratio == pytest.approx(1.6, rel=1e-4)
+
+
+def test_results_json_lists_every_exception(planted_ctx):
+    from report.sections.zero_layer import SECTION
+
+    r = planted_ctx.results["zero_layer"]
+    fragment = SECTION.to_json(r, planted_ctx)
+    assert len(fragment["exceptions"]) == len(r.exceptions) > 0
+    first = fragment["exceptions"][0]
+    assert {"token_id", "predicts_id", "token", "predicts", "cosine", "norm_ratio", "category"} <= set(first)
+    assert fragment["self_predict_fraction"] == r.self_predict_fraction
+    assert sum(fragment["category_counts"].values()) == len(r.exceptions)
+
+
+def test_noise_has_few_exceptions(unplanted_ctx):
+    r = unplanted_ctx.results["zero_layer"]
+    assert r.self_predict_fraction > 0.9
