@@ -20,8 +20,9 @@ Search (exact, never forms the V×V matrix):
        [h_u, |r_u|, δ|u|, −|u|²]·[h_v, |r_v|, |v|, 1]). A pair survives only if the bound, padded by
        δ·|u||v| to absorb float32 rounding, could reach s(u, u). k is chosen per model from a cost
        estimate measured on three fixed runs of query tokens.
-    3. Surviving pairs are scored exactly (float64), a few hundred query rows at a time against the union
-       of their surviving columns, and the rule above is applied.
+    3. Surviving pairs are scored, a few hundred query rows at a time against the union of their
+       surviving columns: in float32 first, then in float64 for the rows where some score comes within
+       δ·|u||v| of u's own (float32 rounding is far smaller), and the rule above is applied.
     Every pair the bounds discard provably scores below s(u, u) − δ|u||v|, so it can neither be a winner
     nor tie one: the result equals that of the brute force (`dense_argmax` is the naive floor we time
     against; tests compare with a float64 brute force of the rule above).
@@ -46,7 +47,7 @@ PROBE_RUNS = (0.1, 0.4, 0.7)  # where in the norm order the runs that choose k s
 # Relative costs, in units of one float32 multiply-add inside a matrix product (measured on CPU):
 BOUND_OVERHEAD = 16  # writing and scanning one entry of the bound
 SCAN_COST = 4  # re-reading one bound entry of a row where some pair survives
-EXACT_COST = 3  # one float64 multiply-add of an exact score
+EXACT_COST = 16  # one multiply-add of an exact score: gathered rows and small products, slow on a busy CPU
 SELF_FRACTION_MIN = 0.98
 COSINE_MIN = 0.8
 LEADING_SPACE_MIN = 0.25
@@ -189,12 +190,12 @@ def _augmented(head: torch.Tensor, tail: torch.Tensor, norms: torch.Tensor, delt
 def _choose_head(head, tails, norms, starts, delta, d: int) -> int:
     """The k with the smallest estimated cost, measured on PROBE_RUNS runs of EXACT_ROWS consecutive query
     tokens (in norm order, as the search processes them): the bound over every candidate, plus, for rows where
-    some pair survives, a scan of their bound row and exact float64 scores against the run's union of survivors."""
+    some pair survives, a scan of their bound row and exact scores against the run's union of survivors."""
     n = head.shape[0]
     rows = min(EXACT_ROWS, n)
     firsts = sorted({min(int(q * n), n - rows) for q in PROBE_RUNS})
-    best, best_cost = None, float("inf")
-    for k, tail in tails.items():
+    best, best_cost, worse = None, float("inf"), 0
+    for k, tail in sorted(tails.items()):
         queries, keys = _augmented(head[:, :k], tail, norms, delta)
         cost = 0.0
         for a in firsts:
@@ -207,7 +208,11 @@ def _choose_head(head, tails, norms, starts, delta, d: int) -> int:
             columns = n - start
             cost += rows * columns * (k + 3 + BOUND_OVERHEAD) + int(hit.sum()) * (columns * SCAN_COST + union * d * EXACT_COST)
         if cost < best_cost:
-            best, best_cost = k, cost
+            best, best_cost, worse = k, cost, 0
+        else:
+            worse += 1
+            if worse == 2:  # costs rose twice in a row: larger heads only cost more
+                break
     return best
 
 
@@ -245,9 +250,7 @@ def zero_layer_predictions(token_embeddings: np.ndarray, device: str = "cpu") ->
             chunk = rows[c:c + EXACT_ROWS]
             columns = torch.nonzero((bound[chunk] > 0).any(dim=0)).flatten() + start
             pairs_scored += len(chunk) * len(columns)
-            winners, is_exception = _exact(ws, sorted_norms64, order, chunk + a, columns)
-            predicts[chunk + a] = torch.where(is_exception, winners, predicts[chunk + a])
-            exception[chunk + a] = is_exception
+            predicts[chunk + a], exception[chunk + a] = _exact(ws, sorted_norms64, order, chunk + a, columns, delta)
     out_predicts = torch.empty_like(predicts)
     out_predicts[order] = predicts
     out_exception = torch.empty_like(exception)
@@ -255,19 +258,33 @@ def zero_layer_predictions(token_embeddings: np.ndarray, device: str = "cpu") ->
     return Predictions(out_predicts.cpu().numpy(), out_exception.cpu().numpy(), int(k), pairs_bounded, pairs_scored)
 
 
-def _exact(ws, norms64, order, rows, columns):
-    """Apply the rule to sorted query rows against sorted candidate columns, in float64."""
-    queries = ws[rows].double()
-    keys = ws[columns].double()
-    scores = queries @ keys.T
-    scores[rows[:, None] == columns[None, :]] = -float("inf")
-    own = (queries * queries).sum(1)
-    scale = TOLERANCE * norms64[rows][:, None] * norms64[columns][None, :]
-    is_exception = ((scores - own[:, None]) > scale).any(dim=1)
-    best = scores.amax(dim=1, keepdim=True)
+def _exact(ws, norms64, order, rows, columns, delta: float):
+    """Apply the rule to sorted query rows against sorted candidate columns.
+
+    A float32 product finds the rows where some column comes within δ·|u||v| of u's own score (δ is far
+    more than float32 rounding); only those rows are scored again in float64 and judged by the rule.
+    Returns (winner ids, is-exception flags) for `rows`."""
+    queries, keys = ws[rows], ws[columns]
+    own = norms64[rows] ** 2
+    outer = norms64[rows][:, None] * norms64[columns][None, :]
+    rough = (queries @ keys.T).double()
+    rough[rows[:, None] == columns[None, :]] = -float("inf")
+    close = ((rough - own[:, None]) > -delta * outer).any(dim=1)
+    winners = order[rows].clone()
+    is_exception = torch.zeros(len(rows), dtype=torch.bool, device=ws.device)
+    if not close.any():
+        return winners, is_exception
+    pick = torch.nonzero(close).flatten()
+    exact_rows = ws[rows[pick]].double()
+    scores = exact_rows @ keys.double().T
+    scores[rows[pick][:, None] == columns[None, :]] = -float("inf")
+    scale = TOLERANCE * outer[pick]
+    beats = ((scores - (exact_rows * exact_rows).sum(1)[:, None]) > scale).any(dim=1)
+    near = scores >= scores.amax(dim=1, keepdim=True) - scale
     ids = order[columns][None, :].expand_as(scores)
-    near = scores >= best - scale
-    winners = torch.where(near, ids, torch.full_like(ids, torch.iinfo(torch.long).max)).amin(dim=1)
+    lowest = torch.where(near, ids, torch.full_like(ids, torch.iinfo(torch.long).max)).amin(dim=1)
+    winners[pick] = torch.where(beats, lowest, winners[pick])
+    is_exception[pick] = beats
     return winners, is_exception
 
 

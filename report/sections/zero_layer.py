@@ -61,7 +61,7 @@ def context(r: ZeroLayerResult, ctx: RunContext) -> dict:
             "n_exceptions": len(r.exceptions), "tolerance": TOLERANCE,
             "bounded_share": r.pairs_bounded / r.n_tokens ** 2 if r.n_tokens else 0.0,
             "scored_share": r.pairs_scored / r.n_tokens ** 2 if r.n_tokens else 0.0,
-            "d": ctx.weights.d_model}
+            "d": ctx.weights.d_model, "tied": ctx.weights.tied}
 
 
 SECTION = Section("zero_layer", "The zero-layer model", run, to_json, figures, context)
