@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import correlate
+from analyses.stats import correlate_many
 
 VARIABLES = ("unigram_dim", "norm", "svd0", "log_frequency", "token_index")
 CONTROL = "norm"
@@ -105,8 +105,8 @@ def analyse_correlations(variables: Mapping[str, np.ndarray], unigram_dim: int, 
     """Correlate every pair of the five `variables` ([tokens] each; NaN = unknown) and test claims 10–14."""
     data = {name: np.asarray(variables[name], dtype=np.float64) for name in VARIABLES}
     pairs = []
-    for x, y in combinations(VARIABLES, 2):
-        c = correlate(data[x], data[y], seed=seed, n_resamples=n_resamples)
+    found = correlate_many(data, list(combinations(VARIABLES, 2)), seed=seed, n_resamples=n_resamples)
+    for (x, y), c in found.items():
         pairs.append(PairCorrelation(x, y, c.spearman, c.pearson, c.spearman_ci95, c.pearson_ci95, c.n,
                                      describe(x, y, c.spearman, c.spearman_ci95, c.n)))
     partials = tuple(_partial(data, x, y, CONTROL) for x, y in combinations(VARIABLES, 2) if CONTROL not in (x, y))

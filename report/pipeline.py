@@ -20,7 +20,7 @@ from report import __version__, render, results_json, search_index
 from report.cache import Cache, file_hash
 from report.context import Options, RunContext
 from report.errors import ReportError
-from report.figures_io import save
+from report.figures_io import save_all
 from report.frequency import from_corpus, from_token_index, from_wordfreq
 from report.hub import resolve
 from report.loader import load_weights
@@ -128,18 +128,20 @@ def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]
     with progress.step("results.json"):
         document = results_document(ctx)
         results_json.write(folder / "results.json", document)
-    sections, number = [], 0
+    sections, drawn = [], []
     with progress.step("figures"), style.style():
         for section in all_sections():
             result = ctx.results[section.key]
             figures = []
             for spec in section.figures(result, ctx):
-                number += 1
-                uri = save(spec.figure, figures_dir, spec.name)
-                figures.append({"name": spec.name, "number": number, "caption": spec.caption, "uri": uri,
+                drawn.append((spec.figure, spec.name))
+                figures.append({"name": spec.name, "caption": spec.caption,
                                 "width_in": round(float(spec.figure.get_figwidth()), 2)})
             sections.append({"key": section.key, "title": section.title, "template": section.template,
                              "figures": figures, "ctx": section.context(result, ctx)})
+        uris = iter(save_all(drawn, figures_dir))
+        for figure in (f for s in sections for f in s["figures"]):
+            figure["uri"] = next(uris)
     ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
     for number, figure in enumerate((f for s in ordered for f in s["figures"]), start=1):
         figure["number"] = number  # numbered in reading order, not run order
