@@ -53,7 +53,7 @@ def main() -> None:
         w = load_matrix(folder)
         tokens = load_tokens(load_tokenizer(folder), w.shape[0], "leading-space")
         start = time.perf_counter()
-        analyse_zero_layer(w.numpy(), tokens)
+        analyse_zero_layer(w.numpy(), tokens.data, tokens.unprintable)
     elif mode == "report":
         os.environ["WEIGHTS_REPORT_CACHE"] = sys.argv[4] if len(sys.argv) > 4 else ""
         from report.cli import main as cli

@@ -39,6 +39,21 @@ class ModelCard:
     notes: tuple[str, ...] = ()
     unembedding: dict | None = None  # how the untied output matrix relates to W; None when tied
     tokenizer_sha256: str = ""
+    padding: dict | None = None  # norms of the rows past the vocabulary, analysed apart; None when none
+
+
+def padding_summary(weights, n_tokens: int) -> dict | None:
+    """Rows without a token (vocabulary padded for speed) are kept out of every statistic; this is how
+    they look next to the real tokens. Norms in embedding units."""
+    rows = weights.token_embeddings[n_tokens:]
+    if len(rows) == 0:
+        return None
+    norms = np.linalg.norm(rows, axis=1)
+    token_norms = np.linalg.norm(weights.token_embeddings[:n_tokens], axis=1)
+    return {"rows": int(len(rows)), "first_row": int(n_tokens), "norm_min": float(norms.min()),
+            "norm_median": float(np.median(norms)), "norm_max": float(norms.max()),
+            "token_norm_median": float(np.median(token_norms)),
+            "all_identical": bool(np.all(rows == rows[0]))}
 
 
 def tokenizer_sha256(tokens: TokenTable) -> str:
@@ -93,7 +108,7 @@ def run(ctx: RunContext) -> ModelCard:
         frequency_known=int(ctx.frequency.known), tensors_sha256=w.tensors_sha256,
         norm_kind="RMSNorm (gain only, no bias)" if arch.norm == "rmsnorm" else "LayerNorm (gain and bias)",
         notes=arch.notes, unembedding=unembedding,
-        tokenizer_sha256=tokenizer_sha256(t),
+        tokenizer_sha256=tokenizer_sha256(t), padding=padding_summary(w, n),
     )
 
 
@@ -102,7 +117,7 @@ def to_json(card: ModelCard, ctx: RunContext) -> dict:
             "word_start_tokens": card.word_start_tokens, "frequency_known_tokens": card.frequency_known,
             "word_start_rule": ctx.weights.word_start_rule, "norm_kind": card.norm_kind,
             "conventions": list(card.notes), "tokenizer_sha256": card.tokenizer_sha256,
-            "analysed_matrix": "input embedding", "unembedding": card.unembedding}
+            "analysed_matrix": "input embedding", "unembedding": card.unembedding, "padding": card.padding}
 
 
 def figures(card: ModelCard, ctx: RunContext) -> list:

@@ -167,3 +167,15 @@ def test_failed_rerun_keeps_the_previous_report(tmp_path, checkpoint, monkeypatc
     assert main(["--model", str(checkpoint), "--out", str(out), "--quiet"]) == 1
     assert (out / checkpoint.name / "results.json").read_bytes() == before
     assert sorted(p.name for p in out.iterdir()) == [checkpoint.name]
+
+
+def test_padding_rows_are_reported_apart(tmp_path):
+    checkpoint = plant(tmp_path / "pad", Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14),
+                                              unigram_dim=7, extra_rows=5))
+    out = tmp_path / "out"
+    assert main(["--model", str(checkpoint.folder), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    results = json.loads((out / checkpoint.folder.name / "results.json").read_text())
+    card = results["analyses"]["model_card"]
+    assert card["tokens"] == checkpoint.vocab_size and card["padding_rows"] == 5
+    assert card["padding"]["rows"] == 5 and card["padding"]["first_row"] == checkpoint.vocab_size
+    assert "analysed apart" in (out / checkpoint.folder.name / "report.html").read_text(encoding="utf-8")
