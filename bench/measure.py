@@ -18,6 +18,13 @@ BLOCK = 4096
 
 
 def peak_rss_mb() -> float:
+    """This process's own high-water mark. VmHWM starts afresh at exec, unlike ru_maxrss, which Linux
+    carries over from the parent (here the benchmark driver that built a multi-GB checkpoint)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
