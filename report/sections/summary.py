@@ -55,11 +55,11 @@ def _unigram(ctx: RunContext) -> Finding | None:
         return None
     layers = len(r.layers)
     if r.standout:
-        text = (f"Dim {r.dim} stands out in the pre-MLP gains of {len(r.layers_standing_out)} of {layers} layers; "
+        text = (f"Dim {r.dim} stands out in the LN2 gains of {len(r.layers_standing_out)} of {layers} layers; "
                 f"its Spearman correlation with log frequency is {fmt_number(r.frequency_spearman, 2)} "
                 f"(n = {fmt_number(r.frequency_n)}).")
     else:
-        text = (f"No channel dim stands out in the pre-MLP gains across layers; the best candidate, dim {r.dim}, "
+        text = (f"No channel dim stands out in the LN2 gains across layers; the best candidate, dim {r.dim}, "
                 "is used where a unigram dim is needed.")
     return Finding(f"Unigram dim: {r.dim}" if r.standout else "No clear unigram dim", text, "unigram",
                    _verdict(ctx, 9))
