@@ -68,10 +68,11 @@ def check_distinct_outputs(requests: list) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from report.cache import Cache
-    from report.pipeline import Request, build
+    from report.pipeline import Request, build, ensure_writable
 
     if args.corpus is not None and not args.corpus.is_file():
         raise ReportError(f"The corpus {args.corpus} is not a readable file.")
+    ensure_writable(args.out)
     options = Options(seed=args.seed, device=resolve_device(args.device))
     requests = [Request(model=name, revision=revision or args.revision, corpus=args.corpus,
                         frequency=args.frequency, allow_pickle=args.allow_pickle, options=options)

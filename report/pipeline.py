@@ -179,13 +179,18 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
     return destination
 
 
-def _output_folder(out_root: Path, model_id: str) -> Path:
+def ensure_writable(out_root: Path) -> None:
+    """Fail before any long step if the output folder cannot be created or written."""
     try:
         out_root.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=out_root, prefix=".write-test-", delete=True)
         probe.close()
     except OSError as exc:
         raise ReportError(f"Cannot write to the output folder {out_root}: {exc.strerror or exc}.") from exc
+
+
+def _output_folder(out_root: Path, model_id: str) -> Path:
+    ensure_writable(out_root)
     destination = (out_root / slug(model_id)).resolve()
     if destination.parent != out_root.resolve():
         raise ReportError(f"The model id {model_id!r} would write outside {out_root}.")
