@@ -96,7 +96,6 @@ def analyse_layernorm_basis(labels: Sequence[tuple[str, int]], gains: np.ndarray
     `labels` names each row of `gains` [n_norms, d] as (role, layer); `seed` fixes both nulls.
     """
     gains = np.abs(np.asarray(gains, dtype=np.float64)).reshape(len(labels), -1)
-    d = gains.shape[1]
     z = np.array([robust_z(g) for g in gains]).reshape(gains.shape)
     cv = _cv(gains, axis=1)
     kurt = _kurtosis(gains, axis=1)

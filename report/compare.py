@@ -12,8 +12,6 @@ OUT/comparison/ atomically (a temporary folder renamed into place).
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from itertools import combinations, zip_longest
 from pathlib import Path
@@ -314,20 +312,13 @@ def _load(request):
 def build_comparison(entries: list[tuple], out_root: Path, show_progress: bool = True) -> Path:
     """Write OUT/comparison/ (report.html, report.pdf, comparison.json, figures/) for the models in
     `entries`, pairs of (Request, its written report folder); return the folder."""
-    from report.pipeline import _output_folder, _replace
+    from report.pipeline import _output_folder, write_atomically
 
     progress = Progress("comparison", total=2 * len(entries) + 4, enabled=show_progress)
     try:
         digests, diffs = gather(entries, progress)
         destination = _output_folder(out_root, COMPARISON_FOLDER)
-        staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
-        staging.chmod(0o755)
-        try:
-            write_comparison(digests, diffs, staging, progress)
-            _replace(staging, destination)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        write_atomically(destination, lambda staging: write_comparison(digests, diffs, staging, progress))
     finally:
         progress.close()
     return destination

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from report.architectures import Architecture, architecture_for
+from report.architectures import architecture_for
 from report.errors import ReportError
 from report.hub import ModelSource
 

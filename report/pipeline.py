@@ -160,18 +160,15 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
     try:
         ctx, key = analyse(request, progress, cache)
         destination = _output_folder(out_root, ctx.weights.model_id)
-        staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
-        staging.chmod(0o755)
-        try:
-            render_key = Cache.render_key(key)
+        render_key = Cache.render_key(key)
+
+        def write(staging: Path) -> None:
             if cache is None or not cache.restore_outputs(render_key, staging):
                 write_report(ctx, staging, progress)
                 if cache is not None:
                     cache.store_outputs(render_key, staging)
-            _replace(staging, destination)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+
+        write_atomically(destination, write)
     finally:
         progress.close()
     if show_progress:
@@ -195,6 +192,19 @@ def _output_folder(out_root: Path, model_id: str) -> Path:
     if destination.parent != out_root.resolve():
         raise ReportError(f"The model id {model_id!r} would write outside {out_root}.")
     return destination
+
+
+def write_atomically(destination: Path, write) -> None:
+    """Call `write(folder)` on a hidden sibling folder, then swap it into place; on any failure or
+    interrupt the sibling is removed and `destination` is left as it was."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    staging.chmod(0o755)
+    try:
+        write(staging)
+        _replace(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _replace(staging: Path, destination: Path) -> None:

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -118,7 +118,7 @@ def render_html(template: str, **context) -> str:
     return environment().get_template(template).render(**context)
 
 
-class _GlyphWatch(logging.Handler):
+class WarningLog(logging.Handler):
     """Collects WeasyPrint warnings, so a missing glyph or font becomes visible to callers and tests."""
 
     def __init__(self):
@@ -133,7 +133,7 @@ def write_pdf(html: str, target: Path) -> list[str]:
     """Render `html` to `target` as PDF; return WeasyPrint's warnings."""
     from weasyprint import HTML
 
-    watch = _GlyphWatch()
+    watch = WarningLog()
     logger = logging.getLogger("weasyprint")
     logger.addHandler(watch)
     try:

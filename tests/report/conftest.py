@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from report.pipeline import Request, build
+from report.render import WarningLog
 
 
 @dataclass(frozen=True)
@@ -31,19 +32,10 @@ class BuiltReport:
         return self.folder / "report.pdf"
 
 
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture(scope="session")
 def built_report(planted, tmp_path_factory) -> BuiltReport:
     out = tmp_path_factory.mktemp("report-out")
-    watch = _Collect()
+    watch = WarningLog()
     logger = logging.getLogger("weasyprint")
     logger.addHandler(watch)
     previous = os.environ.get("WEIGHTS_REPORT_NO_CACHE")

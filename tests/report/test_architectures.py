@@ -21,6 +21,7 @@ from report.loader import load_weights
 from report.pipeline import Request, build
 from report.tokens import load_tokenizer, load_tokens
 from tests.planted_families import FAMILIES, SPECS, write_family
+from report.render import WarningLog
 
 ROTARY = ("gpt_neox", "llama")
 POSITION_CLAIMS = (4, 5, 6, 7)
@@ -161,15 +162,6 @@ def test_unsupported_model_type_exits_cleanly(tmp_path, capsys):
 
 # -- whole reports -------------------------------------------------------------------------------------------
 
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture(scope="session")
 def family_reports(families, tmp_path_factory) -> dict:
     """Every family's report, written once; a failure is kept and raised by the tests of that family."""
@@ -179,7 +171,7 @@ def family_reports(families, tmp_path_factory) -> dict:
     reports = {}
     try:
         for family, folder in families.items():
-            watch = _Collect()
+            watch = WarningLog()
             logging.getLogger("weasyprint").addHandler(watch)
             try:
                 written = build(Request(model=str(folder), frequency="token-index"), out, show_progress=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from report.compare import (ModelDigest, claims_matrix, headline, lookup, overla
 from report.errors import ReportError
 from report.hub import split_revision
 from tests.planted import Spec, plant
+from report.render import WarningLog
 
 HUB_ID = "tiny-gpt2"
 MOVED_DIMS = (5, 44)  # gains raised in revision v2 (layer 1 LN2)
@@ -138,15 +138,6 @@ def _revision_two(source: Path, target: Path) -> Path:
     return target
 
 
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture(scope="module")
 def compared(planted, tmp_path_factory):
     """`--model tiny-gpt2@v1 --model <narrow> --model tiny-gpt2@v2` through the CLI; returns OUT."""
@@ -157,7 +148,7 @@ def compared(planted, tmp_path_factory):
     cache = _hub_cache(root / "hub", planted.folder, {"v1": planted.folder, "v2": v2})
     narrow = plant(root / "narrow", NARROW)
     out = root / "out"
-    watch = _Collect()
+    watch = WarningLog()
     logging.getLogger("weasyprint").addHandler(watch)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
