@@ -18,8 +18,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m report",
         description="Analyse a model's embedding and LayerNorm weights; write HTML, PDF and results.json.")
     parser.add_argument("--model", action="append", metavar="ID_OR_DIR",
-                        help="Hub id (gpt2, openai-community/gpt2-medium, …) or local folder in Hub layout; "
-                             "repeat to compare models (default: gpt2)")
+                        help="Hub id (gpt2, openai-community/gpt2-medium, …), optionally ID@REVISION, or a local "
+                             "folder in Hub layout; repeat to compare models (default: gpt2)")
     parser.add_argument("--out", default="out", type=Path, help="output folder (default: out)")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit) for every --model")
     parser.add_argument("--corpus", type=Path, help="UTF-8 text file for exact token frequencies")
