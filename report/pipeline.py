@@ -20,7 +20,7 @@ from report import __version__, render, results_json, search_index
 from report.cache import Cache, file_hash
 from report.context import Options, RunContext
 from report.errors import ReportError
-from report.figures_io import save_all
+from report.figures_io import FigureWriter
 from report.frequency import from_corpus, from_token_index, from_wordfreq
 from report.hub import resolve
 from report.loader import load_weights
@@ -129,7 +129,7 @@ def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]
         document = results_document(ctx)
         results_json.write(folder / "results.json", document)
     sections, drawn = [], []
-    with progress.step("figures"), style.style():
+    with progress.step("draw figures"), style.style():
         for section in all_sections():
             result = ctx.results[section.key]
             figures = []
@@ -139,24 +139,28 @@ def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]
                                 "width_in": round(float(spec.figure.get_figwidth()), 2)})
             sections.append({"key": section.key, "title": section.title, "template": section.template,
                              "figures": figures, "ctx": section.context(result, ctx)})
-        uris = iter(save_all(drawn, figures_dir))
+    with FigureWriter(drawn, figures_dir) as writer:  # PNGs go on in the background during HTML and PDF
+        with progress.step("figures (svg)"):
+            uris = iter(writer.vectors())
         for figure in (f for s in sections for f in s["figures"]):
             figure["uri"] = next(uris)
-    ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
-    for number, figure in enumerate((f for s in ordered for f in s["figures"]), start=1):
-        figure["number"] = number  # numbered in reading order, not run order
-    with progress.step("html"):
-        html = render.render_html("report.html.j2", card=ctx.results["model_card"], sections=ordered,
-                                  results=document, search=search_index.build(ctx))
-        (folder / "report.html").write_text(html, encoding="utf-8")
-    with progress.step("pdf"):
-        warnings = render.write_pdf(html, folder / "report.pdf")
+        ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
+        for number, figure in enumerate((f for s in ordered for f in s["figures"]), start=1):
+            figure["number"] = number  # numbered in reading order, not run order
+        with progress.step("html"):
+            html = render.render_html("report.html.j2", card=ctx.results["model_card"], sections=ordered,
+                                      results=document, search=search_index.build(ctx))
+            (folder / "report.html").write_text(html, encoding="utf-8")
+        with progress.step("pdf"):
+            warnings = render.write_pdf(html, folder / "report.pdf")
+        with progress.step("figures (png)"):
+            writer.wait()
     return warnings
 
 
 def build(request: Request, out_root: Path, show_progress: bool = True, cache: Cache | None = None) -> Path:
     """Write one model's report into out_root/<slug>/ and return that folder."""
-    progress = Progress(request.model, total=4 + len(all_sections()) + 4, enabled=show_progress)
+    progress = Progress(request.model, total=4 + len(all_sections()) + 6, enabled=show_progress)
     try:
         ctx, key = analyse(request, progress, cache)
         destination = _output_folder(out_root, ctx.weights.model_id)

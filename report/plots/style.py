@@ -39,7 +39,8 @@ NORMAL = OKABE_ITO["blue"]
 FULL_WIDTH = 6.6  # inches: the widest a figure may be (the text width of an A4 page with our margins)
 HALF_WIDTH = 3.2  # inches: a figure meant to sit at half the text width
 RASTER_DPI = 200  # resolution of the rasterised layers (point clouds) inside vector figures
-RASTERIZE_ABOVE = 2000  # a scatter with more points than this is rasterised inside the SVG
+RASTERIZE_ABOVE = 400  # a scatter (or a line's markers) with more points than this is rasterised inside the SVG:
+# beyond a few hundred, single marks are not worth editing, and each costs the SVG and PDF renderers time
 LEGEND_MARKER_AREA = 16.0  # pt², the size of scatter keys in legends
 SIGNED_CMAP = "RdBu_r"  # diverging, colour-blind safe; zero is white, so B/W prints show |value|
 MAGNITUDE_CMAP = "cividis"  # sequential, colour-blind safe, lightness rises monotonically (B/W safe)
@@ -53,7 +54,7 @@ def _font_families() -> list[str]:
 
 RC = {
     "svg.hashsalt": "weights-report",
-    "svg.fonttype": "path",
+    "svg.fonttype": "none",  # text stays text: editable in the SVG, selectable in the PDF, and cheap to render
     "text.parse_math": False,
     "axes.prop_cycle": matplotlib.cycler(color=CYCLE),
     "axes.spines.top": False,
@@ -185,34 +186,43 @@ def _wrapped(text: str) -> str:
     return text[:cut] + "\n" + text[cut + 1:]
 
 
-def _fit(label, room: float, along: int, renderer) -> None:
-    """Make an axis label or title fit in `room` pixels: wrap it once, then shrink it (not below 5.5 pt)."""
+def _fit(label, room: float, along: int, renderer) -> bool:
+    """Make an axis label or title fit in `room` pixels: wrap it once, then shrink it (not below 5.5 pt).
+    Returns whether it had to change."""
     if not label.get_text() or not label.get_visible() or room <= 0:
-        return
+        return False
     extent = label.get_window_extent(renderer)
     if (extent.width, extent.height)[along] <= room:
-        return
+        return False
     label.set_text(_wrapped(label.get_text()))
     extent = label.get_window_extent(renderer)
     length = (extent.width, extent.height)[along]
     if length > room:
         label.set_fontsize(max(5.5, label.get_fontsize() * room / length))
+    return True
 
 
 def _fit_labels(fig: Figure) -> None:
     """Axis labels no longer than their axis and titles no wider than their axes (+10 %), so no label is cut
-    off at the figure's edge or runs into its neighbour."""
+    off at the figure's edge or runs into its neighbour. Leaves the layout computed and frozen."""
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    fig.draw_without_rendering()
     renderer = canvas.get_renderer()
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+    changed = False
     for ax in fig.axes:
         box = ax.get_window_extent(renderer)
         if box.width < 30 and box.height < 30:
             continue
-        _fit(ax.xaxis.label, box.width * 1.15, 0, renderer)
-        _fit(ax.yaxis.label, box.height * 1.15, 1, renderer)
+        changed |= _fit(ax.xaxis.label, box.width * 1.15, 0, renderer)
+        changed |= _fit(ax.yaxis.label, box.height * 1.15, 1, renderer)
         if box.width >= 30:
-            _fit(ax.title, box.width * 1.1, 0, renderer)
+            changed |= _fit(ax.title, box.width * 1.1, 0, renderer)
+    if engine is not None:
+        if changed:
+            engine.execute(fig)
+        fig.set_layout_engine("none")
 
 
 def finalize(fig: Figure) -> Figure:
@@ -228,7 +238,8 @@ def finalize(fig: Figure) -> Figure:
             if offsets is not None and len(offsets) > RASTERIZE_ABOVE:
                 collection.set_rasterized(True)
         for line in ax.lines:
-            if len(line.get_xdata()) > 20 * RASTERIZE_ABOVE:
+            points = len(line.get_xdata())
+            if points > 100 * RASTERIZE_ABOVE or (points > RASTERIZE_ABOVE and line.get_marker() not in ("", "None", None, " ")):
                 line.set_rasterized(True)
         legend = ax.get_legend()
         if legend is not None:
