@@ -31,6 +31,7 @@ Search (exact, never forms the V×V matrix):
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -216,46 +217,89 @@ def _choose_head(head, tails, norms, starts, delta, d: int) -> int:
     return best
 
 
+class PredictionSearch:
+    """The pruned search of the module docstring, cut into independent blocks of query tokens so that
+    several threads can share it: each `work()` call takes blocks until none is left. Every block is
+    computed the same way whoever takes it, so the result does not depend on how the work was shared.
+
+        search = PredictionSearch(w, device)   # norm order, singular basis, choice of k
+        search.work()                          # in one or more threads at once
+        found = search.result()                # after every work() call has returned
+    """
+
+    def __init__(self, token_embeddings: np.ndarray, device: str = "cpu"):
+        w = torch.as_tensor(np.asarray(token_embeddings, dtype=np.float32), device=device)
+        n, d = w.shape
+        dev = w.device
+        norms64 = torch.cat([torch.linalg.vector_norm(w[a:a + 8192].double(), dim=1) for a in range(0, n, 8192)])
+        self.order = torch.as_tensor(np.argsort(norms64.cpu().numpy(), kind="stable"), device=dev)
+        self.ws = w[self.order]
+        self.sorted_norms64 = norms64[self.order]
+        sorted_norms = self.sorted_norms64.float()
+        # A token can beat u only if it is longer than u; a hair of slack keeps equal norms in play.
+        self.starts = torch.searchsorted(self.sorted_norms64, self.sorted_norms64 * (1 - 1e-4)).tolist()
+        self.delta = _bound_slack(dev)
+        ks = [k for k in HEAD_OPTIONS if k <= 2 * d // 3] or [d // 2]  # beyond 2d/3 the bound saves little
+        head, tails = _rotated_head(self.ws, max(ks), ks)
+        self.head_dims = _choose_head(head, tails, sorted_norms, self.starts, self.delta, d) if len(ks) > 1 else ks[0]
+        self.queries, self.keys = _augmented(head[:, :self.head_dims].contiguous(), tails[self.head_dims],
+                                             sorted_norms, self.delta)
+        del head, tails
+        self.n = n
+        self.predicts = torch.arange(n, device=dev)[self.order]  # in sorted order: each token's own id
+        self.exception = torch.zeros(n, dtype=torch.bool, device=dev)
+        self._blocks = iter(range(0, n, QUERY_BLOCK))
+        self._lock = threading.Lock()
+        self._pairs = [0, 0]  # bounded, scored
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Let every work() call return after its current block (the result is then incomplete)."""
+        self._cancelled = True
+
+    def _next_block(self) -> int | None:
+        with self._lock:
+            return None if self._cancelled else next(self._blocks, None)
+
+    def work(self) -> None:
+        """Search blocks of query tokens until none is left."""
+        n, ws, starts = self.n, self.ws, self.starts
+        buffer = None  # one per thread, reused: no page faults per block
+        while (a := self._next_block()) is not None:
+            b = min(n, a + QUERY_BLOCK)
+            start = starts[a]
+            if buffer is None:
+                buffer = torch.empty(min(n, QUERY_BLOCK) * n, dtype=torch.float32, device=ws.device)
+            bound = torch.mm(self.queries[a:b], self.keys[start:].T,
+                             out=buffer[:(b - a) * (n - start)].view(b - a, n - start))
+            bound[:, a - start:b - start].diagonal().fill_(-float("inf"))  # u against itself
+            bounded, scored = bound.numel(), 0
+            rows = torch.nonzero(bound.amax(dim=1) > 0).flatten()
+            for c in range(0, len(rows), EXACT_ROWS):
+                chunk = rows[c:c + EXACT_ROWS]
+                columns = torch.nonzero((bound[chunk] > 0).any(dim=0)).flatten() + start
+                scored += len(chunk) * len(columns)
+                self.predicts[chunk + a], self.exception[chunk + a] = _exact(
+                    ws, self.sorted_norms64, self.order, chunk + a, columns, self.delta)
+            with self._lock:
+                self._pairs[0] += bounded
+                self._pairs[1] += scored
+
+    def result(self) -> Predictions:
+        if self._cancelled or next(self._blocks, None) is not None:
+            raise RuntimeError("the search was cancelled or has not run")
+        predicts = torch.empty_like(self.predicts)
+        predicts[self.order] = self.predicts
+        exception = torch.empty_like(self.exception)
+        exception[self.order] = self.exception
+        return Predictions(predicts.cpu().numpy(), exception.cpu().numpy(), int(self.head_dims), *self._pairs)
+
+
 def zero_layer_predictions(token_embeddings: np.ndarray, device: str = "cpu") -> Predictions:
     """Exact zero-layer predictions of every token by the pruned search described in the module docstring."""
-    w = torch.as_tensor(np.asarray(token_embeddings, dtype=np.float32), device=device)
-    n, d = w.shape
-    dev = w.device
-    norms64 = torch.cat([torch.linalg.vector_norm(w[a:a + 8192].double(), dim=1) for a in range(0, n, 8192)])
-    order = torch.as_tensor(np.argsort(norms64.cpu().numpy(), kind="stable"), device=dev)
-    ws = w[order]
-    sorted_norms64 = norms64[order]
-    sorted_norms = sorted_norms64.float()
-    # A token can beat u only if it is longer than u; a hair of slack keeps equal norms in play.
-    starts = torch.searchsorted(sorted_norms64, sorted_norms64 * (1 - 1e-4))
-    delta = _bound_slack(dev)
-    ks = [k for k in HEAD_OPTIONS if k <= 2 * d // 3] or [d // 2]  # beyond 2d/3 the bound saves little
-    head, tails = _rotated_head(ws, max(ks), ks)
-    k = _choose_head(head, tails, sorted_norms, starts, delta, d) if len(ks) > 1 else ks[0]
-    queries, keys = _augmented(head[:, :k].contiguous(), tails[k], sorted_norms, delta)
-    del head, tails
-
-    predicts = torch.arange(n, device=dev)[order]  # in sorted order: each token's own id
-    exception = torch.zeros(n, dtype=torch.bool, device=dev)
-    pairs_bounded = pairs_scored = 0
-    buffer = torch.empty(min(n, QUERY_BLOCK) * n, dtype=torch.float32, device=dev)  # reused: no page faults per block
-    for a in range(0, n, QUERY_BLOCK):
-        b = min(n, a + QUERY_BLOCK)
-        start = int(starts[a])
-        bound = torch.mm(queries[a:b], keys[start:].T, out=buffer[:(b - a) * (n - start)].view(b - a, n - start))
-        bound[:, a - start:b - start].diagonal().fill_(-float("inf"))  # u against itself
-        pairs_bounded += bound.numel()
-        rows = torch.nonzero(bound.amax(dim=1) > 0).flatten()
-        for c in range(0, len(rows), EXACT_ROWS):
-            chunk = rows[c:c + EXACT_ROWS]
-            columns = torch.nonzero((bound[chunk] > 0).any(dim=0)).flatten() + start
-            pairs_scored += len(chunk) * len(columns)
-            predicts[chunk + a], exception[chunk + a] = _exact(ws, sorted_norms64, order, chunk + a, columns, delta)
-    out_predicts = torch.empty_like(predicts)
-    out_predicts[order] = predicts
-    out_exception = torch.empty_like(exception)
-    out_exception[order] = exception
-    return Predictions(out_predicts.cpu().numpy(), out_exception.cpu().numpy(), int(k), pairs_bounded, pairs_scored)
+    search = PredictionSearch(token_embeddings, device)
+    search.work()
+    return search.result()
 
 
 def _exact(ws, norms64, order, rows, columns, delta: float):
@@ -289,13 +333,17 @@ def _exact(ws, norms64, order, rows, columns, delta: float):
 
 
 def analyse_zero_layer(token_embeddings: np.ndarray, token_bytes: Sequence[bytes], unprintable: np.ndarray,
-                       device: str = "cpu") -> ZeroLayerResult:
+                       device: str = "cpu", found: Predictions | None = None) -> ZeroLayerResult:
     """Every token's zero-layer prediction, its exceptions with categories, and claims 20–23.
 
-    `token_bytes[i]` and `unprintable[i]` describe token i (as in report.tokens.TokenTable)."""
+    `token_bytes[i]` and `unprintable[i]` describe token i (as in report.tokens.TokenTable). `found` is the
+    search's result when it already ran (the report runs it in the background); otherwise it runs here."""
     w = np.asarray(token_embeddings, dtype=np.float32)
     n = w.shape[0]
-    found = zero_layer_predictions(w, device)
+    if found is None:
+        found = zero_layer_predictions(w, device)
+    elif len(found.predicts) != n:
+        raise ValueError(f"predictions for {len(found.predicts)} tokens, embeddings for {n}")
     norms = np.concatenate([np.linalg.norm(w[a:a + 8192].astype(np.float64), axis=1) for a in range(0, n, 8192)])
     exceptions = []
     for u in np.flatnonzero(found.exception):

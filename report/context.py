@@ -29,11 +29,12 @@ class RunContext:
     frequency: TokenFrequency
     options: Options
     results: dict[str, Any] = field(default_factory=dict)
+    started: dict[str, Any] = field(default_factory=dict)  # work begun in the background, by section key
 
     @property
     def n_tokens(self) -> int:
         """Rows that have a token; rows past the tokenizer's vocabulary are padding."""
-        return int(self.tokens.has_token.sum())
+        return self.tokens.n_tokens
 
     @property
     def embeddings(self) -> np.ndarray:

@@ -82,17 +82,24 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
     with progress.step("tokenizer"):
         tokenizer = load_tokenizer(source.path)
         tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
-    with progress.step("frequency"):
-        if request.corpus is not None:
-            frequency = from_corpus(tokenizer, request.corpus, weights.vocab_rows)
-        elif request.frequency == "token-index":
-            frequency = from_token_index(weights.vocab_rows)
-        else:
-            frequency = from_wordfreq(tokenizer, weights.vocab_rows)
-    ctx = RunContext(weights, tokens, frequency, request.options)
-    for section in all_sections():
-        with progress.step(section.key):
-            ctx.results[section.key] = section.run(ctx)
+    started = {s.key: s.start(weights, tokens, request.options) for s in all_sections() if s.start is not None}
+    try:
+        with progress.step("frequency"):
+            if request.corpus is not None:
+                frequency = from_corpus(tokenizer, request.corpus, weights.vocab_rows)
+            elif request.frequency == "token-index":
+                frequency = from_token_index(weights.vocab_rows)
+            else:
+                frequency = from_wordfreq(tokenizer, weights.vocab_rows)
+        ctx = RunContext(weights, tokens, frequency, request.options, started=started)
+        for section in all_sections():
+            with progress.step(section.key):
+                ctx.results[section.key] = section.run(ctx)
+    except BaseException:
+        for handle in started.values():
+            handle.cancel()
+        raise
+    ctx.started = {}
     if cache is not None:
         cache.store(key, (tokens, frequency, ctx.results))
     return ctx, key

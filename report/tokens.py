@@ -48,6 +48,11 @@ class TokenTable:
     def __len__(self) -> int:
         return len(self.raw)
 
+    @property
+    def n_tokens(self) -> int:
+        """Rows that have a token (they come first; rows past the tokenizer's vocabulary are padding)."""
+        return int(self.has_token.sum())
+
 
 @lru_cache(maxsize=1)
 def byte_decoder() -> dict[str, int]:

@@ -33,6 +33,9 @@ class Section:
     figures: Callable[[Any, RunContext], list[FigureSpec]]
     context: Callable[[Any, RunContext], dict]
     json_key: str | None = None  # results.json key under "analyses" (default: `key`); shared keys merge
+    # Heavy work that needs only the weights and tokens: begun before any section runs (weights, tokens,
+    # options -> a handle with .result() and .cancel()); `run` finds the handle in ctx.started[key].
+    start: Callable[[Any, Any, Any], Any] | None = None
 
     @property
     def template(self) -> str:

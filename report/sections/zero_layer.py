@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from analyses.zero_layer import (CATEGORIES, CATEGORY_RULES, TOLERANCE, ZeroLayerResult, analyse_zero_layer)
+from report.background import BackgroundSearch
 from report.context import RunContext
 from report.plots import zero_layer as plots
 from report.sections import FigureSpec, Section
@@ -12,9 +13,15 @@ from report.sections import FigureSpec, Section
 SHOWN_PER_CATEGORY = 15  # rows per category in the report; results.json has every exception
 
 
+def start(weights, tokens, options) -> BackgroundSearch:
+    return BackgroundSearch(weights.token_embeddings[: tokens.n_tokens], options.device)
+
+
 def run(ctx: RunContext) -> ZeroLayerResult:
+    search = ctx.started.get("zero_layer")
     return analyse_zero_layer(ctx.embeddings, ctx.tokens.data[: ctx.n_tokens],
-                              ctx.tokens.unprintable[: ctx.n_tokens], ctx.options.device)
+                              ctx.tokens.unprintable[: ctx.n_tokens], ctx.options.device,
+                              found=search.result() if search is not None else None)
 
 
 def to_json(r: ZeroLayerResult, ctx: RunContext) -> dict:
@@ -64,4 +71,4 @@ def context(r: ZeroLayerResult, ctx: RunContext) -> dict:
             "d": ctx.weights.d_model, "tied": ctx.weights.tied}
 
 
-SECTION = Section("zero_layer", "The zero-layer model", run, to_json, figures, context)
+SECTION = Section("zero_layer", "The zero-layer model", run, to_json, figures, context, start=start)
