@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import robust_z, two_cluster_split
+from analyses.stats import column_moments, robust_z, two_cluster_split
 
 MIN_ASHMAN_D = 2.0
 MIN_STD_RATIO = 10.0
@@ -74,9 +74,8 @@ class PositionResult:
 
 def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarray | None) -> PositionResult:
     """Find the position-heavy dims and compare the token embeddings there with the other dims."""
-    tokens = np.asarray(token_embeddings, dtype=np.float64)
-    d = tokens.shape[1]
-    token_mean, token_std = tokens.mean(axis=0), tokens.std(axis=0)
+    d = np.shape(token_embeddings)[1]
+    token_mean, token_std = column_moments(token_embeddings)
     z_std, z_mean = robust_z(token_std), robust_z(token_mean)
     low_std = np.flatnonzero(z_std <= -OUTLIER_Z)
     mean_low, mean_high = np.flatnonzero(z_mean <= -OUTLIER_Z), np.flatnonzero(z_mean >= OUTLIER_Z)

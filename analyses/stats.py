@@ -92,11 +92,12 @@ def _standardise(values: np.ndarray) -> np.ndarray:
 
 
 def correlate_many(columns: dict[str, np.ndarray], pairs: list[tuple[str, str]], seed: int,
-                   n_resamples: int = 1000, chunk: int = 25) -> dict[tuple[str, str], Correlation]:
+                   n_resamples: int = 1000, chunk: int = 100) -> dict[tuple[str, str], Correlation]:
     """Spearman and Pearson for each pair on its finite rows, with paired percentile-bootstrap 95% CIs.
 
-    Pairs with the same finite rows share one set of resampled token indices, so each column is gathered
-    and standardised once per resample instead of once per pair. Spearman's bootstrap resamples the
+    Pairs with the same finite rows share one set of resampled token indices. A resample enters only as
+    a count per token, so each resample's statistics come from count-weighted sums (one matrix product
+    for a chunk of resamples) instead of gathering every column. Spearman's bootstrap resamples the
     ranks of the full sample rather than re-ranking each resample; with thousands of tokens the
     difference is O(1/n).
     """
@@ -122,13 +123,27 @@ def correlate_many(columns: dict[str, np.ndarray], pairs: list[tuple[str, str]],
                         float(np.mean(_standardise(raw[pair[0]]) * _standardise(raw[pair[1]])))) for pair in group}
         rng = np.random.default_rng(seed)
         draws = {pair: (np.empty(n_resamples), np.empty(n_resamples)) for pair in group}
+        # A resample is a count per token; every statistic needs only count-weighted sums of the
+        # standardised columns, their squares and their pairwise products: one matrix product per chunk.
+        z = {(kind, v): _standardise(data[v]) for kind, data in (("rank", ranks), ("raw", raw)) for v in names}
+        basis = list(z.values()) + [z[key] ** 2 for key in z] + \
+            [z[(kind, x)] * z[(kind, y)] for kind in ("rank", "raw") for x, y in group]
+        at = {key: i for i, key in enumerate(z)}
+        square = {key: len(z) + i for i, key in enumerate(z)}
+        product = {(kind, pair): 2 * len(z) + i
+                   for i, (kind, pair) in enumerate((k, p) for k in ("rank", "raw") for p in group)}
+        basis = np.stack(basis, axis=1)  # [n, columns]
         for start in range(0, n_resamples, chunk):
             rows = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
-            z_rank = {v: _standardise(ranks[v][rows]) for v in names}
-            z_raw = {v: _standardise(raw[v][rows]) for v in names}
+            counts = np.bincount((rows + n * np.arange(len(rows))[:, None]).ravel(), minlength=n * len(rows))
+            sums = counts.reshape(len(rows), n).astype(np.float64) @ basis / n  # [resamples, columns]
             for x, y in group:
-                draws[(x, y)][0][start:start + len(rows)] = np.mean(z_rank[x] * z_rank[y], axis=-1)
-                draws[(x, y)][1][start:start + len(rows)] = np.mean(z_raw[x] * z_raw[y], axis=-1)
+                for slot, kind in enumerate(("rank", "raw")):
+                    mx, my = sums[:, at[(kind, x)]], sums[:, at[(kind, y)]]
+                    cov = sums[:, product[(kind, (x, y))]] - mx * my
+                    var_x, var_y = sums[:, square[(kind, x)]] - mx * mx, sums[:, square[(kind, y)]] - my * my
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        draws[(x, y)][slot][start:start + len(rows)] = cov / np.sqrt(var_x * var_y)
         for pair in group:
             spearman_ci, pearson_ci = (tuple(float(q) for q in np.nanpercentile(d, [2.5, 97.5])) for d in draws[pair])
             found[pair] = Correlation(point[pair][0], point[pair][1], spearman_ci, pearson_ci, n)
@@ -148,3 +163,18 @@ def fisher_direction(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
     within = np.atleast_2d(within) + 1e-9 * np.eye(points.shape[1])
     direction = np.linalg.solve(within, a.mean(axis=0) - b.mean(axis=0))
     return direction / (np.linalg.norm(direction) or 1.0)
+
+
+def column_moments(rows: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) std of every column in float64, two passes a block of rows at a time: no
+    full-size float64 copy of a float32 matrix, and no cancellation from subtracting large squares."""
+    rows = np.asarray(rows)
+    total = np.zeros(rows.shape[1])
+    for start in range(0, len(rows), chunk):
+        total += rows[start:start + chunk].sum(axis=0, dtype=np.float64)
+    mean = total / len(rows)
+    squares = np.zeros(rows.shape[1])
+    for start in range(0, len(rows), chunk):
+        centred = rows[start:start + chunk] - mean
+        squares += np.einsum("ij,ij->j", centred, centred)
+    return mean, np.sqrt(squares / len(rows))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from analyses.claims import Claim, claim
-from analyses.stats import auroc, fisher_direction, two_cluster_split
+from analyses.stats import auroc, column_moments, fisher_direction, two_cluster_split
 
 N_COMPONENTS = 3
 N_EXTREMES = 20
@@ -70,7 +70,7 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
     order = np.argsort(eigenvalues)[::-1]
     singular = np.sqrt(np.clip(eigenvalues[order], 0, None))
     directions = eigenvectors[:, order[:N_COMPONENTS]].T.copy()
-    mean = np.asarray(token_embeddings, dtype=np.float64).mean(axis=0)
+    mean = column_moments(token_embeddings)[0]
     for k in range(len(directions)):
         flip = directions[k] @ mean < 0 if k == 0 else directions[k][np.argmax(np.abs(directions[k]))] < 0
         directions[k] *= -1 if flip else 1
@@ -121,14 +121,22 @@ def _norm_extremes(svd0: np.ndarray, norms: np.ndarray, seed: int) -> tuple[tupl
     k = min(N_EXTREMES, len(norms) // 4)
     extremeness = 2 * np.abs((np.argsort(np.argsort(svd0)) + 0.5) / len(svd0) - 0.5)
 
-    def ends(values: np.ndarray) -> np.ndarray:
-        order = np.argsort(values, kind="stable")
-        return np.concatenate([order[-k:][::-1], order[:k]])
-
-    ids = ends(norms)
+    order = np.argsort(norms, kind="stable")
+    ids = np.concatenate([order[-k:][::-1], order[:k]])
     observed = float(extremeness[ids].mean())
     residual_sq = np.clip(norms ** 2 - svd0 ** 2, 0, None)
     rng = np.random.default_rng(seed)
-    null = np.array([extremeness[ends(svd0 ** 2 + rng.permutation(residual_sq))].mean() for _ in range(N_NULL)])
+    null = np.array([extremeness[_ends(svd0 ** 2 + rng.permutation(residual_sq), k)].mean() for _ in range(N_NULL)])
     p = float((1 + np.sum(null >= observed)) / (1 + N_NULL))
     return tuple(int(i) for i in ids), observed, p
+
+
+def _ends(values: np.ndarray, k: int) -> np.ndarray:
+    """The ids of the k largest and the k smallest values: the same sets a stable argsort gives (among ties
+    at a cut, the later ids count as larger), found by partitioning in linear time."""
+    n = len(values)
+    high = np.partition(values, n - k)[n - k]
+    above, at_high = np.flatnonzero(values > high), np.flatnonzero(values == high)
+    low = np.partition(values, k - 1)[k - 1]
+    below, at_low = np.flatnonzero(values < low), np.flatnonzero(values == low)
+    return np.concatenate([above, at_high[len(at_high) - (k - len(above)):], below, at_low[:k - len(below)]])

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import robust_z
+from analyses.stats import column_moments, robust_z
 
 STANDOUT_Z = 5.0
 MIN_LAYERS = 2
@@ -117,7 +117,7 @@ def analyse_unigram(layers: Sequence[int], ln2_gains: np.ndarray, token_embeddin
     heavy[list(heavy_dims)] = True
     contrast = _contrast_dim(dim, heavy | (counts > 0))
 
-    token_mean, token_std = _column_moments(tokens)
+    token_mean, token_std = column_moments(tokens)
     normal = ~heavy
     has_positions = position_std is not None and np.ptp(np.asarray(position_std)) > 0
     pos_std = np.asarray(position_std, dtype=np.float64) if has_positions else np.full(d, np.nan)
@@ -143,18 +143,6 @@ def analyse_unigram(layers: Sequence[int], ln2_gains: np.ndarray, token_embeddin
         frequency_spearman=rho, frequency_n=int(known.sum()), buckers_above=above, buckers_below=below,
         claims=claims,
     )
-
-
-def _column_moments(tokens: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std per dim in float64, a block of rows at a time (no V×d float64 copy)."""
-    total = np.zeros(tokens.shape[1])
-    for start in range(0, len(tokens), chunk):
-        total += tokens[start:start + chunk].sum(axis=0, dtype=np.float64)
-    mean = total / len(tokens)
-    squares = np.zeros(tokens.shape[1])
-    for start in range(0, len(tokens), chunk):
-        squares += ((tokens[start:start + chunk] - mean) ** 2).sum(axis=0)
-    return mean, np.sqrt(squares / len(tokens))
 
 
 def _contrast_dim(dim: int, excluded: np.ndarray) -> int:
