@@ -65,7 +65,9 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
                 seed: int, device: str = "cpu") -> SvdResult:
     """Decompose W, orient the components, and test the study's claims about components 0–2."""
     w = torch.as_tensor(np.asarray(token_embeddings, dtype=np.float32), device=device)
-    gram = (w.T @ w).double().cpu().numpy()
+    # The Gram matrix squares W's condition number: accumulate it in float64 (a block of rows at a time), or
+    # the smallest singular values lose relative precision.
+    gram = sum(block.T @ block for block in (w[a:a + 8192].double() for a in range(0, len(w), 8192))).cpu().numpy()
     eigenvalues, eigenvectors = np.linalg.eigh(gram)
     order = np.argsort(eigenvalues)[::-1]
     singular = np.sqrt(np.clip(eigenvalues[order], 0, None))
