@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from analyses.claims import Claim, claim
-from analyses.stats import auroc, column_moments, fisher_direction, two_cluster_split
+from analyses.stats import auroc, fisher_direction, two_cluster_split
 
 N_COMPONENTS = 3
 N_EXTREMES = 20
@@ -72,7 +72,7 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
     order = np.argsort(eigenvalues)[::-1]
     singular = np.sqrt(np.clip(eigenvalues[order], 0, None))
     directions = eigenvectors[:, order[:N_COMPONENTS]].T.copy()
-    mean = column_moments(token_embeddings)[0]
+    mean = sum(block.sum(axis=0, dtype=np.float64) for block in np.array_split(np.asarray(token_embeddings), max(1, len(w) // 8192))) / len(w)
     for k in range(len(directions)):
         flip = directions[k] @ mean < 0 if k == 0 else directions[k][np.argmax(np.abs(directions[k]))] < 0
         directions[k] *= -1 if flip else 1

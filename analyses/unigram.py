@@ -1,12 +1,13 @@
-"""The unigram dimension: the channel dim that the pre-MLP LayerNorms (LN2) turn up in most layers.
+"""The unigram dimension: the channel dim that the pre-MLP LayerNorms turn up in most layers (LN2 in pre-LN
+models such as GPT-2; in post-LN models the norm after attention is the one that feeds the MLP).
 
-Discovery rule: in every LN2, take the robust z of |gain| across dims. A dim stands out in a layer when
+Discovery rule: in every pre-MLP norm, take the robust z of |gain| across dims. A dim stands out in a layer when
 its z ≥ STANDOUT_Z (high side only: the claim is about a dim the MLPs are made to attend to). The unigram
-dim is the dim that stands out in the most LN2 layers; ties go to the larger mean z over layers. If no dim
+dim is the dim that stands out in the most pre-MLP norms; ties go to the larger mean z over layers. If no dim
 stands out in at least MIN_LAYERS layers, the model has no unigram dim: we still name the dim with the
 highest mean z (so downstream sections have a dim to look at) but flag `standout=False`.
 
-Claim 9 holds when the unigram dim stands out in at least half of the LN2 layers (and MIN_LAYERS).
+Claim 9 holds when the unigram dim stands out in at least half of the pre-MLP norms (and MIN_LAYERS).
 Claim 13 (needs a standing-out dim and position embeddings): the dim is not position-heavy and its
 position std is at or below the median dim's; its |token mean| is at or above the OFF_CENTRE_PCT
 percentile of the non-heavy dims; its token std is at or above the HIGH_STD_PCT percentile of them.
@@ -31,8 +32,8 @@ HIGH_STD_PCT = 0.75
 N_BUCKERS = 12
 MIN_FREQUENCY_TOKENS = 30
 
-RULE = (f"In each LN2, robust z of |gain| across dims; a dim stands out in a layer if z ≥ {STANDOUT_Z:g}. "
-        f"The unigram dim stands out in the most LN2 layers (ties: larger mean z); at least {MIN_LAYERS} are "
+RULE = (f"In each pre-MLP norm, robust z of |gain| across dims; a dim stands out in a layer if z ≥ {STANDOUT_Z:g}. "
+        f"The unigram dim stands out in the most pre-MLP norms (ties: larger mean z); at least {MIN_LAYERS} are "
         "needed, else the dim with the highest mean z is named and flagged as not standing out.")
 
 
@@ -42,11 +43,11 @@ class UnigramResult:
 
     Attributes:
         dim: the unigram dim (always set; see `standout`).
-        standout: whether it stands out in ≥ MIN_LAYERS LN2 layers by the rule.
-        layers: [L] layer index of each LN2.
-        abs_gains: [L, d] |gain| of each LN2 (dimensionless multipliers).
-        z: [L, d] robust z of |gain| per LN2 layer and dim.
-        standout_counts: [d] number of LN2 layers in which each dim stands out.
+        standout: whether it stands out in ≥ MIN_LAYERS pre-MLP norms by the rule.
+        layers: [L] layer index of each pre-MLP norm.
+        abs_gains: [L, d] |gain| of each pre-MLP norm (dimensionless multipliers).
+        z: [L, d] robust z of |gain| per pre-MLP norm (layer) and dim.
+        standout_counts: [d] number of pre-MLP norms in which each dim stands out.
         layers_standing_out: layers in which the unigram dim stands out.
         contrast_dim: the nearest dim (by index) that is neither position-heavy nor standing out anywhere.
         values, contrast_values: [tokens] the two dims' token embedding values (embedding units).
@@ -87,7 +88,7 @@ class UnigramResult:
 
     @property
     def dim_z(self) -> np.ndarray:
-        """[L] robust z of the unigram dim in each LN2 layer."""
+        """[L] robust z of the unigram dim in each pre-MLP norm."""
         return self.z[:, self.dim] if self.z.size else np.zeros(0)
 
     def candidates(self, count: int = 5) -> list[tuple[int, int, float]]:
@@ -97,17 +98,17 @@ class UnigramResult:
         return [(int(i), int(self.standout_counts[i]), float(mean_z[i])) for i in order]
 
 
-def analyse_unigram(layers: Sequence[int], ln2_gains: np.ndarray, token_embeddings: np.ndarray,
+def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_embeddings: np.ndarray,
                     position_std: np.ndarray | None, heavy_dims: Sequence[int],
                     log_frequency: np.ndarray) -> UnigramResult:
-    """Find the unigram dim from LN2 gains [L, d] and describe it on the token embeddings [tokens, d].
+    """Find the unigram dim from the pre-MLP norms' gains [L, d] and describe it on the token embeddings [tokens, d].
 
     `log_frequency` [tokens] may hold NaN for tokens of unknown frequency; they are left out of its
     statistics.
     """
     tokens = np.asarray(token_embeddings)
     d = tokens.shape[1]
-    gains = np.abs(np.asarray(ln2_gains, dtype=np.float64)).reshape(len(layers), d)
+    gains = np.abs(np.asarray(mlp_norm_gains, dtype=np.float64)).reshape(len(layers), d)
     z = np.array([robust_z(g) for g in gains]).reshape(len(layers), d)
     counts = (z >= STANDOUT_Z).sum(axis=0) if len(layers) else np.zeros(d, dtype=int)
     mean_z = z.mean(axis=0) if len(layers) else np.zeros(d)
@@ -172,9 +173,9 @@ def _buckers(values: np.ndarray, log_frequency: np.ndarray, known: np.ndarray):
 def _claim9(dim: int, standout: bool, count: int, n_layers: int) -> Claim:
     needed = max(MIN_LAYERS, int(np.ceil(n_layers / 2)))
     return claim(9, int(count), bool(standout and count >= needed),
-                 f"holds if one dim has LN2 |gain| robust z ≥ {STANDOUT_Z:g} in ≥ half of the LN2 layers "
+                 f"holds if one dim has pre-MLP |gain| robust z ≥ {STANDOUT_Z:g} in ≥ half of the pre-MLP norms "
                  f"(here ≥ {needed} of {n_layers})",
-                 f"dim {dim} stands out in {int(count)} of {n_layers} LN2 layers"
+                 f"dim {dim} stands out in {int(count)} of {n_layers} pre-MLP norms"
                  + ("" if standout else "; no dim stands out, so this is only the highest mean z"))
 
 

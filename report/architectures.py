@@ -18,7 +18,9 @@ Roles of the LayerNorms, by family:
 BERT-family encoders are post-LN: their first norm sits *after* attention (so it is the one that
 feeds the MLP) and their second after the MLP (feeding the next layer's attention). We keep the
 roles by position in the block (first norm → ln_1, second → ln_2) and say so in the report; the
-norm on the embedding sum has role `ln_emb` and layer -1, and these models have no final norm.
+norm on the embedding sum has role `ln_emb` and layer -1, and these models have no final norm. Where a
+section needs "the norm in front of the MLP" (the unigram dim), it reads `mlp_norm_role`: ln_2 in pre-LN
+blocks, ln_1 in post-LN ones (BERT, RoBERTa, DistilBERT, and OPT with do_layer_norm_before false).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class Architecture:
         aliases: (suffix, replacement) pairs for older key spellings, tried when a key is missing
             (BERT's `LayerNorm.gamma`, Pythia's `embed_out`).
         notes: conventions of this family that the report states in its model card.
+        mlp_norm_role: role of the norm in front of each MLP ("ln_2" in pre-LN blocks; "ln_1" in post-LN
+            blocks, where the norm after attention is the MLP's input).
     """
 
     name: str
@@ -64,6 +68,7 @@ class Architecture:
     norm: str = "layernorm"
     aliases: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    mlp_norm_role: str = "ln_2"  # the norm whose output feeds the MLP: ln_2 pre-LN, ln_1 post-LN
 
     def candidates(self, name: str) -> tuple[str, ...]:
         """`name`, then its older spellings."""
@@ -133,7 +138,7 @@ def opt(config: dict) -> Architecture:
                            "decoder.layers.{i}.final_layer_norm", final),
         prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]),
         n_positions=int(config["max_position_embeddings"]), n_layers=n_layers, word_start_rule="leading-space",
-        position_offset=2, notes=notes,
+        position_offset=2, notes=notes, mlp_norm_role="ln_2" if pre_ln else "ln_1",
     )
 
 
@@ -180,7 +185,7 @@ def _bert_like(config: dict, name: str, prefix: str, unembedding: str, offset: i
                            embed="embeddings.LayerNorm"),
         prefixes=("", prefix), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
         n_positions=int(config["max_position_embeddings"]) - offset, n_layers=n_layers, word_start_rule=rule,
-        position_offset=offset,
+        position_offset=offset, mlp_norm_role="ln_1",
         aliases=(("LayerNorm.weight", "LayerNorm.gamma"), ("LayerNorm.bias", "LayerNorm.beta")),
         notes=(POST_LN_NOTE,) + ((f"The learned position table has {offset} extra leading rows (padding) that no "
                                   "position uses; they are dropped.",) if offset else ()),
@@ -209,7 +214,7 @@ def distilbert(config: dict) -> Architecture:
                            embed="embeddings.LayerNorm"),
         prefixes=("", "distilbert."), d_model=int(config["dim"]), vocab_size=int(config["vocab_size"]),
         n_positions=int(config["max_position_embeddings"]), n_layers=n_layers, word_start_rule="no-continuation",
-        notes=notes,
+        notes=notes, mlp_norm_role="ln_1",
     )
 
 

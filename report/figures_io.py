@@ -40,7 +40,7 @@ def save_raster(figure: Figure, folder: Path, name: str) -> None:
     """Write `name`.png (300 dpi, white background) of a figure `save_vector` has already finalized."""
     with style.style():
         figure.savefig(folder / f"{name}.png", format="png", dpi=PNG_DPI, metadata={"Software": None},
-                       facecolor="white")
+                       facecolor="white", pil_kwargs={"compress_level": 1})  # ~10 % larger, much faster
 
 
 def save(figure: Figure, folder: Path, name: str) -> str:

@@ -43,6 +43,7 @@ class ModelWeights:
         tied: whether the output matrix is the input embedding matrix.
         tensors_sha256: sha256 over the names, dtypes, shapes and bytes of every tensor read.
         tensor_sha256: per-tensor sha256 of the stored bytes, by checkpoint key.
+        mlp_norm_role: role of the LayerNorm in front of each MLP ("ln_2", or "ln_1" in post-LN models).
     """
 
     model_id: str
@@ -57,6 +58,7 @@ class ModelWeights:
     word_start_rule: str
     tensors_sha256: str
     tensor_sha256: dict = field(default_factory=dict)
+    mlp_norm_role: str = "ln_2"
 
     @property
     def vocab_rows(self) -> int:
@@ -153,6 +155,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
         word_start_rule=arch.word_start_rule,
         tensors_sha256=combined.hexdigest(),
         tensor_sha256=dict(sorted(digests.items())),
+        mlp_norm_role=arch.mlp_norm_role,
     )
 
 

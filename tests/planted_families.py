@@ -5,7 +5,8 @@
 model.safetensors whose keys are spelled as the Hub's files spell them (`bert.embeddings…`,
 `model.decoder…`, `gpt_neox.embed_in…` with Pythia's `embed_out`, `model.layers…` with RMSNorm gains
 and no biases). The values hold a little of the study's structure (a mean offset, a word-start
-direction, position-heavy dims, a unigram dim in the second norm's gains) so every section has
+direction, position-heavy dims, a unigram dim in the gains of the norm that feeds each MLP — the second norm of a
+pre-LN block, the first of a post-LN one — and a decoy dim in the other norm's gains) so every section has
 something to measure.
 """
 
@@ -22,7 +23,8 @@ from tests.planted import Spec, _corpus, _train_tokenizer
 
 FAMILIES = ("bert", "roberta", "distilbert", "gpt_neo", "opt", "gpt_neox", "llama")
 HEAVY = (2, 7, 11, 19)
-UNIGRAM = 5
+UNIGRAM = 5  # loud in the gains of the norm that feeds each MLP
+DECOY = 13  # loud in the gains of the other norm of each block: must not be taken for the unigram dim
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,14 @@ class Family:
     position_offset: int
     untied_key: str | None  # key of a separate output matrix, or None when tied
     rmsnorm: bool
+    post_ln: bool = False  # norms after each sublayer: the first norm of a block feeds the MLP
 
 
 SPECS = {
-    "bert": Family("bert", True, "bert.embeddings.position_embeddings.weight", 0, None, False),
-    "roberta": Family("roberta", False, "roberta.embeddings.position_embeddings.weight", 2, None, False),
-    "distilbert": Family("distilbert", True, "distilbert.embeddings.position_embeddings.weight", 0, None, False),
+    "bert": Family("bert", True, "bert.embeddings.position_embeddings.weight", 0, None, False, post_ln=True),
+    "roberta": Family("roberta", False, "roberta.embeddings.position_embeddings.weight", 2, None, False, post_ln=True),
+    "distilbert": Family("distilbert", True, "distilbert.embeddings.position_embeddings.weight", 0, None, False,
+                         post_ln=True),
     "gpt_neo": Family("gpt_neo", False, "transformer.wpe.weight", 0, None, False),
     "opt": Family("opt", False, "model.decoder.embed_positions.weight", 2, None, False),
     "gpt_neox": Family("gpt_neox", False, None, 0, "embed_out.weight", False),
@@ -149,8 +153,9 @@ def write_family(folder: Path, family: str, d_model: int = 32, n_layers: int = 2
         tensors[spec.position_key] = p
     for key, role in norm_keys:
         gain = 1 + rng.normal(0, 0.05, d)
-        if role == "ln_2":
-            gain[UNIGRAM] = 3.0
+        if role in ("ln_1", "ln_2"):
+            feeds_mlp = role == ("ln_1" if spec.post_ln else "ln_2")
+            gain[UNIGRAM if feeds_mlp else DECOY] = 3.0
         tensors[key + ".weight"] = gain
         if not spec.rmsnorm:
             tensors[key + ".bias"] = rng.normal(0, 0.01, d)

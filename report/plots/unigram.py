@@ -17,7 +17,8 @@ def sparse_minor_label(value: float, _position) -> str:
     return f"{value:g}" if round(mantissa) in (2, 3, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
 
 
-def ln2_gains(r: UnigramResult) -> "style.Figure":
+def ln2_gains(r: UnigramResult, norm_label: str = "LN2") -> "style.Figure":
+    """|gain| of every dim in the norm in front of each MLP (`norm_label` names it), and the unigram dim's z."""
     fig = style.figure(height=2.8)
     gain_ax, z_ax = fig.subplots(1, 2, width_ratios=[2.2, 1])
     n_layers, d = r.abs_gains.shape
@@ -30,7 +31,7 @@ def ln2_gains(r: UnigramResult) -> "style.Figure":
                  linestyle="-", linewidth=0.8, label=f"dim {r.dim} (unigram)")
     gain_ax.plot(steps + offsets[r.contrast_dim], r.abs_gains[:, r.contrast_dim], color="black", marker="D",
                  markerfacecolor="white", markersize=4, linestyle=":", linewidth=0.8, label=f"dim {r.contrast_dim} (contrast)")
-    gain_ax.set(xlabel="LN2 of layer", ylabel="|gain| (multiplier)", yscale="log")
+    gain_ax.set(xlabel=f"{norm_label} of layer", ylabel="|gain| (multiplier)", yscale="log")
     gain_ax.set_xticks(steps[:: max(1, n_layers // 12)], [str(int(v)) for v in r.layers[:: max(1, n_layers // 12)]])
     gain_ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     gain_ax.yaxis.set_minor_formatter(FuncFormatter(sparse_minor_label))
@@ -43,7 +44,7 @@ def ln2_gains(r: UnigramResult) -> "style.Figure":
         z_ax.plot(r.layers, r.z[:, runner_up], color=style.OKABE_ITO["orange"], marker="o", markersize=3,
                   linestyle="--", label=f"dim {runner_up} (runner-up)")
     z_ax.axhline(STANDOUT_Z, color=style.HEAVY, linestyle=":", label=f"threshold {STANDOUT_Z:g}")
-    z_ax.set(xlabel="layer", ylabel="robust z of |gain| in LN2")
+    z_ax.set(xlabel="layer", ylabel=f"robust z of |gain| in {norm_label}")
     z_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     z_ax.legend(loc="best", fontsize=6)
     return fig

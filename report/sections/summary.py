@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from report.context import RunContext
 from report.render import fmt_number, fmt_percent
 from report.sections import Section
+from report.sections.unigram import norm_label
 
-ROGUE_SHARE = 0.25  # a dim standing out in at least this share of LN2 layers is worth an alert
+ROGUE_SHARE = 0.25  # a dim standing out in at least this share of pre-MLP norms is worth an alert
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,11 @@ def _unigram(ctx: RunContext) -> Finding | None:
         return None
     layers = len(r.layers)
     if r.standout:
-        text = (f"Dim {r.dim} stands out in the LN2 gains of {len(r.layers_standing_out)} of {layers} layers; "
+        text = (f"Dim {r.dim} stands out in the {norm_label(ctx)} gains of {len(r.layers_standing_out)} of {layers} layers; "
                 f"its Spearman correlation with log frequency is {fmt_number(r.frequency_spearman, 2)} "
                 f"(n = {fmt_number(r.frequency_n)}).")
     else:
-        text = (f"No channel dim stands out in the LN2 gains across layers; the best candidate, dim {r.dim}, "
+        text = (f"No channel dim stands out in the {norm_label(ctx)} gains across layers; the best candidate, dim {r.dim}, "
                 "is used where a unigram dim is needed.")
     return Finding(f"Unigram dim: {r.dim}" if r.standout else "No clear unigram dim", text, "unigram",
                    _verdict(ctx, 9))
@@ -124,7 +125,7 @@ def _alerts(ctx: RunContext) -> tuple[Alert, ...]:
         rogue = [int(d) for d in (unigram.standout_counts >= max(2, ROGUE_SHARE * len(unigram.layers))).nonzero()[0]]
         if rogue:
             names = f"Dim {rogue[0]} stands" if len(rogue) == 1 else f"Dims {', '.join(map(str, rogue))} stand"
-            alerts.append(Alert("rogue dims", f"{names} out in the LN2 gains of at least {ROGUE_SHARE:.0%} of "
+            alerts.append(Alert("rogue dims", f"{names} out in the {norm_label(ctx)} gains of at least {ROGUE_SHARE:.0%} of "
                                 "layers.", "unigram"))
     outliers = ctx.results.get("outliers")
     if outliers is not None and outliers.clump_token_ids:

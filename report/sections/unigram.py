@@ -10,11 +10,19 @@ from report.plots import unigram as plots
 from report.sections import FigureSpec, Section
 
 
+NORM_LABELS = {"ln_1": "LN1", "ln_2": "LN2"}
+
+
+def norm_label(ctx: RunContext) -> str:
+    """How the report names the norm in front of each MLP: LN2 in pre-LN models, LN1 in post-LN ones."""
+    return NORM_LABELS[ctx.weights.mlp_norm_role]
+
+
 def run(ctx: RunContext) -> UnigramResult:
     w = ctx.weights
-    ln2 = w.norms_with_role("ln_2")
+    norms = w.norms_with_role(w.mlp_norm_role)
     position = ctx.results["position"]
-    return analyse_unigram([ln.layer for ln in ln2], np.array([ln.weight for ln in ln2]).reshape(len(ln2), w.d_model),
+    return analyse_unigram([ln.layer for ln in norms], np.array([ln.weight for ln in norms]).reshape(len(norms), w.d_model),
                            ctx.embeddings, position.position_std if position.has_positions else None,
                            position.heavy_dims, ctx.log_frequency)
 
@@ -29,6 +37,8 @@ def to_json(r: UnigramResult, ctx: RunContext) -> dict:
     return {
         "dim": r.dim,
         "standout": r.standout,
+        "norm": {"role": ctx.weights.mlp_norm_role, "label": norm_label(ctx),
+                 "meaning": "the LayerNorm whose output feeds each MLP"},
         "rule": RULE,
         "standout_z": STANDOUT_Z,
         "layers_standing_out": list(r.layers_standing_out),
@@ -53,8 +63,8 @@ def figures(r: UnigramResult, ctx: RunContext) -> list[FigureSpec]:
     specs = []
     if len(r.layers):
         specs.append(FigureSpec(
-            "unigram_ln2_gains", plots.ln2_gains(r),
-            f"Left: |gain| of every channel dim in every LN2, dims spread across each layer's column and coloured by "
+            "unigram_ln2_gains", plots.ln2_gains(r, norm_label(ctx)),
+            f"Left: |gain| of every channel dim in every {norm_label(ctx)} (the norm in front of the MLP), dims spread across each layer's column and coloured by "
             f"index; dim {r.dim} is the black star, the contrast dim {r.contrast_dim} the open diamond. Right: the "
             f"robust z of dim {r.dim} per layer against the threshold {STANDOUT_Z:g}."))
     frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None
@@ -77,6 +87,8 @@ def context(r: UnigramResult, ctx: RunContext) -> dict:
         "frequency_kind": ctx.frequency.kind,
         "standout_z": STANDOUT_Z,
         "rule": RULE,
+        "norm_label": norm_label(ctx),
+        "post_ln": ctx.weights.mlp_norm_role != "ln_2",
     }
 
 

@@ -20,7 +20,7 @@ from report.hub import resolve
 from report.loader import load_weights
 from report.pipeline import Request, build
 from report.tokens import load_tokenizer, load_tokens
-from tests.planted_families import FAMILIES, SPECS, write_family
+from tests.planted_families import FAMILIES, SPECS, UNIGRAM, write_family
 from report.render import WarningLog
 
 ROTARY = ("gpt_neox", "llama")
@@ -214,6 +214,29 @@ def test_family_report_end_to_end(family_reports, family):
     pages = len(PdfReader(str(folder / "report.pdf")).pages)
     assert pages >= 4
     assert not [w for w in pdf_warnings if "glyph" in w.lower()]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_unigram_dim_is_read_from_the_norm_that_feeds_the_mlp(family_reports, family):
+    """Post-LN blocks feed the MLP from their first norm, pre-LN blocks from their second; the other norm
+    carries a decoy dim that must not be taken for the unigram dim."""
+    folder, _ = _report(family_reports, family)
+    unigram = json.loads((folder / "results.json").read_text(encoding="utf-8"))["analyses"]["unigram"]
+    post_ln = SPECS[family].post_ln
+    assert unigram["norm"]["role"] == ("ln_1" if post_ln else "ln_2")
+    assert unigram["dim"] == UNIGRAM and unigram["standout"]
+    html = unescape((folder / "report.html").read_text(encoding="utf-8"))
+    label = "LN1" if post_ln else "LN2"
+    assert f"{label} layers where it stands out" in html
+    assert ("so that norm is LN1, the one after attention" in html) == post_ln
+
+
+@pytest.mark.parametrize("config,role", [({"do_layer_norm_before": True}, "ln_2"), ({"do_layer_norm_before": False}, "ln_1"),
+                                         ({}, "ln_2")])
+def test_opt_names_its_pre_mlp_norm(config, role):
+    base = {"model_type": "opt", "hidden_size": 16, "num_hidden_layers": 2, "vocab_size": 10,
+            "max_position_embeddings": 8}
+    assert architecture_for(base | config).mlp_norm_role == role
 
 
 @pytest.mark.parametrize("family", ROTARY)
