@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from report.figures_io import FigureWriter
 from report.frequency import from_corpus, from_token_index, from_wordfreq
 from report.hub import resolve
 from report.loader import load_weights
-from report.plots import style
 from report.progress import Progress
 from report.sections import all_sections, display_rank
 from report.tokens import load_tokenizer, load_tokens
@@ -128,6 +128,10 @@ def results_document(ctx: RunContext) -> dict:
     }
 
 
+def _draw(section, ctx: RunContext) -> list:
+    return section.figures(ctx.results[section.key], ctx)
+
+
 def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]:
     """Figures, results.json, HTML and PDF into `folder`; returns PDF warnings."""
     figures_dir = folder / "figures"
@@ -135,39 +139,31 @@ def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]
     with progress.step("results.json"):
         document = results_document(ctx)
         results_json.write(folder / "results.json", document)
-    sections, drawn = [], []
-    with progress.step("draw figures"), style.style():
-        for section in all_sections():
-            result = ctx.results[section.key]
-            figures = []
-            for spec in section.figures(result, ctx):
-                drawn.append((spec.figure, spec.name))
-                figures.append({"name": spec.name, "caption": spec.caption,
-                                "width_in": round(float(spec.figure.get_figwidth()), 2)})
-            sections.append({"key": section.key, "title": section.title, "template": section.template,
-                             "figures": figures, "ctx": section.context(result, ctx)})
-    with FigureWriter(drawn, figures_dir) as writer:  # PNGs go on in the background during HTML and PDF
-        with progress.step("figures (svg)"):
-            uris = iter(writer.vectors())
-        for figure in (f for s in sections for f in s["figures"]):
-            figure["uri"] = next(uris)
+    jobs = [partial(_draw, section, ctx) for section in all_sections()]
+    with FigureWriter(jobs, figures_dir) as writer:  # PNGs go on in the background during HTML and PDF
+        with progress.step("figures"):
+            search = search_index.build(ctx)  # meanwhile, in this process
+            sections = [{"key": section.key, "title": section.title, "template": section.template,
+                         "ctx": section.context(ctx.results[section.key], ctx)} for section in all_sections()]
+            for section, figures in zip(sections, writer.vectors()):
+                section["figures"] = figures
         ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
         for number, figure in enumerate((f for s in ordered for f in s["figures"]), start=1):
             figure["number"] = number  # numbered in reading order, not run order
         with progress.step("html"):
             html = render.render_html("report.html.j2", card=ctx.results["model_card"], sections=ordered,
-                                      results=document, search=search_index.build(ctx))
+                                      results=document, search=search)
             (folder / "report.html").write_text(html, encoding="utf-8")
         with progress.step("pdf"):
             warnings = render.write_pdf(html, folder / "report.pdf")
-        with progress.step("figures (png)"):
+        with progress.step("png figures"):
             writer.wait()
     return warnings
 
 
 def build(request: Request, out_root: Path, show_progress: bool = True, cache: Cache | None = None) -> Path:
     """Write one model's report into out_root/<slug>/ and return that folder."""
-    progress = Progress(request.model, total=4 + len(all_sections()) + 6, enabled=show_progress)
+    progress = Progress(request.model, total=4 + len(all_sections()) + 5, enabled=show_progress)
     try:
         ctx, key = analyse(request, progress, cache)
         destination = _output_folder(out_root, ctx.weights.model_id)

@@ -1,26 +1,34 @@
-"""FigureWriter: SVGs first and in order, PNGs after `wait`, the same bytes with or without workers, and a
-failing figure reported instead of hanging."""
+"""FigureWriter: jobs drawn and their SVGs handed over in job order, PNGs after `wait`, the same bytes with or
+without workers, and a failing figure reported instead of hanging."""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 
 import pytest
 from matplotlib.artist import Artist
+from matplotlib.figure import Figure
 
 from report.figures_io import FigureWriter
 from report.plots import style
 
 
-def _figures(names):
-    drawn = []
-    for name in names:
-        fig = style.figure(width=2, height=1.5)
-        ax = fig.add_subplot()
-        ax.plot([0, 1], [0, 1])
-        ax.set_title(f"title-{name}")
-        drawn.append((fig, name))
-    return drawn
+@dataclass
+class Spec:
+    figure: Figure
+    name: str
+    caption: str
+
+
+def _figure(name: str, broken: bool = False) -> Spec:
+    fig = style.figure(width=2, height=1.5)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1])
+    ax.set_title(f"title-{name}")
+    if broken:
+        ax.add_artist(_Broken())
+    return Spec(fig, name, f"caption of {name}")
 
 
 class _Broken(Artist):
@@ -28,25 +36,33 @@ class _Broken(Artist):
         raise ValueError("this figure cannot be drawn")
 
 
+JOBS = [["a", "b"], [], ["c"], ["d", "e"]]
+
+
+def _jobs(names=JOBS, broken=()):
+    return [lambda names=names: [_figure(n, n in broken) for n in names] for names in names]
+
+
 @pytest.mark.parametrize("workers", [1, 2, 3])
-def test_vectors_in_order_then_rasters(tmp_path, workers):
-    names = ["a", "b", "c", "d", "e"]
-    with FigureWriter(_figures(names), tmp_path, workers=workers) as writer:
-        uris = writer.vectors()
-        assert all((tmp_path / f"{n}.svg").is_file() for n in names)
+def test_vectors_in_job_order_then_rasters(tmp_path, workers):
+    with FigureWriter(_jobs(), tmp_path, workers=workers) as writer:
+        shown = writer.vectors()
+        assert all((tmp_path / f"{n}.svg").is_file() for names in JOBS for n in names)
         writer.wait()
-    for name, uri in zip(names, uris):
-        svg = base64.b64decode(uri.split(",", 1)[1])
-        assert svg == (tmp_path / f"{name}.svg").read_bytes()
-        assert f"title-{name}".encode() in svg  # text stays text (svg.fonttype none)
-    assert sorted(p.stem for p in tmp_path.glob("*.png")) == names
+    assert [[f["name"] for f in job] for job in shown] == JOBS
+    for figure in (f for job in shown for f in job):
+        svg = base64.b64decode(figure["uri"].split(",", 1)[1])
+        assert svg == (tmp_path / f"{figure['name']}.svg").read_bytes()
+        assert f"title-{figure['name']}".encode() in svg  # text stays text (svg.fonttype none)
+        assert figure["caption"] == f"caption of {figure['name']}" and figure["width_in"] == 2
+    assert sorted(p.stem for p in tmp_path.glob("*.png")) == sorted(n for names in JOBS for n in names)
 
 
 def test_same_bytes_with_and_without_workers(tmp_path):
     one, many = tmp_path / "one", tmp_path / "many"
     for folder, workers in ((one, 1), (many, 2)):
         folder.mkdir()
-        with FigureWriter(_figures(["x", "y", "z"]), folder, workers=workers) as writer:
+        with FigureWriter(_jobs(), folder, workers=workers) as writer:
             writer.vectors()
             writer.wait()
     for path in sorted(one.iterdir()):
@@ -55,9 +71,7 @@ def test_same_bytes_with_and_without_workers(tmp_path):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_failing_figure_is_reported(tmp_path, workers):
-    drawn = _figures(["ok", "bad", "also_ok"])
-    drawn[1][0].axes[0].add_artist(_Broken())
     with pytest.raises((RuntimeError, ValueError), match="cannot be drawn"):
-        with FigureWriter(drawn, tmp_path, workers=workers) as writer:
+        with FigureWriter(_jobs(broken={"c"}), tmp_path, workers=workers) as writer:
             writer.vectors()
             writer.wait()
