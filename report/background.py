@@ -1,4 +1,5 @@
-"""The zero-layer search, started on a background thread as soon as the weights and tokens are known.
+"""The zero-layer search, started on a background thread as soon as the weights are loaded (and started again
+without them if the tokenizer shows that the last rows are padding).
 
 It is most of a report's arithmetic, and it needs nothing the other sections compute, while most of those
 sections keep only one core busy. So it starts early on all cores but one, and when its own section comes

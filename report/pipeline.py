@@ -79,11 +79,14 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
     if cached is not None:
         tokens, frequency, results = cached
         return RunContext(weights, tokens, frequency, request.options, results), key
-    with progress.step("tokenizer"):
-        tokenizer = load_tokenizer(source.path)
-        tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
-    started = {s.key: s.start(weights, tokens, request.options) for s in all_sections() if s.start is not None}
+    started = _start_background(weights, weights.vocab_rows, request.options)
     try:
+        with progress.step("tokenizer"):
+            tokenizer = load_tokenizer(source.path)
+            tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
+        if tokens.n_tokens != weights.vocab_rows:  # padding rows must not take part: start again without them
+            _cancel(started)
+            started = _start_background(weights, tokens.n_tokens, request.options)
         with progress.step("frequency"):
             if request.corpus is not None:
                 frequency = from_corpus(tokenizer, request.corpus, weights.vocab_rows)
@@ -96,13 +99,22 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
             with progress.step(section.key):
                 ctx.results[section.key] = section.run(ctx)
     except BaseException:
-        for handle in started.values():
-            handle.cancel()
+        _cancel(started)
         raise
     ctx.started = {}
     if cache is not None:
         cache.store(key, (tokens, frequency, ctx.results))
     return ctx, key
+
+
+def _start_background(weights, rows: int, options: Options) -> dict:
+    """Begin every section's weights-only heavy work (on the first `rows` token rows) in the background."""
+    return {s.key: s.start(weights, rows, options) for s in all_sections() if s.start is not None}
+
+
+def _cancel(started: dict) -> None:
+    for handle in started.values():
+        handle.cancel()
 
 
 def results_document(ctx: RunContext) -> dict:

@@ -33,8 +33,8 @@ class Section:
     figures: Callable[[Any, RunContext], list[FigureSpec]]
     context: Callable[[Any, RunContext], dict]
     json_key: str | None = None  # results.json key under "analyses" (default: `key`); shared keys merge
-    # Heavy work that needs only the weights and tokens: begun before any section runs (weights, tokens,
-    # options -> a handle with .result() and .cancel()); `run` finds the handle in ctx.started[key].
+    # Heavy work that needs only the weights: begun as soon as they are loaded (weights, the number of token
+    # rows, options -> a handle with .result() and .cancel()); `run` finds the handle in ctx.started[key].
     start: Callable[[Any, Any, Any], Any] | None = None
 
     @property

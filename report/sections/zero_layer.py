@@ -13,8 +13,8 @@ from report.sections import FigureSpec, Section
 SHOWN_PER_CATEGORY = 15  # rows per category in the report; results.json has every exception
 
 
-def start(weights, tokens, options) -> BackgroundSearch:
-    return BackgroundSearch(weights.token_embeddings[: tokens.n_tokens], options.device)
+def start(weights, rows: int, options) -> BackgroundSearch:
+    return BackgroundSearch(weights.token_embeddings[:rows], options.device)
 
 
 def run(ctx: RunContext) -> ZeroLayerResult:
