@@ -10,6 +10,7 @@ core idles while it finishes.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import torch
@@ -24,6 +25,8 @@ class BackgroundSearch:
         self.error: BaseException | None = None
         self.cancelled = False
         self.prepared = threading.Event()
+        self.began = time.perf_counter()
+        self.seconds = 0.0  # wall time from start to result
         self.thread = threading.Thread(target=self._run, args=(token_embeddings, device), daemon=True,
                                        name="zero-layer search")
         self.thread.start()
@@ -55,6 +58,7 @@ class BackgroundSearch:
             finally:
                 torch.set_num_threads(own)
         self.thread.join()
+        self.seconds = time.perf_counter() - self.began
         if self.error is not None:
             raise self.error
         return self.search.result()

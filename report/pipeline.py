@@ -101,6 +101,7 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
     except BaseException:
         _cancel(started)
         raise
+    progress.background += [(f"{key} search", handle.seconds) for key, handle in started.items()]
     ctx.started = {}
     if cache is not None:
         cache.store(key, (tokens, frequency, ctx.results))

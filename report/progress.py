@@ -15,6 +15,7 @@ class Progress:
         self.bar = tqdm(total=total, desc=label, file=sys.stderr, disable=not enabled, leave=True,
                         bar_format="{desc}: {n_fmt}/{total_fmt} |{bar:20}| {postfix} [{elapsed}]")
         self.timings: list[tuple[str, float]] = []
+        self.background: list[tuple[str, float]] = []  # work that overlapped the steps (not in their total)
 
     @contextmanager
     def step(self, name: str):
@@ -33,4 +34,5 @@ class Progress:
     def summary(self) -> str:
         total = sum(t for _, t in self.timings) or 1.0
         parts = [f"{name} {t:.1f}s ({100 * t / total:.0f}%)" for name, t in self.timings if t >= 0.05 * total]
-        return f"{self.label}: {total:.1f}s — " + ", ".join(parts)
+        behind = "".join(f"; {name} {t:.1f}s of it in the background" for name, t in self.background)
+        return f"{self.label}: {total:.1f}s — " + ", ".join(parts) + behind

@@ -2,11 +2,12 @@
 black-and-white printing, fonts that cover the scripts token strings use, and no mathtext in labels (a `$`
 in a token must stay a dollar sign).
 
-`figures_io.save` calls `finalize` on every figure before writing it, so each figure gets, whatever its
-drawing code did: plain-text log-scale tick labels (mathtext is off, so matplotlib's own `10^{k}` labels
-would print as TeX source), many-point scatters rasterised inside the otherwise vector SVG, legend keys
-drawn large and opaque enough to read even when the points they stand for are faint, and axis labels and
-titles wrapped or shrunk to fit their axes instead of being cut off.
+`figures_io.save_vector` calls `finalize` on every figure before writing it, so each figure gets, whatever
+its drawing code did: plain-text log-scale tick labels (mathtext is off, so matplotlib's own `10^{k}` labels
+would print as TeX source), many-point scatters and markers rasterised inside the otherwise vector SVG, legend
+keys drawn large and opaque enough to read even when the points they stand for are faint, axis labels and
+titles wrapped or shrunk to fit their axes instead of being cut off, and a layout computed once and frozen
+(so the SVG and the PNG share it and neither pays for it again). Text stays text in the SVG.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class Section:
     context: Callable[[Any, RunContext], dict]
     json_key: str | None = None  # results.json key under "analyses" (default: `key`); shared keys merge
     # Heavy work that needs only the weights: begun as soon as they are loaded (weights, the number of token
-    # rows, options -> a handle with .result() and .cancel()); `run` finds the handle in ctx.started[key].
+    # rows, options -> a handle with .result(), .cancel() and .seconds, its wall time); `run` finds the handle
+    # in ctx.started[key].
     start: Callable[[Any, Any, Any], Any] | None = None
 
     @property
