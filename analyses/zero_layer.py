@@ -249,6 +249,7 @@ class PredictionSearch:
         self.predicts = torch.arange(n, device=dev)[self.order]  # in sorted order: each token's own id
         self.exception = torch.zeros(n, dtype=torch.bool, device=dev)
         self._blocks = iter(range(0, n, QUERY_BLOCK))
+        self._unfinished = len(range(0, n, QUERY_BLOCK))
         self._lock = threading.Lock()
         self._pairs = [0, 0]  # bounded, scored
         self._cancelled = False
@@ -284,10 +285,11 @@ class PredictionSearch:
             with self._lock:
                 self._pairs[0] += bounded
                 self._pairs[1] += scored
+                self._unfinished -= 1
 
     def result(self) -> Predictions:
-        if self._cancelled or next(self._blocks, None) is not None:
-            raise RuntimeError("the search was cancelled or has not run")
+        if self._cancelled or self._unfinished:
+            raise RuntimeError("the search was cancelled or has not run to the end")
         predicts = torch.empty_like(self.predicts)
         predicts[self.order] = self.predicts
         exception = torch.empty_like(self.exception)

@@ -1,0 +1,74 @@
+"""The zero-layer search shared between threads: the same answer however the blocks are shared, the brute
+force's answer, cancellation, and errors handed to the caller."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from analyses import zero_layer
+from analyses.zero_layer import PredictionSearch, zero_layer_predictions
+from report.background import BackgroundSearch
+from tests.analyses.test_zero_layer import brute_force
+
+
+def _matrix(seed: int, n: int = 2600, d: int = 48) -> np.ndarray:
+    """Several query blocks' worth of tokens with spread-out lengths, duplicates and planted exceptions."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(n, d)) * rng.lognormal(0, 0.4, size=(n, 1))
+    w[n // 2: n // 2 + 20] = w[:20]  # duplicate rows: ties
+    w[100:140] = 1.3 * w[140:180] + rng.normal(0, 0.01, size=(40, d))  # longer near-copies win
+    return w.astype(np.float32)
+
+
+def _same(a, b) -> None:
+    np.testing.assert_array_equal(a.predicts, b.predicts)
+    np.testing.assert_array_equal(a.exception, b.exception)
+    assert (a.head_dims, a.pairs_bounded, a.pairs_scored) == (b.head_dims, b.pairs_bounded, b.pairs_scored)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_blocks_shared_between_threads_give_the_single_thread_answer(monkeypatch, threads):
+    monkeypatch.setattr(zero_layer, "QUERY_BLOCK", 128)  # many blocks to share
+    w = _matrix(0)
+    alone = zero_layer_predictions(w)
+    search = PredictionSearch(w)
+    workers = [threading.Thread(target=search.work) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    _same(search.result(), alone)
+    predicts, exception = brute_force(w)
+    np.testing.assert_array_equal(alone.predicts, predicts)
+    np.testing.assert_array_equal(alone.exception, exception)
+    assert alone.exception.sum() >= 40
+
+
+def test_background_search_equals_the_plain_search(monkeypatch):
+    monkeypatch.setattr(zero_layer, "QUERY_BLOCK", 128)
+    w = _matrix(1)
+    handle = BackgroundSearch(w, "cpu")
+    _same(handle.result(), zero_layer_predictions(w))
+    assert handle.seconds > 0
+
+
+def test_a_cancelled_search_has_no_result():
+    search = PredictionSearch(_matrix(2, n=300))
+    search.cancel()
+    search.work()
+    with pytest.raises(RuntimeError, match="cancelled"):
+        search.result()
+
+
+def test_an_unstarted_search_has_no_result():
+    with pytest.raises(RuntimeError, match="has not run to the end"):
+        PredictionSearch(_matrix(3, n=300)).result()
+
+
+def test_background_errors_reach_the_caller():
+    handle = BackgroundSearch(np.zeros(5, dtype=np.float32), "cpu")  # one row, no matrix
+    with pytest.raises(ValueError):  # raised on the background thread, re-raised here
+        handle.result()
