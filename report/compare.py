@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from itertools import combinations, zip_longest
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from analyses.claims import STATEMENTS
 from report import render, results_json
 from report.errors import ReportError
 from report.progress import Progress
+from report.sections import FigureSpec
 from report.sections.model_card import row_cosines, row_norms, tokenizer_sha256
 
 COMPARISON_FOLDER = "comparison"
@@ -326,28 +328,35 @@ def build_comparison(entries: list[tuple], out_root: Path, show_progress: bool =
 
 def write_comparison(digests: list[ModelDigest], diffs: list[dict], folder: Path, progress: Progress) -> list[str]:
     """comparison.json, figures, HTML and PDF into `folder`; returns PDF warnings."""
-    from report.figures_io import save
-    from report.plots import compare as plots, style
+    from report.figures_io import FigureWriter
+    from report.plots import compare as plots
 
     document = comparison_document(digests, diffs)
     with progress.step("comparison.json"):
         results_json.write(folder / "comparison.json", document)
     figures_dir = folder / "figures"
     figures_dir.mkdir()
-    figures = {}
-    with progress.step("figures"), style.style():
-        for number, (name, figure, caption) in enumerate(plots.all_figures(digests, diffs), start=1):
-            figures[name] = {"name": name, "number": number, "caption": caption,
-                             "uri": save(figure, figures_dir, name), "width_in": round(figure.get_figwidth(), 2)}
-    pairs = [{**pair, "figure": plots.pair_figure_name(pair),
-              "rows": list(zip_longest(pair["tokens"]["grew_most"], pair["tokens"]["shrank_most"],
-                                       pair["tokens"]["turned_most"]))} for pair in document["pairs"]]
-    with progress.step("html"):
-        html = render.render_html("comparison.html.j2", doc=document, pairs=pairs, figures=figures,
-                                  no_positions=[m.label for m in digests if not _has_positions(m)])
-        (folder / "report.html").write_text(html, encoding="utf-8")
-    with progress.step("pdf"):
-        return render.write_pdf(html, folder / "report.pdf")
+    planned = plots.all_figures(digests, diffs)
+    jobs = [partial(_drawn, name, draw, caption) for name, draw, caption in planned]
+    with FigureWriter(jobs, figures_dir) as writer:  # PNGs go on in the background during HTML and PDF
+        with progress.step("figures"):
+            shown = [figure for job in writer.vectors() for figure in job]
+        figures = {f["name"]: f | {"number": number} for number, f in enumerate(shown, start=1)}
+        pairs = [{**pair, "figure": plots.pair_figure_name(pair),
+                  "rows": list(zip_longest(pair["tokens"]["grew_most"], pair["tokens"]["shrank_most"],
+                                           pair["tokens"]["turned_most"]))} for pair in document["pairs"]]
+        with progress.step("html"):
+            html = render.render_html("comparison.html.j2", doc=document, pairs=pairs, figures=figures,
+                                      no_positions=[m.label for m in digests if not _has_positions(m)])
+            (folder / "report.html").write_text(html, encoding="utf-8")
+        with progress.step("pdf"):
+            warnings = render.write_pdf(html, folder / "report.pdf")
+        writer.wait()
+    return warnings
+
+
+def _drawn(name: str, draw, caption: str) -> list[FigureSpec]:
+    return [FigureSpec(name, draw(), caption)]
 
 
 def _has_positions(m: ModelDigest) -> bool:

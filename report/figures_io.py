@@ -43,13 +43,6 @@ def save_raster(figure: Figure, folder: Path, name: str) -> None:
                        facecolor="white", pil_kwargs={"compress_level": 1})  # ~10 % larger, much faster
 
 
-def save(figure: Figure, folder: Path, name: str) -> str:
-    """Write both files of one figure now; return the SVG data URI."""
-    uri = save_vector(figure, folder, name)
-    save_raster(figure, folder, name)
-    return uri
-
-
 class FigureWriter:
     """Draws and writes the figures of many jobs (a job, e.g. one report section, returns a list of specs with
     `.figure`, `.name` and `.caption`) with up to `workers` forked processes: matplotlib is single-threaded,

@@ -7,6 +7,9 @@ the order the models were given, so a figure that leaves a model out does not sh
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 import numpy as np
 
 from report.plots import style
@@ -129,35 +132,37 @@ def pair(diff: dict) -> "style.Figure":
     return fig
 
 
-def all_figures(digests, diffs) -> list[tuple[str, "style.Figure", str]]:
-    """(file name, figure, caption) for every comparison figure, in reading order."""
+def all_figures(digests, diffs) -> list[tuple[str, "Callable[[], style.Figure]", str]]:
+    """(file name, a function that draws the figure, caption) for every comparison figure, in reading order.
+    Drawing is left to the caller, so figures can be drawn in parallel."""
     from report.compare import lookup
 
     out = []
     spectra_series = [(i, m.label, lookup(m.results, "analyses.svd.singular_values")) for i, m in enumerate(digests)]
     spectra_series = [(i, label, s) for i, label, s in spectra_series if s]
     if spectra_series:
-        out.append(("compare_svd_spectra", spectra(spectra_series),
+        out.append(("compare_svd_spectra", partial(spectra, spectra_series),
                     "Singular values of each model's token embedding matrix, scaled by the root of their sum "
                     "of squares, against component number divided by d, so models of different width share "
                     "the axes."))
-    out.append(("compare_ln_gains", ln_gains_by_depth([(i, m.label, m.n_layers, list(m.gains)) for i, m in enumerate(digests)]),
+    out.append(("compare_ln_gains", partial(ln_gains_by_depth, [(i, m.label, m.n_layers, list(m.gains))
+                                                                for i, m in enumerate(digests)]),
                 "LayerNorm gains by relative depth: the median over channel dims (line), the 10–90% range "
                 "(shade) and the largest gain (dotted). The norm on the embeddings and the final norm are "
                 "left out."))
     positions = [(i, m.label, lookup(m.results, "analyses.position.per_dim.position_std"))
                  for i, m in enumerate(digests) if lookup(m.results, "analyses.position.has_position_embeddings")]
     if positions:
-        out.append(("compare_position_std", position_std(positions),
+        out.append(("compare_position_std", partial(position_std, positions),
                     "How much each channel dim's position embedding varies across positions (log scale), as a "
                     "share of each model's dims. Position-heavy dims form the right-hand group."))
-    out.append(("compare_token_norms", token_norms([(i, m.label, m.token_norms) for i, m in enumerate(digests)]),
+    out.append(("compare_token_norms", partial(token_norms, [(i, m.label, m.token_norms) for i, m in enumerate(digests)]),
                 "Token embedding norms, each divided by its model's median norm. A spike on the left is a "
                 "clump of short, rarely trained vectors."))
     for diff in diffs:
         gains = ("the largest change of each channel dim's gain over all norms (left, the top five dims "
                  "labelled) and " if diff["ln_gains"] is not None else "")
-        out.append((pair_figure_name(diff), pair(diff),
+        out.append((pair_figure_name(diff), partial(pair, diff),
                     f"From {diff['a']} to {diff['b']}: {gains}every token's embedding norm in the two checkpoints "
                     "(log scales; triangles grew or shrank most; the dashed line is no change)."))
     return out
