@@ -30,11 +30,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-# Fonts for token strings in any script (CJK, and Noto core for Devanagari, Thai, Arabic, …), pdftoppm for page checks, chromium for browser checks.
+# Fonts for token strings in any script (CJK, Noto core for Devanagari, Thai, Arabic, …, Symbola for emoji), pdftoppm for page checks, chromium for browser checks.
 sysdeps:
 	@missing=""; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans Devanagari" || missing="$$missing fonts-noto-core"; \
+	fc-list 2>/dev/null | grep -qi "Symbola" || missing="$$missing fonts-symbola"; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \

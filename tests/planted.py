@@ -25,7 +25,7 @@ WORDS = ("the of and to in is that for it as was with be by on not he this are o
          "dragon forest silver mountain island harbor doctor teacher engine signal pattern").split()
 
 HOSTILE = ("<script>alert(1)</script>", " </td></tr>", "&amp;", "\u202eevil", "zero\u200bwidth",
-           "ÃÂÃÂÃÂÃÂ", "龍喚士", " 覚醒", "$x^2$", " BuyableInstoreAndOnline", "\x00\x01")
+           "ÃÂÃÂÃÂÃÂ", "龍喚士", " 覚醒", "$x^2$", " BuyableInstoreAndOnline", "\x00\x01", "😂", " 👍", "🙂")
 HOSTILE_BYTES = (b"\xe2\x80", b"\xff")  # not valid UTF-8 on their own
 
 

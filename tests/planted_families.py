@@ -162,7 +162,7 @@ def write_family(folder: Path, family: str, d_model: int = 32, n_layers: int = 2
     for key, rows in extra.items():
         tensors[key] = rng.normal(0, 0.02, rows + (d,))
     if spec.untied_key:
-        tensors[spec.untied_key] = 0.5 * w + rng.normal(0, 0.05, w.shape)
+        tensors[spec.untied_key] = 0.5 * w + rng.normal(0, 0.02, w.shape)  # related to w, not a copy
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sorted(tensors.items())},
               str(folder / "model.safetensors"), metadata={"format": "pt"})
     config = _config(family, d, n_layers, n_positions, vocab)

@@ -49,7 +49,7 @@ MAGNITUDE_CMAP = "cividis"  # sequential, colour-blind safe, lightness rises mon
 
 def _font_families() -> list[str]:
     names = {f.name for f in font_manager.fontManager.ttflist}
-    wanted = ["DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans", "Noto Sans Symbols2"]
+    wanted = ["DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans", "Noto Sans Symbols2", "Symbola"]
     return [n for n in wanted if n in names] or ["sans-serif"]
 
 

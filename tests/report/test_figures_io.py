@@ -75,3 +75,29 @@ def test_a_failing_figure_is_reported(tmp_path, workers):
         with FigureWriter(_jobs(broken={"c"}), tmp_path, workers=workers) as writer:
             writer.vectors()
             writer.wait()
+
+
+def test_hostile_token_strings_have_glyphs_in_figures(tmp_path):
+    """Token strings as the report shows them (CJK, emoji, escapes) draw with real glyphs in SVG and PNG."""
+    import warnings
+
+    from report.tokens import readable
+    from tests.planted import HOSTILE, HOSTILE_BYTES
+
+    shown = [readable(t.encode("utf-8"))[0] for t in HOSTILE] + [readable(b)[0] for b in HOSTILE_BYTES]
+
+    def job():
+        fig = style.figure(width=4, height=4)
+        ax = fig.add_subplot()
+        for i, text in enumerate(shown):
+            ax.text(0, i, text)
+        ax.set(ylim=(-1, len(shown)))
+        return [Spec(fig, "tokens", "")]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with FigureWriter([job], tmp_path, workers=1) as writer:
+            writer.vectors()
+            writer.wait()
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert missing == []
