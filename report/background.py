@@ -19,8 +19,13 @@ from analyses.zero_layer import PredictionSearch, Predictions
 
 
 class BackgroundSearch:
+    """A zero-layer search running on its own thread; `result()` joins it, `cancel()` stops it, and `seconds`
+    is its wall time once `result()` has returned."""
+
     def __init__(self, token_embeddings: np.ndarray, device: str):
-        self.cores = torch.get_num_threads()
+        cores = torch.get_num_threads()
+        self.background_threads = max(1, cores - 1)  # leave one core to the sections that run meanwhile
+        self.joining_threads = max(1, cores - self.background_threads)
         self.search: PredictionSearch | None = None
         self.error: BaseException | None = None
         self.cancelled = False
@@ -32,7 +37,7 @@ class BackgroundSearch:
         self.thread.start()
 
     def _run(self, token_embeddings: np.ndarray, device: str) -> None:
-        torch.set_num_threads(max(1, self.cores - 1))  # per thread: the main thread keeps its own setting
+        torch.set_num_threads(self.background_threads)  # per thread: the main thread keeps its own setting
         try:
             self.search = PredictionSearch(token_embeddings, device)
             if self.cancelled:
@@ -52,7 +57,7 @@ class BackgroundSearch:
         self.prepared.wait()
         if self.search is not None and self.error is None:
             own = torch.get_num_threads()
-            torch.set_num_threads(max(1, self.cores - max(1, self.cores - 1)))
+            torch.set_num_threads(self.joining_threads)
             try:
                 self.search.work()
             finally:
