@@ -13,7 +13,10 @@ titles wrapped or shrunk to fit their axes instead of being cut off, and a layou
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from contextlib import contextmanager
+from functools import lru_cache
 
 import matplotlib
 from matplotlib import font_manager, ticker
@@ -47,10 +50,22 @@ SIGNED_CMAP = "RdBu_r"  # diverging, colour-blind safe; zero is white, so B/W pr
 MAGNITUDE_CMAP = "cividis"  # sequential, colour-blind safe, lightness rises monotonically (B/W safe)
 
 
-def _font_families() -> list[str]:
+FONT_FAMILIES = ("DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans", "Noto Sans Symbols2", "Symbola")
+
+
+@lru_cache(maxsize=1)
+def _font_families() -> tuple[str, ...]:
+    """The families of FONT_FAMILIES that matplotlib can use, in order (the later ones cover what the
+    earlier lack: CJK, other scripts, symbols, emoji). A font installed after matplotlib built its font
+    cache is unknown to matplotlib; fontconfig still knows its files, so they are added here."""
     names = {f.name for f in font_manager.fontManager.ttflist}
-    wanted = ["DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans", "Noto Sans Symbols2", "Symbola"]
-    return [n for n in wanted if n in names] or ["sans-serif"]
+    for family in (f for f in FONT_FAMILIES if f not in names and shutil.which("fc-list")):
+        listed = subprocess.run(["fc-list", family, "file"], capture_output=True, text=True, check=False).stdout
+        for path in sorted({line.split(":")[0].strip() for line in listed.splitlines() if line.strip()}):
+            if path.lower().endswith((".ttf", ".otf", ".ttc")):
+                font_manager.fontManager.addfont(path)
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    return tuple(n for n in FONT_FAMILIES if n in names) or ("sans-serif",)
 
 
 RC = {
@@ -93,7 +108,7 @@ RC = {
 @contextmanager
 def style():
     """Apply the report's rcParams while figures are drawn and saved."""
-    with matplotlib.rc_context({**RC, "font.family": _font_families()}):
+    with matplotlib.rc_context({**RC, "font.family": list(_font_families())}):
         yield
 
 

@@ -101,3 +101,23 @@ def test_hostile_token_strings_have_glyphs_in_figures(tmp_path):
             writer.wait()
     missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
     assert missing == []
+
+
+def test_fonts_installed_after_matplotlib_cached_its_list_are_found(monkeypatch):
+    """A font that fontconfig knows but matplotlib's font cache predates is added from its file."""
+    import os
+    import shutil as sh
+    import subprocess
+
+    from matplotlib import font_manager
+
+    known = sh.which("fc-list") and subprocess.run(["fc-list", "Symbola"], capture_output=True, text=True).stdout
+    if not known and os.environ.get("CI") != "true":  # CI installs it (make sysdeps); users may not have it
+        pytest.skip("the Symbola font is not installed: sudo apt-get install fonts-symbola")
+    style._font_families.cache_clear()
+    stale = [f for f in font_manager.fontManager.ttflist if f.name != "Symbola"]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)
+    try:
+        assert "Symbola" in style._font_families()
+    finally:
+        style._font_families.cache_clear()
