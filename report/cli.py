@@ -79,15 +79,15 @@ def run(args: argparse.Namespace) -> int:
                 for name, revision in map(split_revision, args.model)]
     check_distinct_outputs(requests)
     written = []
+    cache = Cache.from_environment(enabled=not args.no_cache)
     for request in requests:
-        written.append(build(request, args.out, show_progress=not args.quiet,
-                             cache=Cache.from_environment(enabled=not args.no_cache)))
+        written.append(build(request, args.out, show_progress=not args.quiet, cache=cache))
     for folder in written:
         print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
     if len(written) > 1:
         from report.compare import build_comparison
 
-        folder = build_comparison(list(zip(requests, written)), args.out, show_progress=not args.quiet)
+        folder = build_comparison(list(zip(requests, written)), args.out, show_progress=not args.quiet, cache=cache)
         print(f"wrote {folder}/report.html, report.pdf, comparison.json and figures/ comparing {len(written)} models")
     return 0
 

@@ -11,6 +11,7 @@ OUT/comparison/ atomically (a temporary folder renamed into place).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import partial
@@ -21,6 +22,7 @@ import numpy as np
 
 from analyses.claims import STATEMENTS
 from report import render, results_json
+from report.cache import Cache
 from report.errors import ReportError
 from report.progress import Progress
 from report.sections import FigureSpec
@@ -311,19 +313,41 @@ def _load(request):
     return weights, tokens
 
 
-def build_comparison(entries: list[tuple], out_root: Path, show_progress: bool = True) -> Path:
+def build_comparison(entries: list[tuple], out_root: Path, show_progress: bool = True,
+                     cache: Cache | None = None) -> Path:
     """Write OUT/comparison/ (report.html, report.pdf, comparison.json, figures/) for the models in
-    `entries`, pairs of (Request, its written report folder); return the folder."""
+    `entries`, pairs of (Request, its written report folder); return the folder. With a cache, the same
+    reports (byte for byte) and the same code give back the stored comparison without reloading a model."""
     from report.pipeline import _output_folder, write_atomically
 
     progress = Progress("comparison", total=2 * len(entries) + 4, enabled=show_progress)
     try:
-        digests, diffs = gather(entries, progress)
+        key = comparison_key(entries)
         destination = _output_folder(out_root, COMPARISON_FOLDER)
-        write_atomically(destination, lambda staging: write_comparison(digests, diffs, staging, progress))
+
+        def write(staging: Path) -> None:
+            if cache is None or not cache.restore_outputs(key, staging):
+                digests, diffs = gather(entries, progress)
+                write_comparison(digests, diffs, staging, progress)
+                if cache is not None:
+                    cache.store_outputs(key, staging)
+
+        write_atomically(destination, write)
     finally:
         progress.close()
     return destination
+
+
+def comparison_key(entries: list[tuple]) -> str:
+    """Cache key of a comparison: every report's results.json (which names the model, its revision and its
+    tensors' sha256), in order, and the code that compares and renders."""
+    digests = []
+    for _, folder in entries:
+        try:
+            digests.append(hashlib.sha256((folder / "results.json").read_bytes()).hexdigest())
+        except OSError as exc:
+            raise ReportError(f"Cannot read {folder / 'results.json'} for the comparison: {exc}.") from exc
+    return Cache.render_key(Cache.analysis_key({"comparison": digests}))
 
 
 def write_comparison(digests: list[ModelDigest], diffs: list[dict], folder: Path, progress: Progress) -> list[str]:

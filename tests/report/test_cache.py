@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from report import pipeline
@@ -47,3 +49,30 @@ def test_no_cache_flag_recomputes(tmp_path, cached_env, monkeypatch):
     assert main(["--model", str(folder), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     _forbid_analysis(monkeypatch)
     assert main(["--model", str(folder), "--out", str(tmp_path / "o"), "--quiet", "--no-cache"]) == 1
+
+
+def test_second_comparison_comes_from_the_cache(tmp_path, cached_env, monkeypatch):
+    from report import compare
+
+    spec = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
+    a, b = plant(tmp_path / "a", spec).folder, plant(tmp_path / "b", replace(spec, seed=3)).folder
+    out = tmp_path / "out"
+    args = ["--model", str(a), "--model", str(b), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    first = {p.name: p.read_bytes() for p in (out / "comparison").iterdir() if p.is_file()}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the comparison reloaded the models although it was cached")
+
+    monkeypatch.setattr(compare, "gather", refuse)
+    _forbid_analysis(monkeypatch)
+    assert main(args) == 0
+    assert {p.name: p.read_bytes() for p in (out / "comparison").iterdir() if p.is_file()} == first
+
+    # Another model in the comparison: computed anew (and refused here, so the run fails cleanly).
+    c = plant(tmp_path / "c", replace(spec, seed=5)).folder
+    monkeypatch.undo()
+    monkeypatch.setenv("WEIGHTS_REPORT_CACHE", str(cached_env))
+    monkeypatch.delenv("WEIGHTS_REPORT_NO_CACHE", raising=False)
+    monkeypatch.setattr(compare, "gather", refuse)
+    assert main(["--model", str(a), "--model", str(c), "--out", str(out), "--quiet"]) == 1
