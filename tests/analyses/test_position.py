@@ -110,12 +110,17 @@ def test_unplanted_noise_has_no_heavy_cluster(unplanted_ctx):
 # --- synthetic matrices --------------------------------------------------------------------------------
 
 
+def _loud_positions(seed: int, n: int, d: int, loud: list[int]) -> np.ndarray:
+    """n positions of white noise in d dims, a hundredfold louder in the `loud` dims."""
+    positions = np.random.default_rng(seed).normal(0, 0.01, (n, d))
+    positions[:, loud] *= 100
+    return positions
+
+
 def test_dims_a_hundredfold_louder_are_exactly_the_heavy_dims():
-    rng = np.random.default_rng(3)
     d, n = 48, 1024
     loud = [2, 5, 11, 30, 47]
-    positions = rng.normal(0, 0.01, (n, d))
-    positions[:, loud] *= 100
+    positions = _loud_positions(3, n, d, loud)
     r = analyse_position(_tokens(d), positions)
     assert r.has_cluster and r.heavy_dims == tuple(loud)
     assert r.std_ratio_groups == pytest.approx(100, rel=0.1)
@@ -125,11 +130,9 @@ def test_dims_a_hundredfold_louder_are_exactly_the_heavy_dims():
 
 
 def test_an_offcentre_heavy_dim_lowers_the_centred_fraction():
-    rng = np.random.default_rng(4)
     d, n = 40, 512
     loud = [1, 8, 15, 22, 33]
-    positions = rng.normal(0, 0.01, (n, d))
-    positions[:, loud] *= 100
+    positions = _loud_positions(4, n, d, loud)
     positions[:, 15] += 5.0  # |mean| ≈ 5 against std ≈ 1
     r = analyse_position(_tokens(d), positions)
     assert r.heavy_dims == tuple(loud)
