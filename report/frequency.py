@@ -102,7 +102,7 @@ def from_wordfreq(tokenizer, rows: int, language: str = "en") -> TokenFrequency:
         texts = [template.format(w=w, W=w[:1].upper() + w[1:]) for w in words]
         counts += _credit(_encode(tokenizer, texts), freqs * share, rows)
     counts[counts == 0] = np.nan
-    detail = (f"proxy: the {PROXY_WORDS:,} most common {language!r} words in wordfreq "
+    detail = (f"the {PROXY_WORDS:,} most common {language!r} words in wordfreq "
               f"{wordfreq.__version__ if hasattr(wordfreq, '__version__') else ''}".rstrip()
               + ", tokenized with and without a leading space; "
               f"{int(np.isfinite(counts).sum()):,} of {rows:,} tokens reached")
