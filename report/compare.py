@@ -19,14 +19,20 @@ from itertools import combinations, zip_longest
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from analyses.claims import STATEMENTS
 from report import render, results_json
 from report.cache import Cache
 from report.errors import ReportError
+from report.figures_io import FigureWriter
+from report.hub import resolve
+from report.loader import load_weights
+from report.plots import compare as plots
 from report.progress import Progress
 from report.sections import FigureSpec
 from report.sections.model_card import row_cosines, row_norms, tokenizer_sha256
+from report.tokens import load_tokenizer, load_tokens
 
 COMPARISON_FOLDER = "comparison"
 TOP = 10  # rows in each "moved most" list
@@ -95,12 +101,7 @@ def lookup(results: dict, path: str):
     """The value at a dotted path of results.json, a derived headline number, or None when absent."""
     if path.startswith("derived."):
         return _derived(results, path.split(".", 1)[1])
-    value = results
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
+    return results_json.at_path(results, path)
 
 
 def _derived(results: dict, name: str):
@@ -238,8 +239,6 @@ def _norm_name(role: str, layer: int) -> str:
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy import stats
-
     return float(stats.spearmanr(x, y).statistic) if len(x) > 2 else float("nan")
 
 
@@ -303,10 +302,6 @@ def _read_results(folder: Path) -> dict:
 
 
 def _load(request):
-    from report.hub import resolve
-    from report.loader import load_weights
-    from report.tokens import load_tokenizer, load_tokens
-
     source = resolve(request.model, request.revision, request.allow_pickle)
     weights = load_weights(source, request.allow_pickle)
     tokens = load_tokens(load_tokenizer(source.path), weights.vocab_rows, weights.word_start_rule)
@@ -352,9 +347,6 @@ def comparison_key(entries: list[tuple]) -> str:
 
 def write_comparison(digests: list[ModelDigest], diffs: list[dict], folder: Path, progress: Progress) -> list[str]:
     """comparison.json, figures, HTML and PDF into `folder`; returns PDF warnings."""
-    from report.figures_io import FigureWriter
-    from report.plots import compare as plots
-
     document = comparison_document(digests, diffs)
     with progress.step("comparison.json"):
         results_json.write(folder / "comparison.json", document)

@@ -42,3 +42,13 @@ def dumps(document: dict) -> str:
 
 def write(path: Path, document: dict) -> None:
     path.write_text(dumps(document), encoding="utf-8")
+
+
+def at_path(results: dict, path: str):
+    """The value at a dotted path of a results document (`analyses.svd.singular_values`), or None when absent."""
+    value = results
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
