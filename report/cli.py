@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     from report.cache import Cache
     from report.pipeline import Request, build, ensure_writable
 
+    if args.seed < 0:
+        raise ReportError(f"--seed {args.seed}: a seed is a whole number of 0 or more.")
     if args.corpus is not None and not args.corpus.is_file():
         raise ReportError(f"The corpus {args.corpus} is not a readable file.")
     options = Options(seed=args.seed, device=resolve_device(args.device))

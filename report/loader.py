@@ -124,6 +124,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
 
     wte = read(arch.token_embeddings)
     _check_shape(source.model_id, arch.token_embeddings, wte, (None, arch.d_model))
+    check_minimum_size(source.model_id, *wte.shape)
     if wte.shape[0] < arch.vocab_size:
         raise ReportError(f"{source.model_id}: the token embedding has {wte.shape[0]} rows but config.json "
                           f"says vocab_size={arch.vocab_size}.")
@@ -142,6 +143,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
             _check_shape(source.model_id, spec.key + ".bias", bias, (arch.d_model,))
         norms.append(LayerNorm(spec.name, spec.layer, spec.role, weight,
                                np.zeros_like(weight) if bias is None else bias, has_bias=bias is not None))
+    _check_gains(source.model_id, norms)
     head = read(arch.unembedding, required=False) if arch.unembedding else None
     tied = head is None or (head.shape == wte.shape and np.array_equal(head, wte))
     if head is not None and not tied:
@@ -271,6 +273,20 @@ class TensorReader:
         return tensor.to(torch.float32).numpy().copy(), digest
 
 
+MIN_TOKENS = 4  # the smallest vocabulary every section runs on (neighbour counts, SVD, clumps, quantiles)
+MIN_D_MODEL = 3  # the smallest width: SVD components 0-2, dim pairs and a basis to rotate need a few dims
+
+
+def check_minimum_size(model_id: str, tokens: int, d_model: int) -> None:
+    """Refuse sizes too small for the study, naming the smallest that works."""
+    if tokens < MIN_TOKENS:
+        raise ReportError(f"{model_id}: {tokens} tokens is too small a vocabulary for this report; the smallest "
+                          f"it analyses is {MIN_TOKENS} tokens.")
+    if d_model < MIN_D_MODEL:
+        raise ReportError(f"{model_id}: embeddings of width {d_model} are too narrow for this report; the "
+                          f"smallest width it analyses is d_model = {MIN_D_MODEL}.")
+
+
 LAYER_KEYS = ("n_layer", "num_layers", "num_hidden_layers", "n_layers")
 
 
@@ -320,9 +336,26 @@ def _check_shape(model_id: str, name: str, array: np.ndarray, expected: tuple) -
                           f"implies {want}.")
 
 
+MAX_ABS = 1e12  # larger weights overflow float32 in the products the analyses take (|x|² · d)
+
+
 def _check_finite(model_id: str, key: str, array: np.ndarray) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ReportError(f"{model_id}: tensor {key} holds {int(bad.sum())} NaN/Inf values "
                           f"(first at index {where}); the checkpoint is damaged.")
+    huge = np.abs(array) > MAX_ABS
+    if huge.any():
+        where = tuple(int(i) for i in np.argwhere(huge)[0])
+        raise ReportError(f"{model_id}: tensor {key} holds values as large as {float(np.abs(array).max()):.3g} "
+                          f"(first at index {where}); weights beyond ±{MAX_ABS:.0e} overflow the analyses' float32 "
+                          "products, and no trained model has them. The checkpoint is likely damaged or rescaled.")
+
+
+def _check_gains(model_id: str, norms: list) -> None:
+    """Every LayerNorm gain zero: each block sees a constant, so no section has anything to measure."""
+    if norms and all(not np.any(ln.weight) for ln in norms):
+        raise ReportError(f"{model_id}: every LayerNorm gain is zero, so every normalised activation is constant "
+                          "and the model computes nothing from its input; there is nothing for the report to "
+                          "analyse. The checkpoint may be freshly zero-initialised or damaged.")

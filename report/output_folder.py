@@ -144,14 +144,17 @@ def remove_stale(out_root: Path) -> None:
         match = STAGING.match(entry.name)
         if not match or entry.is_symlink() or not entry.is_dir() or _alive(int(match["pid"])):
             continue
-        if ".staging-" in entry.name and (entry / STAGING_MARKER).is_file():
-            shutil.rmtree(entry, ignore_errors=True)
-        elif ".old-" in entry.name and is_ours(entry):
-            original = entry.with_name(match["name"])
-            if not original.exists():
-                entry.rename(original)
-            else:
+        try:
+            if ".staging-" in entry.name and (entry / STAGING_MARKER).is_file():
                 shutil.rmtree(entry, ignore_errors=True)
+            elif ".old-" in entry.name and is_ours(entry):
+                original = entry.with_name(match["name"])
+                if not original.exists():
+                    entry.rename(original)
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue  # another run got there first, or the folder is read-only: not ours to fight over
 
 
 def replace(staging: Path, destination: Path) -> None:

@@ -6,11 +6,11 @@ only when complete, so an interrupted or failed run never leaves a half-written 
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import shutil
 import sys
 import tempfile
-import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
@@ -23,7 +23,7 @@ from report.errors import ReportError
 from report.figures_io import FigureWriter
 from report.frequency import from_corpus, from_token_index, from_wordfreq
 from report.hub import resolve
-from report.loader import load_weights
+from report.loader import check_minimum_size, load_weights
 from report.progress import Progress
 from report.sections import all_sections, display_rank
 from report.tokens import load_tokenizer, load_tokens
@@ -94,6 +94,7 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         with progress.step("tokenizer"):
             tokenizer = load_tokenizer(source.path)
             tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
+            check_minimum_size(weights.model_id, tokens.n_tokens, weights.d_model)
         if tokens.n_tokens != weights.vocab_rows:  # padding rows must not take part: start again without them
             _cancel(started)
             started = _start_background(weights, tokens.n_tokens, request.options)
@@ -189,8 +190,9 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
     """Write one model's report into out_root/<name>/ (by default named after the model) and return that
     folder. Refused before any work if that folder holds anything this tool did not write, or is (or
     holds, or lies in) the model's own folder."""
-    destination = _output_folder(out_root, name or slug(label(request)))
-    output_folder.check_destination(destination, protected_folders(request))
+    name = name or slug(label(request))
+    output_folder.check_destination(out_root / name, protected_folders(request))
+    destination = _output_folder(out_root, name)
     progress = Progress(request.model, total=4 + len(all_sections()) + 5, enabled=show_progress)
     try:
         ctx, key = analyse(request, progress, cache)

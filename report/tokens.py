@@ -212,10 +212,20 @@ def declared_scheme(tokenizer) -> str | None:
     return None
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model", "spiece.model",
+                   "sentencepiece.bpe.model", "vocab.model")
+
+
 def load_tokenizer(folder: Path):
     """The model's tokenizer through transformers; never runs code from the model folder."""
     from transformers import AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.set_verbosity_error()  # config advice meant for training code would muddle our messages
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES) and not any(folder.glob("*.tiktoken")):
+        raise ReportError(f"{folder} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES[:4])}, …), so "
+                          "its embedding rows cannot be named. Copy the tokenizer the model was trained with into "
+                          "the folder (tokenizer.save_pretrained(folder)).")
     try:
         return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     except Exception as exc:

@@ -64,7 +64,7 @@ def test_fine_tuned_report_keeps_word_starts_and_says_so(planted, tmp_path):
     results = json.loads((out / "ft" / "results.json").read_text())
     card = results["analyses"]["model_card"]
     assert card["token_encoding"] == "byte-level" and card["added_tokens"] == 4
-    assert card["word_start_tokens"] >= 0.3 * size
+    assert card["word_start_tokens"] == int(planted.word_start.sum()) + 1  # + " domainword"
     kinds = {a["kind"] for a in results["analyses"]["summary"]["alerts"]}
     assert "word starts missing" not in kinds
 
