@@ -97,15 +97,16 @@ def read_config(folder: Path) -> dict:
 def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeights:
     """Load the embedding and LayerNorm tensors of the model in `source.path`."""
     config = read_config(source.path)
-    hub_entry = source.path.parent.parent if source.from_hub and source.path.parent.name == "snapshots" else None
-    reader = TensorReader(source.path, allow_pickle, (hub_entry,) if hub_entry else ())
-    _check_layer_count(source.model_id, config, reader)
+    _check_layer_value(source.model_id, config)
     try:
         arch = architecture_for(config)
     except KeyError as exc:
         raise ReportError(f"{source.model_id}: {exc.args[0]}.") from exc
     except (TypeError, ValueError, OverflowError) as exc:
         raise ReportError(f"{source.model_id}: config.json lacks a size this architecture needs ({exc}).") from exc
+    hub_entry = source.path.parent.parent if source.from_hub and source.path.parent.name == "snapshots" else None
+    reader = TensorReader(source.path, allow_pickle, (hub_entry,) if hub_entry else ())
+    _check_layer_count(source.model_id, config, reader)
     _check_sizes(source.model_id, arch, reader)
     tensors: dict[str, np.ndarray] = {}
     digests: dict[str, str] = {}
@@ -273,8 +274,8 @@ class TensorReader:
         return tensor.to(torch.float32).numpy().copy(), digest
 
 
-MIN_TOKENS = 4  # the smallest vocabulary every section runs on (neighbour counts, SVD, clumps, quantiles)
-MIN_D_MODEL = 3  # the smallest width: SVD components 0-2, dim pairs and a basis to rotate need a few dims
+MIN_TOKENS = 4  # the smallest vocabulary every section runs on (3 tokens break the nearest-neighbour counts)
+MIN_D_MODEL = 3  # the smallest width: the word-start plot and analysis read SVD components 1 and 2
 
 
 def check_minimum_size(model_id: str, tokens: int, d_model: int) -> None:
@@ -290,19 +291,27 @@ def check_minimum_size(model_id: str, tokens: int, d_model: int) -> None:
 LAYER_KEYS = ("n_layer", "num_layers", "num_hidden_layers", "n_layers")
 
 
+MAX_LAYERS = 10_000  # far beyond any model; a larger count is a typo, refused before anything is built per layer
+
+
+def _layer_values(config: dict):
+    return [(name, config[name]) for name in LAYER_KEYS if config.get(name) is not None]
+
+
+def _check_layer_value(model_id: str, config: dict) -> None:
+    """The layer count in config.json must be a whole number from 1 to MAX_LAYERS."""
+    for name, value in _layer_values(config):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value != int(value) \
+                or not 1 <= value <= MAX_LAYERS:
+            raise ReportError(f"{model_id}: config.json gives {name} = {value!r}; it must be a whole number "
+                              f"of at least 1 (and at most {MAX_LAYERS:,}).")
+
+
 def _check_layer_count(model_id: str, config: dict, reader: "TensorReader") -> None:
-    """The layer count in config.json must be a positive whole number no larger than the checkpoint's
-    block count (checked before any per-layer structure is built, so 3e6 layers cost nothing)."""
+    """The layer count in config.json can be no larger than the checkpoint's count of numbered blocks."""
     indices = [int(part) for key in reader.keys() for part in key.split(".") if part.isdigit()]
     blocks = 1 + max(indices, default=-1)
-    for name in LAYER_KEYS:
-        value = config.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value != int(value) \
-                or value < 1:
-            raise ReportError(f"{model_id}: config.json gives {name} = {value!r}; it must be a whole number "
-                              "of at least 1.")
+    for name, value in _layer_values(config):
         if value > blocks:
             raise ReportError(f"{model_id}: config.json gives {name} = {value!r}, but the checkpoint's tensors "
                               f"hold {blocks} numbered blocks; config.json does not match these weights.")

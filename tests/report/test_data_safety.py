@@ -146,3 +146,24 @@ def test_sigterm_leaves_no_staging_folder(tmp_path, checkpoint):
     _, err = process.communicate(timeout=60)
     assert process.returncode != 0 and "Traceback" not in err, err
     assert list(out.iterdir()) == [], list(out.iterdir())
+
+
+def test_a_report_moved_aside_by_a_killed_run_comes_back(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    aside = tmp_path / f".ckpt.old-{dead.pid}"
+    aside.mkdir()
+    output_folder.write_marker(aside, "ckpt")
+    (aside / "results.json").write_text("{}")
+    output_folder.remove_stale(tmp_path)
+    assert (tmp_path / "ckpt" / "results.json").is_file() and not aside.exists()
+
+
+def test_an_empty_folder_in_the_way_is_fine(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    output_folder.check_destination(tmp_path / "ckpt", [])
+    staging = tmp_path / ".ckpt.staging-1-x"
+    staging.mkdir()
+    (staging / "results.json").write_text("{}")
+    output_folder.replace(staging, tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "results.json").is_file()
