@@ -63,9 +63,8 @@ def folder_names(labels: list[str]) -> list[str]:
 
 def is_ours(folder: Path) -> bool:
     """Whether `folder` is a report this tool wrote (its marker, or an older report's own JSON)."""
-    if (folder / MARKER).is_file():
-        return True
-    for name, keys in OUR_DOCUMENTS.items():
+    documents = {MARKER: ("tool",), **OUR_DOCUMENTS}
+    for name, keys in documents.items():
         try:
             document = json.loads((folder / name).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):
@@ -99,7 +98,11 @@ def check_destination(destination: Path, protected: list[Path]) -> None:
     if destination.is_symlink() or (destination.exists() and not destination.is_dir()):
         raise ReportError(f"{destination} exists and is not a report folder; it is left untouched. "
                           "Move it away or choose another --out.")
-    if destination.is_dir() and any(destination.iterdir()) and not is_ours(destination):
+    try:
+        empty = destination.is_dir() and not any(destination.iterdir())
+    except OSError:
+        empty = False
+    if destination.is_dir() and not empty and not is_ours(destination):
         raise ReportError(f"{destination} exists and was not written by this tool (it has no {MARKER} marker "
                           "or results.json of ours), so it is not replaced. Move it away or choose another --out.")
 

@@ -131,3 +131,19 @@ def test_long_tokens_are_shortened_for_display():
     token = {"id": 7, "text": "a" * 3000, "bytes": ("61" * 3000)}
     html = str(fmt_token(token))
     assert len(html) < 600 and "…" in html and "3,000" in html
+
+
+def test_alert_when_learned_positions_carry_no_heavy_dims(planted_ctx):
+    from dataclasses import replace
+
+    from report.context import RunContext
+    from report.sections import summary
+
+    def kinds(ctx):
+        return [a.kind for a in summary.run(ctx).alerts]
+
+    assert planted_ctx.results["position"].heavy_dims and "no position-heavy dims" not in kinds(planted_ctx)
+    flat = RunContext(planted_ctx.weights, planted_ctx.tokens, planted_ctx.frequency, planted_ctx.options,
+                      {**planted_ctx.results, "position": replace(planted_ctx.results["position"], heavy_dims=())})
+    assert "no position-heavy dims" in kinds(flat)
+    assert "word starts missing" not in kinds(planted_ctx)
