@@ -47,6 +47,19 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".npz"}
+
+
+def folder_hash(folder: Path) -> str:
+    """sha256 over the names and bytes of a model folder's own files other than weights: config.json and
+    every tokenizer file (tokenizer.json, vocab.json, merges.txt, added tokens, chat templates, …). The
+    weights are keyed by the tensors read; everything else a section may read is keyed here."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix not in WEIGHT_SUFFIXES):
+        digest.update(path.name.encode("utf-8", errors="surrogateescape") + b"\0" + file_hash(path).encode() + b"\0")
+    return digest.hexdigest()
+
+
 class Cache:
     def __init__(self, folder: Path):
         self.folder = folder

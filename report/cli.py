@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -49,39 +51,56 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def check_distinct_outputs(requests: list) -> None:
-    """Refuse, before any work, models that would write to the same folder (or to the comparison's)."""
+def output_names(requests: list) -> list[str]:
+    """One folder per model, named by the shortest distinct path suffix; refuse, before any work, models
+    that would still write to the same folder (or to the comparison's), or over anything not ours."""
     from report.compare import COMPARISON_FOLDER
-    from report.pipeline import slug
+    from report.output_folder import folder_names
+    from report.pipeline import label
 
+    labels = [label(r) for r in requests]
+    names = folder_names(labels)
     seen: dict[str, str] = {}
-    for r in requests:
-        label = r.model.rstrip("/") + (f"@{r.revision}" if r.revision and not Path(r.model).is_dir() else "")
-        name = slug(label)
+    for name, text in zip(names, labels):
         if name in seen:
-            raise ReportError(f"{seen[name]!r} and {label!r} would both be written to {name}/; give each model "
+            raise ReportError(f"{seen[name]!r} and {text!r} would both be written to {name}/; give each model "
                               "once, or copy one of the folders under another name.")
         if name == COMPARISON_FOLDER and len(requests) > 1:
-            raise ReportError(f"{label!r} would be written to {name}/, where the comparison goes; rename the folder.")
-        seen[name] = label
+            raise ReportError(f"{text!r} would be written to {name}/, where the comparison goes; rename the folder.")
+        seen[name] = text
+    return names
+
+
+def check_destinations(requests: list, names: list[str], out: Path) -> None:
+    """Refuse before any work a destination that is, holds or lies in a model folder, or is not ours."""
+    from report.compare import COMPARISON_FOLDER
+    from report.output_folder import check_destination
+    from report.pipeline import protected_folders
+
+    protected = [p for r in requests for p in protected_folders(r)]
+    for name in names + ([COMPARISON_FOLDER] if len(requests) > 1 else []):
+        check_destination(out / name, protected)
 
 
 def run(args: argparse.Namespace) -> int:
     from report.cache import Cache
     from report.pipeline import Request, build, ensure_writable
 
+    if args.seed < 0:
+        raise ReportError(f"--seed {args.seed}: a seed is a whole number of 0 or more.")
     if args.corpus is not None and not args.corpus.is_file():
         raise ReportError(f"The corpus {args.corpus} is not a readable file.")
-    ensure_writable(args.out)
     options = Options(seed=args.seed, device=resolve_device(args.device))
     requests = [Request(model=name, revision=revision or args.revision, corpus=args.corpus,
                         frequency=args.frequency, allow_pickle=args.allow_pickle, options=options)
                 for name, revision in map(split_revision, args.model)]
-    check_distinct_outputs(requests)
+    names = output_names(requests)
+    check_destinations(requests, names, args.out)
+    ensure_writable(args.out)
     written = []
     cache = Cache.from_environment(enabled=not args.no_cache)
-    for request in requests:
-        written.append(build(request, args.out, show_progress=not args.quiet, cache=cache))
+    for request, name in zip(requests, names):
+        written.append(build(request, args.out, show_progress=not args.quiet, cache=cache, name=name))
     for folder in written:
         print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
     if len(written) > 1:
@@ -92,19 +111,54 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+MESSAGE_LIMIT = 1200  # characters: an error is a paragraph to read, not a dump
+
+
+def one_paragraph(text: str) -> str:
+    """A message on one line, cut to a readable length (a library's message may hold a whole file)."""
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 1] + "…"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (from `timeout`, `kill`, a scheduler), raised like Ctrl-C so the same cleanup runs."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    if os.getpid() != _MAIN_PID[0]:  # a forked worker: die as the signal means, without a traceback
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Terminated
+
+
+_MAIN_PID = [os.getpid()]
+
+
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    _MAIN_PID[0] = os.getpid()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     try:
         return run(args)
     except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_paragraph(str(exc))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: nothing was written for the model in progress.", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:  # a bug of ours: say so plainly, trace only on request
         if args.debug or os.environ.get("WEIGHTS_REPORT_DEBUG"):
             traceback.print_exc()
-        print(f"internal error: {type(exc).__name__}: {exc}. This is a bug in the report generator; "
+        print(f"internal error: {type(exc).__name__}: {one_paragraph(str(exc))}. This is a bug in the report generator; "
               "rerun with --debug for the traceback and please report it.", file=sys.stderr)
         return 1

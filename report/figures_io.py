@@ -95,6 +95,8 @@ class FigureWriter:
             for figure, name in self.drawn:
                 save_raster(figure, self.folder, name)
             self.queue.put(("done", worker, None))
+        except OSError as exc:  # a full disk: the parent turns it into one message
+            self.queue.put(("error", worker, OSError(exc.errno, exc.strerror, exc.filename)))
         except BaseException:  # report, do not hang the parent waiting for this worker's figures
             self.queue.put(("error", worker, traceback.format_exc()))
 
@@ -108,6 +110,8 @@ class FigureWriter:
                 if dead:  # killed without a word (out of memory, a signal)
                     raise RuntimeError(f"a figure-saving worker died (exit code {dead[0]})") from None
                 continue
+            if message == "error" and isinstance(payload, OSError):
+                raise payload
             if message == "error":
                 raise RuntimeError(f"drawing or saving figures failed in a worker:\n{payload}")
             self.received[message][index] = payload

@@ -77,6 +77,10 @@ def from_corpus(tokenizer, path: Path, rows: int) -> TokenFrequency:
                 lines = (carry + chunk).splitlines(keepends=True)
                 # A chunk may end mid-line: keep that piece for the next round so counts stay exact.
                 carry = lines.pop() if chunk and lines and not lines[-1].endswith(("\n", "\r")) else ""
+                if len(carry) > CORPUS_CHUNK_CHARS:  # a line without end: cut before a space, where words start
+                    cut = carry.rfind(" ")
+                    lines.append(carry[:cut] if cut > 0 else carry)
+                    carry = carry[cut:] if cut > 0 else ""
                 counts += _credit(_encode(tokenizer, lines), np.ones(len(lines)), rows)
                 if not chunk:
                     break

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
@@ -85,21 +85,29 @@ def read_config(folder: Path) -> dict:
     if not path.is_file():
         raise ReportError(f"{folder} has no config.json, so it is not a model folder in Hub layout.")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportError(f"{path} is not valid JSON: {exc}.") from exc
+    if not isinstance(config, dict):
+        raise ReportError(f"{path} holds a JSON {type(config).__name__}, not an object of settings "
+                          "(like {\"model_type\": \"gpt2\", ...}).")
+    return config
 
 
 def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeights:
     """Load the embedding and LayerNorm tensors of the model in `source.path`."""
     config = read_config(source.path)
+    _check_layer_value(source.model_id, config)
     try:
         arch = architecture_for(config)
     except KeyError as exc:
         raise ReportError(f"{source.model_id}: {exc.args[0]}.") from exc
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ReportError(f"{source.model_id}: config.json lacks a size this architecture needs ({exc}).") from exc
-    reader = TensorReader(source.path, allow_pickle)
+    hub_entry = source.path.parent.parent if source.from_hub and source.path.parent.name == "snapshots" else None
+    reader = TensorReader(source.path, allow_pickle, (hub_entry,) if hub_entry else ())
+    _check_layer_count(source.model_id, config, reader)
+    _check_sizes(source.model_id, arch, reader)
     tensors: dict[str, np.ndarray] = {}
     digests: dict[str, str] = {}
 
@@ -117,6 +125,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
 
     wte = read(arch.token_embeddings)
     _check_shape(source.model_id, arch.token_embeddings, wte, (None, arch.d_model))
+    check_minimum_size(source.model_id, *wte.shape)
     if wte.shape[0] < arch.vocab_size:
         raise ReportError(f"{source.model_id}: the token embedding has {wte.shape[0]} rows but config.json "
                           f"says vocab_size={arch.vocab_size}.")
@@ -135,6 +144,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
             _check_shape(source.model_id, spec.key + ".bias", bias, (arch.d_model,))
         norms.append(LayerNorm(spec.name, spec.layer, spec.role, weight,
                                np.zeros_like(weight) if bias is None else bias, has_bias=bias is not None))
+    _check_gains(source.model_id, norms)
     head = read(arch.unembedding, required=False) if arch.unembedding else None
     tied = head is None or (head.shape == wte.shape and np.array_equal(head, wte))
     if head is not None and not tied:
@@ -162,24 +172,50 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
 class TensorReader:
     """Finds keys across one or many safetensors files (or an opted-in pickle) and reads single tensors."""
 
-    def __init__(self, folder: Path, allow_pickle: bool):
+    def __init__(self, folder: Path, allow_pickle: bool, roots: tuple[Path, ...] = ()):
         self.folder = folder
+        # Every file read must lie in the model folder (or, for a Hub snapshot, its cache entry, whose
+        # files are links into blobs/): an index may name "../../x" or "/etc/passwd".
+        self.roots = tuple(r.resolve() for r in (folder, *roots))
         self.key_to_file: dict[str, Path] = {}
         self.pickled: dict[str, torch.Tensor] | None = None
         files = sorted(folder.glob("*.safetensors"))
         index = folder / "model.safetensors.index.json"
         if index.is_file():
-            try:
-                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            except (OSError, KeyError, json.JSONDecodeError) as exc:
-                raise ReportError(f"{index} is not a valid safetensors index: {exc}.") from exc
-            self.key_to_file = {k: folder / v for k, v in weight_map.items()}
+            self.key_to_file = self._read_index(index)
         elif files:
             for path in files:
+                self._check_inside(path, path.name)
                 for key in self._keys_of(path):
-                    self.key_to_file.setdefault(key, path)
+                    if key in self.key_to_file:
+                        raise ReportError(f"{self.key_to_file[key].name} and {path.name} both hold the tensor {key!r}, "
+                                          "and there is no model.safetensors.index.json to say which one the model "
+                                          "uses; remove the stale file or add an index.")
+                    self.key_to_file[key] = path
         else:
             self._load_pickle(allow_pickle)
+
+    def _read_index(self, index: Path) -> dict[str, Path]:
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        except (OSError, UnicodeDecodeError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ReportError(f"{index} is not a valid safetensors index: {type(exc).__name__} {exc}.") from exc
+        if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                       for k, v in weight_map.items()):
+            raise ReportError(f"{index} is not a valid safetensors index: its weight_map must map tensor names "
+                              "to file names (strings).")
+        files = {name: self._check_inside(self.folder / name, name) for name in sorted(set(weight_map.values()))}
+        return {key: files[name] for key, name in weight_map.items()}
+
+    def _check_inside(self, path: Path, name: str) -> Path:
+        """`path` if it names a file inside the model folder; a clear refusal otherwise."""
+        pure = PurePosixPath(name.replace("\\", "/"))
+        resolved = path.resolve()
+        if pure.is_absolute() or ".." in pure.parts or not any(r == resolved or r in resolved.parents
+                                                              for r in self.roots):
+            raise ReportError(f"{self.folder} names the weights file {name!r}, which lies outside the model "
+                              "folder; only files inside it are read.")
+        return path
 
     @staticmethod
     def _keys_of(path: Path) -> list[str]:
@@ -238,6 +274,69 @@ class TensorReader:
         return tensor.to(torch.float32).numpy().copy(), digest
 
 
+MIN_TOKENS = 4  # the smallest vocabulary every section runs on (3 tokens break the nearest-neighbour counts)
+MIN_D_MODEL = 3  # the smallest width: the word-start plot and analysis read SVD components 1 and 2
+
+
+def check_minimum_size(model_id: str, tokens: int, d_model: int) -> None:
+    """Refuse sizes too small for the study, naming the smallest that works."""
+    if tokens < MIN_TOKENS:
+        raise ReportError(f"{model_id}: {tokens} tokens is too small a vocabulary for this report; the smallest "
+                          f"it analyses is {MIN_TOKENS} tokens.")
+    if d_model < MIN_D_MODEL:
+        raise ReportError(f"{model_id}: embeddings of width {d_model} are too narrow for this report; the "
+                          f"smallest width it analyses is d_model = {MIN_D_MODEL}.")
+
+
+LAYER_KEYS = ("n_layer", "num_layers", "num_hidden_layers", "n_layers")
+
+
+MAX_LAYERS = 10_000  # far beyond any model; a larger count is a typo, refused before anything is built per layer
+
+
+def _layer_values(config: dict):
+    return [(name, config[name]) for name in LAYER_KEYS if config.get(name) is not None]
+
+
+def _check_layer_value(model_id: str, config: dict) -> None:
+    """The layer count in config.json must be a whole number from 1 to MAX_LAYERS."""
+    for name, value in _layer_values(config):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value != int(value) \
+                or not 1 <= value <= MAX_LAYERS:
+            raise ReportError(f"{model_id}: config.json gives {name} = {value!r}; it must be a whole number "
+                              f"of at least 1 (and at most {MAX_LAYERS:,}).")
+
+
+def _check_layer_count(model_id: str, config: dict, reader: "TensorReader") -> None:
+    """The layer count in config.json can be no larger than the checkpoint's count of numbered blocks."""
+    indices = [int(part) for key in reader.keys() for part in key.split(".") if part.isdigit()]
+    blocks = 1 + max(indices, default=-1)
+    for name, value in _layer_values(config):
+        if value > blocks:
+            raise ReportError(f"{model_id}: config.json gives {name} = {value!r}, but the checkpoint's tensors "
+                              f"hold {blocks} numbered blocks; config.json does not match these weights.")
+
+
+def _check_sizes(model_id: str, arch, reader: "TensorReader") -> None:
+    """Refuse, before reading anything, sizes in config.json that the tensors contradict."""
+    for what, value in (("number of layers", arch.n_layers), ("d_model", arch.d_model),
+                        ("vocab_size", arch.vocab_size)):
+        if value < 1:
+            raise ReportError(f"{model_id}: config.json gives {what} = {value}; it must be at least 1.")
+    blocks = [spec for spec in arch.layer_norms if spec.layer >= 0]
+    last = max((spec.layer for spec in blocks), default=-1)
+    missing = [spec.key for spec in blocks if spec.layer == last
+               and not any(reader.find(n, arch.prefixes) for n in arch.candidates(spec.key + ".weight"))]
+    if missing:
+        raise ReportError(f"{model_id}: config.json says the model has {arch.n_layers} layers, but the checkpoint "
+                          f"has no {missing[0]}.weight; config.json does not match these weights.")
+    beyond = [spec.key.replace(f".{last}.", f".{last + 1}.") for spec in blocks if spec.layer == last]
+    extra = [k for k in beyond if any(reader.find(n, arch.prefixes) for n in arch.candidates(k + ".weight"))]
+    if extra:
+        raise ReportError(f"{model_id}: config.json says the model has {arch.n_layers} layers, but the checkpoint "
+                          f"also holds {extra[0]}.weight; config.json does not match these weights.")
+
+
 def _check_shape(model_id: str, name: str, array: np.ndarray, expected: tuple) -> None:
     ok = array.ndim == len(expected) and all(e is None or a == e for a, e in zip(array.shape, expected))
     if not ok:
@@ -246,9 +345,26 @@ def _check_shape(model_id: str, name: str, array: np.ndarray, expected: tuple) -
                           f"implies {want}.")
 
 
+MAX_ABS = 1e12  # larger weights overflow float32 in the products the analyses take (|x|² · d)
+
+
 def _check_finite(model_id: str, key: str, array: np.ndarray) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ReportError(f"{model_id}: tensor {key} holds {int(bad.sum())} NaN/Inf values "
                           f"(first at index {where}); the checkpoint is damaged.")
+    huge = np.abs(array) > MAX_ABS
+    if huge.any():
+        where = tuple(int(i) for i in np.argwhere(huge)[0])
+        raise ReportError(f"{model_id}: tensor {key} holds values as large as {float(np.abs(array).max()):.3g} "
+                          f"(first at index {where}); weights beyond ±{MAX_ABS:.0e} overflow the analyses' float32 "
+                          "products, and no trained model has them. The checkpoint is likely damaged or rescaled.")
+
+
+def _check_gains(model_id: str, norms: list) -> None:
+    """Every LayerNorm gain zero: each block sees a constant, so no section has anything to measure."""
+    if norms and all(not np.any(ln.weight) for ln in norms):
+        raise ReportError(f"{model_id}: every LayerNorm gain is zero, so every normalised activation is constant "
+                          "and the model computes nothing from its input; there is nothing for the report to "
+                          "analyse. The checkpoint may be freshly zero-initialised or damaged.")

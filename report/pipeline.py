@@ -6,9 +6,8 @@ only when complete, so an interrupted or failed run never leaves a half-written 
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -17,14 +16,14 @@ from functools import partial
 from importlib import metadata
 from pathlib import Path
 
-from report import __version__, render, results_json, search_index
-from report.cache import Cache, file_hash
+from report import __version__, output_folder, render, results_json, search_index
+from report.cache import Cache, file_hash, folder_hash
 from report.context import Options, RunContext
 from report.errors import ReportError
 from report.figures_io import FigureWriter
 from report.frequency import from_corpus, from_token_index, from_wordfreq
 from report.hub import resolve
-from report.loader import load_weights
+from report.loader import check_minimum_size, load_weights
 from report.progress import Progress
 from report.sections import all_sections, display_rank
 from report.tokens import load_tokenizer, load_tokens
@@ -47,9 +46,19 @@ class Request:
 
 def slug(model_id: str) -> str:
     """A folder name for a model id that cannot leave the output folder."""
-    name = Path(model_id).name if os.sep in model_id and Path(model_id).exists() else model_id
-    name = re.sub(r"[^A-Za-z0-9._-]+", "--", name).strip(".-")
-    return name or "model"
+    return output_folder.folder_names([model_id])[0]
+
+
+def label(request: Request) -> str:
+    """The model as the report names it: a local folder as given, a Hub id with its asked-for revision."""
+    local = Path(request.model).expanduser().is_dir()
+    return request.model.rstrip("/") + (f"@{request.revision}" if request.revision and not local else "")
+
+
+def protected_folders(request: Request) -> list[Path]:
+    """Folders a report must never be written into or over: the model's own."""
+    path = Path(request.model).expanduser()
+    return [path.resolve()] if path.is_dir() else []
 
 
 def provenance() -> dict:
@@ -70,9 +79,10 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         source = resolve(request.model, request.revision, request.allow_pickle)
     with progress.step("load weights"):
         weights = load_weights(source, request.allow_pickle)
-    key = Cache.analysis_key({
+    key = Cache.analysis_key({  # everything a section reads: weights, tokenizer and config files, corpus, options
         "weights": weights.tensors_sha256, "model": weights.model_id, "revision": weights.revision,
-        "seed": request.options.seed, "frequency": request.frequency,
+        "files": folder_hash(source.path), "options": dataclasses.asdict(request.options),
+        "frequency": request.frequency, "libraries": provenance()["libraries"],
         "corpus": file_hash(request.corpus) if request.corpus is not None else None,
     })
     cached = cache.load(key) if cache is not None else None
@@ -84,6 +94,7 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         with progress.step("tokenizer"):
             tokenizer = load_tokenizer(source.path)
             tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
+            check_minimum_size(weights.model_id, tokens.n_tokens, weights.d_model)
         if tokens.n_tokens != weights.vocab_rows:  # padding rows must not take part: start again without them
             _cancel(started)
             started = _start_background(weights, tokens.n_tokens, request.options)
@@ -174,12 +185,17 @@ def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]
     return warnings
 
 
-def build(request: Request, out_root: Path, show_progress: bool = True, cache: Cache | None = None) -> Path:
-    """Write one model's report into out_root/<slug>/ and return that folder."""
+def build(request: Request, out_root: Path, show_progress: bool = True, cache: Cache | None = None,
+          name: str | None = None) -> Path:
+    """Write one model's report into out_root/<name>/ (by default named after the model) and return that
+    folder. Refused before any work if that folder holds anything this tool did not write, or is (or
+    holds, or lies in) the model's own folder."""
+    name = name or slug(label(request))
+    output_folder.check_destination(out_root / name, protected_folders(request))
+    destination = _output_folder(out_root, name)
     progress = Progress(request.model, total=4 + len(all_sections()) + 5, enabled=show_progress)
     try:
         ctx, key = analyse(request, progress, cache)
-        destination = _output_folder(out_root, ctx.weights.model_id)
         render_key = Cache.render_key(key)
 
         def write(staging: Path) -> None:
@@ -188,7 +204,7 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
                 if cache is not None:
                     cache.store_outputs(render_key, staging)
 
-        write_atomically(destination, write)
+        write_atomically(destination, write, ctx.weights.model_id)
     finally:
         progress.close()
     if show_progress:
@@ -214,25 +230,19 @@ def _output_folder(out_root: Path, model_id: str) -> Path:
     return destination
 
 
-def write_atomically(destination: Path, write) -> None:
-    """Call `write(folder)` on a hidden sibling folder, then swap it into place; on any failure or
-    interrupt the sibling is removed and `destination` is left as it was."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
-    staging.chmod(0o755)
+def write_atomically(destination: Path, write, model: str = "") -> None:
+    """Call `write(folder)` on a hidden sibling folder, mark it as ours, then swap it into place; on any
+    failure or interrupt the sibling is removed and `destination` is left as it was."""
+    output_folder.remove_stale(destination.parent)
+    staging = output_folder.make_staging(destination)
     try:
         write(staging)
-        _replace(staging, destination)
+        output_folder.finish_staging(staging, model or destination.name)
+        output_folder.replace(staging, destination)
+    except OSError as exc:  # a full disk, a quota, a folder made read-only meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ReportError(f"Could not write the report into {destination.parent}: "
+                          f"{exc.strerror or exc}. Nothing there was changed.") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-def _replace(staging: Path, destination: Path) -> None:
-    """Swap the finished folder into place; an old report is removed only after the new one is complete."""
-    old = None
-    if destination.exists():
-        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
-        destination.rename(old)
-    staging.rename(destination)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -53,20 +53,38 @@ def _shown_with_escapes(text: str, raw_hex: str) -> bool:
     return plain.replace(" ", "\u2423") != text
 
 
+TOKEN_CHARS = 60  # a token longer than this is cut for display: layout time must not grow with token length
+TITLE_BYTES = 48  # bytes listed in the hover title
+
+
+def short_token(text: str, limit: int = TOKEN_CHARS) -> str:
+    """`text` cut to `limit` characters, saying how long it was (the full string stays in results.json and
+    in the report's search)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 12]}… (+{len(text) - limit + 12:,} chars)"
+
+
 def fmt_token(token: dict) -> Markup:
     """A token string as data: escaped, isolated from surrounding bidi text, id and bytes on hover.
 
     Tokens shown with escapes (\\xNN for bytes that are not UTF-8, \\u{…} for invisible or direction
     characters) get the class `esc`, drawn with a dashed outline, so a reader can tell them from text.
+    Long tokens are shortened (their length in the hover title), so they cannot stall the PDF's layout.
     """
     raw = token.get("bytes")
-    spaced = " ".join(raw[i:i + 2] for i in range(0, len(raw), 2)) if raw else ""
+    text = token["text"]
+    spaced = " ".join(raw[i:i + 2] for i in range(0, min(len(raw), 2 * TITLE_BYTES), 2)) if raw else ""
+    if raw and len(raw) > 2 * TITLE_BYTES:
+        spaced += f" … ({len(raw) // 2:,} bytes)"
     title = f"id {token['id']} · bytes {spaced}" if spaced else f"id {token['id']}"
+    if len(text) > TOKEN_CHARS:
+        title += f" · {len(text):,} characters"
     css = "tok"
-    if raw is not None and _shown_with_escapes(token["text"], raw):
+    if raw is not None and _shown_with_escapes(text, raw):
         css = "tok esc"
     return Markup('<code class="{}" dir="ltr" data-id="{}" title="{}">{}</code>').format(
-        css, int(token["id"]), title, token["text"])
+        css, int(token["id"]), title, short_token(text))
 
 
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",

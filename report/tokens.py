@@ -7,6 +7,7 @@ would be invisible, reorder text, or is not valid UTF-8.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ class TokenTable:
         has_token: False for embedding rows beyond the tokenizer's vocabulary (padding rows).
         unprintable: True where the bytes are not valid UTF-8 or hold control characters.
         byte_level: whether the vocabulary is byte-level BPE.
+        scheme: how token strings encode text: "byte-level", "sentencepiece", "wordpiece" or "plain".
+        added: True for tokens added to the vocabulary as plain text (`add_tokens`), shown as that text.
+        beyond_embedding: tokens the tokenizer has past the embedding's last row (they have no row).
     """
 
     raw: tuple[str, ...]
@@ -44,6 +48,9 @@ class TokenTable:
     has_token: np.ndarray
     unprintable: np.ndarray
     byte_level: bool
+    scheme: str = ""
+    added: np.ndarray | None = None
+    beyond_embedding: int = 0
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -109,7 +116,7 @@ def _scheme(plain: list[str], rule: str) -> str:
 
 def _decode(token: str, scheme: str) -> tuple[bytes, bool]:
     """The bytes a token stands for, and whether it starts a word."""
-    if scheme == "byte-level":
+    if scheme == "byte-level" and all(c in byte_decoder() for c in token):
         data = bytes(byte_decoder()[c] for c in token)
         return data, data.startswith(b" ")
     if scheme == "sentencepiece":
@@ -125,14 +132,21 @@ def _decode(token: str, scheme: str) -> tuple[bytes, bool]:
     return data, data.startswith(b" ")
 
 
-def build_table(raw_tokens: list[str], special_tokens: set[str], rows: int, rule: str) -> TokenTable:
-    """A TokenTable for `rows` embedding rows from the tokenizer's token strings."""
-    scheme = _scheme([t for t in raw_tokens if t and t not in special_tokens], rule)
+def build_table(raw_tokens: list[str], special_tokens: set[str], rows: int, rule: str,
+                scheme: str | None = None, added_ids: frozenset[int] = frozenset(),
+                beyond_embedding: int = 0) -> TokenTable:
+    """A TokenTable for `rows` embedding rows from the tokenizer's token strings.
+
+    `scheme`, when the tokenizer declares it, decides how strings are decoded; otherwise it is inferred
+    from the strings. Tokens in `added_ids` were added as text and are shown as that text."""
+    base = [t for i, t in enumerate(raw_tokens) if t and t not in special_tokens and i not in added_ids]
+    scheme = scheme or _scheme(base, rule)
     raw, data, display = [], [], []
     word_start = np.zeros(rows, dtype=bool)
     special = np.zeros(rows, dtype=bool)
     has_token = np.zeros(rows, dtype=bool)
     unprintable = np.zeros(rows, dtype=bool)
+    added = np.zeros(rows, dtype=bool)
     for i in range(rows):
         token = raw_tokens[i] if i < len(raw_tokens) else None
         if token is None:
@@ -147,18 +161,71 @@ def build_table(raw_tokens: list[str], special_tokens: set[str], rows: int, rule
             data.append(token.encode("utf-8"))
             display.append(token)
             continue
-        token_bytes, word_start[i] = _decode(token, scheme)
+        if i in added_ids:
+            added[i] = True
+            token_bytes = token.encode("utf-8", errors="surrogatepass")
+            word_start[i] = token_bytes.startswith(b" ")
+        else:
+            token_bytes, word_start[i] = _decode(token, scheme)
         shown, unprintable[i] = readable(token_bytes)
         data.append(token_bytes)
-        display.append(("##" + shown) if scheme == "wordpiece" and not word_start[i] else shown)
+        display.append(("##" + shown) if scheme == "wordpiece" and not word_start[i] and not added[i] else shown)
     return TokenTable(tuple(raw), tuple(data), tuple(display), word_start, special, has_token,
-                      unprintable, scheme == "byte-level")
+                      unprintable, scheme == "byte-level", scheme, added, beyond_embedding)
+
+
+def _components(spec) -> list[dict]:
+    """A tokenizers component (pre-tokenizer, decoder) and, for a Sequence, its members, as dicts."""
+    if not isinstance(spec, dict):
+        return []
+    members = spec.get("pretokenizers") or spec.get("decoders") or []
+    return [spec] + [c for m in members for c in _components(m)]
+
+
+def declared_scheme(tokenizer) -> str | None:
+    """How the tokenizer itself says its strings encode text, from its model, pre-tokenizer and decoder
+    (or a slow tokenizer's byte table or vocabulary kind); None when it does not say."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        parts = []
+        for component in (backend.pre_tokenizer, backend.decoder):
+            try:
+                parts += _components(json.loads(component.__getstate__())) if component is not None else []
+            except (TypeError, ValueError, AttributeError):
+                continue
+        kinds = {p.get("type") for p in parts}
+        model = type(backend.model).__name__
+        if "ByteLevel" in kinds:
+            return "byte-level"
+        if model == "WordPiece" or "WordPiece" in kinds:
+            return "wordpiece"
+        if "Metaspace" in kinds or any(p.get("type") == "Replace" and SENTENCEPIECE_SPACE in json.dumps(p)
+                                       for p in parts):
+            return "sentencepiece"
+        return None
+    if hasattr(tokenizer, "byte_encoder"):  # slow GPT-2, RoBERTa, BART tokenizers
+        return "byte-level"
+    if hasattr(tokenizer, "wordpiece_tokenizer"):
+        return "wordpiece"
+    if hasattr(tokenizer, "sp_model"):
+        return "sentencepiece"
+    return None
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model", "spiece.model",
+                   "sentencepiece.bpe.model", "vocab.model")
 
 
 def load_tokenizer(folder: Path):
     """The model's tokenizer through transformers; never runs code from the model folder."""
     from transformers import AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.set_verbosity_error()  # config advice meant for training code would muddle our messages
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES) and not any(folder.glob("*.tiktoken")):
+        raise ReportError(f"{folder} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES[:4])}, …), so "
+                          "its embedding rows cannot be named. Copy the tokenizer the model was trained with into "
+                          "the folder (tokenizer.save_pretrained(folder)).")
     try:
         return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     except Exception as exc:
@@ -171,4 +238,8 @@ def load_tokens(tokenizer, rows: int, rule: str) -> TokenTable:
     size = len(tokenizer)
     raw = tokenizer.convert_ids_to_tokens(list(range(min(size, rows))))
     specials = set(getattr(tokenizer, "all_special_tokens", []) or [])
-    return build_table([t if t is not None else "" for t in raw], specials, rows, rule)
+    added = frozenset(int(i) for i, t in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
+                      if not getattr(t, "special", False) and int(i) < rows)
+    scheme = "wordpiece" if rule == "no-continuation" else declared_scheme(tokenizer)
+    return build_table([t if t is not None else "" for t in raw], specials, rows, rule, scheme, added,
+                       beyond_embedding=max(0, size - rows))

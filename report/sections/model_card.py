@@ -40,6 +40,9 @@ class ModelCard:
     unembedding: dict | None = None  # how the untied output matrix relates to W; None when tied
     tokenizer_sha256: str = ""
     padding: dict | None = None  # norms of the rows past the vocabulary, analysed apart; None when none
+    token_encoding: str = ""  # how token strings encode text: byte-level, sentencepiece, wordpiece, plain
+    added_tokens: int = 0  # tokens added to the vocabulary as text (add_tokens), shown as that text
+    tokens_beyond_embedding: int = 0  # tokenizer entries past the embedding's last row: they have no row
 
 
 def padding_summary(weights, n_tokens: int) -> dict | None:
@@ -109,6 +112,8 @@ def run(ctx: RunContext) -> ModelCard:
         norm_kind="RMSNorm (gain only, no bias)" if arch.norm == "rmsnorm" else "LayerNorm (gain and bias)",
         notes=arch.notes, unembedding=unembedding,
         tokenizer_sha256=tokenizer_sha256(t), padding=padding_summary(w, n),
+        token_encoding=t.scheme, added_tokens=int(t.added.sum()) if t.added is not None else 0,
+        tokens_beyond_embedding=t.beyond_embedding,
     )
 
 
@@ -117,7 +122,9 @@ def to_json(card: ModelCard, ctx: RunContext) -> dict:
             "word_start_tokens": card.word_start_tokens, "frequency_known_tokens": card.frequency_known,
             "word_start_rule": ctx.weights.word_start_rule, "norm_kind": card.norm_kind,
             "conventions": list(card.notes), "tokenizer_sha256": card.tokenizer_sha256,
-            "analysed_matrix": "input embedding", "unembedding": card.unembedding, "padding": card.padding}
+            "analysed_matrix": "input embedding", "unembedding": card.unembedding, "padding": card.padding,
+            "token_encoding": card.token_encoding, "added_tokens": card.added_tokens,
+            "tokens_beyond_embedding": card.tokens_beyond_embedding}
 
 
 def figures(card: ModelCard, ctx: RunContext) -> list:

@@ -16,6 +16,10 @@ from report.sections import Section
 from report.sections.unigram import norm_label
 
 ROGUE_SHARE = 0.25  # a dim standing out in at least this share of pre-MLP norms is worth an alert
+# Counts the architecture makes large: far below these, the input was likely misread (a tokenizer's
+# encoding, a checkpoint's layout), so the report says so before anyone reads the numbers.
+WORD_START_FLOOR = 0.02  # share of tokens that begin a word in a leading-space (BPE, SentencePiece) vocabulary
+MIN_TOKENS_FOR_SHARES = 50
 
 
 @dataclass(frozen=True)
@@ -135,11 +139,30 @@ def _alerts(ctx: RunContext) -> tuple[Alert, ...]:
     if position is not None and position.has_cluster:
         alerts.append(Alert("heavy-dim cluster", f"{len(position.heavy_dims)} channel dims are shared between token "
                             "and position embeddings; analyses by channel dim should keep them apart.", "position"))
+    alerts += _unexpected_zeros(ctx)
     padding = ctx.weights.vocab_rows - ctx.n_tokens
     if padding:
         alerts.append(Alert("padding rows", f"{padding} embedding rows have no token and are left out of the "
                             "statistics.", "model_card"))
     return tuple(alerts)
+
+
+def _unexpected_zeros(ctx: RunContext) -> list[Alert]:
+    """Counts that this architecture makes large but that came out zero or nearly so."""
+    alerts = []
+    n, starts = ctx.n_tokens, int(ctx.word_start.sum())
+    scheme = getattr(ctx.tokens, "scheme", "")
+    if (ctx.weights.word_start_rule == "leading-space" and n >= MIN_TOKENS_FOR_SHARES
+            and starts < WORD_START_FLOOR * n):
+        alerts.append(Alert("word starts missing", f"Only {starts} of {n} tokens begin a word, where a "
+                            f"{scheme or 'leading-space'} vocabulary has a large share of them; the tokenizer's "
+                            "encoding may be misread, so word-start results are not to be trusted.", "model_card"))
+    position = ctx.results.get("position")
+    if position is not None and position.has_positions and not position.heavy_dims:
+        alerts.append(Alert("no position-heavy dims", "The model learns its position embeddings, yet no channel "
+                            "dim carries them; in trained GPT-style models several do. Check that the right "
+                            "tensor was read, or whether the model was trained long.", "position"))
+    return alerts
 
 
 def run(ctx: RunContext) -> Summary:

@@ -179,3 +179,202 @@ def test_padding_rows_are_reported_apart(tmp_path):
     assert card["tokens"] == checkpoint.vocab_size and card["padding_rows"] == 5
     assert card["padding"]["rows"] == 5 and card["padding"]["first_row"] == checkpoint.vocab_size
     assert "analysed apart" in (out / checkpoint.folder.name / "report.html").read_text(encoding="utf-8")
+
+
+# --- issue 11: inputs that once gave a traceback, an internal error, or read outside the model folder ---
+
+def files_outside(root, out) -> dict:
+    """Every file under `root` but outside `out`, with its size and modification time."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))
+            if p.is_file() and out not in p.parents}
+
+
+def refused_and_contained(tmp_path, capsys, model, *phrases, extra=()):
+    out = tmp_path / "out"
+    before = files_outside(tmp_path, out)
+    code, err = run_cli(capsys, "--model", str(model), "--out", str(out), *extra)
+    assert_refused(code, err, *phrases)
+    assert files_outside(tmp_path, out) == before
+    assert_nothing_written(out)
+    return err
+
+
+def _write_index(folder, weight_map) -> None:
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+
+
+@pytest.mark.parametrize("where", ["../outside.safetensors", "../../outside.safetensors", "ABSOLUTE", "/etc/passwd"])
+def test_shard_index_cannot_leave_the_model_folder(tmp_path, capsys, checkpoint, where):
+    outside = tmp_path / "outside.safetensors"
+    (checkpoint / "model.safetensors").rename(outside)
+    target = str(outside) if where == "ABSOLUTE" else where
+    if where == "../../outside.safetensors":
+        nested = checkpoint / "sub"
+        nested.mkdir()
+        for p in list(checkpoint.iterdir()):
+            if p != nested:
+                p.rename(nested / p.name)
+        checkpoint = nested
+    keys = list(load_file(str(outside)))
+    _write_index(checkpoint, {k: target for k in keys})
+    refused_and_contained(tmp_path, capsys, checkpoint, "outside the model folder")
+
+
+@pytest.mark.parametrize("weight_map", [["wte.weight"], {"wte.weight": 3}, {"wte.weight": None}, "model.safetensors"])
+def test_shard_index_of_the_wrong_shape(tmp_path, capsys, checkpoint, weight_map):
+    _write_index(checkpoint, weight_map)
+    refused_and_contained(tmp_path, capsys, checkpoint, "safetensors index")
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", '"gpt2"', "null", "42"])
+def test_config_that_is_not_an_object(tmp_path, capsys, checkpoint, content):
+    (checkpoint / "config.json").write_text(content)
+    refused_and_contained(tmp_path, capsys, checkpoint, "config.json", "not an object")
+
+
+@pytest.mark.parametrize("n_layer, phrase", [(-3, "at least 1"), (0, "at least 1"), (3e6, "at most 10,000"),
+                                             (2.5, "whole number"), ("two", "whole number"), (1, "also holds"),
+                                             (3, "numbered blocks")])
+def test_layer_count_is_checked_against_the_tensors(tmp_path, capsys, checkpoint, n_layer, phrase):
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["n_layer"] = n_layer
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    refused_and_contained(tmp_path, capsys, checkpoint, "n_layer" if phrase != "also holds" else "layers", phrase)
+
+
+def test_duplicate_keys_across_unindexed_files(tmp_path, capsys, checkpoint):
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    save_file({"wte.weight": tensors["wte.weight"] * 2}, str(checkpoint / "model-old.safetensors"))
+    refused_and_contained(tmp_path, capsys, checkpoint, "wte.weight", "both hold")
+
+
+def test_negative_seed(tmp_path, capsys, checkpoint):
+    refused_and_contained(tmp_path, capsys, checkpoint, "--seed", extra=("--seed", "-1"))
+
+
+def test_folder_without_tokenizer_files(tmp_path, capsys, checkpoint):
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json", "tokenizer.json"):
+        (checkpoint / name).unlink(missing_ok=True)
+    refused_and_contained(tmp_path, capsys, checkpoint, "tokenizer")
+
+
+def test_tokenizer_larger_than_the_embedding_is_stated(tmp_path, checkpoint):
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    rows = tensors["wte.weight"].shape[0]
+    tensors["wte.weight"] = tensors["wte.weight"][: rows - 7]
+    save_file(tensors, str(checkpoint / "model.safetensors"))
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["vocab_size"] = rows - 7
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "out"
+    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    card = json.loads((out / "ckpt" / "results.json").read_text())["analyses"]["model_card"]
+    assert card["tokens_beyond_embedding"] == 7
+    assert "7 more tokens than the embedding has rows" in (out / "ckpt" / "report.html").read_text(encoding="utf-8")
+
+
+def test_full_disk_is_one_message(tmp_path, checkpoint):
+    """A file-size limit stands in for a full disk: writes fail with an OSError part-way through."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "report", "--model", str(checkpoint), "--out", str(out),
+                             "--quiet", "--no-cache"], preexec_fn=limit, capture_output=True, text=True,
+                            env={**os.environ, "WEIGHTS_REPORT_NO_CACHE": "1"}, timeout=600)
+    assert_refused(result.returncode, result.stderr, "could not write the report")
+    assert len(result.stderr) < 1500
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def tiny_checkpoint(folder, vocab: int, d: int, n_positions: int = 8, seed: int = 0):
+    """A one-layer GPT-2 folder of any size, with a byte-level vocabulary of single letters."""
+    from report.tokens import byte_decoder
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    letters = [c for c in sorted(byte_decoder(), key=byte_decoder().get) if c.isalpha()]
+    tokens = (letters + ["Ġ" + c for c in letters])[: vocab - 1] + ["<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "GPT2Tokenizer", "eos_token": "<|endoftext|>", "bos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>"}))
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "vocab_size": vocab, "n_embd": d,
+                                                    "n_positions": n_positions, "n_layer": 1, "n_head": 1}))
+    tensors = {"wte.weight": rng.normal(0, 0.1, (vocab, d)), "wpe.weight": rng.normal(0, 0.01, (n_positions, d)),
+               "ln_f.weight": np.ones(d), "ln_f.bias": np.zeros(d)}
+    for ln in ("ln_1", "ln_2"):
+        tensors[f"h.0.{ln}.weight"] = rng.normal(1, 0.1, d)
+        tensors[f"h.0.{ln}.bias"] = rng.normal(0, 0.1, d)
+    save_file({k: v.astype(np.float32) for k, v in tensors.items()}, str(folder / "model.safetensors"))
+    return folder
+
+
+@pytest.mark.parametrize("vocab, d, phrase", [(2, 8, "4 tokens"), (3, 8, "4 tokens"), (64, 1, "d_model = 3"),
+                                              (64, 2, "d_model = 3")])
+def test_degenerate_sizes_are_refused_with_the_smallest_that_works(tmp_path, capsys, vocab, d, phrase):
+    folder = tiny_checkpoint(tmp_path / "tiny", vocab, d)
+    refused_and_contained(tmp_path, capsys, folder, "too", phrase)
+
+
+def test_the_smallest_sizes_run(tmp_path):
+    from report.loader import MIN_D_MODEL, MIN_TOKENS
+
+    folder = tiny_checkpoint(tmp_path / "tiny", MIN_TOKENS, MIN_D_MODEL)
+    out = tmp_path / "out"
+    assert main(["--model", str(folder), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    assert (out / "tiny" / "report.pdf").is_file() and (out / "tiny" / "results.json").is_file()
+
+
+def test_all_zero_layernorm_gains(tmp_path, capsys, checkpoint):
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    for key in tensors:
+        if ".ln_" in key and key.endswith("weight") or key == "ln_f.weight":
+            tensors[key] = np.zeros_like(tensors[key])
+    save_file(tensors, str(checkpoint / "model.safetensors"))
+    refused_and_contained(tmp_path, capsys, checkpoint, "LayerNorm gain is zero")
+
+
+def test_huge_but_finite_weights(tmp_path, capsys, checkpoint):
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    tensors["wte.weight"] = tensors["wte.weight"] * np.float32(1e30)
+    save_file(tensors, str(checkpoint / "model.safetensors"))
+    refused_and_contained(tmp_path, capsys, checkpoint, "wte.weight", "overflow")
+
+
+def test_two_tokens_of_3000_characters(tmp_path, checkpoint):
+    """Long tokens are cut for display, so the PDF's layout does not wait on them; results.json and the
+    search keep the whole string."""
+    from report.tokens import byte_decoder
+
+    to_char = {b: c for c, b in byte_decoder().items()}
+    vocab = json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8"))
+    longs = [("x" * 2999 + "!"), ("ab" * 1500)]
+    for text in longs:
+        vocab["".join(to_char[b] for b in text.encode())] = len(vocab)
+    (checkpoint / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    rows = tensors["wte.weight"]
+    tensors["wte.weight"] = np.concatenate([rows, rows[-2:] * 3])  # long norms: listed among the longest
+    save_file(tensors, str(checkpoint / "model.safetensors"))
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["vocab_size"] = len(vocab)
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "out"
+    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    html = (out / "ckpt" / "report.html").read_text(encoding="utf-8")
+    import re
+
+    outside_scripts = re.sub(r"<script.*?</script>", "", html, flags=re.S)
+    assert "x" * 200 not in outside_scripts and "ab" * 100 not in outside_scripts
+    assert longs[0] in html  # in the search index
+    results = (out / "ckpt" / "results.json").read_text(encoding="utf-8")
+    assert "x" * 2999 in results or "78" * 2999 in results

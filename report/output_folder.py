@@ -1,0 +1,176 @@
+"""Which folder a report goes to, and the rules that keep a user's data safe while it is written.
+
+- A report folder carries a marker file (`.weights-report`); only a folder with that marker, or an older
+  report recognised by its results.json / comparison.json, is ever replaced. Anything else is refused.
+- Nothing is written into, over, or around a model's own folder.
+- Reports are written into a hidden staging folder that names the writing process; staging folders of
+  runs that died (SIGKILL, power loss) are removed by the next run in the same output folder.
+- Local checkpoints that share a folder name (`run-a/checkpoint-500`, `run-b/checkpoint-500`) are named
+  by the shortest distinct suffix of their paths (`run-a-checkpoint-500`), the same on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from report.errors import ReportError
+
+MARKER = ".weights-report"
+STAGING_MARKER = ".weights-report-staging"
+STAGING = re.compile(r"^\.(?P<name>.+)\.(?:staging|old)-(?P<pid>\d+)(?:-[A-Za-z0-9_]+)?$")
+OUR_DOCUMENTS = {"results.json": ("schema_version", "model", "analyses"),
+                 "comparison.json": ("schema_version",), "sweep.json": ("checkpoints", "trajectories")}
+
+
+def slug(text: str) -> str:
+    """A single folder name for any text: no separators, no leading dots."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "--", text).strip(".-")
+    return name or "model"
+
+
+def _local_parts(model: str) -> tuple[str, ...] | None:
+    """The resolved path parts of a local model folder, or None for a Hub id."""
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        return None
+    return tuple(p for p in path.resolve().parts if p not in ("/", "\\")) or ("model",)
+
+
+def folder_names(labels: list[str]) -> list[str]:
+    """One output folder name per model label (a local folder, or a Hub id with an optional @revision).
+
+    Hub ids keep their whole id (`openai-community--gpt2-medium`); a local folder is named by the
+    shortest suffix of its resolved path that no other local folder in `labels` shares. Each name
+    depends only on the set of folders given, not on their order."""
+    parts = [_local_parts(label) for label in labels]
+    names = []
+    for i, (label, own) in enumerate(zip(labels, parts)):
+        if own is None:
+            names.append(slug(label))
+            continue
+        others = [p for j, p in enumerate(parts) if p is not None and j != i and p != own]
+        k = 1
+        while k < len(own) and any(o[-k:] == own[-k:] for o in others):
+            k += 1
+        names.append(slug("-".join(own[-k:])))
+    return names
+
+
+def is_ours(folder: Path) -> bool:
+    """Whether `folder` is a report this tool wrote (its marker, or an older report's own JSON)."""
+    documents = {MARKER: ("tool",), **OUR_DOCUMENTS}
+    for name, keys in documents.items():
+        try:
+            document = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(document, dict) and all(k in document for k in keys):
+            return True
+    return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_destination(destination: Path, protected: list[Path]) -> None:
+    """Refuse a destination that would overwrite something this tool did not write, or touch a model folder."""
+    destination = destination.absolute()
+    target = destination.resolve()
+    for model in protected:
+        model = model.resolve()
+        if target == model:
+            why = "is the model's own folder"
+        elif _inside(target, model):
+            why = "is inside the model's own folder"
+        elif _inside(model, target):
+            why = "contains the model's folder"
+        else:
+            continue
+        raise ReportError(f"The report for {model} would be written to {destination}, which {why}; a model "
+                          "folder is never written into or replaced. Choose another --out, for example "
+                          f"--out {model.parent / (model.name + '-reports')}.")
+    if destination.is_symlink() or (destination.exists() and not destination.is_dir()):
+        raise ReportError(f"{destination} exists and is not a report folder; it is left untouched. "
+                          "Move it away or choose another --out.")
+    try:
+        empty = destination.is_dir() and not any(destination.iterdir())
+    except OSError:
+        empty = False
+    if destination.is_dir() and not empty and not is_ours(destination):
+        raise ReportError(f"{destination} exists and was not written by this tool (it has no {MARKER} marker "
+                          "or results.json of ours), so it is not replaced. Move it away or choose another --out.")
+
+
+def write_marker(folder: Path, model: str) -> None:
+    (folder / MARKER).write_text(json.dumps({"tool": "weights-report", "model": model}) + "\n", encoding="utf-8")
+
+
+def make_staging(destination: Path) -> Path:
+    """A hidden, empty sibling folder of `destination` that names this process, for writing into."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.staging-{os.getpid()}-", dir=destination.parent))
+    staging.chmod(0o755)
+    (staging / STAGING_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    return staging
+
+
+def finish_staging(staging: Path, model: str) -> None:
+    (staging / STAGING_MARKER).unlink(missing_ok=True)
+    write_marker(staging, model)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(out_root: Path) -> None:
+    """Clean up after runs in `out_root` that died: their staging folders go; a previous report that was
+    moved aside (`.NAME.old-PID`) goes back into place if nothing replaced it, else it goes too."""
+    try:
+        entries = list(out_root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = STAGING.match(entry.name)
+        if not match or entry.is_symlink() or not entry.is_dir() or _alive(int(match["pid"])):
+            continue
+        try:
+            if ".staging-" in entry.name and (entry / STAGING_MARKER).is_file():
+                shutil.rmtree(entry, ignore_errors=True)
+            elif ".old-" in entry.name and is_ours(entry):
+                original = entry.with_name(match["name"])
+                if not original.exists():
+                    entry.rename(original)
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue  # another run got there first, or the folder is read-only: not ours to fight over
+
+
+def replace(staging: Path, destination: Path) -> None:
+    """Swap the finished folder into place; an old report is removed only after the new one is complete,
+    and only if this tool wrote it."""
+    old = None
+    if destination.exists() or destination.is_symlink():
+        check_destination(destination, [])
+        if destination.is_dir() and not any(destination.iterdir()):
+            destination.rmdir()
+        else:
+            old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+            destination.rename(old)
+    staging.rename(destination)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,169 @@
+"""A report never deletes or writes over what this tool did not write: the checkpoint above all."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from report import output_folder
+from report.cli import main
+from tests.planted import Spec, plant
+from tests.report.test_hostile_inputs import assert_refused, run_cli
+
+SMALL = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
+
+
+def snapshot(folder) -> dict:
+    """Every file under `folder` with the sha256 of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    return plant(tmp_path / "ckpt", SMALL).folder
+
+
+def test_out_is_the_checkpoints_parent(tmp_path, capsys, checkpoint):
+    before = snapshot(checkpoint)
+    code, err = run_cli(capsys, "--model", str(checkpoint), "--out", str(tmp_path))
+    assert_refused(code, err, "model's own folder", "--out")
+    assert snapshot(checkpoint) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_out_is_the_checkpoint_itself(tmp_path, capsys, checkpoint):
+    before = snapshot(checkpoint)
+    code, err = run_cli(capsys, "--model", str(checkpoint), "--out", str(checkpoint))
+    assert_refused(code, err, "inside the model's own folder")
+    assert snapshot(checkpoint) == before
+    assert not [p for p in checkpoint.iterdir() if p.name.startswith(".")]
+
+
+def test_out_inside_the_checkpoint(tmp_path, capsys, checkpoint):
+    before = snapshot(checkpoint)
+    code, err = run_cli(capsys, "--model", str(checkpoint), "--out", str(checkpoint / "reports"))
+    assert_refused(code, err, "inside the model's own folder")
+    assert snapshot(checkpoint) == before and not (checkpoint / "reports").exists()
+
+
+def test_a_folder_of_the_users_is_not_replaced(tmp_path, capsys, checkpoint):
+    out = tmp_path / "out"
+    theirs = out / "ckpt"
+    theirs.mkdir(parents=True)
+    (theirs / "thesis.tex").write_text("three years of work")
+    code, err = run_cli(capsys, "--model", str(checkpoint), "--out", str(out))
+    assert_refused(code, err, "not written by this tool", str(theirs))
+    assert (theirs / "thesis.tex").read_text() == "three years of work"
+    assert sorted(p.name for p in out.iterdir()) == ["ckpt"]
+
+
+def test_a_file_in_the_way_is_not_replaced(tmp_path, capsys, checkpoint):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ckpt").write_text("notes")
+    code, err = run_cli(capsys, "--model", str(checkpoint), "--out", str(out))
+    assert_refused(code, err, "not a report folder")
+    assert (out / "ckpt").read_text() == "notes"
+
+
+def test_reports_of_ours_are_replaced_old_and_new(tmp_path, checkpoint):
+    out = tmp_path / "out"
+    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet"]) == 0
+    marker = json.loads((out / "ckpt" / output_folder.MARKER).read_text())
+    assert marker["tool"] == "weights-report"
+    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet"]) == 0  # has the marker
+    (out / "ckpt" / output_folder.MARKER).unlink()  # a report written before markers existed
+    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet"]) == 0
+    assert (out / "ckpt" / output_folder.MARKER).is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["ckpt"]
+
+
+def test_replace_refuses_at_the_last_moment_too(tmp_path):
+    """Someone puts their own folder in place while the report is being written."""
+    destination = tmp_path / "name"
+    staging = tmp_path / ".name.staging-1-x"
+    staging.mkdir()
+    destination.mkdir()
+    (destination / "data.csv").write_text("1,2,3")
+    with pytest.raises(output_folder.ReportError):
+        output_folder.replace(staging, destination)
+    assert (destination / "data.csv").read_text() == "1,2,3"
+
+
+def test_checkpoints_sharing_a_folder_name_get_distinct_folders(tmp_path):
+    a = plant(tmp_path / "run-a" / "checkpoint-500", SMALL).folder
+    b = tmp_path / "run-b" / "checkpoint-500"
+    b.parent.mkdir()
+    shutil.copytree(a, b)
+    names = output_folder.folder_names([str(a), str(b)])
+    assert names == ["run-a-checkpoint-500", "run-b-checkpoint-500"]
+    assert output_folder.folder_names([str(b), str(a)]) == names[::-1]  # the same names in any order
+    assert output_folder.folder_names([str(a)]) == ["checkpoint-500"]
+    assert output_folder.folder_names(["openai-community/gpt2-medium", str(a)]) == [
+        "openai-community--gpt2-medium", "checkpoint-500"]
+    out = tmp_path / "out"
+    assert main(["--model", str(a), "--model", str(b), "--out", str(out), "--quiet"]) == 0
+    assert {"run-a-checkpoint-500", "run-b-checkpoint-500", "comparison"} <= {p.name for p in out.iterdir()}
+
+
+def test_stale_staging_of_a_dead_run_is_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / f".ckpt.staging-{dead.pid}-abc"
+    stale.mkdir()
+    (stale / output_folder.STAGING_MARKER).write_text(f"{dead.pid}\n")
+    (stale / "results.json").write_text("{}")
+    live = out / f".ckpt.staging-{os.getpid()}-def"  # a run still going: left alone
+    live.mkdir()
+    (live / output_folder.STAGING_MARKER).write_text(f"{os.getpid()}\n")
+    foreign = out / f".notes.staging-{dead.pid}-x"  # looks like ours but is not: left alone
+    foreign.mkdir()
+    output_folder.remove_stale(out)
+    assert not stale.exists() and live.exists() and foreign.exists()
+
+
+def test_sigterm_leaves_no_staging_folder(tmp_path, checkpoint):
+    out = tmp_path / "out"
+    env = {**os.environ, "WEIGHTS_REPORT_NO_CACHE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "report", "--model", str(checkpoint), "--out", str(out),
+                                "--quiet"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(p.name.startswith(".ckpt.staging-")
+                                                  for p in (out.iterdir() if out.exists() else [])):
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be stopped"
+    process.terminate()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode != 0 and "Traceback" not in err, err
+    assert list(out.iterdir()) == [], list(out.iterdir())
+
+
+def test_a_report_moved_aside_by_a_killed_run_comes_back(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    aside = tmp_path / f".ckpt.old-{dead.pid}"
+    aside.mkdir()
+    output_folder.write_marker(aside, "ckpt")
+    (aside / "results.json").write_text("{}")
+    output_folder.remove_stale(tmp_path)
+    assert (tmp_path / "ckpt" / "results.json").is_file() and not aside.exists()
+
+
+def test_an_empty_folder_in_the_way_is_fine(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    output_folder.check_destination(tmp_path / "ckpt", [])
+    staging = tmp_path / ".ckpt.staging-1-x"
+    staging.mkdir()
+    (staging / "results.json").write_text("{}")
+    output_folder.replace(staging, tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "results.json").is_file()
