@@ -162,6 +162,7 @@ class HubServer:
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
                             self.url + "/{repo_id}/resolve/{revision}/{filename}")
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
 
     def __enter__(self) -> "HubServer":
         return self.start()
