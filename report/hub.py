@@ -76,8 +76,8 @@ def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> ModelSo
         if fetched is not None:
             return ModelSource(fetched.path, shown, fetched.sha, from_hub=True, fetch=fetched.summary)
         raise ReportError(
-            f"Model {where} is in neither the local Hugging Face cache nor this tool's cache, and "
-            f"HF_HUB_OFFLINE is set, so it cannot be fetched. Run once while online (only the tensors the "
+            f"Model {where} is not in the local Hugging Face cache (nor in this tool's cache of fetched "
+            f"tensors) and HF_HUB_OFFLINE is set, so it cannot be fetched. Run once while online (only the tensors the "
             f"report reads are fetched), or `huggingface-cli download {repo_id}`, or point --model at a "
             "local directory in Hub layout (config.json, *.safetensors, tokenizer files).")
     try:

@@ -93,8 +93,8 @@ class Store:
             manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return None
-        if manifest.get("revision") != sha or not (path / WEIGHTS).is_file() or not (path / "config.json").is_file():
-            return None
+        if manifest.get("revision") != sha or not (path / "config.json").is_file() or not _whole(path / WEIGHTS):
+            return None  # damaged after it was written: fetched again
         return Entry(path, manifest)
 
     def write(self, sha: str, small_files: dict[str, Path], tensors: list[StoredTensor], manifest: dict) -> Entry:
@@ -130,6 +130,18 @@ class Store:
                     shutil.rmtree(leftover, ignore_errors=True)
             except OSError:
                 pass
+
+
+def _whole(path: Path) -> bool:
+    """The file is as long as its own safetensors header says (a cheap check before every use)."""
+    try:
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(length))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        return path.stat().st_size == 8 + length + end
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -243,3 +243,13 @@ def test_cli_report_equals_the_local_folder_one(hub, models, tmp_path):
         doc["model"].pop("id"), doc["model"].pop("revision")
     assert remote_doc == local_doc
     assert "fetched by ranged reads" in (out / "org--sharded" / "report.html").read_text()
+
+
+def test_a_damaged_cache_entry_is_fetched_again(hub, models):
+    first = resolve("org/tiny")
+    weights = first.path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    hub.reset_counts()
+    again = resolve("org/tiny")
+    assert hub.bytes_served_for("*.safetensors") > 0
+    assert load_weights(again).tensors_sha256 == load_weights(resolve(str(models["single"].folder))).tensors_sha256
