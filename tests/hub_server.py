@@ -24,7 +24,8 @@ Faults (each fires `times` times on matching GETs of file bodies, then is used u
   "drop"  — send half the asked body, then close the connection (Content-Length promises all of it);
   "full"  — ignore Range and answer 200 with the whole file;
   "short" — answer 206 with only the first half of the asked range (Content-Range says so);
-  "hangup" — close the connection without any answer (as if the server became unreachable).
+  "hangup" — close the connection without any answer (as if the server became unreachable);
+  "unavailable" — answer 503.
 `go_down_after(n)` makes every request after the next n file-body GETs get "hangup" (a server that
 disappears half-way through a sharded fetch). Commit shas are deterministic (sha1 of repo, branch
 and the file bytes' identity), 40 hex characters like the Hub's.
@@ -48,7 +49,7 @@ CHUNK = 1 << 20
 
 @dataclass
 class Fault:
-    kind: str  # "drop" | "full" | "short" | "hangup"
+    kind: str  # "drop" | "full" | "short" | "hangup" | "unavailable"
     path: str = "*"  # fnmatch pattern on the file path in the repo
     times: int = 1
     ranged_only: bool = True  # only fire on requests that carry a Range header
@@ -330,6 +331,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "hangup":
             self.close_connection = True
             return
+        if fault == "unavailable":
+            return self._error(503, "ServiceUnavailable", "try again later", commit.sha)
         status = 206 if wanted else 200
         if fault == "full":
             status, start, end = 200, 0, size - 1

@@ -22,6 +22,7 @@ DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16
 MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
 PIECE = 16 << 20  # a long tensor is fetched as several ranges, so threads share it and retries stay small
 RETRIES = 4
+RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 WORKERS = 8
 
 
@@ -83,6 +84,8 @@ class RemoteFile:
                                           timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT) as response:
                     if response.status_code == 200:
                         raise _Transient("the server ignored the byte range and began sending the whole file")
+                    if response.status_code in RETRY_STATUS:
+                        raise _Transient(f"the server answered {response.status_code}")
                     if response.status_code >= 400:
                         response.read()  # the error's message is in the body
                     hf_raise_for_status(response)

@@ -113,7 +113,7 @@ def test_the_standard_hf_cache_is_read_as_before(hub):
     assert hub.bytes_served == 0
 
 
-@pytest.mark.parametrize("kind", ["drop", "full", "short"])
+@pytest.mark.parametrize("kind", ["drop", "full", "short", "hangup", "unavailable"])
 def test_a_fault_once_is_retried(hub, models, kind):
     hub.inject(Fault(kind, path="*.safetensors", times=1))
     weights = load_weights(resolve("org/sharded"))
