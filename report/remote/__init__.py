@@ -6,15 +6,17 @@ safetensors headers with two small range requests per shard; fetch only the tens
 sources ask for, in parallel across shards; keep them in the report's cache as one local safetensors
 file per repo + commit sha (see store.py). A second run, or HF_HUB_OFFLINE=1, reads from there.
 
-Which tensors: `KEY_SOURCES` are functions `(config, available_keys) -> keys`; the loader's
+Which tensors: `KEY_SOURCES` are functions `(config, available_keys) -> names`; the loader's
 `keys_to_read` (embeddings, positions, LayerNorms, an untied head) is the first. A section that reads
 more (MLP weights, say) adds its own with `add_key_source`; an entry cached before that fetches only
-the missing tensors and is rewritten with all of them.
+the missing tensors and is rewritten with all of them. A name is a checkpoint key, or `key[a:b]` for
+rows a..b-1 of it (one contiguous byte range), stored in the local file under that name.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from report.errors import ReportError
-from report.remote.ranges import FetchError, Header, RemoteFile, read_headers, read_tensors
+from report.remote.ranges import FetchError, Header, RemoteFile, Tensor, read_headers, read_tensors
 from report.remote.store import Entry, Store, StoredTensor, read_stored
 
 SMALL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "merges.txt",
@@ -111,17 +113,21 @@ def fetch(repo_id: str, revision: str | None) -> Fetched | None:
     missing = sorted(wanted - have)
     if entry is not None and not missing:
         return Fetched(entry.path, sha, summary(entry))
-    for key in missing:
+    for name in missing:
+        key = base_key(name)
+        if key not in key_file:
+            raise ReportError(f"{repo_id} has no tensor {key!r} (asked for as {name!r}).")
         if key_file[key] not in remotes:
             raise FetchError(f"{INDEX} of {repo_id} puts {key} in {key_file[key]}, which the repo does not have.")
-    needed = sorted({key_file[k] for k in missing} - set(headers))
+    needed = sorted({key_file[base_key(n)] for n in missing} - set(headers))
     headers.update(read_headers([remotes[n] for n in needed]))
     tensors = []
-    for key in missing:
-        header = headers[key_file[key]]
-        if key not in header.tensors:
-            raise FetchError(f"{INDEX} of {repo_id} puts {key} in {header.file}, but that file's header lacks it.")
-        tensors.append(header.tensors[key])
+    for name in missing:
+        header = headers[key_file[base_key(name)]]
+        if base_key(name) not in header.tensors:
+            raise FetchError(f"{INDEX} of {repo_id} puts {base_key(name)} in {header.file}, but that file's "
+                             "header lacks it.")
+        tensors.append(_part(header.tensors[base_key(name)], name))
     data = _fetch_with_progress(repo_id, sha, remotes, tensors, sum(sizes[n] for n in weight_files))
     stored = read_stored(entry.path / "model.safetensors") if entry is not None else []
     stored += [StoredTensor(t.key, t.dtype, t.shape, data[t.key]) for t in tensors]
@@ -129,6 +135,29 @@ def fetch(repo_id: str, revision: str | None) -> Fetched | None:
     manifest["key_files"] = dict(sorted(key_file.items()))
     entry = store.write(sha, {n: p for n, p in small.items() if n != INDEX}, stored, manifest)
     return Fetched(entry.path, sha, summary(entry))
+
+
+ROWS = re.compile(r"^(?P<key>.+)\[(?P<start>\d+):(?P<stop>\d+)\]$")
+
+
+def base_key(name: str) -> str:
+    """`h.0.mlp.c_fc.weight[0:128]` -> `h.0.mlp.c_fc.weight`; a whole key is its own base."""
+    match = ROWS.match(name)
+    return match["key"] if match else name
+
+
+def _part(tensor: Tensor, name: str) -> Tensor:
+    """The whole tensor, or for `key[a:b]` rows a..b-1 along the first axis (one contiguous byte range),
+    stored under that name with shape (b - a, ...)."""
+    match = ROWS.match(name)
+    if match is None:
+        return tensor
+    start, stop = int(match["start"]), int(match["stop"])
+    if not tensor.shape or not 0 <= start < stop <= tensor.shape[0]:
+        raise ReportError(f"Rows {start}:{stop} of {tensor.key} were asked for, but it has shape {list(tensor.shape)}.")
+    row = tensor.nbytes // tensor.shape[0]
+    return Tensor(tensor.file, name, tensor.dtype, (stop - start,) + tensor.shape[1:],
+                  tensor.start + start * row, tensor.start + stop * row)
 
 
 def _wanted(repo_id: str, config: dict, available: set) -> set[str]:

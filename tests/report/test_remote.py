@@ -253,3 +253,20 @@ def test_a_damaged_cache_entry_is_fetched_again(hub, models):
     again = resolve("org/tiny")
     assert hub.bytes_served_for("*.safetensors") > 0
     assert load_weights(again).tensors_sha256 == load_weights(resolve(str(models["single"].folder))).tensors_sha256
+
+
+def test_a_row_slice_is_fetched_as_its_own_byte_range(hub, models, monkeypatch):
+    from safetensors.numpy import load_file
+
+    monkeypatch.setattr(remote, "KEY_SOURCES", list(remote.KEY_SOURCES))
+    remote.add_key_source(lambda config, keys: ["h.1.mlp.c_fc.weight[8:24]"])
+    source = resolve("org/tiny")
+    whole = load_file(str(models["single"].folder / "model.safetensors"))["h.1.mlp.c_fc.weight"]
+    stored = load_file(str(source.path / "model.safetensors"))
+    assert stored["h.1.mlp.c_fc.weight[8:24]"].shape == (16, whole.shape[1])
+    assert (stored["h.1.mlp.c_fc.weight[8:24]"] == whole[8:24]).all()
+    assert "h.1.mlp.c_fc.weight" not in stored
+    assert hub.bytes_served <= 1.05 * (expected_bytes(models["single"].folder) + whole[8:24].nbytes)
+    remote.add_key_source(lambda config, keys: ["h.1.mlp.c_fc.weight[0:999]"])
+    with pytest.raises(ReportError, match="Rows 0:999"):
+        resolve("org/tiny")
