@@ -77,9 +77,9 @@ def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> ModelSo
             return ModelSource(fetched.path, shown, fetched.sha, from_hub=True, fetch=fetched.summary)
         raise ReportError(
             f"Model {where} is not in the local Hugging Face cache (nor in this tool's cache of fetched "
-            f"tensors) and HF_HUB_OFFLINE is set, so it cannot be fetched. Run once while online (only the tensors the "
-            f"report reads are fetched), or `huggingface-cli download {repo_id}`, or point --model at a "
-            "local directory in Hub layout (config.json, *.safetensors, tokenizer files).")
+            f"tensors) and HF_HUB_OFFLINE is set, so it cannot be fetched. Run once while online (only "
+            f"the tensors the report reads are fetched), or `huggingface-cli download {repo_id}`, or point "
+            "--model at a local directory in Hub layout (config.json, *.safetensors, tokenizer files).")
     try:
         with _hub_errors(repo_id, revision, where):
             fetched = remote.fetch(repo_id, revision)

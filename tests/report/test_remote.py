@@ -226,11 +226,13 @@ def test_pickle_only_repos_need_the_opt_in_and_come_whole(hub, models, tmp_path,
 def test_cli_report_equals_the_local_folder_one(hub, models, tmp_path):
     """`python -m report --model org/sharded` through HF_ENDPOINT gives the local folder's results."""
     env = {**os.environ, **hub.env(), "PYTHONPATH": str(ROOT)}
+    env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
     out = tmp_path / "out"
     run = subprocess.run([sys.executable, "-m", "report", "--model", "org/sharded", "--out", str(out),
                           "--frequency", "token-index", "--no-cache"], env=env, capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stderr
+    assert "tensors from 2 file(s)" in run.stderr and "MiB of" in run.stderr  # the bytes progress bar
     build(Request(model=str(models["sharded"].folder), frequency="token-index"), tmp_path / "local",
           show_progress=False)
     remote_doc = json.loads((out / "org--sharded" / "results.json").read_text())
