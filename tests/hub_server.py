@@ -385,6 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
                    b"" if self.command == "HEAD" else body)
 
     def _send(self, status: int, headers: dict, body: bytes) -> None:
+        headers.setdefault("Content-Length", str(len(body)))  # keep-alive clients wait for it
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)

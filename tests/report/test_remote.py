@@ -272,3 +272,21 @@ def test_a_row_slice_is_fetched_as_its_own_byte_range(hub, models, monkeypatch):
     remote.add_key_source(lambda config, keys: ["h.1.mlp.c_fc.weight[0:999]"])
     with pytest.raises(ReportError, match="Rows 0:999"):
         resolve("org/tiny")
+
+
+def test_the_hub_stand_in_speaks_ranges_refs_and_errors(hub, models):
+    """The fixture other tests reuse: refs per branch, 206 with Content-Range, 416 past the end, Hub headers."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import get_session
+
+    refs = HfApi().list_repo_refs("org/tiny")
+    assert {b.name: b.target_commit for b in refs.branches} == {"main": hub.shas["single"], "step1": hub.shas["step1"]}
+    url = f"{hub.url}/org/tiny/resolve/step1/model.safetensors"
+    size = (models["other"].folder / "model.safetensors").stat().st_size
+    head = get_session().head(url)
+    assert head.headers["X-Repo-Commit"] == hub.shas["step1"] and head.headers["X-Linked-Size"] == str(size)
+    part = get_session().get(url, headers={"Range": "bytes=8-15"})
+    assert part.status_code == 206 and part.headers["Content-Range"] == f"bytes 8-15/{size}"
+    assert part.content == (models["other"].folder / "model.safetensors").read_bytes()[8:16]
+    assert get_session().get(url, headers={"Range": f"bytes={size}-"}).status_code == 416
+    assert hub.bytes_served == 8
