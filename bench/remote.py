@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -138,7 +139,8 @@ def bench_repo(name: str, data: Path, hub, repeats: int) -> dict:
     return {"weight_bytes": weight_bytes, "tensor_bytes_read": needed, "bytes_served": statistics.median(served),
             "fetched_ratio": statistics.median(served) / weight_bytes, "ranged_s": statistics.median(ranged),
             "full_download_s": statistics.median(full), "time_ratio": statistics.median(ranged) / statistics.median(full),
-            "second_run_s": cached_s, "second_run_bytes": cached_bytes, "shards": len(files)}
+            "second_run_s": cached_s, "second_run_bytes": cached_bytes, "shards": len(files),
+            "peak_rss_mb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main() -> None:
@@ -164,7 +166,7 @@ def main() -> None:
                   f"{row['bytes_served'] / 1e6:7.1f} MB ({row['fetched_ratio']:.1%}; tensors read "
                   f"{row['tensor_bytes_read'] / 1e6:.1f} MB) in {row['ranged_s']:5.1f}s | full download "
                   f"{row['full_download_s']:5.1f}s ({row['time_ratio']:.2f}×) | second run {row['second_run_s']:.2f}s, "
-                  f"{row['second_run_bytes']} B", flush=True)
+                  f"{row['second_run_bytes']} B | peak RSS so far {row['peak_rss_mb_so_far']:.0f} MB", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from report.errors import ReportError
-from report.remote.ranges import FetchError, Header, RemoteFile, Tensor, read_headers, read_tensors
-from report.remote.store import Entry, Store, StoredTensor, read_stored
+from report.remote.ranges import FetchError, Header, RemoteFile, Tensor, copy_local, read_headers, read_tensors
+from report.remote.store import Entry, Store, stored_tensors
 
 SMALL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "merges.txt",
                "special_tokens_map.json")
@@ -128,12 +128,16 @@ def fetch(repo_id: str, revision: str | None) -> Fetched | None:
             raise FetchError(f"{INDEX} of {repo_id} puts {base_key(name)} in {header.file}, but that file's "
                              "header lacks it.")
         tensors.append(_part(header.tensors[base_key(name)], name))
-    data = _fetch_with_progress(repo_id, sha, remotes, tensors, sum(sizes[n] for n in weight_files))
-    stored = read_stored(entry.path / "model.safetensors") if entry is not None else []
-    stored += [StoredTensor(t.key, t.dtype, t.shape, data[t.key]) for t in tensors]
+    kept = stored_tensors(entry.path / "model.safetensors") if entry is not None else []
+    repo_bytes = sum(sizes[n] for n in weight_files)
+
+    def fill(fd: int, offsets: dict[str, int]) -> None:
+        copy_local(kept, fd, offsets)
+        _fetch_with_progress(repo_id, sha, remotes, tensors, repo_bytes, fd, offsets)
+
     manifest = _manifest(entry, repo_id, sha, sizes, weight_files, small, headers, tensors)
     manifest["key_files"] = dict(sorted(key_file.items()))
-    entry = store.write(sha, {n: p for n, p in small.items() if n != INDEX}, stored, manifest)
+    entry = store.write(sha, {n: p for n, p in small.items() if n != INDEX}, kept + tensors, fill, manifest)
     return Fetched(entry.path, sha, summary(entry))
 
 
@@ -195,7 +199,7 @@ def _small_files(repo_id: str, sha: str, sizes: dict, entry: Entry | None, store
     return out
 
 
-def _fetch_with_progress(repo_id, sha, remotes, tensors, repo_bytes: int) -> dict[str, bytes]:
+def _fetch_with_progress(repo_id, sha, remotes, tensors, repo_bytes: int, fd: int, offsets: dict) -> None:
     from huggingface_hub.utils import are_progress_bars_disabled
     from tqdm import tqdm
 
@@ -212,7 +216,7 @@ def _fetch_with_progress(repo_id, sha, remotes, tensors, repo_bytes: int) -> dic
             bar.update(n)
 
     try:
-        return read_tensors(remotes, tensors, advance)
+        read_tensors(remotes, tensors, fd, offsets, advance)
     finally:
         bar.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -69,8 +70,9 @@ class RemoteFile:
         self.url = hf_hub_url(repo_id, filename, revision=sha, endpoint=endpoint)
         self.headers = {**build_hf_headers(token=token), "Accept-Encoding": "identity"}
 
-    def read(self, start: int, end: int, into: memoryview, on_bytes=None) -> None:
-        """Fill `into` with bytes [start, end) of the file, retrying transient failures from where they stopped."""
+    def read(self, start: int, end: int, sink, on_bytes=None) -> None:
+        """Pass bytes [start, end) of the file to `sink(position, chunk)` in order, retrying transient
+        failures from where they stopped."""
         import httpx2
         from huggingface_hub import constants
         from huggingface_hub.errors import HfHubHTTPError
@@ -93,7 +95,7 @@ class RemoteFile:
                     for chunk in response.iter_bytes(1 << 20):
                         if pos + len(chunk) > end:
                             raise _Transient("the server sent more bytes than the range asked for")
-                        into[pos - start:pos - start + len(chunk)] = chunk
+                        sink(pos, chunk)
                         pos += len(chunk)
                         if on_bytes is not None:
                             on_bytes(len(chunk))
@@ -111,7 +113,11 @@ class RemoteFile:
 
     def fetch(self, start: int, end: int) -> bytes:
         buffer = bytearray(end - start)
-        self.read(start, end, memoryview(buffer))
+
+        def keep(pos: int, chunk: bytes) -> None:
+            buffer[pos - start:pos - start + len(chunk)] = chunk
+
+        self.read(start, end, keep)
         return bytes(buffer)
 
 
@@ -176,17 +182,25 @@ def read_headers(remotes: list[RemoteFile]) -> dict[str, Header]:
         return {h.file: h for h in pool.map(read_header, remotes)}
 
 
-def read_tensors(remotes: dict[str, RemoteFile], tensors: list[Tensor], on_bytes=None) -> dict[str, bytes]:
-    """The stored bytes of each tensor, by key. Adjacent tensors of a file are fetched as one range and long
-    ranges as several, all in parallel across files."""
+def read_tensors(remotes: dict[str, RemoteFile], tensors: list[Tensor], fd: int, offsets: dict[str, int],
+                 on_bytes=None) -> None:
+    """Write each tensor's stored bytes into the open file `fd` at `offsets[key]`, straight from the network
+    (memory stays at a few pieces, whatever the model's size). Adjacent tensors of a file are fetched as one
+    range and long ranges as several, all in parallel across files."""
     spans = _spans(tensors)
-    buffers = {id(span): bytearray(span[2] - span[1]) for span in spans}
     jobs = [(span, offset, min(offset + PIECE, span[2])) for span in spans for offset in range(span[1], span[2], PIECE)]
 
     def run(job) -> None:
-        (file, first, _, _), start, end = job
-        view = memoryview(buffers[id(job[0])])[start - first:end - first]
-        remotes[file].read(start, end, view, on_bytes)
+        (file, _, _, members), start, end = job
+
+        def sink(pos: int, chunk: bytes) -> None:
+            view, stop = memoryview(chunk), pos + len(chunk)
+            for tensor in members:
+                lo, hi = max(pos, tensor.start), min(stop, tensor.end)
+                if lo < hi:
+                    os.pwrite(fd, view[lo - pos:hi - pos], offsets[tensor.key] + lo - tensor.start)
+
+        remotes[file].read(start, end, sink, on_bytes)
 
     failed = threading.Event()
 
@@ -202,12 +216,15 @@ def read_tensors(remotes: dict[str, RemoteFile], tensors: list[Tensor], on_bytes
     with ThreadPoolExecutor(WORKERS) as pool:
         for _ in pool.map(guarded, jobs):  # re-raises the first failure
             pass
-    out = {}
-    for span in spans:
-        data = memoryview(buffers[id(span)])
-        for tensor in span[3]:
-            out[tensor.key] = bytes(data[tensor.start - span[1]:tensor.end - span[1]])
-    return out
+
+
+def copy_local(tensors: list[Tensor], fd: int, offsets: dict[str, int]) -> None:
+    """Copy tensors of a local safetensors file (`tensor.file` is its path) into `fd` at `offsets[key]`."""
+    for tensor in tensors:
+        with open(tensor.file, "rb") as source:
+            for pos in range(tensor.start, tensor.end, PIECE):
+                data = os.pread(source.fileno(), min(PIECE, tensor.end - pos), pos)
+                os.pwrite(fd, data, offsets[tensor.key] + pos - tensor.start)
 
 
 def _spans(tensors: list[Tensor]) -> list[tuple[str, int, int, list[Tensor]]]:

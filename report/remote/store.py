@@ -39,14 +39,6 @@ def cache_root() -> Path:
 
 
 @dataclass(frozen=True)
-class StoredTensor:
-    key: str
-    dtype: str
-    shape: tuple[int, ...]
-    data: bytes
-
-
-@dataclass(frozen=True)
 class Entry:
     """A complete cache entry: its folder and its manifest (fetch.json)."""
 
@@ -97,8 +89,9 @@ class Store:
             return None  # damaged after it was written: fetched again
         return Entry(path, manifest)
 
-    def write(self, sha: str, small_files: dict[str, Path], tensors: list[StoredTensor], manifest: dict) -> Entry:
-        """Write a complete entry for `sha` (replacing an older, smaller one) and return it."""
+    def write(self, sha: str, small_files: dict[str, Path], tensors: list, fill, manifest: dict) -> Entry:
+        """Write a complete entry for `sha` (replacing an older, smaller one) and return it. `tensors` have
+        key, dtype, shape and nbytes; `fill(fd, offsets)` writes each one's bytes at `offsets[key]`."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._clear_stale_partials()
         staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.folder))
@@ -106,7 +99,11 @@ class Store:
             for name, source in small_files.items():
                 if source.resolve() != (staging / name).resolve():
                     shutil.copyfile(source, staging / name)
-            write_safetensors(staging / WEIGHTS, tensors)
+            offsets = start_safetensors(staging / WEIGHTS, tensors)
+            with open(staging / WEIGHTS, "r+b") as handle:
+                fill(handle.fileno(), offsets)
+                handle.flush()
+                os.fsync(handle.fileno())
             verify_safetensors(staging / WEIGHTS, tensors)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
             target = self.folder / sha
@@ -151,26 +148,25 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(handle.name, path)
 
 
-def write_safetensors(path: Path, tensors: list[StoredTensor]) -> None:
-    """The safetensors format, written directly (numpy cannot hold BF16): u64 header length, JSON, data."""
+def start_safetensors(path: Path, tensors: list) -> dict[str, int]:
+    """Write the safetensors header (u64 length, JSON; numpy cannot hold BF16, so it is written directly)
+    and size the file for the data; returns where each tensor's bytes go."""
     header, offset = {}, 0
     for tensor in sorted(tensors, key=lambda t: t.key):
         header[tensor.key] = {"dtype": tensor.dtype, "shape": list(tensor.shape),
-                              "data_offsets": [offset, offset + len(tensor.data)]}
-        offset += len(tensor.data)
+                              "data_offsets": [offset, offset + tensor.nbytes]}
+        offset += tensor.nbytes
     header["__metadata__"] = {"format": "pt"}
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)
     with open(path, "wb") as handle:
         handle.write(len(blob).to_bytes(8, "little"))
         handle.write(blob)
-        for tensor in sorted(tensors, key=lambda t: t.key):
-            handle.write(tensor.data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        handle.truncate(8 + len(blob) + offset)
+    return {key: 8 + len(blob) + info["data_offsets"][0] for key, info in header.items() if key != "__metadata__"}
 
 
-def verify_safetensors(path: Path, tensors: list[StoredTensor]) -> None:
+def verify_safetensors(path: Path, tensors: list) -> None:
     """Reopen the written file with safetensors itself: every tensor there, with the header's dtype and shape."""
     from safetensors import safe_open
 
@@ -190,17 +186,12 @@ def verify_safetensors(path: Path, tensors: list[StoredTensor]) -> None:
         raise ReportError("The fetched tensors could not be written whole; nothing was cached.")
 
 
-def read_stored(path: Path) -> list[StoredTensor]:
-    """Every tensor of an entry's safetensors file, as raw bytes (to rewrite it with more tensors)."""
+def stored_tensors(path: Path) -> list:
+    """Every tensor of an entry's safetensors file, located in it (to copy into a grown entry)."""
+    from report.remote.ranges import Tensor
+
     with open(path, "rb") as handle:
         length = int.from_bytes(handle.read(8), "little")
         header = json.loads(handle.read(length))
-        start = 8 + length
-        out = []
-        for key, info in sorted(header.items()):
-            if key == "__metadata__":
-                continue
-            begin, end = info["data_offsets"]
-            handle.seek(start + begin)
-            out.append(StoredTensor(key, info["dtype"], tuple(info["shape"]), handle.read(end - begin)))
-    return out
+    return [Tensor(str(path), key, info["dtype"], tuple(info["shape"]), 8 + length + info["data_offsets"][0],
+                   8 + length + info["data_offsets"][1]) for key, info in sorted(header.items()) if key != "__metadata__"]
