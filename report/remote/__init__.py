@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 
 from report.errors import ReportError
 from report.remote.ranges import FetchError, Header, RemoteFile, Tensor, copy_local, read_headers, read_tensors
-from report.remote.store import Entry, Store, stored_tensors
+from report.remote.store import SHA, Entry, Store, stored_tensors
 
 SMALL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "merges.txt",
                "special_tokens_map.json")
@@ -82,6 +82,8 @@ def fetch(repo_id: str, revision: str | None) -> Fetched | None:
     endpoint = constants.ENDPOINT
     info = HfApi(endpoint=endpoint).model_info(repo_id, revision=revision, files_metadata=True)
     sha = info.sha
+    if not isinstance(sha, str) or not SHA.match(sha):
+        raise ReportError(f"The Hub did not name the commit of {repo_id} at {revision or 'main'} (got {sha!r}).")
     store = Store(repo_id)
     store.set_ref(revision, sha)
     sizes = {s.rfilename: s.size for s in info.siblings or [] if s.size is not None}
@@ -189,8 +191,8 @@ def _small_files(repo_id: str, sha: str, sizes: dict, entry: Entry | None, store
 
     out = {}
     for name in SMALL_FILES + (INDEX,):
-        if name not in sizes:
-            continue
+        if name not in sizes or (name == INDEX and entry is not None and entry.manifest.get("key_files")):
+            continue  # an entry knows which file holds which key
         if entry is not None and (entry.path / name).is_file():
             out[name] = entry.path / name
         else:
