@@ -107,6 +107,10 @@ class Store:
             verify_safetensors(staging / WEIGHTS, tensors)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
             target = self.folder / sha
+            current = self.entry(sha)
+            if current is not None and current.keys >= {t.key for t in tensors}:
+                shutil.rmtree(staging, ignore_errors=True)  # another run wrote as much meanwhile: keep its entry
+                return current
             old = None
             if target.exists():
                 old = self.folder / f".old-{sha}-{os.getpid()}"
