@@ -4,6 +4,8 @@
 checks every tensor's offsets against the file size; `read_ranges` fetches byte ranges into buffers in
 parallel, resuming a range where a connection dropped or a server sent fewer bytes than asked. Any
 failure that a retry does not cure becomes a `FetchError` naming the file and what went wrong.
+(huggingface_hub's `parse_safetensors_file_metadata` reads a fixed 100 kB and drops the header's length,
+which the absolute offsets need, so headers are read here, through the same session.)
 """
 
 from __future__ import annotations
