@@ -10,7 +10,7 @@ DEVICE ?= auto
 # torch is pinned to the CPU wheel so a fresh install stays small; other versions work too.
 TORCH  ?= torch==2.13.0
 
-.PHONY: report test bench sysdeps clean
+.PHONY: report test bench bench-remote sysdeps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.remote
+
+# Ranged Hub reads against a full download, from a local server (synthetic GPT-2-XL and 7B-shape repos).
+bench-remote: $(STAMP)
+	$(BIN)/python -m bench.remote
 
 # Fonts for token strings in any script (CJK, Noto core for Devanagari, Thai, Arabic, …, Symbola for emoji), pdftoppm for page checks, chromium for browser checks.
 sysdeps:

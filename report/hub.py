@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ class ModelSource:
     model_id: str
     revision: str | None
     from_hub: bool
+    fetch: dict | None = None  # what was fetched from the Hub to build `path` (ranged reads), if anything
 
 
 def split_revision(spec: str) -> tuple[str, str | None]:
@@ -58,39 +61,92 @@ def resolve(spec: str, revision: str | None = None, allow_pickle: bool = False) 
 
 
 def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> ModelSource:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    """The standard Hugging Face cache first (no network); else only the tensors read, by ranged requests
+    (report/remote); a repo with pickle weights only is downloaded whole, and only with --allow-pickle."""
+    from report import remote
 
-    patterns = WANTED_FILES + (["pytorch_model.bin", "pytorch_model*.bin", "*.bin.index.json"] if allow_pickle else [])
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
     where = f"{repo_id}" + (f" at revision {revision}" if revision else "")
+    shown = f"{repo_id}@{revision}" if revision else repo_id  # two revisions get separate output folders
+    path = _hf_cached(repo_id, revision, allow_pickle)
+    if path is not None:
+        return ModelSource(path, shown, path.name, from_hub=True)
+    if offline:
+        fetched = remote.cached(repo_id, revision)
+        if fetched is not None:
+            return ModelSource(fetched.path, shown, fetched.sha, from_hub=True, fetch=fetched.summary)
+        raise ReportError(
+            f"Model {where} is not in the local Hugging Face cache (nor in this tool's cache of fetched "
+            f"tensors) and HF_HUB_OFFLINE is set, so it cannot be fetched. Run once while online (only "
+            f"the tensors the report reads are fetched), or `huggingface-cli download {repo_id}`, or point "
+            "--model at a local directory in Hub layout (config.json, *.safetensors, tokenizer files).")
     try:
-        path = snapshot_download(repo_id, revision=revision, allow_patterns=patterns, local_files_only=True)
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError) as cached_miss:
-        if offline:
-            raise ReportError(
-                f"Model {where} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set, so it "
-                f"cannot be downloaded. Fetch it once while online (for example "
-                f"`huggingface-cli download {repo_id}`), or point --model at a local directory in Hub "
-                "layout (config.json, *.safetensors, tokenizer files)."
-            ) from cached_miss
-        try:
-            path = snapshot_download(repo_id, revision=revision, allow_patterns=patterns)
-        except RevisionNotFoundError as exc:
-            raise ReportError(f"Model {repo_id} has no revision {revision!r} on the Hub.") from exc
-        except RepositoryNotFoundError as exc:
-            raise ReportError(f"There is no model {repo_id!r} on the Hub (check the spelling, "
-                              "or log in if it is private).") from exc
-        except Exception as exc:  # network down, proxy, DNS: all the same to the user
-            raise ReportError(
-                f"Model {where} is not in the local Hugging Face cache and the Hub could not be "
-                f"reached ({type(exc).__name__}). Fetch it while online (`huggingface-cli download "
-                f"{repo_id}`), or point --model at a local directory in Hub layout."
-            ) from exc
-    path = Path(path)
-    # An asked-for revision is part of the id, so two revisions of one model get separate output folders.
-    return ModelSource(path, f"{repo_id}@{revision}" if revision else repo_id, path.name, from_hub=True)
+        with _hub_errors(repo_id, revision, where):
+            fetched = remote.fetch(repo_id, revision)
+            if fetched is None:
+                return _whole_pickles(repo_id, revision, allow_pickle, shown)
+    except HubUnreachable:
+        fetched = remote.cached(repo_id, revision)  # what an earlier run fetched for this revision
+        if fetched is None:
+            raise
+    return ModelSource(fetched.path, shown, fetched.sha, from_hub=True, fetch=fetched.summary)
+
+
+def _hf_cached(repo_id: str, revision: str | None, allow_pickle: bool) -> Path | None:
+    """The snapshot folder in the standard Hugging Face cache, if it holds weights we may read."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=_patterns(allow_pickle),
+                                      local_files_only=True))
+    except Exception:  # not cached (LocalEntryNotFoundError, or an odd cache layout): fetch instead
+        return None
+    weights = list(path.glob("*.safetensors")) + (list(path.glob("pytorch_model*.bin")) if allow_pickle else [])
+    return path if weights and (path / "config.json").is_file() else None
+
+
+def _patterns(allow_pickle: bool) -> list[str]:
+    return WANTED_FILES + (["pytorch_model.bin", "pytorch_model*.bin", "*.bin.index.json"] if allow_pickle else [])
+
+
+def _whole_pickles(repo_id: str, revision: str | None, allow_pickle: bool, shown: str) -> ModelSource:
+    from huggingface_hub import snapshot_download
+
+    if not allow_pickle:
+        raise ReportError(f"Model {repo_id} has only pickle weights (no *.safetensors). Pickle files can run "
+                          "code when loaded, so they are refused; pass --allow-pickle to download them whole "
+                          "and load them with weights_only=True.")
+    print(f"{shown}: only pickle weights on the Hub, so they are downloaded whole (--allow-pickle), "
+          "not by ranges", file=sys.stderr, flush=True)
+    path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=_patterns(True)))
+    return ModelSource(path, shown, path.name, from_hub=True,
+                       fetch={"method": "whole pickle files (--allow-pickle)",
+                              "files": sorted(p.name for p in path.glob("pytorch_model*.bin"))})
+
+
+class HubUnreachable(ReportError):
+    """The Hub did not answer the first question (which commit is this revision?)."""
+
+
+@contextmanager
+def _hub_errors(repo_id: str, revision: str | None, where: str):
+    """huggingface_hub's errors as one paragraph each; a Hub that cannot be reached falls back to our cache."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        yield
+    except ReportError:
+        raise
+    except GatedRepoError as exc:
+        raise ReportError(f"Model {repo_id} is gated: accept its terms on its Hub page, then log in "
+                          "(`huggingface-cli login`) or set HF_TOKEN.") from exc
+    except RevisionNotFoundError as exc:
+        raise ReportError(f"Model {repo_id} has no revision {revision!r} on the Hub.") from exc
+    except RepositoryNotFoundError as exc:
+        raise ReportError(f"There is no model {repo_id!r} on the Hub (check the spelling, "
+                          "or log in if it is private).") from exc
+    except Exception as exc:  # network down, proxy, DNS: all the same to the user
+        raise HubUnreachable(
+            f"Model {where} is not in the local Hugging Face cache nor this tool's cache, and the Hub could "
+            f"not be reached ({type(exc).__name__}). Run again when online, or `huggingface-cli download "
+            f"{repo_id}`, or point --model at a local directory in Hub layout.") from exc

@@ -59,6 +59,7 @@ class ModelWeights:
     tensors_sha256: str
     tensor_sha256: dict = field(default_factory=dict)
     mlp_norm_role: str = "ln_2"
+    fetch: dict | None = None  # for a Hub model read by ranged requests: bytes fetched, from which files
 
     @property
     def vocab_rows(self) -> int:
@@ -166,7 +167,22 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
         tensors_sha256=combined.hexdigest(),
         tensor_sha256=dict(sorted(digests.items())),
         mlp_norm_role=arch.mlp_norm_role,
+        fetch=source.fetch,
     )
+
+
+def keys_to_read(config: dict, available) -> list[str]:
+    """The checkpoint keys `load_weights` reads from a checkpoint whose keys are `available`: what a
+    ranged fetch from the Hub must get (the same lookup as `read` above, without reading)."""
+    arch = architecture_for(config)
+    available = set(available)
+    names = [arch.token_embeddings, arch.position_embeddings, arch.unembedding]
+    names += [spec.key + suffix for spec in arch.layer_norms for suffix in (".weight", ".bias")]
+    keys = []
+    for name in filter(None, names):
+        found = (p + c for c in arch.candidates(name) for p in arch.prefixes if p + c in available)
+        keys += [key] if (key := next(found, None)) else []
+    return sorted(set(keys))
 
 
 class TensorReader:

@@ -124,7 +124,20 @@ def to_json(card: ModelCard, ctx: RunContext) -> dict:
             "conventions": list(card.notes), "tokenizer_sha256": card.tokenizer_sha256,
             "analysed_matrix": "input embedding", "unembedding": card.unembedding, "padding": card.padding,
             "token_encoding": card.token_encoding, "added_tokens": card.added_tokens,
-            "tokens_beyond_embedding": card.tokens_beyond_embedding}
+            "tokens_beyond_embedding": card.tokens_beyond_embedding, "fetch": ctx.weights.fetch}
+
+
+def fetch_line(fetch: dict | None) -> str | None:
+    """How the weights came from the Hub, in one sentence (None for local folders and the HF cache)."""
+    if not fetch:
+        return None
+    if "bytes_fetched" not in fetch:
+        return f"{fetch['method']}: {', '.join(fetch['files'])}"
+    files = ", ".join(f"{name} ({n / 2**20:,.1f} MiB)" for name, n in fetch["files"].items())
+    share = fetch["bytes_fetched"] / max(1, fetch["bytes_in_weight_files"])
+    return (f"{fetch['bytes_fetched'] / 2**20:,.1f} MiB fetched by ranged reads ({share:.1%} of the "
+            f"{fetch['bytes_in_weight_files'] / 2**20:,.1f} MiB of weight files): {fetch['tensors']} tensors "
+            f"from {files}; whole: {', '.join(fetch['small_files'])}")
 
 
 def figures(card: ModelCard, ctx: RunContext) -> list:
@@ -132,7 +145,8 @@ def figures(card: ModelCard, ctx: RunContext) -> list:
 
 
 def context(card: ModelCard, ctx: RunContext) -> dict:
-    return {"card": card, "tensor_sha256": ctx.weights.tensor_sha256, "word_start_rule": ctx.weights.word_start_rule}
+    return {"card": card, "tensor_sha256": ctx.weights.tensor_sha256, "word_start_rule": ctx.weights.word_start_rule,
+            "fetch": fetch_line(ctx.weights.fetch)}
 
 
 SECTION = Section("model_card", "The model and the notation", run, to_json, figures, context)
