@@ -19,13 +19,13 @@ SMALL = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), u
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory):
+def small(tmp_path_factory):
     return plant(tmp_path_factory.mktemp("rw") / "ckpt", SMALL)
 
 
-def fine_tuned(planted, folder):
-    """The planted checkpoint with tokens added the way fine-tunes add them (chat markers, words, a pad)."""
-    shutil.copytree(planted.folder, folder)
+def fine_tuned(small, folder):
+    """The small checkpoint with tokens added the way fine-tunes add them (chat markers, words, a pad)."""
+    shutil.copytree(small.folder, folder)
     tokenizer = load_tokenizer(folder)
     tokenizer.add_tokens(["<|im_start|>", "<|im_end|>", " domainword", "naïve"])
     tokenizer.add_special_tokens({"pad_token": "<pad>"})
@@ -35,20 +35,20 @@ def fine_tuned(planted, folder):
     return folder, len(tokenizer)
 
 
-def test_added_tokens_keep_the_byte_level_encoding(planted, tmp_path):
-    folder, size = fine_tuned(planted, tmp_path / "ft")
+def test_added_tokens_keep_the_byte_level_encoding(small, tmp_path):
+    folder, size = fine_tuned(small, tmp_path / "ft")
     table = load_tokens(load_tokenizer(folder), size, "leading-space")
     assert table.scheme == "byte-level" and table.byte_level
-    base = load_tokens(load_tokenizer(planted.folder), planted.vocab_size, "leading-space")
-    n = planted.vocab_size
+    base = load_tokens(load_tokenizer(small.folder), small.vocab_size, "leading-space")
+    n = small.vocab_size
     assert table.display[:n] == base.display and np.array_equal(table.word_start[:n], base.word_start)
     added = {table.display[i]: bool(table.word_start[i]) for i in range(n, size) if table.added[i]}
     assert added == {"<|im_start|>": False, "<|im_end|>": False, "␣domainword": True, "naïve": False}
     assert int(table.added.sum()) == 4 and table.special[size - 1]
 
 
-def test_fine_tuned_report_keeps_word_starts_and_says_so(planted, tmp_path):
-    folder, size = fine_tuned(planted, tmp_path / "ft")
+def test_fine_tuned_report_keeps_word_starts_and_says_so(small, tmp_path):
+    folder, size = fine_tuned(small, tmp_path / "ft")
     from safetensors.numpy import load_file, save_file
     tensors = load_file(str(folder / "model.safetensors"))
     extra = size - tensors["wte.weight"].shape[0]
@@ -64,12 +64,12 @@ def test_fine_tuned_report_keeps_word_starts_and_says_so(planted, tmp_path):
     results = json.loads((out / "ft" / "results.json").read_text())
     card = results["analyses"]["model_card"]
     assert card["token_encoding"] == "byte-level" and card["added_tokens"] == 4
-    assert card["word_start_tokens"] == int(planted.word_start.sum()) + 1  # + " domainword"
+    assert card["word_start_tokens"] == int(small.word_start.sum()) + 1  # + " domainword"
     kinds = {a["kind"] for a in results["analyses"]["summary"]["alerts"]}
     assert "word starts missing" not in kinds
 
 
-def test_alert_when_word_starts_vanish(planted, tmp_path):
+def test_alert_when_word_starts_vanish(small, tmp_path):
     """A BPE vocabulary written as plain text (a converter that lost the byte map) has no word starts."""
     from report.context import Options, RunContext
     from report.frequency import from_token_index
@@ -78,7 +78,7 @@ def test_alert_when_word_starts_vanish(planted, tmp_path):
     from report.sections import summary
     from report.tokens import build_table
 
-    weights = load_weights(resolve(str(planted.folder)))
+    weights = load_weights(resolve(str(small.folder)))
     raw = [f"tok{i}" for i in range(weights.vocab_rows)]
     tokens = build_table(raw, set(), weights.vocab_rows, "leading-space", scheme="plain")
     ctx = RunContext(weights, tokens, from_token_index(weights.vocab_rows), Options())
@@ -86,11 +86,11 @@ def test_alert_when_word_starts_vanish(planted, tmp_path):
     assert "word starts missing" in kinds
 
 
-def test_edited_tokenizer_is_not_served_from_the_cache(planted, tmp_path, monkeypatch):
+def test_edited_tokenizer_is_not_served_from_the_cache(small, tmp_path, monkeypatch):
     monkeypatch.delenv("WEIGHTS_REPORT_NO_CACHE", raising=False)
     monkeypatch.setenv("WEIGHTS_REPORT_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "m"
-    shutil.copytree(planted.folder, folder)
+    shutil.copytree(small.folder, folder)
     out = tmp_path / "out"
     assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
     before = json.loads((out / "m" / "results.json").read_text())["analyses"]["model_card"]["tokenizer_sha256"]
@@ -103,26 +103,26 @@ def test_edited_tokenizer_is_not_served_from_the_cache(planted, tmp_path, monkey
     assert after != before
 
 
-def test_corpus_without_newlines_is_streamed(planted, tmp_path, monkeypatch):
+def test_corpus_without_newlines_is_streamed(small, tmp_path, monkeypatch):
     """One 3 MB line is tokenized in pieces (never whole), and counts stay those of whole-text tokenizing."""
     from report import frequency
 
-    text = planted.corpus.read_text(encoding="utf-8").replace("\n", " ")
+    text = small.corpus.read_text(encoding="utf-8").replace("\n", " ")
     line = (text * (3_000_000 // len(text) + 1))[:3_000_000]
     path = tmp_path / "one-line.txt"
     path.write_text(line, encoding="utf-8")
-    tokenizer = load_tokenizer(planted.folder)
+    tokenizer = load_tokenizer(small.folder)
     longest = []
     real = frequency._encode
     monkeypatch.setattr(frequency, "_encode", lambda tok, texts: longest.append(max(map(len, texts), default=0))
                         or real(tok, texts))
-    counts = from_corpus(tokenizer, path, planted.vocab_size).counts
+    counts = from_corpus(tokenizer, path, small.vocab_size).counts
     assert max(longest) <= 2 * frequency.CORPUS_CHUNK_CHARS
-    whole = np.bincount(tokenizer.backend_tokenizer.encode(line[:200_000]).ids, minlength=planted.vocab_size)
+    whole = np.bincount(tokenizer.backend_tokenizer.encode(line[:200_000]).ids, minlength=small.vocab_size)
     monkeypatch.setattr(frequency, "CORPUS_CHUNK_CHARS", 10_000)
     short = tmp_path / "short.txt"
     short.write_text(line[:200_000], encoding="utf-8")
-    pieces = from_corpus(tokenizer, short, planted.vocab_size).counts
+    pieces = from_corpus(tokenizer, short, small.vocab_size).counts
     assert np.abs(pieces - whole).sum() <= 0.001 * whole.sum()
     assert counts.sum() > 0
 
