@@ -18,7 +18,7 @@ from report.errors import ReportError
 PROXY_WORDS = 40_000
 # Shares of a word's occurrences that follow a space, follow a space capitalised, or start a line.
 PROXY_FORMS = ((" {w}", 0.8), (" {W}", 0.1), ("{w}", 0.1))
-CORPUS_CHUNK_CHARS = 1 << 20
+CORPUS_CHUNK_CHARS = 1 << 18  # characters per batch: tokenizing holds ~170 bytes per character
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,10 +77,11 @@ def from_corpus(tokenizer, path: Path, rows: int) -> TokenFrequency:
                 lines = (carry + chunk).splitlines(keepends=True)
                 # A chunk may end mid-line: keep that piece for the next round so counts stay exact.
                 carry = lines.pop() if chunk and lines and not lines[-1].endswith(("\n", "\r")) else ""
-                if len(carry) > CORPUS_CHUNK_CHARS:  # a line without end: cut before a space, where words start
-                    cut = carry.rfind(" ")
-                    lines.append(carry[:cut] if cut > 0 else carry)
-                    carry = carry[cut:] if cut > 0 else ""
+                while len(carry) > CORPUS_CHUNK_CHARS:  # a line without end: cut before a space, where words start
+                    cut = carry.rfind(" ", 0, CORPUS_CHUNK_CHARS)
+                    cut = cut if cut > 0 else CORPUS_CHUNK_CHARS
+                    lines.append(carry[:cut])
+                    carry = carry[cut:]
                 counts += _credit(_encode(tokenizer, lines), np.ones(len(lines)), rows)
                 if not chunk:
                     break

@@ -114,8 +114,12 @@ def write_marker(folder: Path, model: str) -> None:
 def make_staging(destination: Path) -> Path:
     """A hidden, empty sibling folder of `destination` that names this process, for writing into."""
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.staging-{os.getpid()}-", dir=destination.parent))
-    staging.chmod(0o755)
-    (staging / STAGING_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    try:
+        staging.chmod(0o755)
+        (staging / STAGING_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    except BaseException:  # interrupted (SIGTERM) or failed before the caller could take charge of it
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return staging
 
 
@@ -148,7 +152,7 @@ def remove_stale(out_root: Path) -> None:
         if not match or entry.is_symlink() or not entry.is_dir() or _alive(int(match["pid"])):
             continue
         try:
-            if ".staging-" in entry.name and (entry / STAGING_MARKER).is_file():
+            if ".staging-" in entry.name and ((entry / STAGING_MARKER).is_file() or not any(entry.iterdir())):
                 shutil.rmtree(entry, ignore_errors=True)
             elif ".old-" in entry.name and is_ours(entry):
                 original = entry.with_name(match["name"])

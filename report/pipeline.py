@@ -235,7 +235,7 @@ def write_atomically(destination: Path, write, model: str = "") -> None:
     failure or interrupt the sibling is removed and `destination` is left as it was."""
     output_folder.remove_stale(destination.parent)
     staging = output_folder.make_staging(destination)
-    try:
+    try:  # (a signal between those two lines leaves an empty staging folder, which the next run removes)
         write(staging)
         output_folder.finish_staging(staging, model or destination.name)
         output_folder.replace(staging, destination)

@@ -24,7 +24,7 @@ def small(tmp_path_factory):
 
 
 def fine_tuned(small, folder):
-    """The planted checkpoint with tokens added the way fine-tunes add them (chat markers, words, a pad)."""
+    """The small checkpoint with tokens added the way fine-tunes add them (chat markers, words, a pad)."""
     shutil.copytree(small.folder, folder)
     tokenizer = load_tokenizer(folder)
     tokenizer.add_tokens(["<|im_start|>", "<|im_end|>", " domainword", "naïve"])
