@@ -63,22 +63,27 @@ def run_local(checkpoints: list[Checkpoint], settings: Settings, workers: int | 
     try:
         while len(outcomes) < len(checkpoints):
             left = [i for i in range(len(checkpoints)) if i not in outcomes]
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            try:
                 running = {pool.submit(analyse_checkpoint, checkpoints[i], settings): i for i in left}
-                try:
-                    while running:
-                        done, _ = wait(running, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            index = running.pop(future)
-                            outcomes[index] = future.result()
-                            _finished(bar, checkpoints[index], outcomes[index], on_done, index)
-                except BrokenProcessPool:  # a worker died; which task killed it is unknown
-                    for index in running.values():
-                        attempts[index] += 1
-                        if attempts[index] >= ATTEMPTS:
-                            outcomes[index] = lost(f"its worker process died {ATTEMPTS} times (killed, or out "
-                                                   "of memory)")
-                            _finished(bar, checkpoints[index], outcomes[index], on_done, index)
+                while running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        index = running.pop(future)
+                        outcomes[index] = future.result()
+                        _finished(bar, checkpoints[index], outcomes[index], on_done, index)
+            except BrokenProcessPool:  # a worker died; which of the running tasks killed it is unknown
+                for index in running.values():
+                    attempts[index] += 1
+                    if attempts[index] >= ATTEMPTS:
+                        outcomes[index] = lost(f"its worker process died {ATTEMPTS} times (killed, or out of memory)")
+                        _finished(bar, checkpoints[index], outcomes[index], on_done, index)
+                pool.shutdown(wait=True)
+            except BaseException:  # interrupted: stop the workers now rather than finish the queue
+                _stop(pool)
+                raise
+            else:
+                pool.shutdown(wait=True)
     finally:
         bar.close()
     return [outcomes[i] for i in range(len(checkpoints))]
@@ -92,7 +97,7 @@ def run_dask(checkpoints: list[Checkpoint], settings: Settings, address: str,
     except ImportError as exc:
         raise ReportError("--cluster needs Dask distributed: pip install 'distributed>=2024.1'.") from exc
     try:
-        client = Client(address, timeout="20s", set_as_default=False)
+        client = Client(address, timeout="20s")
     except (OSError, TimeoutError) as exc:
         raise ReportError(f"Cannot reach the Dask scheduler at {address}: {exc}.") from exc
     outcomes: dict[int, dict] = {}
@@ -111,6 +116,12 @@ def run_dask(checkpoints: list[Checkpoint], settings: Settings, address: str,
         bar.close()
         client.close()
     return [outcomes[i] for i in range(len(checkpoints))]
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public way before Python 3.14
+        process.terminate()
 
 
 def lost(error: str) -> dict:
