@@ -44,8 +44,19 @@ def analyse_checkpoint(checkpoint: Checkpoint, settings: Settings) -> dict:
         message = str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}"
         outcome.update(status="failed", error=message)
     outcome["seconds"] = time.perf_counter() - began
-    outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    outcome["peak_rss_mb"] = peak_rss_mb()
     return outcome
+
+
+def peak_rss_mb() -> float:
+    """This worker process's memory high-water mark (VmHWM restarts at exec; ru_maxrss may not)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _analyse(checkpoint: Checkpoint, settings: Settings) -> dict:
