@@ -8,6 +8,7 @@ not raised, so one bad checkpoint never sinks the sweep.
 
 from __future__ import annotations
 
+import multiprocessing
 import resource
 import shutil
 import tempfile
@@ -101,9 +102,15 @@ def _full_report(ctx) -> dict[str, bytes]:
     from report.progress import Progress
 
     staging = Path(tempfile.mkdtemp(prefix="sweep-checkpoint-"))
+    this = multiprocessing.current_process()
+    daemon = this._config.get("daemon", False)
+    # Dask runs tasks in daemonic processes, which multiprocessing forbids to start children; the report's
+    # figure workers are joined (or terminated) before write_report returns, so none can outlive this task.
+    this._config["daemon"] = False
     try:
         folder = staging / "report"
         write_report(ctx, folder, Progress("report", total=1, enabled=False))
         return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
     finally:
+        this._config["daemon"] = daemon
         shutil.rmtree(staging, ignore_errors=True)

@@ -103,13 +103,15 @@ def test_a_broken_checkpoint_is_recorded_and_shown(series, tmp_path):
     damaged = run / series.folders[-1].name / "model.safetensors"
     damaged.write_bytes(damaged.read_bytes()[:1000])
     code = main(["sweep", "--run", str(run), "--out", str(tmp_path / "out"), "--no-cache", "--quiet",
-                 "--workers", "1", "--frequency", "token-index"])
+                 "--workers", "1", "--frequency", "token-index", "--full-reports"])
     assert code == 0
     folder = tmp_path / "out" / "broken-run"
     document = json.loads((folder / "sweep.json").read_text(encoding="utf-8"))
     first, last = document["checkpoints"]
     assert first["status"] == "ok" and last["status"] == "failed"
-    assert last["error"] and last["results"] is None
+    assert last["error"] and last["results"] is None and last["report"] is None
+    for name in ("report.html", "report.pdf", "results.json"):  # the checkpoint's own report, on request
+        assert (folder / first["report"]).with_name(name).stat().st_size > 0
     assert document["trajectories"]["clump_size"][-1] is None
     html = (folder / "sweep.html").read_text(encoding="utf-8")
     assert f"{series.growth.steps[-1]:,}" in html
