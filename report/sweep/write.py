@@ -72,12 +72,12 @@ def write_sweep(out_root: Path, name: str, runs: dict[str, list[Checkpoint]], ou
 
 def _figures(document: dict) -> list[FigureSpec]:
     runs = document["runs"]
-    specs = [FigureSpec("sweep_trajectories", plots.trajectories(runs),
-                        "Headline numbers against training step (symmetric-log axis: linear below the first "
-                        "non-zero step); gaps are checkpoints whose analysis failed."),
-             FigureSpec("sweep_unigram_identity", plots.unigram_identity(runs),
+    specs = [FigureSpec("sweep_unigram_identity", plots.unigram_identity(runs),  # in reading order
                         "The dim the unigram analysis names at each checkpoint; filled where it stands out. The "
-                        "dotted line marks the step from which the same dim stands out to the end.")]
+                        "dotted line marks the step from which the same dim stands out to the end."),
+             FigureSpec("sweep_trajectories", plots.trajectories(runs),
+                        "Headline numbers against training step (symmetric-log axis: linear below the first "
+                        "non-zero step); gaps are checkpoints whose analysis failed.")]
     for index, (name, block) in enumerate(runs.items()):
         figure = plots.unigram_ln_gains(name, block)
         if figure is not None:
