@@ -14,6 +14,7 @@ from html import escape as html_escape
 import pytest
 
 from report.cli import main
+from tests.planted import Spec
 from tests.planted_series import Growth, plant_series
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning")
@@ -156,3 +157,25 @@ def test_dask_cluster_with_a_killed_worker_gives_the_same_sweep_json(series, loc
     assert killed, "no worker was killed mid-sweep"
     assert all(row["status"] == "ok" for row in document["checkpoints"])  # the lost task was retried
     assert (tmp_path / "run" / "sweep.json").read_bytes() == (local[0] / "sweep.json").read_bytes()
+
+
+def test_several_runs_are_compared_by_behaviour(tmp_path):
+    steps = (0, 400, 1600)
+    grows = plant_series(tmp_path / "seed-a", Growth(steps=steps))
+    never = plant_series(tmp_path / "seed-b", Growth(steps=steps, decoy_from=None, unigram_from=10 ** 9,
+                                                     spec=Spec(seed=1, unigram_dim=20)))
+    code = main(["sweep", "--run", str(grows.root), "--run", str(never.root), "--out", str(tmp_path / "out"),
+                 "--name", "seeds", "--no-cache", "--quiet", "--workers", "2", "--frequency", "token-index"])
+    assert code == 0
+    folder = tmp_path / "out" / "seeds"
+    document = json.loads((folder / "sweep.json").read_text(encoding="utf-8"))
+    assert "checkpoints" not in document and set(document["runs"]) == {"seed-a", "seed-b"}
+    rows = {row["run"]: row for row in document["across_runs"]}
+    assert rows["seed-a"]["grows_unigram_dim"] and rows["seed-a"]["unigram_dim_step"] == 400
+    assert not rows["seed-b"]["grows_unigram_dim"] and rows["seed-b"]["unigram_dim_step"] is None
+    assert rows["seed-b"]["heavy_dims_step"] == 400  # what it does grow is still dated
+    for name in ("seed-a", "seed-b"):
+        for row in document["runs"][name]["checkpoints"]:
+            assert row["results"].startswith(f"checkpoints/{name}/")
+            assert (folder / row["results"]).is_file()
+    assert document["runs"]["seed-b"]["emergence"]["unigram_dim"] is None
