@@ -40,7 +40,7 @@ def _series(steps, values) -> tuple[np.ndarray, np.ndarray]:
             np.array([np.nan if v is None else float(v) for v in values], dtype=float))
 
 
-def trajectories(runs: dict[str, dict]) -> "style.Figure":
+def trajectories(runs: dict[str, dict]) -> style.Figure:
     """One small panel per headline number, one line per run, against training step."""
     fig = style.figure(height=6.4)
     axes = fig.subplots(4, 2).ravel()
@@ -57,7 +57,7 @@ def trajectories(runs: dict[str, dict]) -> "style.Figure":
     return fig
 
 
-def unigram_identity(runs: dict[str, dict]) -> "style.Figure":
+def unigram_identity(runs: dict[str, dict]) -> style.Figure:
     """Which dim the unigram analysis names at each checkpoint (filled: it stands out; hollow: it does not),
     with the emergence step marked. Dims are per run: the same height in two runs means nothing."""
     fig = style.figure(height=1.4 + 0.9 * len(runs))
@@ -82,7 +82,7 @@ def unigram_identity(runs: dict[str, dict]) -> "style.Figure":
     return fig
 
 
-def unigram_ln_gains(name: str, block: dict) -> "style.Figure | None":
+def unigram_ln_gains(name: str, block: dict) -> style.Figure | None:
     """|gain| of the final unigram dim in every LayerNorm of one run, one line per layer, against step."""
     gains = block["unigram_dim_ln_gains"]
     if gains is None or not gains["by_norm"]:
@@ -103,7 +103,7 @@ def unigram_ln_gains(name: str, block: dict) -> "style.Figure | None":
     return fig
 
 
-def claims_matrix(name: str, block: dict) -> "style.Figure":
+def claims_matrix(name: str, block: dict) -> style.Figure:
     """Claims (rows) × checkpoints (columns): holds, fails, not applicable, or no result."""
     claims = block["claims"]
     codes = dict(VERDICTS)

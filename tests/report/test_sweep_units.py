@@ -40,7 +40,7 @@ def refs(monkeypatch):
 
     def list_repo_refs(repo_id, **kwargs):
         calls.append(repo_id)
-        branch = lambda name: SimpleNamespace(name=name)  # noqa: E731
+        branch = lambda name: SimpleNamespace(name=name)
         return SimpleNamespace(branches=[branch(n) for n in ("main", "step0", "step1000", "step143000", "step512")],
                                tags=[branch("v1.0")])
 
