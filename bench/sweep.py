@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -83,18 +84,18 @@ def main() -> None:
 
     folder = checkpoint("gpt2", args.data)
     dense = measure("dense", str(folder))
-    import subprocess
 
     task = json.loads(subprocess.run([sys.executable, "-m", "bench.sweep", "task", str(folder)], cwd=ROOT,
                                      check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    print(f"gpt2-size: dense pass {dense['seconds']:.1f}s | one sweep task {task['seconds']:.1f}s "
+          f"({task['seconds'] / dense['seconds']:.2f}×, peak {task['peak_rss_mb'] / 1024:.2f} GB)", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         run = trainer_folder(folder, Path(scratch) / "run", args.checkpoints)
         sweep = sweep_overhead(run, Path(scratch) / "out", args.workers)
     results = {"machine": machine(), "dense_pass_s": dense["seconds"], "task_s": task["seconds"],
                "task_peak_gb": task["peak_rss_mb"] / 1024, "task_ratio": task["seconds"] / dense["seconds"],
                "sweep": sweep, "targets": TARGETS}
-    print(f"gpt2-size: dense pass {dense['seconds']:.1f}s | one sweep task {task['seconds']:.1f}s "
-          f"({results['task_ratio']:.2f}×, peak {results['task_peak_gb']:.2f} GB) | sweep of {sweep['checkpoints']} "
+    print(f"sweep of {sweep['checkpoints']} "
           f"on {sweep['workers']} workers: {sweep['engine_wall_s']:.1f}s tasks + {sweep['report_s']:.1f}s report, "
           f"overhead {sweep['overhead_s']:.1f}s, worker peak {sweep['worker_peak_gb']:.2f} GB", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
