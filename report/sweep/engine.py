@@ -119,8 +119,9 @@ def run_dask(checkpoints: list[Checkpoint], settings: Settings, address: str,
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public way before Python 3.14
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public way before Python 3.14;
+    pool.shutdown(wait=False, cancel_futures=True)  # and shutdown forgets them
+    for process in processes:
         process.terminate()
 
 
