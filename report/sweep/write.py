@@ -48,6 +48,7 @@ def write_sweep(out_root: Path, name: str, runs: dict[str, list[Checkpoint]], ou
                 settings: dict) -> tuple[Path, dict]:
     """Write OUT/<name>/ and return the folder and the sweep document."""
     document = sweep_document(name, runs, outcomes, settings)
+    out_root.mkdir(parents=True, exist_ok=True)
     destination = (out_root / slug(name)).resolve()
 
     def write(folder: Path) -> None:
