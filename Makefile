@@ -10,7 +10,7 @@ DEVICE ?= auto
 # torch is pinned to the CPU wheel so a fresh install stays small; other versions work too.
 TORCH  ?= torch==2.13.0
 
-.PHONY: report test bench bench-remote sysdeps clean
+.PHONY: report test bench bench-remote sweep sysdeps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,19 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.remote
+	$(BIN)/python -m bench.sweep
 
 # Ranged Hub reads against a full download, from a local server (synthetic GPT-2-XL and 7B-shape repos).
 bench-remote: $(STAMP)
 	$(BIN)/python -m bench.remote
+
+# Training runs: RUN is one or more Trainer output folders (checkpoint-N subfolders) or Hub ids (with REVISIONS).
+RUN       ?=
+REVISIONS ?=
+CLUSTER   ?=
+sweep: $(STAMP)
+	@test -n "$(RUN)" || { echo "usage: make sweep RUN='folder-or-hub-id [...]' OUT=out [REVISIONS='step*'] [CLUSTER=tcp://host:8786]"; exit 2; }
+	$(BIN)/python -m report sweep $(foreach r,$(RUN),--run $(r)) --out $(OUT) --device $(DEVICE) $(if $(REVISIONS),--revisions '$(REVISIONS)') $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(CORPUS),--corpus $(CORPUS))
 
 # Fonts for token strings in any script (CJK, Noto core for Devanagari, Thai, Arabic, …, Symbola for emoji), pdftoppm for page checks, chromium for browser checks.
 sysdeps:

@@ -147,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sweep"]:  # training checkpoints: its own options (report/sweep/cli.py)
+        from report.sweep.cli import main as sweep_main
+        return sweep_main(argv[1:])
     args = parse_args(argv)
     try:
         return run(args)

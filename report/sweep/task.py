@@ -1,0 +1,116 @@
+"""One checkpoint's analysis, as a task that runs in a worker process (local pool or cluster worker).
+
+The worker reads the weights itself and runs the single-model pipeline's analysis path (`analyse`, with the
+shared cache keyed by the tensors' sha256, so a resumed sweep only loads and hashes what it already did) and
+`results_document`. It returns plain data to the driver, which writes every file. A failure is returned,
+not raised, so one bad checkpoint never sinks the sweep.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from report.sweep.sources import Checkpoint
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every checkpoint's analysis shares; picklable, so it travels to cluster workers."""
+
+    frequency: str = "proxy"
+    corpus: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    cache_folder: str | None = None  # None: no cache
+    full_reports: bool = False  # also render each checkpoint's HTML, PDF and figures
+    threads: int = 0  # torch threads per task; 0 leaves torch's default
+    allow_pickle: bool = False
+
+
+def analyse_checkpoint(checkpoint: Checkpoint, settings: Settings) -> dict:
+    """{status, error, results, ln_gains, files, computed, seconds, peak_rss_mb} for one checkpoint."""
+    began = time.perf_counter()
+    outcome = {"status": "ok", "error": None, "results": None, "ln_gains": None, "files": {}, "computed": False}
+    try:
+        outcome.update(_analyse(checkpoint, settings))
+    except Exception as exc:  # recorded and shown in the report; the sweep goes on
+        from report.errors import ReportError
+
+        message = str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}"
+        outcome.update(status="failed", error=message)
+    outcome["seconds"] = time.perf_counter() - began
+    outcome["peak_rss_mb"] = peak_rss_mb()
+    return outcome
+
+
+def peak_rss_mb() -> float:
+    """This worker process's memory high-water mark (VmHWM restarts at exec; ru_maxrss may not)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _analyse(checkpoint: Checkpoint, settings: Settings) -> dict:
+    import torch
+
+    from report import results_json
+    from report.cache import Cache
+    from report.cli import resolve_device
+    from report.context import Options
+    from report.pipeline import Request, analyse, results_document
+    from report.progress import Progress
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    request = Request(model=checkpoint.source, revision=checkpoint.revision,
+                      corpus=Path(settings.corpus) if settings.corpus else None, frequency=settings.frequency,
+                      allow_pickle=settings.allow_pickle,
+                      options=Options(seed=settings.seed, device=resolve_device(settings.device)))
+    cache = Cache(Path(settings.cache_folder)) if settings.cache_folder else None
+    progress = Progress(checkpoint.label, total=1, enabled=False)
+    ctx, _ = analyse(request, progress, cache)
+    computed = any(name == "tokenizer" for name, _ in progress.timings)  # a cache hit stops after loading
+    files = _full_report(ctx) if settings.full_reports else {}
+    return {"results": results_json.plain(results_document(ctx)), "ln_gains": ln_gains(ctx.weights),
+            "files": files, "computed": computed}
+
+
+def ln_gains(weights) -> dict:
+    """Every LayerNorm's gain vector, by role then layer: {role: [[gain per dim] per layer]} (6 digits)."""
+    from report import results_json
+
+    gains: dict[str, list] = {}
+    for norm in sorted(weights.layer_norms, key=lambda n: (n.role, n.layer)):
+        if norm.layer >= 0:  # the final norm (layer -1 or similar) is not per layer
+            gains.setdefault(norm.role, []).append(norm.weight)
+    return results_json.plain(gains)
+
+
+def _full_report(ctx) -> dict[str, bytes]:
+    """The checkpoint's own report (HTML, PDF, figures), as file bytes by relative path."""
+    from report.pipeline import write_report
+    from report.progress import Progress
+
+    staging = Path(tempfile.mkdtemp(prefix="sweep-checkpoint-"))
+    this = multiprocessing.current_process()
+    daemon = this._config.get("daemon", False)
+    # Dask runs tasks in daemonic processes, which multiprocessing forbids to start children; the report's
+    # figure workers are joined (or terminated) before write_report returns, so none can outlive this task.
+    this._config["daemon"] = False
+    try:
+        folder = staging / "report"
+        write_report(ctx, folder, Progress("report", total=1, enabled=False))
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    finally:
+        this._config["daemon"] = daemon
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,104 @@
+"""The driver's side of a sweep: checkpoint rows, sweep.json, figures, sweep.html and sweep.pdf, written into
+a hidden folder and moved into place only when complete (the single-model pipeline's `write_atomically`)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from report import render, results_json
+from report.figures_io import FigureWriter
+from report.pipeline import provenance, slug, write_atomically
+from report.plots import sweep as plots
+from report.sections import FigureSpec
+from report.sweep import trajectory
+from report.sweep.sources import Checkpoint
+
+SCHEMA_VERSION = 1
+
+
+def checkpoint_folder(checkpoint: Checkpoint, several_runs: bool) -> str:
+    """Where a checkpoint's results.json goes, relative to the sweep folder."""
+    return f"checkpoints/{slug(checkpoint.run)}/{checkpoint.step}" if several_runs else f"checkpoints/{checkpoint.step}"
+
+
+def sweep_document(name: str, runs: dict[str, list[Checkpoint]], outcomes: dict[str, list[dict]],
+                   settings: dict) -> dict:
+    several = len(runs) > 1
+    blocks = {}
+    for run, checkpoints in runs.items():
+        entries = [{"step": c.step, "source": c.source, "revision": c.revision, "status": o["status"],
+                    "error": o["error"],
+                    "results": f"{checkpoint_folder(c, several)}/results.json" if o["status"] == "ok" else None,
+                    "report": (f"{checkpoint_folder(c, several)}/report.html" if o["files"] else None)}
+                   for c, o in zip(checkpoints, outcomes[run])]
+        blocks[run] = trajectory.run_block([c.step for c in checkpoints], entries, outcomes[run])
+    document = {"schema_version": SCHEMA_VERSION, "kind": "sweep", "name": name, "settings": settings,
+                "provenance": provenance()}
+    if not several:  # one run: its block at the top level too, as sweep.json's contract reads
+        only = next(iter(blocks.values()))
+        document.update(checkpoints=only["checkpoints"], trajectories=only["trajectories"],
+                        emergence=only["emergence"])
+    document["runs"] = blocks
+    document["across_runs"] = trajectory.across_runs(blocks)
+    return document
+
+
+def write_sweep(out_root: Path, name: str, runs: dict[str, list[Checkpoint]], outcomes: dict[str, list[dict]],
+                settings: dict) -> tuple[Path, dict]:
+    """Write OUT/<name>/ and return the folder and the sweep document."""
+    document = sweep_document(name, runs, outcomes, settings)
+    out_root.mkdir(parents=True, exist_ok=True)
+    destination = (out_root / slug(name)).resolve()
+
+    def write(folder: Path) -> None:
+        several = len(runs) > 1
+        for run, checkpoints in runs.items():
+            for checkpoint, outcome in zip(checkpoints, outcomes[run]):
+                if outcome["status"] != "ok":
+                    continue
+                target = folder / checkpoint_folder(checkpoint, several)
+                target.mkdir(parents=True)
+                results_json.write(target / "results.json", outcome["results"])
+                for relative, data in outcome["files"].items():
+                    if relative != "results.json":
+                        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+                        (target / relative).write_bytes(data)
+        results_json.write(folder / "sweep.json", document)
+        render_report(document, folder)
+
+    write_atomically(destination, write)
+    return destination, document
+
+
+def _figures(document: dict) -> list[FigureSpec]:
+    runs = document["runs"]
+    specs = [FigureSpec("sweep_unigram_identity", plots.unigram_identity(runs),  # in reading order
+                        "The dim the unigram analysis names at each checkpoint; filled where it stands out. The "
+                        "dotted line marks the step from which the same dim stands out to the end."),
+             FigureSpec("sweep_trajectories", plots.trajectories(runs),
+                        "Headline numbers against training step (symmetric-log axis: linear below the first "
+                        "non-zero step); gaps are checkpoints whose analysis failed.")]
+    for index, (name, block) in enumerate(runs.items()):
+        figure = plots.unigram_ln_gains(name, block)
+        if figure is not None:
+            specs.append(FigureSpec(f"sweep_ln_gains_{index}", figure,
+                                    f"{name}: the gain of the final unigram dim in every LayerNorm, one line per "
+                                    "layer, against training step."))
+        specs.append(FigureSpec(f"sweep_claims_{index}", plots.claims_matrix(name, block),
+                                f"{name}: the study's claims (rows, by number) at every checkpoint (columns)."))
+    return specs
+
+
+def render_report(document: dict, folder: Path) -> list[str]:
+    figures_dir = folder / "figures"
+    figures_dir.mkdir()
+    with FigureWriter([partial(_figures, document)], figures_dir, workers=1) as writer:
+        shown = [figure for job in writer.vectors() for figure in job]
+        figures = {f["name"]: f | {"number": number} for number, f in enumerate(shown, start=1)}
+        html = render.render_html("sweep.html.j2", doc=document, figures=figures,
+                                  runs=list(document["runs"].items()))
+        (folder / "sweep.html").write_text(html, encoding="utf-8")
+        warnings = render.write_pdf(html, folder / "sweep.pdf")
+        writer.wait()
+    return warnings
