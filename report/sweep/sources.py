@@ -111,11 +111,11 @@ def revision_step(repo_id: str, revision: str) -> int:
 
 def list_refs(repo_id: str) -> list[str]:
     """Branch and tag names of a Hub model repo."""
-    from huggingface_hub import list_repo_refs
+    from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    try:
-        refs = list_repo_refs(repo_id)
+    try:  # a fresh client: it reads the endpoint now, not when huggingface_hub was first imported
+        refs = HfApi().list_repo_refs(repo_id)
     except RepositoryNotFoundError as exc:
         raise ReportError(f"There is no model {repo_id!r} on the Hub (check the spelling, or log in if it is "
                           "private).") from exc

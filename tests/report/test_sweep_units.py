@@ -38,13 +38,13 @@ def refs(monkeypatch):
 
     calls = []
 
-    def list_repo_refs(repo_id, **kwargs):
+    def list_repo_refs(self, repo_id, **kwargs):
         calls.append(repo_id)
         branch = lambda name: SimpleNamespace(name=name)
         return SimpleNamespace(branches=[branch(n) for n in ("main", "step0", "step1000", "step143000", "step512")],
                                tags=[branch("v1.0")])
 
-    monkeypatch.setattr(huggingface_hub, "list_repo_refs", list_repo_refs)
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_refs", list_repo_refs)
     return calls
 
 
