@@ -9,13 +9,10 @@ Crowding rule (a density rule: it assumes nothing about where a clump sits):
     than that threshold to each other are linked (single linkage); linked groups of at least MIN_CLUMP
     tokens are the clumps.
 
-Cost (no V×V search): exact crowding distances are computed only for the sample and for candidates.
-Candidates come from a 5-dimensional lower bound on distance: a token's coordinates on the first
-PROJECTION_DIMS principal directions plus the length of the rest. Distances in that space never exceed
-full distances, so its K-th neighbour distance (from a k-d tree) bounds the full one from below; only
-tokens whose bound is under the threshold can be crowded. They are checked exactly in rounds of BATCH,
-smallest bound first, until a round finds no crowded token (or MAX_CANDIDATES are checked). The result
-says whether every token that passed the bound was checked (`exhaustive`).
+Search (exhaustive and exact): the crowding scale comes from the exact K-th neighbour distances of the
+SAMPLE tokens; then one pass over all pairs (analyses.token_pairs, shared with the zero-layer model) returns
+every pair of tokens at most the threshold apart, with exact float64 distances. A token is crowded exactly
+when at least K other tokens lie within the threshold, so nothing is left unchecked at any size.
 """
 
 from __future__ import annotations
@@ -27,11 +24,11 @@ import numpy as np
 import torch
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 from scipy.stats import rankdata
 
 from analyses.claims import Claim, claim
 from analyses.stats import MAD_TO_SIGMA
+from analyses.token_pairs import PairScan, scan_pairs
 
 N_EXTREMES = 20
 K = 5  # neighbours that define crowding
@@ -39,9 +36,6 @@ SAMPLE = 512
 LOW_Z = 3.5
 MAX_RATIO = 0.5
 MIN_CLUMP = 8
-PROJECTION_DIMS = 4
-BATCH = 512  # candidates checked exactly per round
-MAX_CANDIDATES = 4096
 N_NEIGHBOURS = 5
 MAX_NOTABLE = 512
 LOW_PERCENTILE = 0.25  # claim 24: "low" means the clump's median member is in the lowest quarter
@@ -65,10 +59,10 @@ class OutliersResult:
         sample_size: tokens whose crowding distance set the scale.
         median_crowding: median distance to the K-th nearest token over the sample.
         threshold: crowding threshold (embedding units) from the rule.
-        candidates_checked: tokens whose crowding distance was computed exactly beyond the sample.
-        candidates_passing: tokens beyond the sample whose lower bound was under the threshold.
-        exhaustive: whether all of those were checked exactly (else the rounds stopped early, see above).
-        crowding: {token id: exact distance to its K-th nearest token} for every token checked.
+        near_pairs: pairs of tokens at most the threshold apart (all of them: the search is exhaustive).
+        exhaustive: whether every token was checked (always True: one pass covers every pair).
+        precision: the pass's screen precision ("bf16" or "fp32"; distances are exact float64 either way).
+        crowding: {token id: exact distance to its K-th nearest token} for the sample and every crowded token.
         crowded: ids of the crowded tokens, sorted.
         clumps: clumps of ≥ MIN_CLUMP linked crowded tokens, each sorted; largest first.
         clump_token_ids: every clump member, sorted.
@@ -88,9 +82,9 @@ class OutliersResult:
     sample_size: int
     median_crowding: float
     threshold: float
-    candidates_checked: int
-    candidates_passing: int
+    near_pairs: int
     exhaustive: bool
+    precision: str
     crowding: dict
     crowded: tuple[int, ...]
     clumps: tuple[tuple[int, ...], ...]
@@ -105,34 +99,64 @@ def percentile_ranks(values: np.ndarray) -> np.ndarray:
     return (rankdata(values) - 0.5) / len(values)
 
 
+@dataclass(frozen=True, eq=False)
+class CrowdingScale:
+    """The crowding rule's scale, from the seeded sample.
+
+    Attributes:
+        sample: ids of the sample tokens, sorted.
+        distances: [sample] exact distance of each to its K-th nearest other token (embedding units).
+        median: median of those distances.
+        threshold: crowding threshold (embedding units; -1 when there are too few tokens).
+    """
+
+    sample: np.ndarray
+    distances: np.ndarray
+    median: float
+    threshold: float
+
+
+def crowding_scale(token_embeddings: np.ndarray, seed: int = 0, device: str = "cpu") -> CrowdingScale:
+    """The sample's K-th neighbour distances and the threshold of the rule."""
+    w32 = np.asarray(token_embeddings, dtype=np.float32)
+    if w32.ndim != 2:
+        raise ValueError(f"expected a matrix of token rows, got shape {w32.shape}")
+    n = w32.shape[0]
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, size=min(SAMPLE, n), replace=False)) if n > K + 1 else np.zeros(0, int)
+    distances = np.array(_kth_distance(torch.as_tensor(w32, device=device), w32, sample))
+    median, threshold = _threshold(distances, _row_norms(w32, np.zeros(w32.shape[1])))
+    return CrowdingScale(sample, distances, median, threshold)
+
+
 def analyse_outliers(token_embeddings: np.ndarray, unigram_dim: int | None, extra_notable: Sequence[int] = (),
-                     seed: int = 0, device: str = "cpu") -> OutliersResult:
-    """Length extremes, crowded clumps by the rule in the module docstring, and neighbours by cosine."""
+                     seed: int = 0, device: str = "cpu",
+                     found: tuple[CrowdingScale, PairScan] | None = None) -> OutliersResult:
+    """Length extremes, crowded clumps by the rule in the module docstring, and neighbours by cosine.
+
+    `found` is (crowding_scale(...), the pass's result with that threshold) when they already ran (the
+    report runs them in the background); otherwise they run here."""
     w32 = np.asarray(token_embeddings, dtype=np.float32)  # float64 only a chunk or a gathered row set at a time
     n = w32.shape[0]
     w = torch.as_tensor(w32, device=device)
     mean = w32.mean(axis=0, dtype=np.float64)
     norms, centroid_distance = _row_norms(w32, np.zeros_like(mean)), _row_norms(w32, mean)
-    by_norm = np.argsort(norms, kind="stable")
     m = min(N_EXTREMES, n)
     longest = tuple(int(i) for i in np.argsort(-norms, kind="stable")[:m])
-    shortest = tuple(int(i) for i in by_norm[:m])
+    shortest = tuple(int(i) for i in np.argsort(norms, kind="stable")[:m])
 
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, size=min(SAMPLE, n), replace=False)) if n > K + 1 else np.zeros(0, int)
-    crowding = dict(zip(sample.tolist(), _kth_distance(w, w32, sample)))
-    median, threshold = _threshold(np.array(list(crowding.values())), norms)
-    passing = _candidates(w32, mean, centroid_distance, threshold, set(crowding))
-    checked = 0
-    while checked < min(len(passing), MAX_CANDIDATES):
-        batch = passing[checked:checked + BATCH]
-        found = _kth_distance(w, w32, batch)
-        crowding.update(zip(batch.tolist(), found))
-        checked += len(batch)
-        if min(found) > threshold:
-            break
-    crowded = np.array(sorted(i for i, t in crowding.items() if t <= threshold), dtype=int)
-    clumps = _link(w32, crowded, threshold)
+    if found is None:
+        scale = crowding_scale(w32, seed, device)
+        scan = scan_pairs(w32, threshold=scale.threshold, device=device)
+    else:
+        scale, scan = found
+        if scan.threshold != scale.threshold or len(scan.predicts) != n:
+            raise ValueError("the pair pass does not match these embeddings and this crowding threshold")
+    crowding = dict(zip(scale.sample.tolist(), scale.distances.tolist()))
+    kth = _kth_within(scan.near_pairs, scan.near_distances)
+    crowding.update(kth)
+    crowded = np.array(sorted(kth), dtype=int)
+    clumps = _link(crowded, scan.near_pairs)
     members = tuple(sorted(i for c in clumps for i in c))
 
     unigram = w32[:, unigram_dim].astype(np.float64) if unigram_dim is not None else None
@@ -143,10 +167,24 @@ def analyse_outliers(token_embeddings: np.ndarray, unigram_dim: int | None, extr
 
     notable = list(dict.fromkeys([*longest, *shortest, *members, *(int(i) for i in extra_notable)]))[:MAX_NOTABLE]
     neighbours = _cosine_neighbours(w, norms, notable)
-    return OutliersResult(norms, centroid_distance, unigram_dim, unigram, longest, shortest, len(sample), median,
-                          threshold, checked, len(passing), checked == len(passing), {int(k): float(v) for k, v in sorted(crowding.items())},
+    return OutliersResult(norms, centroid_distance, unigram_dim, unigram, longest, shortest, len(scale.sample),
+                          scale.median, scale.threshold, len(scan.near_pairs), True, scan.precision,
+                          {int(k): float(v) for k, v in sorted(crowding.items())},
                           tuple(int(i) for i in crowded), clumps, members, neighbours, clump_pct,
                           (_claim24(clumps, clump_pct, unigram_dim),))
+
+
+def _kth_within(pairs: np.ndarray, distances: np.ndarray) -> dict:
+    """{token: its K-th smallest distance} for every token with at least K others within the threshold."""
+    if len(pairs) == 0:
+        return {}
+    ends = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    both = np.concatenate([distances, distances])
+    order = np.lexsort((both, ends))
+    ends, both = ends[order], both[order]
+    starts = np.searchsorted(ends, np.unique(ends))
+    counts = np.diff(np.append(starts, len(ends)))
+    return {int(ends[s]): float(both[s + K - 1]) for s, c in zip(starts, counts) if c >= K}
 
 
 def _row_norms(w32: np.ndarray, centre: np.ndarray, chunk: int = 8192) -> np.ndarray:
@@ -189,36 +227,13 @@ def _kth_distance(w: torch.Tensor, w32: np.ndarray, ids: np.ndarray, chunk: int 
     return out
 
 
-def _candidates(w32: np.ndarray, mean: np.ndarray, centroid_distance: np.ndarray, threshold: float,
-                done: set) -> np.ndarray:
-    """Tokens not in `done` that may be crowded (K-th neighbour in the lower-bound space within the
-    threshold), smallest bound first."""
-    n, d = w32.shape
-    if threshold <= 0 or n <= K + 1:
-        return np.zeros(0, dtype=int)
-    p = min(PROJECTION_DIMS, d)
-    # Principal directions of an evenly strided subset of rows: any orthonormal basis keeps the bound valid,
-    # these make it tight.
-    rows = torch.as_tensor(w32[:: max(1, n // 8192)].astype(np.float64) - mean)
-    gram = rows.T @ rows
-    basis = torch.linalg.eigh(gram)[1].flip(1)[:, :p].numpy()
-    coords = np.concatenate([w32[a:a + 8192].astype(np.float64) @ basis for a in range(0, n, 8192)]) - mean @ basis
-    rest = np.sqrt(np.maximum(centroid_distance ** 2 - (coords ** 2).sum(1), 0))
-    # |a − b|² = |P(a − b)|² + |r_a − r_b|² ≥ |P(a − b)|² + (|r_a| − |r_b|)²: a lower bound on every distance.
-    bound, _ = cKDTree(np.column_stack([coords, rest])).query(np.column_stack([coords, rest]), k=K + 1)
-    lower = bound[:, K]
-    passing = np.flatnonzero(lower <= threshold * (1 + 1e-6))
-    passing = passing[np.argsort(lower[passing], kind="stable")]
-    return np.array([i for i in passing if int(i) not in done], dtype=int)
-
-
-def _link(w32: np.ndarray, crowded: np.ndarray, radius: float) -> tuple[tuple[int, ...], ...]:
-    """Single-linkage groups of crowded tokens within `radius` of each other, with ≥ MIN_CLUMP members."""
+def _link(crowded: np.ndarray, pairs: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    """Single-linkage groups of crowded tokens within the threshold of each other, with ≥ MIN_CLUMP members."""
     if len(crowded) < MIN_CLUMP:
         return ()
-    points = w32[crowded].astype(np.float64)
-    d2 = (points ** 2).sum(1)[:, None] + (points ** 2).sum(1)[None, :] - 2 * points @ points.T
-    graph = sparse.csr_matrix(np.sqrt(np.maximum(d2, 0)) <= radius)
+    links = pairs[np.isin(pairs[:, 0], crowded) & np.isin(pairs[:, 1], crowded)]
+    rows, columns = np.searchsorted(crowded, links[:, 0]), np.searchsorted(crowded, links[:, 1])
+    graph = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(crowded), len(crowded)))
     _, labels = connected_components(graph, directed=False)
     groups = [tuple(int(i) for i in crowded[labels == g]) for g in np.unique(labels)]
     clumps = [g for g in groups if len(g) >= MIN_CLUMP]

@@ -1,75 +1,110 @@
-"""The zero-layer search, started on a background thread as soon as the weights are loaded (and started again
-without them if the tokenizer shows that the last rows are padding).
+"""The pair pass (zero-layer predictions and crowded pairs, analyses.token_pairs), started on a background
+thread as soon as the weights are loaded (and started again without them if the tokenizer shows that the
+last rows are padding).
 
 It is most of a report's arithmetic, and it needs nothing the other sections compute, while most of those
-sections keep only one core busy. So it starts early on all cores but one, and when its own section comes
-up, the main thread joins in on the blocks that are left (`PredictionSearch` is built for sharing), so no
-core idles while it finishes.
+sections keep only one core busy. So it starts early on all cores but one, and when the zero-layer section
+comes up, the main thread joins in on the blocks that are left (`PairPass` is built for sharing), so no core
+idles while it finishes. The outliers section takes the same result.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from analyses.zero_layer import PredictionSearch, Predictions
+from analyses.outliers import CrowdingScale, crowding_scale
+from analyses.token_pairs import PairPass, PairScan
+
+
+@dataclass(frozen=True, eq=False)
+class Found:
+    """What the background work produced.
+
+    Attributes:
+        pairs: the symmetric pass over the embeddings (its predictions are W·Wᵀ's; its near pairs feed the
+            crowding rule).
+        direct: the pass of the embeddings against an untied unembedding, or None when tied.
+        crowding: the crowding scale whose threshold the symmetric pass used.
+    """
+
+    pairs: PairScan
+    direct: PairScan | None
+    crowding: CrowdingScale
+
+    @property
+    def predictions(self) -> PairScan:
+        """The model's own zero-layer predictions: the direct pass when untied, else W·Wᵀ's."""
+        return self.direct if self.direct is not None else self.pairs
 
 
 class BackgroundSearch:
-    """A zero-layer search running on its own thread; `result()` joins it, `cancel()` stops it, and `seconds`
-    is its wall time once `result()` has returned."""
+    """The pair pass(es) running on their own thread; `result()` joins them, `cancel()` stops them, and
+    `seconds` is their wall time once `result()` has returned."""
 
-    def __init__(self, token_embeddings: np.ndarray, device: str):
+    def __init__(self, token_embeddings: np.ndarray, device: str, seed: int = 0,
+                 unembedding: np.ndarray | None = None):
         cores = torch.get_num_threads()
         self.background_threads = max(1, cores - 1)  # leave one core to the sections that run meanwhile
         self.joining_threads = max(1, cores - self.background_threads)
-        self.search: PredictionSearch | None = None
+        self.passes: list[PairPass] = []
+        self.crowding: CrowdingScale | None = None
         self.error: BaseException | None = None
         self.cancelled = False
         self.prepared = threading.Event()
         self.began = time.perf_counter()
         self.seconds = 0.0  # wall time from start to result
-        self.thread = threading.Thread(target=self._run, args=(token_embeddings, device), daemon=True,
-                                       name="zero-layer search")
+        self._found: Found | None = None
+        self.thread = threading.Thread(target=self._run, args=(token_embeddings, device, seed, unembedding),
+                                       daemon=True, name="pair pass")
         self.thread.start()
 
-    def _run(self, token_embeddings: np.ndarray, device: str) -> None:
+    def _run(self, token_embeddings, device: str, seed: int, unembedding) -> None:
         torch.set_num_threads(self.background_threads)  # per thread: the main thread keeps its own setting
         try:
-            self.search = PredictionSearch(token_embeddings, device)
+            self.crowding = crowding_scale(token_embeddings, seed, device)
+            self.passes.append(PairPass(token_embeddings, threshold=self.crowding.threshold, device=device))
+            if unembedding is not None:
+                self.passes.append(PairPass(unembedding, queries=token_embeddings, device=device))
             if self.cancelled:
-                self.search.cancel()
+                self.cancel()
         except BaseException as exc:  # handed to the main thread by result()
             self.error = exc
         finally:
             self.prepared.set()
-        if self.search is not None:
-            try:
-                self.search.work()
-            except BaseException as exc:
-                self.error = exc
+        try:
+            for scan in self.passes:
+                scan.work()
+        except BaseException as exc:
+            self.error = exc
 
-    def result(self) -> Predictions:
+    def result(self) -> Found:
         """Work through the remaining blocks alongside the background thread, then return the result."""
+        if self._found is not None:
+            return self._found
         self.prepared.wait()
-        if self.search is not None and self.error is None:
+        if self.error is None:
             own = torch.get_num_threads()
             torch.set_num_threads(self.joining_threads)
             try:
-                self.search.work()
+                for scan in self.passes:
+                    scan.work()
             finally:
                 torch.set_num_threads(own)
         self.thread.join()
         self.seconds = time.perf_counter() - self.began
         if self.error is not None:
             raise self.error
-        return self.search.result()
+        self._found = Found(self.passes[0].result(), self.passes[1].result() if len(self.passes) > 1 else None,
+                            self.crowding)
+        return self._found
 
     def cancel(self) -> None:
         """Stop after the blocks in progress (used when the report fails or is interrupted)."""
         self.cancelled = True
-        if self.search is not None:
-            self.search.cancel()
+        for scan in self.passes:
+            scan.cancel()

@@ -31,8 +31,10 @@ def _exception_targets(ctx: RunContext) -> list[int]:
 
 
 def run(ctx: RunContext) -> OutliersResult:
+    search = ctx.started.get("zero_layer")  # the pair pass there also found every crowded pair
+    found = search.result() if search is not None else None
     return analyse_outliers(ctx.embeddings, unigram_dim(ctx), _exception_targets(ctx), ctx.options.seed,
-                            ctx.options.device)
+                            ctx.options.device, found=(found.crowding, found.pairs) if found is not None else None)
 
 
 def _neighbours_json(r: OutliersResult, ctx: RunContext, token_id: int) -> list[dict]:
@@ -53,8 +55,8 @@ def to_json(r: OutliersResult, ctx: RunContext) -> dict:
         "rule": RULE,
         "crowding": {"k": K, "min_clump": MIN_CLUMP, "sample_size": r.sample_size,
                      "median_kth_neighbour_distance": r.median_crowding, "threshold": r.threshold,
-                     "candidates_passing_bound": r.candidates_passing, "candidates_checked": r.candidates_checked,
-                     "exhaustive": r.exhaustive, "crowded_token_ids": list(r.crowded)},
+                     "pairs_within_threshold": r.near_pairs, "exhaustive": r.exhaustive,
+                     "screen_precision": r.precision, "crowded_token_ids": list(r.crowded)},
         "unigram_dim": r.unigram_dim,
         "longest": listed(r.longest),
         "shortest": listed(r.shortest),

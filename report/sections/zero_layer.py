@@ -14,14 +14,17 @@ SHOWN_PER_CATEGORY = 15  # rows per category in the report; results.json has eve
 
 
 def start(weights, rows: int, options) -> BackgroundSearch:
-    return BackgroundSearch(weights.token_embeddings[:rows], options.device)
+    unembedding = weights.unembedding[:rows] if weights.unembedding is not None else None
+    return BackgroundSearch(weights.token_embeddings[:rows], options.device, options.seed, unembedding)
 
 
 def run(ctx: RunContext) -> ZeroLayerResult:
     search = ctx.started.get("zero_layer")
+    unembedding = ctx.weights.unembedding[: ctx.n_tokens] if ctx.weights.unembedding is not None else None
     return analyse_zero_layer(ctx.embeddings, ctx.tokens.data[: ctx.n_tokens],
                               ctx.tokens.unprintable[: ctx.n_tokens], ctx.options.device,
-                              found=search.result() if search is not None else None)
+                              found=search.result().predictions if search is not None else None,
+                              unembedding=unembedding)
 
 
 def to_json(r: ZeroLayerResult, ctx: RunContext) -> dict:
@@ -36,8 +39,9 @@ def to_json(r: ZeroLayerResult, ctx: RunContext) -> dict:
         "category_rules": CATEGORY_RULES,
         "rule": (f"u is an exception iff some v ≠ u has u·v > u·u + {TOLERANCE:g}·|u||v| (float64 scores); "
                  "it then predicts the lowest id among the v within that tolerance of the best score"),
-        "search": {"head_dims": r.head_dims, "pairs_bounded": r.pairs_bounded, "pairs_scored": r.pairs_scored,
-                   "pairs_total": r.pairs_total},
+        "logits": "unembedding rows against the input embedding (untied)" if r.direct else "W·Wᵀ (tied)",
+        "search": {"screen_precision": r.precision, "pairs_screened": r.pairs_screened,
+                   "pairs_scored": r.pairs_scored, "pairs_total": r.pairs_total},
     }
 
 
@@ -66,8 +70,8 @@ def context(r: ZeroLayerResult, ctx: RunContext) -> dict:
     popular = [ctx.token(v) | {"count": c} for v, c in sorted(targets.items(), key=lambda kv: (-kv[1], kv[0])) if c > 1][:8]
     return {"r": r, "groups": groups, "shown": SHOWN_PER_CATEGORY, "popular_targets": popular,
             "n_exceptions": len(r.exceptions), "tolerance": TOLERANCE,
-            "bounded_share": r.pairs_bounded / r.n_tokens ** 2 if r.n_tokens else 0.0,
-            "scored_share": r.pairs_scored / r.n_tokens ** 2 if r.n_tokens else 0.0,
+            "screened_share": r.pairs_screened / r.pairs_total if r.pairs_total else 0.0,
+            "scored_share": r.pairs_scored / r.pairs_total if r.pairs_total else 0.0,
             "d": ctx.weights.d_model, "tied": ctx.weights.tied}
 
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyses.outliers import MIN_CLUMP, N_EXTREMES, N_NEIGHBOURS, analyse_outliers
+from analyses.outliers import K, MIN_CLUMP, N_EXTREMES, N_NEIGHBOURS, analyse_outliers
+
+
+def brute_force_crowded(w: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The crowding rule from the full float64 distance matrix: (crowded ids, their K-th neighbour distance)."""
+    w64 = w.astype(np.float64)
+    kth = np.empty(len(w))
+    for a in range(0, len(w), 64):
+        d = np.linalg.norm(w64[a:a + 64, None, :] - w64[None, :, :], axis=2)
+        d[np.arange(len(d)), np.arange(a, a + len(d))] = np.inf
+        kth[a:a + 64] = np.partition(d, K - 1, axis=1)[:, K - 1]
+    crowded = np.flatnonzero(kth <= threshold)
+    return crowded, kth[crowded]
 
 
 def noise_with_clump(where: str, n: int = 3000, d: int = 64, size: int = 15, seed: int = 0):
@@ -26,8 +38,10 @@ def noise_with_clump(where: str, n: int = 3000, d: int = 64, size: int = 15, see
 def test_clump_is_found_wherever_it_sits(where):
     w, members = noise_with_clump(where)
     r = analyse_outliers(w, unigram_dim=None, seed=0)
-    assert r.clumps and r.clumps[0] == members
-    assert r.clump_token_ids == members
+    assert r.clumps and set(members) <= set(r.clumps[0]) and len(r.clumps[0]) <= len(members) + 2
+    assert r.clump_token_ids == r.clumps[0] and r.exhaustive
+    crowded, _ = brute_force_crowded(w, r.threshold)  # the search is exhaustive: exactly the rule's tokens
+    assert r.crowded == tuple(crowded)
     norms_pct = np.median([np.mean(r.norms < r.norms[i]) for i in members])
     assert (norms_pct < 0.05) if where == "near" else (norms_pct > 0.95)
 
@@ -77,9 +91,30 @@ def test_crowding_distances_are_exact():
     w, members = noise_with_clump("near", n=800)
     r = analyse_outliers(w, unigram_dim=None, seed=0)
     w64 = w.astype(np.float64)
-    for token_id, distance in list(r.crowding.items())[:40]:
+    for token_id, distance in list(r.crowding.items())[:40] + [(i, r.crowding[i]) for i in r.crowded]:
         d = np.sort(np.linalg.norm(w64 - w64[token_id], axis=1))[1:]
         assert distance == pytest.approx(d[4], rel=1e-9)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_crowded_tokens_match_brute_force_on_adversarial_matrices(monkeypatch, precision):
+    """Duplicates, groups at exactly the threshold's scale, and many near-copies: the exhaustive pass finds
+    exactly the rule's crowded tokens in either screen precision."""
+    from analyses import token_pairs
+
+    monkeypatch.setattr(token_pairs, "ROW_BLOCK", 128)
+    monkeypatch.setattr(token_pairs, "COLUMN_CHUNK", 256)
+    monkeypatch.setattr(token_pairs, "_PRECISION", {"cpu": precision})
+    rng = np.random.default_rng(12)
+    w = rng.normal(size=(1200, 24)) * rng.lognormal(0, 0.3, size=(1200, 1))
+    w[600:640] = w[:40] + rng.normal(0, 0.05, size=(40, 24))  # near-copies
+    w[700:712] = w[50]  # exact duplicates
+    w[800:820] = 0.5 * w[60] + rng.normal(0, 0.3, size=(20, 24))  # a loose group near the threshold's scale
+    w = w.astype(np.float32)
+    r = analyse_outliers(w, unigram_dim=None, seed=2)
+    crowded, kth = brute_force_crowded(w, r.threshold)
+    assert r.crowded == tuple(crowded) and len(crowded) >= 12
+    np.testing.assert_allclose([r.crowding[i] for i in crowded], kth, rtol=1e-12)
 
 
 def test_extremes_and_neighbours_match_brute_force():

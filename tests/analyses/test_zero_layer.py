@@ -1,4 +1,4 @@
-"""The pruned zero-layer search equals the brute force; planted pairs come out as leading-space removals."""
+"""The exact pair pass equals the brute force (both screen precisions, adversarial matrices); planted pairs come out as leading-space removals."""
 
 from __future__ import annotations
 
@@ -10,26 +10,38 @@ from analyses.zero_layer import (CATEGORIES, LEADING_SPACE, MACHINE, OTHER, TOLE
                                  analyse_zero_layer, category_of, dense_argmax, zero_layer_predictions)
 
 
-def brute_force(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The documented rule, straight from the full float64 matrix of dot products."""
+def brute_force(w: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The documented rule, straight from the full float64 matrix of dot products (out: untied unembedding)."""
     w64 = np.asarray(w, dtype=np.float64)
-    scores = w64 @ w64.T
-    norms = np.linalg.norm(w64, axis=1)
+    out64 = w64 if out is None else np.asarray(out, dtype=np.float64)
+    scores = w64 @ out64.T
     own = np.diag(scores).copy()
     np.fill_diagonal(scores, -np.inf)
-    scale = TOLERANCE * norms[:, None] * norms[None, :]
+    scale = TOLERANCE * np.linalg.norm(w64, axis=1)[:, None] * np.linalg.norm(out64, axis=1)[None, :]
     exception = ((scores - own[:, None]) > scale).any(axis=1)
     near = scores >= scores.max(axis=1, keepdims=True) - scale
     lowest = np.where(near, np.arange(len(w))[None, :], len(w)).min(axis=1)
     return np.where(exception, lowest, np.arange(len(w))), exception
 
 
-def assert_matches_brute_force(w: np.ndarray) -> None:
+def assert_matches_brute_force(w: np.ndarray, out: np.ndarray | None = None) -> None:
+    """Both screen precisions give the brute force's answer."""
     w = np.asarray(w, dtype=np.float32)
-    found = zero_layer_predictions(w)
-    predicts, exception = brute_force(w)
-    np.testing.assert_array_equal(found.exception, exception)
-    np.testing.assert_array_equal(found.predicts, predicts)
+    out = None if out is None else np.asarray(out, dtype=np.float32)
+    predicts, exception = brute_force(w, out)
+    for precision in ("fp32", "bf16"):
+        found = zero_layer_predictions(w, unembedding=out, precision=precision)
+        np.testing.assert_array_equal(found.exception, exception)
+        np.testing.assert_array_equal(found.predicts, predicts)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Many row blocks and column chunks on small matrices."""
+    from analyses import token_pairs
+
+    monkeypatch.setattr(token_pairs, "ROW_BLOCK", 64)
+    monkeypatch.setattr(token_pairs, "COLUMN_CHUNK", 96)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -124,11 +136,61 @@ def test_cuda_matches_cpu():
     np.testing.assert_array_equal(cpu.predicts, cuda.predicts)
 
 
-def test_bound_prunes_structured_data():
+def test_half_the_products_on_any_input():
     rng = np.random.default_rng(9)
-    w = (rng.normal(size=(4000, 128)) + rng.normal(size=128)).astype(np.float32)
+    w = (rng.normal(size=(3000, 64)) * (1 + 1e-3 * rng.normal(size=(3000, 1)))).astype(np.float32)  # narrow norms
     found = zero_layer_predictions(w)
-    assert found.pairs_scored < 0.05 * 4000 ** 2
+    assert found.pairs_screened <= 0.5 * 3000 ** 2 + 1024 * 3000  # the upper triangle, plus one diagonal block
+
+
+def test_near_ties_within_the_bf16_error_bound(small_blocks):
+    """Rivals whose score differs from the self score by less than the bf16 screen's error, both ways."""
+    rng = np.random.default_rng(13)
+    d = 32
+    w = rng.normal(size=(600, d))
+    for k, gap in enumerate([1e-3, -1e-3, 3e-6, -3e-6, 5e-7, -5e-7, 2e-3, 0.0]):
+        u = w[10 * k]
+        v = u.copy()
+        v[0] += gap * (u @ u) / u[0] if u[0] else 0.0  # u·v = u·u (1 + gap), |v| ≈ |u|
+        w[300 + 10 * k] = v
+    w[400:420] = 1.004 * w[420:440]  # longer by less than the bf16 error: a near-tie with every copy
+    assert_matches_brute_force(w)
+
+
+def test_equal_norms_and_duplicates_across_blocks(small_blocks):
+    rng = np.random.default_rng(14)
+    w = rng.normal(size=(500, 12))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    w[100:130] = w[0]  # 31 identical unit rows in different blocks
+    w[200:210] = 2 * w[5]
+    w[210:220] = 2 * w[5]  # 20 identical winners: the lowest id takes them
+    assert_matches_brute_force(w)
+    found = zero_layer_predictions(w.astype(np.float32), precision="bf16")
+    assert found.predicts[5] == 200 and not found.exception[200]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_untied_unembedding_matches_brute_force(small_blocks, seed):
+    rng = np.random.default_rng(20 + seed)
+    n, d = 700, 24
+    w = rng.normal(size=(n, d)) + rng.normal(size=d)
+    out = 0.8 * w + rng.normal(0, 0.6, size=(n, d)) * rng.lognormal(0, 0.5, size=(n, 1))
+    out[50:60] = out[40]  # ties among output rows
+    assert_matches_brute_force(w, out)
+
+
+def test_untied_claims_use_the_direct_path():
+    rng = np.random.default_rng(30)
+    w = rng.normal(size=(300, 16)).astype(np.float32)
+    out = w.copy()
+    out[7] = 3 * w[8]  # token 8's logit is beaten by output row 7
+    direct = analyse_zero_layer(w, [b"x"] * 300, np.zeros(300, bool), unembedding=out)
+    tied = analyse_zero_layer(w, [b"x"] * 300, np.zeros(300, bool))
+    pairs = lambda r: {(e.token_id, e.predicts_id) for e in r.exceptions}  # noqa: E731
+    predicts, exception = brute_force(w, out)
+    assert direct.direct and not tied.direct
+    assert pairs(direct) == {(int(u), int(predicts[u])) for u in np.flatnonzero(exception)}
+    assert (8, 7) in pairs(direct) and (8, 7) not in pairs(tied)
 
 
 @pytest.mark.parametrize("u, v, flags, expected", [

@@ -1,4 +1,4 @@
-"""The zero-layer search shared between threads: the same answer however the blocks are shared, the brute
+"""The pair pass shared between threads: the same answer however the blocks are shared, the brute
 force's answer, cancellation, and errors handed to the caller."""
 
 from __future__ import annotations
@@ -8,8 +8,10 @@ import threading
 import numpy as np
 import pytest
 
-from analyses import zero_layer
-from analyses.zero_layer import PredictionSearch, zero_layer_predictions
+from analyses import token_pairs
+from analyses.outliers import crowding_scale
+from analyses.token_pairs import PairPass, scan_pairs
+from analyses.zero_layer import zero_layer_predictions
 from report.background import BackgroundSearch
 from tests.analyses.test_zero_layer import brute_force
 
@@ -26,15 +28,18 @@ def _matrix(seed: int, n: int = 2600, d: int = 48) -> np.ndarray:
 def _same(a, b) -> None:
     np.testing.assert_array_equal(a.predicts, b.predicts)
     np.testing.assert_array_equal(a.exception, b.exception)
-    assert (a.head_dims, a.pairs_bounded, a.pairs_scored) == (b.head_dims, b.pairs_bounded, b.pairs_scored)
+    np.testing.assert_array_equal(a.near_pairs, b.near_pairs)
+    np.testing.assert_array_equal(a.near_distances, b.near_distances)
+    assert (a.precision, a.pairs_screened, a.pairs_scored) == (b.precision, b.pairs_screened, b.pairs_scored)
 
 
 @pytest.mark.parametrize("threads", [2, 3])
 def test_blocks_shared_between_threads_give_the_single_thread_answer(monkeypatch, threads):
-    monkeypatch.setattr(zero_layer, "QUERY_BLOCK", 128)  # many blocks to share
+    monkeypatch.setattr(token_pairs, "ROW_BLOCK", 128)  # many blocks to share
     w = _matrix(0)
-    alone = zero_layer_predictions(w)
-    search = PredictionSearch(w)
+    threshold = crowding_scale(w).threshold
+    alone = scan_pairs(w, threshold=threshold)
+    search = PairPass(w, threshold=threshold)
     workers = [threading.Thread(target=search.work) for _ in range(threads)]
     for t in workers:
         t.start()
@@ -48,15 +53,18 @@ def test_blocks_shared_between_threads_give_the_single_thread_answer(monkeypatch
 
 
 def test_background_search_equals_the_plain_search(monkeypatch):
-    monkeypatch.setattr(zero_layer, "QUERY_BLOCK", 128)
+    monkeypatch.setattr(token_pairs, "ROW_BLOCK", 128)
     w = _matrix(1)
-    handle = BackgroundSearch(w, "cpu")
-    _same(handle.result(), zero_layer_predictions(w))
+    handle = BackgroundSearch(w, "cpu", seed=3, unembedding=1.1 * w)
+    found = handle.result()
+    _same(found.pairs, scan_pairs(w, threshold=crowding_scale(w, 3).threshold))
+    _same(found.direct, zero_layer_predictions(w, unembedding=1.1 * w))
+    assert found.predictions is found.direct
     assert handle.seconds > 0
 
 
 def test_a_cancelled_search_has_no_result():
-    search = PredictionSearch(_matrix(2, n=300))
+    search = PairPass(_matrix(2, n=300))
     search.cancel()
     search.work()
     with pytest.raises(RuntimeError, match="cancelled"):
@@ -65,7 +73,7 @@ def test_a_cancelled_search_has_no_result():
 
 def test_an_unstarted_search_has_no_result():
     with pytest.raises(RuntimeError, match="has not run to the end"):
-        PredictionSearch(_matrix(3, n=300)).result()
+        PairPass(_matrix(3, n=300)).result()
 
 
 def test_background_errors_reach_the_caller():

@@ -1,0 +1,371 @@
+"""One exact pass over pairs of token vectors: every token's zero-layer prediction (the argmax of its row of
+logits) and every pair of tokens closer than the crowding threshold, at a cost that does not depend on the data.
+
+Exact answers from a cheap screen:
+    Scores S = q·k are screened in bf16 where the hardware multiplies bf16 faster than float32 (else in
+    float32), on a copy of the weights scaled by a power of two (exact) so that no value over- or underflows.
+    The screen's error is proven, not estimated: rounding each input to bf16 moves it by at most u = 2⁻⁸ of
+    its size, so by Cauchy–Schwarz the product moves by at most (2u + u²)|q||k|; float32 accumulation of d
+    terms adds γ_d = d·2⁻²⁴/(1 − d·2⁻²⁴) of |q||k|, and rounding the result to bf16 another u. Every pair
+    the screen cannot rule out is scored again in float64 from the float32 weights and judged by the exact
+    rule, so the answers are those of a float64 brute force.
+
+The symmetric pass (tied embeddings, and crowding): u·v ≤ |u||v| and u·u = |u|², so only a longer token can
+beat u (or tie a winner within the tolerance). Tokens are sorted by norm and each block of query tokens is
+multiplied with the tokens from its own position on (plus any of equal norm just before it): half the
+products of a dense pass, whatever the data. The same products give the squared distances |u|² + |v|² − 2u·v
+of every pair once, so the pairs within the crowding threshold come out exhaustively at no extra pass.
+
+The direct pass (untied models): the embedding rows against every unembedding row, a dense blocked argmax
+with the same screen.
+
+Blocks of query tokens are independent, so several threads can share one pass (`work()`), and the result
+does not depend on how the blocks were shared.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+TOLERANCE = 1e-6  # ties: scores closer than this × |u||v| are equal (see analyses.zero_layer)
+ROW_BLOCK = 1024  # query tokens per block
+COLUMN_CHUNK = 4096  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
+EXACT_PAIRS = 16384  # pairs scored in float64 at once
+ARITHMETIC = 4e-7  # relative slack for float32 rounding of the screen's own thresholds
+_PRECISION: dict[str, str] = {}
+
+
+def error_bound(precision: str, d: int) -> float:
+    """ε such that |screen score − q·k| ≤ ε|q||k| (plus an absolute term for subnormals, see `_absolute`)."""
+    gamma = d * 2.0 ** -24 / (1 - d * 2.0 ** -24)
+    u = 2.0 ** -8
+    if precision == "bf16":
+        bound = (2 * u + u * u) + gamma * (1 + u) ** 2 + u * (1 + u) ** 2 * (1 + gamma)
+    elif torch.get_float32_matmul_precision() == "highest":
+        bound = gamma
+    else:  # float32 products may run on bf16 units internally: inputs rounded, float32 result
+        bound = (2 * u + u * u) + gamma * (1 + u) ** 2
+    return 1.01 * bound
+
+
+def _absolute(d: int) -> float:
+    """Error from values that are subnormal after scaling (flushed to zero at worst): ≤ 4d·2⁻¹²⁶ per score."""
+    return 4 * d * 2.0 ** -126
+
+
+def screen_precision(device: str | torch.device = "cpu") -> str:
+    """"bf16" where a bf16 matrix product runs clearly faster than a float32 one on this device, else "fp32".
+
+    Measured once per process on fixed random matrices; the choice changes only the speed, never a result."""
+    key = str(torch.device(device))
+    if key not in _PRECISION:
+        generator = torch.Generator().manual_seed(0)
+        a, b = torch.randn(512, 768, generator=generator), torch.randn(4096, 768, generator=generator)
+        timings = {}
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            x, y = a.to(device, dtype), b.to(device, dtype)
+            try:
+                times = []
+                for _ in range(4):
+                    start = time.perf_counter()
+                    torch.mm(x, y.T)
+                    if x.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    times.append(time.perf_counter() - start)
+                timings[name] = min(times[1:])
+            except RuntimeError:  # no bf16 product on this device
+                timings[name] = float("inf")
+        _PRECISION[key] = "bf16" if timings["bf16"] < 0.7 * timings["fp32"] else "fp32"
+    return _PRECISION[key]
+
+
+@dataclass(frozen=True, eq=False)
+class PairScan:
+    """What one pass found.
+
+    Attributes:
+        predicts: [queries] int64 id of the key token each query token predicts (its own id unless an exception).
+        exception: [queries] bool, True where a token does not predict itself.
+        near_pairs: [pairs, 2] int64 token ids (i < j) of every pair at distance ≤ threshold (symmetric pass
+            only; empty otherwise), sorted.
+        near_distances: [pairs] float64 exact distance of each of those pairs (embedding units).
+        threshold: the distance threshold used (embedding units; ≤ 0: none).
+        precision: "bf16" or "fp32", the precision of the screen.
+        pairs_screened: products the screen computed (q·k pairs).
+        pairs_scored: pairs scored again in float64 (zero-layer candidates and near-pair candidates).
+    """
+
+    predicts: np.ndarray
+    exception: np.ndarray
+    near_pairs: np.ndarray
+    near_distances: np.ndarray
+    threshold: float
+    precision: str
+    pairs_screened: int
+    pairs_scored: int
+
+
+class PairPass:
+    """The pass of the module docstring, cut into blocks of query tokens that threads can share.
+
+        scan = PairPass(w, threshold=t)          # symmetric pass over the rows of w
+        scan = PairPass(u, queries=e)            # direct pass: rows of e scored against rows of u
+        scan.work()                              # in one or more threads at once
+        found = scan.result()                    # after every work() call has returned
+    """
+
+    def __init__(self, keys: np.ndarray, queries: np.ndarray | None = None, threshold: float = -1.0,
+                 device: str = "cpu", precision: str | None = None):
+        k32 = torch.as_tensor(np.asarray(keys, dtype=np.float32), device=device)
+        if k32.ndim != 2 or k32.shape[0] < 1:
+            raise ValueError(f"expected a matrix of token rows, got shape {tuple(k32.shape)}")
+        self.symmetric = queries is None
+        q32 = k32 if self.symmetric else torch.as_tensor(np.asarray(queries, dtype=np.float32), device=device)
+        if q32.shape[1] != k32.shape[1] or (not self.symmetric and q32.shape[0] > k32.shape[0]):
+            raise ValueError(f"queries {tuple(q32.shape)} do not match keys {tuple(k32.shape)}")
+        if not (torch.isfinite(k32).all() and torch.isfinite(q32).all()):
+            raise ValueError("the weights hold NaN or infinite values")
+        d = k32.shape[1]
+        self.precision = precision or screen_precision(device)
+        self.eps, self.eta = error_bound(self.precision, d), _absolute(d)
+        self.threshold = float(threshold) if self.symmetric else -1.0
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+        largest = max(float(k32.abs().max()), float(q32.abs().max()))
+        self.scale = 2.0 ** -math.frexp(largest)[1] if largest > 0 else 1.0  # a power of two: exact
+
+        self.k32, self.q32 = k32, q32
+        kn64 = _norms(k32)
+        self.key_order = torch.as_tensor(np.argsort(kn64.cpu().numpy(), kind="stable"), device=k32.device)
+        self.kn64 = kn64[self.key_order]
+        self.ks = (k32[self.key_order] * self.scale).to(dtype)
+        self.kn = (self.kn64 * self.scale).float()
+        if self.symmetric:  # queries are the keys, in the same norm order
+            self.query_ids, self.qs, self.qn64 = self.key_order, self.ks, self.kn64
+            # Only a longer token can matter (module docstring); the 1e-9 keeps float64 norm rounding harmless.
+            self.first = torch.searchsorted(self.kn64, self.kn64 * (1 - 1e-9)).tolist()
+            self.own64 = self.kn64 ** 2
+            self.self_position = torch.arange(len(self.kn64), device=k32.device)
+        else:
+            self.query_ids = torch.arange(q32.shape[0], device=k32.device)
+            self.qs = (q32 * self.scale).to(dtype)
+            self.qn64 = _norms(q32)
+            self.first = [0] * q32.shape[0]
+            self.own64 = torch.cat([(q32[a:a + 8192].double() * k32[a:a + 8192].double()).sum(1)
+                                    for a in range(0, q32.shape[0], 8192)])
+            inverse = torch.empty_like(self.key_order)
+            inverse[self.key_order] = torch.arange(len(self.key_order), device=k32.device)
+            self.self_position = inverse[: q32.shape[0]]
+        self.qn = (self.qn64 * self.scale).float()
+        self.own = (self.own64 * self.scale ** 2).float()
+        self.n_queries, self.n_keys = self.qs.shape[0], self.ks.shape[0]
+        self.predicts = self.query_ids.clone()  # in query order: each token's own id
+        self.exception = torch.zeros(self.n_queries, dtype=torch.bool, device=k32.device)
+        self._near: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._blocks = iter(range(0, self.n_queries, ROW_BLOCK))
+        self._unfinished = len(range(0, self.n_queries, ROW_BLOCK))
+        self._lock = threading.Lock()
+        self._counts = [0, 0]  # screened, scored
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Let every work() call return after its current block (the result is then incomplete)."""
+        self._cancelled = True
+
+    def _next_block(self) -> int | None:
+        with self._lock:
+            return None if self._cancelled else next(self._blocks, None)
+
+    def work(self) -> None:
+        """Scan blocks of query tokens until none is left."""
+        buffer = None  # one per thread, reused
+        while (a := self._next_block()) is not None:
+            if buffer is None:
+                buffer = torch.empty(min(ROW_BLOCK, self.n_queries) * min(COLUMN_CHUNK, self.n_keys),
+                                     dtype=self.ks.dtype, device=self.ks.device)
+            screened, scored = self._block(a, min(self.n_queries, a + ROW_BLOCK), buffer)
+            with self._lock:
+                self._counts[0] += screened
+                self._counts[1] += scored
+                self._unfinished -= 1
+
+    def _block(self, a: int, b: int, buffer: torch.Tensor) -> tuple[int, int]:
+        qn, own = self.qn[a:b], self.own[a:b]
+        slack = self.eta + ARITHMETIC * own.abs()
+        state = _RowState(b - a, own.device)
+        near: list[tuple[torch.Tensor, torch.Tensor]] = []
+        t2 = (self.threshold * self.scale) ** 2
+        screened = 0
+        for c0 in range(self.first[a], self.n_keys, COLUMN_CHUNK):
+            c1 = min(self.n_keys, c0 + COLUMN_CHUNK)
+            s = torch.mm(self.qs[a:b], self.ks[c0:c1].T, out=buffer[:(b - a) * (c1 - c0)].view(b - a, c1 - c0))
+            self._mask(s, a, b, c0, c1)
+            screened += s.numel()
+            kmin, kmax = float(self.kn[c0]), float(self.kn[c1 - 1])
+            best = s.amax(1).float()
+            hit = (best >= own - (self.eps + TOLERANCE) * qn * kmax - slack) & (qn > 0)
+            rows = torch.nonzero(hit).flatten()
+            if len(rows):
+                state.add(s[rows].float(), rows, c0, qn[rows], self.kn[c0:c1], own[rows], slack[rows], self.eps)
+            if t2 > 0:
+                near += self._near_candidates(s, best, a, b, c0, c1, kmin, kmax, t2)
+        scored = self._settle_predictions(a, state) + self._settle_near(a, near)
+        return screened, scored
+
+    def _mask(self, s: torch.Tensor, a: int, b: int, c0: int, c1: int) -> None:
+        """-inf where a key cannot matter: the token itself, and (symmetric) shorter tokens."""
+        if self.symmetric:
+            if c0 >= b:
+                return
+            columns = torch.arange(c0, min(c1, b), device=s.device)
+            rows = torch.arange(a, b, device=s.device)
+            first = torch.as_tensor(self.first[a:b], device=s.device)
+            region = s[:, : len(columns)]
+            region.masked_fill_((columns[None, :] < first[:, None]) | (columns[None, :] == rows[:, None]), -float("inf"))
+            return
+        position = self.self_position[a:b]
+        inside = torch.nonzero((position >= c0) & (position < c1)).flatten()
+        s[inside, position[inside] - c0] = -float("inf")
+
+    def _near_candidates(self, s, best, a, b, c0, c1, kmin, kmax, t2) -> list:
+        """Pairs (row, column), column after row, whose screened distance could be ≤ the threshold.
+
+        2u·v ≥ |u|² + |v|² − t² − (screen error) is needed; a row (column) can hold such a pair only if its
+        largest score passes with the smallest |v| (|u|) of the chunk (block) and the largest error."""
+        qn, kn = self.qn[a:b], self.kn[c0:c1]
+        qmin, qmax = float(qn.min()), float(qn.max())
+
+        def margin(x, y):
+            return 2 * self.eps * x * y + ARITHMETIC * (x * x + y * y + t2) + 2 * self.eta
+
+        rows = torch.nonzero(2 * best >= qn * qn + kmin ** 2 - t2 - margin(qn, kmax)).flatten()
+        if not len(rows):
+            return []
+        column_best = s.amax(0).float()
+        columns = torch.nonzero(2 * column_best >= qmin ** 2 + kn * kn - t2 - margin(qmax, kn)).flatten()
+        if not len(columns):
+            return []
+        sub = s[rows][:, columns].float()
+        x, y = qn[rows][:, None], kn[columns][None, :]
+        ok = (2 * sub >= x * x + y * y - t2 - margin(x, y)) & ((columns[None, :] + c0) > (rows[:, None] + a))
+        i, j = torch.nonzero(ok, as_tuple=True)
+        return [(rows[i] + a, columns[j] + c0)] if len(i) else []
+
+    def _settle_predictions(self, a: int, state: "_RowState") -> int:
+        """Score the surviving candidates in float64 and apply the rule (analyses.zero_layer)."""
+        rows, columns = state.survivors(self.qn[a:], self.kn)
+        if not len(rows):
+            return 0
+        positions = rows + a
+        q_ids, k_ids = self.query_ids[positions], self.key_order[columns]
+        scores = _dots(self.q32, q_ids, self.k32, k_ids)
+        scale = TOLERANCE * self.qn64[positions] * self.kn64[columns]
+        own = self.own64[positions]
+        unique, local = torch.unique(positions, return_inverse=True)
+        beats = torch.zeros(len(unique), dtype=torch.long, device=scores.device).index_add_(
+            0, local, ((scores - own) > scale).long()) > 0
+        top = torch.full((len(unique),), -float("inf"), dtype=torch.float64, device=scores.device)
+        top = top.scatter_reduce(0, local, scores, "amax")
+        big = torch.iinfo(torch.long).max
+        lowest = torch.full((len(unique),), big, dtype=torch.long, device=scores.device).scatter_reduce(
+            0, local, torch.where(scores >= top[local] - scale, k_ids, torch.full_like(k_ids, big)), "amin")
+        self.exception[unique] = beats
+        self.predicts[unique] = torch.where(beats, lowest, self.query_ids[unique])
+        return len(rows)
+
+    def _settle_near(self, a: int, near: list) -> int:
+        if not near:
+            return 0
+        i = torch.cat([r for r, _ in near])
+        j = torch.cat([c for _, c in near])
+        ids_i, ids_j = self.key_order[i], self.key_order[j]
+        distance = torch.cat([torch.linalg.vector_norm(self.k32[ids_i[s:s + EXACT_PAIRS]].double()
+                                                       - self.k32[ids_j[s:s + EXACT_PAIRS]].double(), dim=1)
+                              for s in range(0, len(i), EXACT_PAIRS)])
+        keep = distance <= self.threshold
+        pairs = torch.stack([torch.minimum(ids_i, ids_j), torch.maximum(ids_i, ids_j)], 1)[keep]
+        with self._lock:
+            self._near[a] = (pairs, distance[keep])
+        return len(i)
+
+    def result(self) -> PairScan:
+        if self._cancelled or self._unfinished:
+            raise RuntimeError("the pass was cancelled or has not run to the end")
+        predicts = torch.empty_like(self.predicts)
+        predicts[self.query_ids] = self.predicts
+        exception = torch.empty_like(self.exception)
+        exception[self.query_ids] = self.exception
+        pairs = np.zeros((0, 2), dtype=np.int64)
+        distances = np.zeros(0)
+        if self._near:
+            pairs = torch.cat([self._near[a][0] for a in sorted(self._near)]).cpu().numpy()
+            distances = torch.cat([self._near[a][1] for a in sorted(self._near)]).cpu().numpy()
+            order = np.lexsort((pairs[:, 1], pairs[:, 0]))
+            pairs, distances = pairs[order], distances[order]
+        return PairScan(predicts.cpu().numpy(), exception.cpu().numpy(), pairs, distances, self.threshold,
+                        self.precision, *self._counts)
+
+
+class _RowState:
+    """Per query row of one block: candidates that might beat or tie the winner, and running bounds.
+
+    lower (screen − error) bounds a pair's exact score from below and upper from above. A row is *definite*
+    once some pair's lower bound beats its own score by the tolerance: it is then an exception, and only
+    pairs whose upper bound reaches the best lower bound (less the tolerance) can win or tie the winner.
+    Until then, every pair that might reach its own score stays a candidate."""
+
+    def __init__(self, rows: int, device):
+        self.best_lower = torch.full((rows,), -float("inf"), device=device)
+        self.definite = torch.zeros(rows, dtype=torch.bool, device=device)
+        self.rows: list[torch.Tensor] = []
+        self.columns: list[torch.Tensor] = []
+        self.upper: list[torch.Tensor] = []
+
+    def add(self, s, rows, c0, qn, kn, own, slack, eps) -> None:
+        product = qn[:, None] * kn[None, :]
+        error = eps * product + slack[:, None]
+        tolerance = TOLERANCE * product
+        lower, upper = s - error, s + error
+        self.definite[rows] |= ((lower - own[:, None]) > tolerance).any(1)
+        self.best_lower[rows] = torch.maximum(self.best_lower[rows], lower.amax(1))
+        keep = (upper >= own[:, None] - tolerance) & (
+            ~self.definite[rows][:, None] | (upper >= self.best_lower[rows][:, None] - tolerance))
+        i, j = torch.nonzero(keep, as_tuple=True)
+        if len(i):
+            self.rows.append(rows[i])
+            self.columns.append(j + c0)
+            self.upper.append(upper[i, j])
+
+    def survivors(self, qn, kn) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, columns) of candidates still in play with the final bounds."""
+        if not self.rows:
+            empty = torch.zeros(0, dtype=torch.long, device=self.definite.device)
+            return empty, empty
+        rows, columns, upper = torch.cat(self.rows), torch.cat(self.columns), torch.cat(self.upper)
+        tolerance = TOLERANCE * qn[rows] * kn[columns]
+        keep = ~self.definite[rows] | (upper >= self.best_lower[rows] - tolerance)
+        return rows[keep], columns[keep]
+
+
+def _norms(w: torch.Tensor) -> torch.Tensor:
+    """Float64 row norms, a chunk at a time."""
+    return torch.cat([torch.linalg.vector_norm(w[a:a + 8192].double(), dim=1) for a in range(0, w.shape[0], 8192)])
+
+
+def _dots(q: torch.Tensor, q_ids: torch.Tensor, k: torch.Tensor, k_ids: torch.Tensor) -> torch.Tensor:
+    """Float64 dot products of the row pairs (q[q_ids[t]], k[k_ids[t]])."""
+    return torch.cat([(q[q_ids[s:s + EXACT_PAIRS]].double() * k[k_ids[s:s + EXACT_PAIRS]].double()).sum(1)
+                      for s in range(0, len(q_ids), EXACT_PAIRS)])
+
+
+def scan_pairs(keys: np.ndarray, queries: np.ndarray | None = None, threshold: float = -1.0,
+               device: str = "cpu", precision: str | None = None) -> PairScan:
+    """The whole pass on the calling thread (see `PairPass`)."""
+    scan = PairPass(keys, queries, threshold, device, precision)
+    scan.work()
+    return scan.result()
