@@ -37,6 +37,8 @@ TOLERANCE = 1e-6  # ties: scores closer than this × |u||v| are equal (see analy
 ROW_BLOCK = 1024  # query tokens per block
 COLUMN_CHUNK = 4096  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
 EXACT_PAIRS = 16384  # pairs scored in float64 at once
+REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
+REFINE_ROWS = 256  # query rows per float32 re-screen
 ARITHMETIC = 4e-7  # relative slack for float32 rounding of the screen's own thresholds
 _PRECISION: dict[str, str] = {}
 
@@ -129,14 +131,14 @@ class PairPass:
         q32 = k32 if self.symmetric else torch.as_tensor(np.asarray(queries, dtype=np.float32), device=device)
         if q32.shape[1] != k32.shape[1] or (not self.symmetric and q32.shape[0] > k32.shape[0]):
             raise ValueError(f"queries {tuple(q32.shape)} do not match keys {tuple(k32.shape)}")
-        if not (torch.isfinite(k32).all() and torch.isfinite(q32).all()):
-            raise ValueError("the weights hold NaN or infinite values")
         d = k32.shape[1]
         self.precision = precision or screen_precision(device)
         self.eps, self.eta = error_bound(self.precision, d), _absolute(d)
         self.threshold = float(threshold) if self.symmetric else -1.0
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
-        largest = max(float(k32.abs().max()), float(q32.abs().max()))
+        largest = max(float(k32.abs().max()), float(q32.abs().max()))  # NaN propagates
+        if not math.isfinite(largest):
+            raise ValueError("the weights hold NaN or infinite values")
         self.scale = 2.0 ** -math.frexp(largest)[1] if largest > 0 else 1.0  # a power of two: exact
 
         self.k32, self.q32 = k32, q32
@@ -197,7 +199,7 @@ class PairPass:
     def _block(self, a: int, b: int, buffer: torch.Tensor) -> tuple[int, int]:
         qn, own = self.qn[a:b], self.own[a:b]
         slack = self.eta + ARITHMETIC * own.abs()
-        state = _RowState(b - a, own.device)
+        state = _RowState(qn, own, slack, self.eps)
         near: list[tuple[torch.Tensor, torch.Tensor]] = []
         t2 = (self.threshold * self.scale) ** 2
         screened = 0
@@ -209,9 +211,8 @@ class PairPass:
             kmin, kmax = float(self.kn[c0]), float(self.kn[c1 - 1])
             best = s.amax(1).float()
             hit = (best >= own - (self.eps + TOLERANCE) * qn * kmax - slack) & (qn > 0)
-            rows = torch.nonzero(hit).flatten()
-            if len(rows):
-                state.add(s[rows].float(), rows, c0, qn[rows], self.kn[c0:c1], own[rows], slack[rows], self.eps)
+            if hit.any():
+                state.add(s, hit, c0, self.kn[c0:c1], best)
             if t2 > 0:
                 near += self._near_candidates(s, best, a, b, c0, c1, kmin, kmax, t2)
         scored = self._settle_predictions(a, state) + self._settle_near(a, near)
@@ -221,6 +222,11 @@ class PairPass:
         """-inf where a key cannot matter: the token itself, and (symmetric) shorter tokens."""
         if self.symmetric:
             if c0 >= b:
+                return
+            if c0 == a and self.first[b - 1] == b - 1 and self.first[a:b] == list(range(a, b)):
+                # no norm ties in this block: the masked part is the lower triangle of the diagonal square
+                width = min(c1, b) - a
+                s[:, :width].masked_fill_(_lower_triangle(b - a, width, s.device), -float("inf"))
                 return
             columns = torch.arange(c0, min(c1, b), device=s.device)
             rows = torch.arange(a, b, device=s.device)
@@ -259,6 +265,8 @@ class PairPass:
     def _settle_predictions(self, a: int, state: "_RowState") -> int:
         """Score the surviving candidates in float64 and apply the rule (analyses.zero_layer)."""
         rows, columns = state.survivors(self.qn[a:], self.kn)
+        if self.precision == "bf16" and len(rows) > REFINE_MIN:
+            rows, columns = self._refine(a, rows, columns)
         if not len(rows):
             return 0
         positions = rows + a
@@ -277,6 +285,33 @@ class PairPass:
         self.exception[unique] = beats
         self.predicts[unique] = torch.where(beats, lowest, self.query_ids[unique])
         return len(rows)
+
+    def _refine(self, a: int, rows: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Screen many candidates again in float32 (error bound ~1e-4 of bf16's): groups of REFINE_ROWS rows
+        against the union of their candidate columns, one dense product each; same rules as `_RowState`."""
+        eps = error_bound("fp32", self.ks.shape[1])
+        keep = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+        for g in range(0, int(rows.max()) + 1, REFINE_ROWS):
+            pick = torch.nonzero((rows >= g) & (rows < g + REFINE_ROWS)).flatten()
+            if not len(pick):
+                continue
+            union, where = torch.unique(columns[pick], return_inverse=True)
+            local = rows[pick]
+            group = torch.arange(g, min(g + REFINE_ROWS, int(local.max()) + 1), device=rows.device)
+            queries = self.q32[self.query_ids[group + a]] * self.scale
+            scores = queries @ (self.k32[self.key_order[union]] * self.scale).T
+            value = scores[local - g, where]
+            qn, kn = self.qn[local + a], self.kn[columns[pick]]
+            own, slack = self.own[local + a], self.eta + ARITHMETIC * self.own[local + a].abs()
+            error, tolerance = eps * qn * kn + slack, TOLERANCE * qn * kn
+            lower, upper = value - error, value + error
+            slot = local - g
+            definite = torch.zeros(len(group), dtype=torch.long, device=rows.device).index_add_(
+                0, slot, (lower - own > tolerance).long()) > 0
+            best_lower = torch.full((len(group),), -float("inf"), device=rows.device).scatter_reduce(
+                0, slot, lower, "amax")
+            keep[pick] = (upper >= own - tolerance) & (~definite[slot] | (upper >= best_lower[slot] - tolerance))
+        return rows[keep], columns[keep]
 
     def _settle_near(self, a: int, near: list) -> int:
         if not near:
@@ -319,27 +354,44 @@ class _RowState:
     pairs whose upper bound reaches the best lower bound (less the tolerance) can win or tie the winner.
     Until then, every pair that might reach its own score stays a candidate."""
 
-    def __init__(self, rows: int, device):
-        self.best_lower = torch.full((rows,), -float("inf"), device=device)
-        self.definite = torch.zeros(rows, dtype=torch.bool, device=device)
+    def __init__(self, qn, own, slack, eps):
+        self.qn, self.own, self.slack, self.eps = qn, own, slack, eps
+        self.reach = (eps + TOLERANCE) * qn
+        self.best_lower = torch.full_like(qn, -float("inf"))
+        self.definite = torch.zeros(len(qn), dtype=torch.bool, device=qn.device)
         self.rows: list[torch.Tensor] = []
         self.columns: list[torch.Tensor] = []
         self.upper: list[torch.Tensor] = []
 
-    def add(self, s, rows, c0, qn, kn, own, slack, eps) -> None:
-        product = qn[:, None] * kn[None, :]
-        error = eps * product + slack[:, None]
-        tolerance = TOLERANCE * product
-        lower, upper = s - error, s + error
-        self.definite[rows] |= ((lower - own[:, None]) > tolerance).any(1)
-        self.best_lower[rows] = torch.maximum(self.best_lower[rows], lower.amax(1))
-        keep = (upper >= own[:, None] - tolerance) & (
-            ~self.definite[rows][:, None] | (upper >= self.best_lower[rows][:, None] - tolerance))
-        i, j = torch.nonzero(keep, as_tuple=True)
-        if len(i):
-            self.rows.append(rows[i])
-            self.columns.append(j + c0)
-            self.upper.append(upper[i, j])
+    def add(self, s, hit, c0, kn, best) -> None:
+        """Take one chunk's screened scores `s` (row maxima `best`, keys' norms `kn`) for the rows in `hit`.
+
+        The running bounds use the chunk's largest |k| (weaker, still valid, and free); a pair is kept when
+        upper ≥ own − tolerance (and, once definite, ≥ best lower bound − tolerance), which reads
+        s + (ε + TOLERANCE)|q||k| ≥ target; |k| ≤ the chunk's largest gives a one-pass filter per row."""
+        kmax = kn[-1]
+        qn, own, slack, reach = self.qn, self.own, self.slack, self.reach
+        self.definite |= hit & (best - reach * kmax - slack > own)
+        self.best_lower = torch.where(hit, torch.maximum(self.best_lower, best - self.eps * qn * kmax - slack),
+                                      self.best_lower)
+        target = torch.where(self.definite, torch.maximum(own, self.best_lower), own) - slack
+        floor = torch.where(hit, target - reach * kmax, torch.full_like(target, float("inf")))
+        if s.dtype != torch.float32:  # compare in s's own precision, rounding the floor down first
+            floor = (floor - floor.abs() * 2.0 ** -7).to(s.dtype)
+        rows = torch.nonzero(hit).flatten()
+        if len(rows) * 8 < len(hit):  # few rows: gather them first
+            i, j = torch.nonzero(s[rows] >= floor[rows, None], as_tuple=True)
+            i = rows[i]
+        else:
+            i, j = torch.nonzero(s >= floor[:, None], as_tuple=True)
+        if not len(i):
+            return
+        value, k = s[i, j].float(), kn[j]
+        ok = value + reach[i] * k >= target[i]
+        i, j, value, k = i[ok], j[ok], value[ok], k[ok]
+        self.rows.append(i)
+        self.columns.append(j + c0)
+        self.upper.append(value + self.eps * qn[i] * k + slack[i])
 
     def survivors(self, qn, kn) -> tuple[torch.Tensor, torch.Tensor]:
         """(rows, columns) of candidates still in play with the final bounds."""
@@ -350,6 +402,17 @@ class _RowState:
         tolerance = TOLERANCE * qn[rows] * kn[columns]
         keep = ~self.definite[rows] | (upper >= self.best_lower[rows] - tolerance)
         return rows[keep], columns[keep]
+
+
+_TRIANGLES: dict = {}
+
+
+def _lower_triangle(rows: int, width: int, device) -> torch.Tensor:
+    """[rows, width] bool, True where column ≤ row (cached per shape)."""
+    key = (rows, width, str(device))
+    if key not in _TRIANGLES:
+        _TRIANGLES[key] = torch.ones(rows, width, dtype=torch.bool, device=device).tril()
+    return _TRIANGLES[key]
 
 
 def _norms(w: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,10 @@
 
     python -m bench.measure dense|zero_layer|report FOLDER [OUT]
 
-Prints one JSON line: {"seconds": wall time of the measured step, "peak_rss_mb": peak resident memory}.
+Prints one JSON line: {"seconds": wall time of the measured step, "peak_rss_mb": peak resident memory},
+and for zero_layer also "precision" (the pair pass's screen: "bf16" or "fp32") and "cpu_capability".
+"zero_layer" is the zero-layer step together with the exhaustive clump search, as the report runs them:
+the crowding scale, one pair pass, and both analyses on its result.
 """
 
 from __future__ import annotations
@@ -49,18 +52,28 @@ def dense_pass(w) -> None:
 
 def main() -> None:
     mode, folder = sys.argv[1], Path(sys.argv[2])
+    extra: dict = {}
     if mode == "dense":
         w = load_matrix(folder)
         start = time.perf_counter()
         dense_pass(w)
     elif mode == "zero_layer":
+        import torch
+
+        from analyses.outliers import analyse_outliers, crowding_scale
+        from analyses.token_pairs import scan_pairs, screen_precision
         from analyses.zero_layer import analyse_zero_layer
         from report.tokens import load_tokenizer, load_tokens
 
-        w = load_matrix(folder)
+        w = load_matrix(folder).numpy()
         tokens = load_tokens(load_tokenizer(folder), w.shape[0], "leading-space")
+        extra["precision"] = screen_precision("cpu")  # measured once per process, outside the timed step
+        extra["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         start = time.perf_counter()
-        analyse_zero_layer(w.numpy(), tokens.data, tokens.unprintable)
+        scale = crowding_scale(w)
+        found = scan_pairs(w, threshold=scale.threshold)
+        analyse_zero_layer(w, tokens.data, tokens.unprintable, found=found)
+        analyse_outliers(w, None, found=(scale, found))
     elif mode == "report":
         os.environ["WEIGHTS_REPORT_CACHE"] = sys.argv[4] if len(sys.argv) > 4 else ""
         from report.cli import main as cli
@@ -73,7 +86,7 @@ def main() -> None:
             raise SystemExit("report failed")
     else:
         raise SystemExit(f"unknown mode {mode}")
-    print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}))
+    print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb(), **extra}))
 
 
 if __name__ == "__main__":
