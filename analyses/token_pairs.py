@@ -139,10 +139,12 @@ class PairPass:
         largest = max(float(k32.abs().max()), float(q32.abs().max()))  # NaN propagates
         if not math.isfinite(largest):
             raise ValueError("the weights hold NaN or infinite values")
-        self.scale = 2.0 ** -math.frexp(largest)[1] if largest > 0 else 1.0  # a power of two: exact
+        # A power of two (exact) that brings the largest value into [0.5, 1), within float32's range.
+        self.scale = 2.0 ** -max(-100, min(100, math.frexp(largest)[1])) if largest > 0 else 1.0
 
         self.k32, self.q32 = k32, q32
-        kn64 = _norms(k32)
+        squares = _squares(k32)
+        kn64 = squares.sqrt()
         self.key_order = torch.as_tensor(np.argsort(kn64.cpu().numpy(), kind="stable"), device=k32.device)
         self.kn64 = kn64[self.key_order]
         self.ks = (k32[self.key_order] * self.scale).to(dtype)
@@ -151,12 +153,12 @@ class PairPass:
             self.query_ids, self.qs, self.qn64 = self.key_order, self.ks, self.kn64
             # Only a longer token can matter (module docstring); the 1e-9 keeps float64 norm rounding harmless.
             self.first = torch.searchsorted(self.kn64, self.kn64 * (1 - 1e-9)).tolist()
-            self.own64 = self.kn64 ** 2
+            self.own64 = squares[self.key_order]
             self.self_position = torch.arange(len(self.kn64), device=k32.device)
         else:
             self.query_ids = torch.arange(q32.shape[0], device=k32.device)
             self.qs = (q32 * self.scale).to(dtype)
-            self.qn64 = _norms(q32)
+            self.qn64 = _squares(q32).sqrt()
             self.first = [0] * q32.shape[0]
             self.own64 = torch.cat([(q32[a:a + 8192].double() * k32[a:a + 8192].double()).sum(1)
                                     for a in range(0, q32.shape[0], 8192)])
@@ -415,9 +417,9 @@ def _lower_triangle(rows: int, width: int, device) -> torch.Tensor:
     return _TRIANGLES[key]
 
 
-def _norms(w: torch.Tensor) -> torch.Tensor:
-    """Float64 row norms, a chunk at a time."""
-    return torch.cat([torch.linalg.vector_norm(w[a:a + 8192].double(), dim=1) for a in range(0, w.shape[0], 8192)])
+def _squares(w: torch.Tensor) -> torch.Tensor:
+    """Float64 squared row norms (each row's u·u, as the exact scores sum it), a chunk at a time."""
+    return torch.cat([(w[a:a + 8192].double() ** 2).sum(1) for a in range(0, w.shape[0], 8192)])
 
 
 def _dots(q: torch.Tensor, q_ids: torch.Tensor, k: torch.Tensor, k_ids: torch.Tensor) -> torch.Tensor:
