@@ -26,9 +26,11 @@ does not depend on how the blocks were shared.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,7 +42,6 @@ EXACT_PAIRS = 16384  # pairs scored in float64 at once
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
 REFINE_ROWS = 256  # query rows per float32 re-screen
 ARITHMETIC = 4e-7  # relative slack for float32 rounding of the screen's own thresholds
-_PRECISION: dict[str, str] = {}
 
 
 def error_bound(precision: str, d: int) -> float:
@@ -62,29 +63,44 @@ def _absolute(d: int) -> float:
 
 
 def screen_precision(device: str | torch.device = "cpu") -> str:
-    """"bf16" where a bf16 matrix product runs clearly faster than a float32 one on this device, else "fp32".
+    """"bf16" where the hardware has bf16 matrix units, else "fp32" (WEIGHTS_REPORT_SCREEN overrides).
 
-    Measured once per process on fixed random matrices; the choice changes only the speed, never a result."""
-    key = str(torch.device(device))
-    if key not in _PRECISION:
-        generator = torch.Generator().manual_seed(0)
-        a, b = torch.randn(512, 768, generator=generator), torch.randn(4096, 768, generator=generator)
-        timings = {}
-        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            x, y = a.to(device, dtype), b.to(device, dtype)
-            try:
-                times = []
-                for _ in range(4):
-                    start = time.perf_counter()
-                    torch.mm(x, y.T)
-                    if x.device.type == "cuda":
-                        torch.cuda.synchronize()
-                    times.append(time.perf_counter() - start)
-                timings[name] = min(times[1:])
-            except RuntimeError:  # no bf16 product on this device
-                timings[name] = float("inf")
-        _PRECISION[key] = "bf16" if timings["bf16"] < 0.7 * timings["fp32"] else "fp32"
-    return _PRECISION[key]
+    Decided from the hardware's feature flags, not from a timing, so that a machine always makes the same
+    choice (the report's text names it); the answers are exact either way, only the speed differs."""
+    forced = os.environ.get("WEIGHTS_REPORT_SCREEN", "")
+    if forced in ("bf16", "fp32"):
+        return forced
+    device = torch.device(device)
+    if device.type == "cuda":
+        major, _ = torch.cuda.get_device_capability(device)
+        return "bf16" if major >= 8 else "fp32"  # Ampere and later: bf16 tensor cores
+    if device.type != "cpu":
+        return "fp32"
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return "fp32"
+    flags = set().union(*(line.split(":", 1)[1].split() for line in text.splitlines()
+                          if line.startswith(("flags", "Features")) and ":" in line))
+    return "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "fp32"
+
+
+def gemm_speeds(device: str | torch.device = "cpu", d: int = 768) -> dict:
+    """Measured matrix-product speed (GFLOP/s) in float32 and bf16 on this device, for the benchmark."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(1024, d, generator=generator), torch.randn(4096, d, generator=generator)
+    speeds = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        x, y = a.to(device, dtype), b.to(device, dtype)
+        times = []
+        for _ in range(4):
+            start = time.perf_counter()
+            torch.mm(x, y.T)
+            if x.device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        speeds[name] = 2 * 1024 * 4096 * d / min(times[1:]) / 1e9
+    return speeds
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,7 +3,8 @@
     python -m bench.measure dense|zero_layer|report FOLDER [OUT]
 
 Prints one JSON line: {"seconds": wall time of the measured step, "peak_rss_mb": peak resident memory},
-and for zero_layer also "precision" (the pair pass's screen: "bf16" or "fp32") and "cpu_capability".
+and for zero_layer also "precision" (the pair pass's screen: "bf16" or "fp32"), "cpu_capability" and
+"gemm_gflops" (measured float32 and bf16 matrix-product speeds).
 "zero_layer" is the zero-layer step together with the exhaustive clump search, as the report runs them:
 the crowding scale, one pair pass, and both analyses on its result.
 """
@@ -61,14 +62,15 @@ def main() -> None:
         import torch
 
         from analyses.outliers import analyse_outliers, crowding_scale
-        from analyses.token_pairs import scan_pairs, screen_precision
+        from analyses.token_pairs import gemm_speeds, scan_pairs, screen_precision
         from analyses.zero_layer import analyse_zero_layer
         from report.tokens import load_tokenizer, load_tokens
 
         w = load_matrix(folder).numpy()
         tokens = load_tokens(load_tokenizer(folder), w.shape[0], "leading-space")
-        extra["precision"] = screen_precision("cpu")  # measured once per process, outside the timed step
+        extra["precision"] = screen_precision("cpu")
         extra["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        extra["gemm_gflops"] = gemm_speeds("cpu")  # outside the timed step
         start = time.perf_counter()
         scale = crowding_scale(w)
         found = scan_pairs(w, threshold=scale.threshold)

@@ -78,6 +78,7 @@ def bench_folder(folder: Path, repeats: int, targets: dict, cached_run: bool) ->
         "peak_rss_gb": max(r["peak_rss_mb"] for r in full) / 1024,
         "dense_peak_rss_gb": max(r["peak_rss_mb"] for r in dense) / 1024,
         "precision": zero[0]["precision"], "cpu_capability": zero[0]["cpu_capability"],
+        "gemm_gflops": zero[0].get("gemm_gflops"),
     }
     row["report_ratio"] = row["report_s"] / row["dense_pass_s"]
     row["zero_layer_ratio"] = row["zero_layer_s"] / row["dense_pass_s"]

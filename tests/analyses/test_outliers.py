@@ -104,7 +104,7 @@ def test_crowded_tokens_match_brute_force_on_adversarial_matrices(monkeypatch, p
 
     monkeypatch.setattr(token_pairs, "ROW_BLOCK", 128)
     monkeypatch.setattr(token_pairs, "COLUMN_CHUNK", 256)
-    monkeypatch.setattr(token_pairs, "_PRECISION", {"cpu": precision})
+    monkeypatch.setenv("WEIGHTS_REPORT_SCREEN", precision)
     rng = np.random.default_rng(12)
     w = rng.normal(size=(1200, 24)) * rng.lognormal(0, 0.3, size=(1200, 1))
     w[600:640] = w[:40] + rng.normal(0, 0.05, size=(40, 24))  # near-copies

@@ -1,6 +1,9 @@
-"""The exact pair pass equals the brute force (both screen precisions, adversarial matrices); planted pairs come out as leading-space removals."""
+"""The exact pair pass equals the brute force (both screen precisions, adversarial matrices); planted pairs
+come out as leading-space removals."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -254,3 +257,16 @@ def test_results_json_lists_every_exception(planted_ctx):
 def test_noise_has_few_exceptions(unplanted_ctx):
     r = unplanted_ctx.results["zero_layer"]
     assert r.self_predict_fraction > 0.9
+
+
+def test_screen_precision_follows_the_hardware_flags_and_the_override(monkeypatch):
+    from analyses.token_pairs import screen_precision
+
+    monkeypatch.setenv("WEIGHTS_REPORT_SCREEN", "fp32")
+    assert screen_precision("cpu") == "fp32"
+    monkeypatch.setenv("WEIGHTS_REPORT_SCREEN", "bf16")
+    assert screen_precision("cpu") == "bf16"
+    monkeypatch.delenv("WEIGHTS_REPORT_SCREEN")
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    expected = "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+    assert screen_precision("cpu") == expected
