@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 TOLERANCE = 1e-6  # ties: scores closer than this × |u||v| are equal (see analyses.zero_layer)
-ROW_BLOCK = 1024  # query tokens per block
-COLUMN_CHUNK = 4096  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
+ROW_BLOCK = 2048  # query tokens per block
+COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
 EXACT_PAIRS = 16384  # pairs scored in float64 at once
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
 REFINE_ROWS = 256  # query rows per float32 re-screen
@@ -208,7 +208,11 @@ class PairPass:
             if buffer is None:
                 buffer = torch.empty(min(ROW_BLOCK, self.n_queries) * min(COLUMN_CHUNK, self.n_keys),
                                      dtype=self.ks.dtype, device=self.ks.device)
-            screened, scored = self._block(a, min(self.n_queries, a + ROW_BLOCK), buffer)
+            threads = torch.get_num_threads()
+            try:
+                screened, scored = self._block(a, min(self.n_queries, a + ROW_BLOCK), buffer)
+            finally:
+                torch.set_num_threads(threads)
             with self._lock:
                 self._counts[0] += screened
                 self._counts[1] += scored
@@ -221,9 +225,14 @@ class PairPass:
         near: list[tuple[torch.Tensor, torch.Tensor]] = []
         t2 = (self.threshold * self.scale) ** 2
         screened = 0
+        threads = torch.get_num_threads()
         for c0 in range(self.first[a], self.n_keys, COLUMN_CHUNK):
             c1 = min(self.n_keys, c0 + COLUMN_CHUNK)
+            torch.set_num_threads(threads)
             s = torch.mm(self.qs[a:b], self.ks[c0:c1].T, out=buffer[:(b - a) * (c1 - c0)].view(b - a, c1 - c0))
+            # The bookkeeping below reads each score once or twice: one core keeps up with that, and on a busy
+            # machine it spares every small step a wait for the other threads.
+            torch.set_num_threads(1)
             self._mask(s, a, b, c0, c1)
             screened += s.numel()
             kmin, kmax = float(self.kn[c0]), float(self.kn[c1 - 1])
@@ -313,12 +322,16 @@ class PairPass:
             pick = torch.nonzero((rows >= g) & (rows < g + REFINE_ROWS)).flatten()
             if not len(pick):
                 continue
-            union, where = torch.unique(columns[pick], return_inverse=True)
             local = rows[pick]
             group = torch.arange(g, min(g + REFINE_ROWS, int(local.max()) + 1), device=rows.device)
             queries = self.q32[self.query_ids[group + a]] * self.scale
-            scores = queries @ (self.k32[self.key_order[union]] * self.scale).T
-            value = scores[local - g, where]
+            if len(pick) > self.n_keys // 8 and 2.0 ** -20 <= self.scale <= 2.0 ** 20:
+                # candidates spread over much of the vocabulary: the unsorted keys as they are, no gather
+                # (the scale is exact here: a power of two far from float32's limits)
+                value = (queries @ self.k32.T)[local - g, self.key_order[columns[pick]]] * self.scale
+            else:
+                union, where = torch.unique(columns[pick], return_inverse=True)
+                value = (queries @ (self.k32[self.key_order[union]] * self.scale).T)[local - g, where]
             qn, kn = self.qn[local + a], self.kn[columns[pick]]
             own, slack = self.own[local + a], self.eta + ARITHMETIC * self.own[local + a].abs()
             error, tolerance = eps * qn * kn + slack, TOLERANCE * qn * kn
