@@ -126,10 +126,14 @@ def test_stale_staging_of_a_dead_run_is_removed(tmp_path):
     live = out / f".ckpt.staging-{os.getpid()}-def"  # a run still going: left alone
     live.mkdir()
     (live / output_folder.STAGING_MARKER).write_text(f"{os.getpid()}\n")
-    foreign = out / f".notes.staging-{dead.pid}-x"  # looks like ours but is not: left alone
+    foreign = out / f".notes.staging-{dead.pid}-x"  # named like ours, but holds a file without our marker
     foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    empty = out / f".ckpt.staging-{dead.pid}-e"  # killed before it could write its marker
+    empty.mkdir()
     output_folder.remove_stale(out)
-    assert not stale.exists() and live.exists() and foreign.exists()
+    assert not stale.exists() and not empty.exists() and live.exists()
+    assert (foreign / "notes.txt").read_text() == "mine"
 
 
 def test_sigterm_leaves_no_staging_folder(tmp_path, checkpoint):
