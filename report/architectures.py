@@ -51,6 +51,7 @@ class Architecture:
         notes: conventions of this family that the report states in its model card.
         mlp_norm_role: role of the norm in front of each MLP ("ln_2" in pre-LN blocks; "ln_1" in post-LN
             blocks, where the norm after attention is the MLP's input).
+        matrices: where each block keeps its MLP and attention matrices, by role (MATRIX_ROLES).
     """
 
     name: str
@@ -69,10 +70,44 @@ class Architecture:
     aliases: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
     mlp_norm_role: str = "ln_2"  # the norm whose output feeds the MLP: ln_2 pre-LN, ln_1 post-LN
+    matrices: tuple[tuple[str, tuple[MatrixSpec, ...]], ...] = ()  # (role, specs) for MATRIX_ROLES
+
+    def matrix_specs(self, role: str) -> tuple[MatrixSpec, ...]:
+        """The matrices of one role (see MATRIX_ROLES); empty when the adapter does not name it."""
+        return dict(self.matrices).get(role, ())
 
     def candidates(self, name: str) -> tuple[str, ...]:
         """`name`, then its older spellings."""
         return (name,) + tuple(name[: -len(old)] + new for old, new in self.aliases if name.endswith(old))
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """A weight matrix in block {i}: its key template and how its axes map to features.
+
+    Attributes:
+        key: checkpoint key with `{i}` for the layer, without prefix.
+        layout: "out_in" (torch Linear, [out, in]) or "in_out" (GPT-2's Conv1D, [in, out]).
+        out_ranges: (start, stop) ranges of the output features that belong to the role (one part of a
+            fused query/key/value matrix); empty means all of them.
+    """
+
+    key: str
+    layout: str = "out_in"
+    out_ranges: tuple[tuple[int, int], ...] = ()
+
+
+# Roles of block matrices: what the MLP reads from the residual stream (its input weights; Llama-style
+# models have two, gate and up), what it writes back, and attention's value and output weights.
+MATRIX_ROLES = ("mlp_in", "mlp_out", "attn_value", "attn_out")
+
+
+def _matrices(mlp_in, mlp_out, attn_value, attn_out, layout: str = "out_in", value_ranges=()) -> tuple:
+    """(role, MatrixSpecs) pairs in MATRIX_ROLES order from key templates (a tuple of keys for two inputs)."""
+    as_specs = lambda keys, ranges=(): tuple(MatrixSpec(k, layout, ranges)  # noqa: E731
+                                             for k in ((keys,) if isinstance(keys, str) else keys))
+    return (("mlp_in", as_specs(mlp_in)), ("mlp_out", as_specs(mlp_out)),
+            ("attn_value", as_specs(attn_value, value_ranges)), ("attn_out", as_specs(attn_out)))
 
 
 class UnsupportedModel(KeyError):
@@ -104,6 +139,9 @@ def gpt2(config: dict) -> Architecture:
         unembedding="lm_head.weight", layer_norms=_norms(n_layers, "h.{i}.ln_1", "h.{i}.ln_2", "ln_f"),
         prefixes=("", "transformer."), d_model=int(config["n_embd"]), vocab_size=int(config["vocab_size"]),
         n_positions=int(config["n_positions"]), n_layers=n_layers, word_start_rule="leading-space",
+        matrices=_matrices("h.{i}.mlp.c_fc.weight", "h.{i}.mlp.c_proj.weight", "h.{i}.attn.c_attn.weight",
+                           "h.{i}.attn.c_proj.weight", layout="in_out",  # Conv1D stores [in, out]
+                           value_ranges=((2 * int(config["n_embd"]), 3 * int(config["n_embd"])),)),
     )
 
 
@@ -114,6 +152,8 @@ def gpt_neo(config: dict) -> Architecture:
         unembedding="lm_head.weight", layer_norms=_norms(n_layers, "h.{i}.ln_1", "h.{i}.ln_2", "ln_f"),
         prefixes=("transformer.", ""), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
         n_positions=int(config["max_position_embeddings"]), n_layers=n_layers, word_start_rule="leading-space",
+        matrices=_matrices("h.{i}.mlp.c_fc.weight", "h.{i}.mlp.c_proj.weight", "h.{i}.attn.attention.v_proj.weight",
+                           "h.{i}.attn.attention.out_proj.weight"),
     )
 
 
@@ -139,12 +179,17 @@ def opt(config: dict) -> Architecture:
         prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]),
         n_positions=int(config["max_position_embeddings"]), n_layers=n_layers, word_start_rule="leading-space",
         position_offset=2, notes=notes, mlp_norm_role="ln_2" if pre_ln else "ln_1",
+        matrices=_matrices("decoder.layers.{i}.fc1.weight", "decoder.layers.{i}.fc2.weight",
+                           "decoder.layers.{i}.self_attn.v_proj.weight", "decoder.layers.{i}.self_attn.out_proj.weight"),
     )
 
 
 def gpt_neox(config: dict) -> Architecture:
     n_layers = int(config["num_hidden_layers"])
     parallel = bool(config.get("use_parallel_residual", True))
+    d, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
+    head = d // heads  # the fused query_key_value rows are [head][q, k, v][head_dim]
+    values = tuple((h * 3 * head + 2 * head, h * 3 * head + 3 * head) for h in range(heads))
     return Architecture(
         name="gpt_neox", token_embeddings="embed_in.weight", position_embeddings=None,
         unembedding="lm_head.weight",
@@ -155,6 +200,9 @@ def gpt_neox(config: dict) -> Architecture:
         aliases=(("lm_head.weight", "embed_out.weight"),),
         notes=(ROTARY_NOTE,) + (("Attention and MLP read the same residual stream in parallel; LN2 is the "
                                  "MLP's own norm, not one after attention.",) if parallel else ()),
+        matrices=_matrices("layers.{i}.mlp.dense_h_to_4h.weight", "layers.{i}.mlp.dense_4h_to_h.weight",
+                           "layers.{i}.attention.query_key_value.weight", "layers.{i}.attention.dense.weight",
+                           value_ranges=values),
     )
 
 
@@ -167,6 +215,9 @@ def llama(config: dict) -> Architecture:
         prefixes=("model.", ""), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
         n_positions=None, n_layers=n_layers, word_start_rule="leading-space", norm="rmsnorm",
         notes=(ROTARY_NOTE, "The norms are RMSNorms: a gain per dim and no bias (biases are shown as zero)."),
+        matrices=_matrices(("layers.{i}.mlp.gate_proj.weight", "layers.{i}.mlp.up_proj.weight"),
+                           "layers.{i}.mlp.down_proj.weight", "layers.{i}.self_attn.v_proj.weight",
+                           "layers.{i}.self_attn.o_proj.weight"),
     )
 
 
@@ -186,6 +237,8 @@ def _bert_like(config: dict, name: str, prefix: str, unembedding: str, offset: i
         prefixes=("", prefix), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
         n_positions=int(config["max_position_embeddings"]) - offset, n_layers=n_layers, word_start_rule=rule,
         position_offset=offset, mlp_norm_role="ln_1",
+        matrices=_matrices(block + "intermediate.dense.weight", block + "output.dense.weight",
+                           block + "attention.self.value.weight", block + "attention.output.dense.weight"),
         aliases=(("LayerNorm.weight", "LayerNorm.gamma"), ("LayerNorm.bias", "LayerNorm.beta")),
         notes=(POST_LN_NOTE,) + ((f"The learned position table has {offset} extra leading rows (padding) that no "
                                   "position uses; they are dropped.",) if offset else ()),
@@ -215,6 +268,8 @@ def distilbert(config: dict) -> Architecture:
         prefixes=("", "distilbert."), d_model=int(config["dim"]), vocab_size=int(config["vocab_size"]),
         n_positions=int(config["max_position_embeddings"]), n_layers=n_layers, word_start_rule="no-continuation",
         notes=notes, mlp_norm_role="ln_1",
+        matrices=_matrices(block + "ffn.lin1.weight", block + "ffn.lin2.weight", block + "attention.v_lin.weight",
+                           block + "attention.out_lin.weight"),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,12 @@ from report.tokens import TokenTable
 
 @dataclass(frozen=True)
 class Options:
-    """Choices that change numbers: the seed of every random draw, and the torch device."""
+    """Choices that change numbers: the seed of every random draw, the torch device, and the token budget of
+    the forward-pass experiments."""
 
     seed: int = 0
     device: str = "cpu"
+    max_tokens: int = 4096  # ~7 min for GPT-2 small on 2 shared CPU cores (README "Experiments")
 
 
 @dataclass(eq=False)
@@ -30,6 +33,7 @@ class RunContext:
     options: Options
     results: dict[str, Any] = field(default_factory=dict)
     started: dict[str, Any] = field(default_factory=dict)  # work begun in the background, by section key
+    corpus: Path | None = None  # the --corpus text, for the forward-pass experiments
 
     @property
     def n_tokens(self) -> int:

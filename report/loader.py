@@ -1,4 +1,5 @@
-"""Read only the tensors the report needs: token and position embeddings, LayerNorms, an untied head.
+"""Read only the tensors the report needs: token and position embeddings, LayerNorms, an untied head
+(and, through `ModelWeights.tensors`, any block matrix by role, lazily and in slices).
 
 Safetensors files are memory-mapped and read tensor by tensor; pickle checkpoints are refused unless
 the user opts in, and even then loaded with `weights_only=True`.
@@ -17,6 +18,7 @@ import torch
 from report.architectures import architecture_for
 from report.errors import ReportError
 from report.hub import ModelSource
+from report.tensors import ModelTensors
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +46,7 @@ class ModelWeights:
         tensors_sha256: sha256 over the names, dtypes, shapes and bytes of every tensor read.
         tensor_sha256: per-tensor sha256 of the stored bytes, by checkpoint key.
         mlp_norm_role: role of the LayerNorm in front of each MLP ("ln_2", or "ln_1" in post-LN models).
+        tensors: lazy, sliced access to the block matrices (MLP, attention) by role; None when built by hand.
     """
 
     model_id: str
@@ -60,6 +63,7 @@ class ModelWeights:
     tensor_sha256: dict = field(default_factory=dict)
     mlp_norm_role: str = "ln_2"
     fetch: dict | None = None  # for a Hub model read by ranged requests: bytes fetched, from which files
+    tensors: ModelTensors | None = None
 
     @property
     def vocab_rows(self) -> int:
@@ -168,6 +172,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
         tensor_sha256=dict(sorted(digests.items())),
         mlp_norm_role=arch.mlp_norm_role,
         fetch=source.fetch,
+        tensors=ModelTensors(reader, arch, source.model_id),
     )
 
 

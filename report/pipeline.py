@@ -84,6 +84,8 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         "files": folder_hash(source.path), "options": dataclasses.asdict(request.options),
         "frequency": request.frequency, "libraries": provenance()["libraries"],
         "corpus": file_hash(request.corpus) if request.corpus is not None else None,
+        "max_tokens": request.options.max_tokens,  # the experiments also read every block matrix:
+        "model_files": weights.tensors.files_sha256() if request.corpus else weights.tensors.fingerprint(),
     })
     cached = cache.load(key) if cache is not None else None
     if cached is not None:
@@ -105,7 +107,7 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
                 frequency = from_token_index(weights.vocab_rows)
             else:
                 frequency = from_wordfreq(tokenizer, weights.vocab_rows)
-        ctx = RunContext(weights, tokens, frequency, request.options, started=started)
+        ctx = RunContext(weights, tokens, frequency, request.options, started=started, corpus=request.corpus)
         for section in all_sections():
             with progress.step(section.key):
                 ctx.results[section.key] = section.run(ctx)
@@ -131,10 +133,12 @@ def _cancel(started: dict) -> None:
 
 def results_document(ctx: RunContext) -> dict:
     w = ctx.weights
-    analyses = {}
+    analyses, top = {}, {}
     for section in all_sections():
         fragment = section.to_json(ctx.results[section.key], ctx)
         analyses.setdefault(section.json_key or section.key, {}).update(fragment)
+        if section.top_level is not None:
+            top.update(section.top_level(ctx.results[section.key], ctx))
     return {
         "schema_version": results_json.SCHEMA_VERSION,
         "model": {
@@ -149,6 +153,7 @@ def results_document(ctx: RunContext) -> dict:
         "provenance": provenance(),
         "analyses": analyses,
         "claims": [results_json.plain(c) for c in ctx.results["claims"]],
+        **top,
     }
 
 

@@ -37,6 +37,8 @@ class Section:
     # rows, options -> a handle with .result(), .cancel() and .seconds, its wall time); `run` finds the handle
     # in ctx.started[key].
     start: Callable[[Any, Any, Any], Any] | None = None
+    # Entries at the top of results.json, beside "analyses" (result, ctx -> {key: value}).
+    top_level: Callable[[Any, RunContext], dict] | None = None
 
     @property
     def template(self) -> str:
@@ -54,6 +56,7 @@ RUN_ORDER = (
     "correlations",
     "zero_layer",
     "outliers",
+    "open_questions",
     "literature",
     "claims",
     "summary",
@@ -72,6 +75,7 @@ DISPLAY_ORDER = (
     "correlations",
     "zero_layer",
     "outliers",
+    "open_questions",
     "claims",
     "literature",
 )

@@ -1,0 +1,257 @@
+"""Section: the open questions, tested — what the blocks read from the unigram dim, the dim and the logits
+(weights only, always), and interventions measured by forward passes (only with --corpus)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analyses.experiments import CANNOT_REPEAT_PCT, N_NULL_DIMS, SMOOTHING_KEEP, ExperimentsResult, run_experiments
+from analyses.mlp_read import TOP_K, MlpReadResult, analyse_mlp_read
+from report.architectures import MATRIX_ROLES
+from report.cache import file_hash
+from report.context import RunContext
+from report.forward import REPEATS, SEQUENCE_LENGTH, Runner, Skipped, corpus_sequences, load_model
+from report.plots import open_questions as plots
+from report.sections import FigureSpec, Section
+from report.tokens import load_tokenizer
+
+N_PROBE_OUTLIERS = 10  # longest-vector outliers probed beside the clump tokens
+MAX_PROBED_CLUMP = 40  # clump tokens probed (the first, by id)
+N_NEIGHBOURS = 3
+ROLE_LABELS = {"mlp_in": "MLP input (reads)", "mlp_out": "MLP output (writes)",
+               "attn_value": "attention value (reads)", "attn_out": "attention output (writes)"}
+
+
+@dataclass(frozen=True, eq=False)
+class OpenQuestions:
+    """Both halves of the section, each with the reason it was skipped (None when it ran).
+
+    Attributes:
+        mlp: the weights-only analysis; missing_roles: {role: why it is left out}.
+        experiments: the forward-pass interventions; corpus_sha256, corpus_tokens: what they ran on.
+        probe_ids: clump and outlier tokens probed; neighbours: {id: ((input neighbours), (output neighbours))}
+            as (id, cosine) pairs.
+    """
+
+    mlp: MlpReadResult | None
+    mlp_skipped: str | None
+    missing_roles: dict
+    experiments: ExperimentsResult | None
+    experiments_skipped: str | None
+    corpus_sha256: str | None
+    corpus_tokens: int
+    probe_ids: tuple[int, ...]
+    clump_ids: tuple[int, ...]
+    neighbours: dict
+
+
+def _read_gains(ctx: RunContext, role: str) -> np.ndarray:
+    """[L, d] gain of the norm whose output the role reads (pre-LN: the block's own; post-LN: the previous one)."""
+    w = ctx.weights
+    if role == "mlp_in":
+        return np.array([ln.weight for ln in w.norms_with_role(w.mlp_norm_role)])
+    if w.mlp_norm_role == "ln_2":
+        return np.array([ln.weight for ln in w.norms_with_role("ln_1")])
+    before = list(w.norms_with_role("ln_emb")[:1]) + list(w.norms_with_role("ln_2"))
+    return np.array([ln.weight for ln in before[: w.n_layers]])
+
+
+def _mlp_read(ctx: RunContext) -> tuple[MlpReadResult | None, str | None, dict]:
+    w, tensors = ctx.weights, ctx.weights.tensors
+    if tensors is None:
+        return None, "these weights were not loaded from a checkpoint, so no block matrices can be read", {}
+    norms, gains, missing = {}, {}, {}
+    for role in MATRIX_ROLES:
+        absent = tensors.missing(role)
+        if absent:
+            missing[role] = f"the checkpoint has no {absent[0]}" + (f" (and {len(absent) - 1} more)" if len(absent) > 1 else "")
+            continue
+        side = "in" if role in ("mlp_in", "attn_value") else "out"
+        values = np.array([tensors.feature_norms(role, i, side) for i in range(w.n_layers)])
+        if values.shape != (w.n_layers, w.d_model):
+            missing[role] = f"its matrices have {values.shape[1]} features on the residual side, not {w.d_model}"
+            continue
+        norms[role] = values
+        if side == "in":
+            gains[role] = _read_gains(ctx, role)
+    if "mlp_in" not in norms:
+        return None, f"the MLP input weights cannot be read: {missing.get('mlp_in')}", missing
+    final = w.norms_with_role("ln_f")
+    head = (w.token_embeddings if w.tied else w.unembedding)[: ctx.n_tokens]
+    frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None
+    result = analyse_mlp_read(np.arange(w.n_layers), norms, gains, ctx.results["unigram"].dim, head,
+                              final[0].weight if final else None, tensors.arch.norm != "rmsnorm", frequency,
+                              ctx.options.seed)
+    return result, None, missing
+
+
+def _neighbours(matrix: np.ndarray, ids) -> dict:
+    """{id: ((neighbour id, cosine), …)} by cosine over all rows, the token itself left out."""
+    unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    found = {}
+    for i in ids:
+        cos = unit @ unit[i]
+        cos[i] = -np.inf
+        top = np.argsort(-cos, kind="stable")[:N_NEIGHBOURS]
+        found[int(i)] = tuple((int(j), float(cos[j])) for j in top)
+    return found
+
+
+def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsResult | None, str | None, int]:
+    w = ctx.weights
+    if ctx.corpus is None:
+        return None, "no --corpus was given, and the loss needs text to be measured on", 0
+    if w.tensors is None:
+        return None, "these weights were not loaded from a checkpoint folder", 0
+    try:
+        model, masked = load_model(w.tensors.folder, w.tensors.arch, ctx.options.device)
+    except Skipped as why:
+        return None, str(why), 0
+    tokenizer = load_tokenizer(w.tensors.folder)
+    length = min(SEQUENCE_LENGTH, w.n_positions or SEQUENCE_LENGTH)
+    sequences = corpus_sequences(tokenizer, ctx.corpus, length, ctx.options.max_tokens)
+    if len(sequences) < 2:
+        return None, f"the corpus holds fewer than {2 * length} tokens, too few for a loss with a CI", 0
+    if masked and tokenizer.mask_token_id is None:
+        return None, "this encoder's tokenizer has no mask token for its masked-LM head", 0
+    runner = Runner(model, masked, w.tensors.arch, sequences, ctx.options.device, ctx.options.seed,
+                    tokenizer.mask_token_id, w.config.get("bos_token_id"))
+    heavy = ctx.results["position"].heavy_dims if w.position_embeddings is not None else ()
+    frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None
+    result = run_experiments(runner.evaluate, runner.repeat_probability, ctx.embeddings, w.position_embeddings,
+                             heavy, ctx.results["unigram"].dim, frequency, probe, ctx.options.seed)
+    return result, None, int(sequences.size)
+
+
+def run(ctx: RunContext) -> OpenQuestions:
+    mlp, mlp_skipped, missing = _mlp_read(ctx)
+    outliers = ctx.results["outliers"]
+    clump = tuple(int(i) for i in outliers.clump_token_ids[:MAX_PROBED_CLUMP])
+    probe = tuple(dict.fromkeys(clump + tuple(int(i) for i in outliers.longest[:N_PROBE_OUTLIERS])))
+    head = ctx.weights.token_embeddings if ctx.weights.tied else ctx.weights.unembedding
+    neighbours = {i: (a, b) for (i, a), b in zip(_neighbours(ctx.embeddings, probe).items(),
+                                                 _neighbours(head[: ctx.n_tokens], probe).values())}
+    experiments, skipped, n_tokens = _experiments(ctx, probe)
+    return OpenQuestions(mlp, mlp_skipped, missing, experiments, skipped,
+                         file_hash(ctx.corpus) if ctx.corpus is not None else None, n_tokens, probe, clump, neighbours)
+
+
+def _ci(delta) -> dict:
+    return {"delta_loss": delta.delta_loss, "ci95": list(delta.ci95)}
+
+
+def to_json(r: OpenQuestions, ctx: RunContext) -> dict:
+    """analyses.mlp_read."""
+    if r.mlp is None:
+        return {"skipped": r.mlp_skipped, "missing_roles": r.missing_roles}
+    m = r.mlp
+    roles = {}
+    for p in m.profiles:
+        rows = [{"layer": int(layer), "percentile": float(a), "weight_only_percentile": float(b),
+                 "dim_strength": float(s[m.dim]), "median_strength": float(np.median(s)), "strongest_dim": int(top)}
+                for layer, a, b, s, top in zip(m.layers, p.dim_percentile, p.weight_only_percentile, p.strength,
+                                               p.strongest_dim)]
+        roles[p.role] = {"side": p.side, "median_percentile": p.median_percentile, "top_k": TOP_K,
+                         "layers_in_top_k": list(p.top_layers), "per_layer": rows}
+    f = m.logit_frequency
+    return {
+        "dim": m.dim, "roles": roles, "missing_roles": r.missing_roles,
+        "rule": "read strength of dim j: ‖row j of diag(gain)·W_in‖ (W_in as [d_model, hidden]); write strength: "
+                f"‖column j of W_out‖; percentile = share of dims with a lower strength; top-k with k={TOP_K}",
+        "logits": {"rule": "logit change per unit step along the dim at the final norm's input: g_f[u]·U[t,u] "
+                           "(less the mean over dims where the norm centres)",
+                   "spearman_log_frequency": f.spearman if f else None, "ci95": list(f.spearman_ci95) if f else None,
+                   "n": f.n if f else 0, "frequency_kind": ctx.frequency.kind},
+    }
+
+
+def top_level(r: OpenQuestions, ctx: RunContext) -> dict:
+    """The top-level `experiments` entry of results.json."""
+    e = r.experiments
+    if e is None:
+        return {"experiments": {"skipped": r.experiments_skipped}}
+    spearman = lambda c: c.spearman if c is not None else None  # noqa: E731
+    return {"experiments": {
+        "baseline_loss": e.baseline_loss, "baseline_ci95": list(e.baseline_ci95), "sequences": e.n_sequences,
+        "position_smoothing": [{"cutoff": p.cutoff, "kept_fraction": p.kept_fraction,
+                                "variance_removed": p.variance_removed, "loss": p.loss} | _ci(p.delta)
+                               for p in e.smoothing],
+        "position_dims_dropped": {k: _ci(v) for k, v in e.dims_dropped.items()},
+        "unigram_ablation": _ci(e.unigram) | {
+            "dim": ctx.results["unigram"].dim, "null_percentile": e.null_percentile,
+            "null": [{"dim": d, "delta_loss": float(v)} for d, v in zip(e.null_dims, e.null_deltas)],
+            "logit_frequency_spearman_before": spearman(e.logit_frequency_before),
+            "logit_frequency_spearman_after": spearman(e.logit_frequency_after)},
+        "token_repetition": [
+            ctx.token(i) | {"token_id": i, "probability": float(p), "percentile": float(q),
+                            "in_clump": i in r.clump_ids, "cannot_repeat": i in e.cannot_repeat}
+            for i, p, q in zip(e.repetition_ids, e.repetition_probability, e.repetition_percentile)],
+        "ordinary_tokens": {"n": len(e.ordinary_ids),
+                            "median_probability": float(np.median(e.ordinary_probability))},
+        "corpus": {"sha256": r.corpus_sha256, "tokens": r.corpus_tokens},
+    }}
+
+
+def figures(r: OpenQuestions, ctx: RunContext) -> list[FigureSpec]:
+    specs = []
+    if r.mlp is not None:
+        specs.append(FigureSpec(
+            "open_mlp_read", plots.mlp_read(r.mlp),
+            f"Left: read strength of every channel dim by each layer's MLP input weights after the pre-MLP gain "
+            f"(grey: all dims; black star: the unigram dim {r.mlp.dim}). Right: the unigram dim's percentile "
+            "among all dims per layer, for what MLPs and attention read from it and write into it."))
+        if r.mlp.logit_frequency is not None:
+            specs.append(FigureSpec(
+                "open_logits", plots.logits(r.mlp, ctx.log_frequency),
+                f"Logit change per unit step along dim {r.mlp.dim} at the final norm, per token, against log "
+                f"frequency ({ctx.frequency.kind})."))
+    e = r.experiments
+    if e is not None:
+        if e.smoothing:
+            specs.append(FigureSpec(
+                "open_smoothing", plots.smoothing(e),
+                "Change in the loss (nats per token, 95% CI over sequences) when each position dim is low-passed, "
+                "against the share of the position table's variance the filter removes."))
+        specs.append(FigureSpec(
+            "open_ablations", plots.ablations(e),
+            f"Loss change when dims are replaced by their mean: the non-heavy and heavy position dims (left), and "
+            f"the unigram dim against {len(e.null_dims)} random dims (right)."))
+        specs.append(FigureSpec(
+            "open_repetition", plots.repetition(e, r.clump_ids),
+            "Probability the model gives a token repeated in context, for the clump and outlier tokens against a "
+            f"random sample of ordinary tokens (log scale); the dashed line is the ordinary tokens' "
+            f"{100 * CANNOT_REPEAT_PCT:g}th percentile."))
+    return specs
+
+
+def context(r: OpenQuestions, ctx: RunContext) -> dict:
+    display = ctx.tokens.display
+    m, e = r.mlp, r.experiments
+    rows = []
+    for i in r.probe_ids:
+        row = ctx.token(i) | {"in_clump": i in r.clump_ids,
+                              "input": ", ".join(display[j] for j, _ in r.neighbours[i][0]),
+                              "output": ", ".join(display[j] for j, _ in r.neighbours[i][1])}
+        if e is not None:
+            k = e.repetition_ids.index(i)
+            row |= {"probability": float(e.repetition_probability[k]), "percentile": float(e.repetition_percentile[k]),
+                    "cannot_repeat": i in e.cannot_repeat}
+        rows.append(row)
+    return {
+        "r": r, "m": m, "e": e, "top_k": TOP_K, "role_labels": ROLE_LABELS,
+        "profiles": [] if m is None else [
+            {"label": ROLE_LABELS[p.role], "median": p.median_percentile, "top_layers": p.top_layers,
+             "weight_only": float(np.median(p.weight_only_percentile))} for p in m.profiles],
+        "repeats": REPEATS,
+        "missing": sorted(r.missing_roles.items()),
+        "tokens": rows, "smoothing_keep": SMOOTHING_KEEP, "n_null": N_NULL_DIMS,
+        "cannot_repeat_pct": 100 * CANNOT_REPEAT_PCT,
+        "cannot_repeat": [ctx.token(i) for i in (e.cannot_repeat if e else ()) if i in r.clump_ids],
+        "max_tokens": ctx.options.max_tokens,
+    }
+
+
+SECTION = Section("open_questions", "The open questions, tested", run, to_json, figures, context,
+                  json_key="mlp_read", top_level=top_level)

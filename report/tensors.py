@@ -1,0 +1,123 @@
+"""Lazy access to any block matrix by role (MLP input/output, attention value/output), read in slices.
+
+`ModelWeights.tensors` holds one `ModelTensors`: it knows each architecture's keys through its adapter
+(`Architecture.matrices`) and reads only the rows a question needs, through safetensors' memory-mapped
+`get_slice`, a block of rows at a time, so a per-dim norm of a Llama MLP never holds the whole matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from report.architectures import Architecture, MatrixSpec
+from report.errors import ReportError
+
+ROW_BLOCK = 1024  # rows read per slice: bounds memory at ROW_BLOCK × row length float32 values
+
+
+class ModelTensors:
+    """Block matrices of one checkpoint by role and layer, oriented as [in features, out features]."""
+
+    def __init__(self, reader, arch: Architecture, model_id: str):
+        self.reader = reader  # report.loader.TensorReader
+        self.arch = arch
+        self.model_id = model_id
+
+    @property
+    def folder(self) -> Path:
+        return self.reader.folder
+
+    def key(self, spec: MatrixSpec, layer: int) -> str | None:
+        return self.reader.find(spec.key.format(i=layer), self.arch.prefixes)
+
+    def missing(self, role: str) -> list[str]:
+        """Keys of `role` that the checkpoint lacks in some layer (all of them if the adapter names none)."""
+        specs = self.arch.matrix_specs(role)
+        if not specs:
+            return [f"(no {role} matrices known for {self.arch.name})"]
+        return [spec.key.format(i=i) for i in range(self.arch.n_layers) for spec in specs if self.key(spec, i) is None]
+
+    def has(self, role: str) -> bool:
+        return not self.missing(role)
+
+    def read(self, role: str, layer: int) -> np.ndarray:
+        """[in, out] float64: the role's matrices of one layer, side by side along the output features."""
+        return np.concatenate([np.concatenate(list(self._blocks(spec, layer)), axis=0)
+                               for spec in self.arch.matrix_specs(role)], axis=1)
+
+    def feature_norms(self, role: str, layer: int, side: str) -> np.ndarray:
+        """L2 norm per input feature (side="in", over every output feature) or per output feature
+        (side="out", over every input feature), across the role's matrices; float64."""
+        total = None
+        for spec in self.arch.matrix_specs(role):
+            squares = [(block ** 2).sum(axis=1) if side == "in" else (block ** 2).sum(axis=0)
+                       for block in self._blocks(spec, layer)]
+            part = np.concatenate(squares) if side == "in" else np.sum(squares, axis=0)
+            total = part if total is None else total + part
+        return np.sqrt(total)
+
+    def _blocks(self, spec: MatrixSpec, layer: int):
+        """The matrix as [in, out] float64 blocks of ≤ ROW_BLOCK input features, in order."""
+        key = self.key(spec, layer)
+        if key is None:
+            raise ReportError(f"{self.model_id}: the checkpoint has no tensor {spec.key.format(i=layer)!r}.")
+        shape = self._shape(key)
+        if len(shape) != 2:
+            raise ReportError(f"{self.model_id}: tensor {key} has shape {tuple(shape)}, expected a matrix.")
+        ranges = spec.out_ranges or ((0, shape[1] if spec.layout == "in_out" else shape[0]),)
+        n_in = shape[0] if spec.layout == "in_out" else shape[1]
+        for start in range(0, n_in, ROW_BLOCK):
+            stop = min(n_in, start + ROW_BLOCK)
+            if spec.layout == "in_out":
+                parts = [self._slice(key, slice(start, stop), slice(a, b)) for a, b in ranges]
+                yield np.concatenate(parts, axis=1)
+            else:
+                parts = [self._slice(key, slice(a, b), slice(start, stop)) for a, b in ranges]
+                yield np.concatenate(parts, axis=0).T
+
+    def _shape(self, key: str) -> list[int]:
+        if self.reader.pickled is not None:
+            return list(self.reader.pickled[key].shape)
+        with self._open(key) as handle:
+            return list(handle.get_slice(key).get_shape())
+
+    def _slice(self, key: str, rows: slice, cols: slice) -> np.ndarray:
+        if self.reader.pickled is not None:
+            tensor = self.reader.pickled[key][rows, cols]
+        else:
+            with self._open(key) as handle:
+                tensor = handle.get_slice(key)[rows, cols]
+        array = tensor.to(torch.float64).numpy()
+        if not np.isfinite(array).all():
+            raise ReportError(f"{self.model_id}: tensor {key} holds NaN/Inf values; the checkpoint is damaged.")
+        return array
+
+    def _open(self, key: str):
+        from safetensors import safe_open
+
+        path = self.reader.key_to_file[key]
+        try:
+            return safe_open(str(path), framework="pt")
+        except Exception as exc:  # safetensors raises its own error types
+            raise ReportError(f"Could not read {key} from {path.name} ({exc}).") from exc
+
+    def files_sha256(self) -> str:
+        """sha256 over every weight file's bytes: the identity of the whole model (for forward passes)."""
+        from report.cache import file_hash
+
+        files = sorted(set(self.reader.key_to_file.values())) or sorted(self.folder.glob("*.bin"))
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(f"{path.name}:{file_hash(path)}\n".encode())
+        return digest.hexdigest()
+
+    def fingerprint(self) -> str:
+        """A cheap identity of the weight files (names, sizes, modification times) for cache keys of results
+        that read block matrices lazily; `files_sha256` is the exact one."""
+        files = sorted(set(self.reader.key_to_file.values())) or sorted(self.folder.glob("*.bin"))
+        stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
+        return hashlib.sha256(repr(stats).encode()).hexdigest()
