@@ -50,15 +50,13 @@ class ModelTensors:
                                for spec in self.arch.matrix_specs(role)], axis=1)
 
     def feature_norms(self, role: str, layer: int, side: str) -> np.ndarray:
-        """L2 norm per input feature (side="in", over every output feature) or per output feature
-        (side="out", over every input feature), across the role's matrices; float64."""
-        total = None
+        """L2 norm per input feature (side="in", over every output feature of every matrix of the role) or per
+        output feature (side="out", over every input feature; the matrices' outputs side by side); float64."""
+        parts = []
         for spec in self.arch.matrix_specs(role):
-            squares = [(block ** 2).sum(axis=1) if side == "in" else (block ** 2).sum(axis=0)
-                       for block in self._blocks(spec, layer)]
-            part = np.concatenate(squares) if side == "in" else np.sum(squares, axis=0)
-            total = part if total is None else total + part
-        return np.sqrt(total)
+            squares = [(block ** 2).sum(axis=1 if side == "in" else 0) for block in self._blocks(spec, layer)]
+            parts.append(np.concatenate(squares) if side == "in" else np.sum(squares, axis=0))
+        return np.sqrt(np.sum(parts, axis=0) if side == "in" else np.concatenate(parts))
 
     def _blocks(self, spec: MatrixSpec, layer: int):
         """The matrix as [in, out] float64 blocks of ≤ ROW_BLOCK input features, in order."""
