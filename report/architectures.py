@@ -180,7 +180,8 @@ def opt(config: dict) -> Architecture:
         n_positions=int(config["max_position_embeddings"]), n_layers=n_layers, word_start_rule="leading-space",
         position_offset=2, notes=notes, mlp_norm_role="ln_2" if pre_ln else "ln_1",
         matrices=_matrices("decoder.layers.{i}.fc1.weight", "decoder.layers.{i}.fc2.weight",
-                           "decoder.layers.{i}.self_attn.v_proj.weight", "decoder.layers.{i}.self_attn.out_proj.weight"),
+                           "decoder.layers.{i}.self_attn.v_proj.weight",
+                           "decoder.layers.{i}.self_attn.out_proj.weight"),
     )
 
 

@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="torch device for the heavy matrix products (default: auto)")
     parser.add_argument("--max-tokens", type=int, default=Options.max_tokens, metavar="N",
                         help="corpus tokens per forward pass of the experiments (needs --corpus; default: "
-                             f"{Options.max_tokens}, about 7 minutes for gpt2 on 2 CPU cores)")
+                             f"{Options.max_tokens}, at most about 10 minutes for gpt2 on 2 busy CPU cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed for every random draw (default: 0)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="load pickle checkpoints (pytorch_model.bin) with weights_only=True")

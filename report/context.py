@@ -20,7 +20,7 @@ class Options:
 
     seed: int = 0
     device: str = "cpu"
-    max_tokens: int = 4096  # ~7 min for GPT-2 small on 2 shared CPU cores (README "Experiments")
+    max_tokens: int = 1536  # ≤ 10 min for GPT-2 small on 2 busy shared CPU cores (README "Experiments")
 
 
 @dataclass(eq=False)

@@ -9,6 +9,7 @@ says why, and the section reports the experiments as skipped.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def load_model(folder: Path, arch: Architecture, device: str):
     if not list(folder.glob("*.safetensors")):
         raise Skipped("forward passes load safetensors checkpoints only, and this model has none")
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     try:
         model, info = auto.from_pretrained(str(folder), trust_remote_code=False, use_safetensors=True,
                                            torch_dtype=torch.float32, output_loading_info=True)
@@ -49,6 +51,7 @@ def load_model(folder: Path, arch: Architecture, device: str):
     if missing:
         raise Skipped(f"the checkpoint lacks {len(missing)} tensors the model needs (first: {missing[0]}), "
                       "so a forward pass would use random weights")
+    model.requires_grad_(False)  # the experiments write embedding tables in place
     return model.to(device).eval(), masked
 
 
@@ -76,7 +79,7 @@ class Runner:
     """Evaluates the loss on fixed corpus sequences with replaced embedding tables."""
 
     def __init__(self, model, masked: bool, arch: Architecture, sequences: np.ndarray, device: str, seed: int,
-                 mask_id: int | None, bos_id: int | None, show_progress: bool = True):
+                 mask_id: int | None, bos_id: int | None, show_progress: bool | None = None):
         self.model, self.masked, self.arch, self.device = model, masked, arch, device
         self.sequences = torch.as_tensor(sequences)
         self.embedding = model.get_input_embeddings().weight
@@ -88,7 +91,7 @@ class Runner:
             chosen = torch.as_tensor(np.random.default_rng(seed).random(sequences.shape) < MASK_SHARE)
             self.inputs = torch.where(chosen, torch.as_tensor(mask_id), self.sequences)
             self.targets = torch.where(chosen, self.sequences, torch.as_tensor(-100))
-        self.show_progress = show_progress
+        self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress  # no bars in logs
         self.passes = 0
 
     @torch.inference_mode()
@@ -138,10 +141,12 @@ class Runner:
             prompts[:, -1] = self.mask_id
         elif self.bos_id is not None:
             prompts = torch.cat([torch.full((len(ids), 1), self.bos_id), prompts], dim=1)
+        # only the last position's logits are needed: skip the rest of the vocabulary projection where we can
+        last = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
         out = []
         for start in range(0, len(ids), 4 * BATCH_SIZE):
             batch = prompts[start: start + 4 * BATCH_SIZE].to(self.device)
-            logits = self.model(input_ids=batch).logits[:, -1].float()
+            logits = self.model(input_ids=batch, **last).logits[:, -1].float()
             probability = torch.softmax(logits, dim=-1)
             out.append(probability.gather(1, ids[start: start + 4 * BATCH_SIZE, None].to(self.device))[:, 0].cpu())
         return torch.cat(out).double().numpy()

@@ -21,6 +21,7 @@ REQUIRED_ANALYSES = {
     "svd": ["cos_svd0_mean", "leading_space_auroc"],
     "zero_layer": ["self_predict_fraction", "exceptions"],
     "outliers": ["clump_token_ids"],
+    "mlp_read": ["dim", "roles"],
 }
 
 
@@ -60,6 +61,7 @@ def test_results_schema(results):
         assert claim["verdict"] in {"holds", "fails", "not-applicable"}
         assert {"id", "statement", "value"} <= set(claim)
     assert len(results["claims"]) >= 14
+    assert "lacks" in results["experiments"]["skipped"]  # the planted files hold no attention output weights
 
 
 def test_results_match_the_planted_truth(results, planted):

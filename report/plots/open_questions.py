@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import ticker
 
 from analyses.experiments import CANNOT_REPEAT_PCT, ExperimentsResult
 from analyses.mlp_read import MlpReadResult
@@ -24,6 +25,8 @@ def mlp_read(m: MlpReadResult) -> "style.Figure":
     left.scatter(xs, p.strength.ravel(), **style.cloud(xs.size), color=style.OKABE_ITO["sky"], label="all dims")
     left.scatter(layers, p.strength[:, m.dim], marker="*", s=40, color="black", label=f"dim {m.dim}", zorder=3)
     left.set(xlabel="layer", ylabel="read strength ‖gain·W_in row‖", title="what each MLP reads", yscale="log")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     left.legend(loc="best")
     for q in m.profiles:
         label, colour, marker, line = ROLE_STYLE[q.role]
@@ -73,13 +76,12 @@ def ablations(e: ExperimentsResult) -> "style.Figure":
     left.axhline(0, color="grey", linewidth=0.6)
     left.set(xlim=(-0.6, 1.6), ylabel="Δ loss (nats/token)", title="position dims set to their mean")
     jitter = np.linspace(-0.15, 0.15, max(len(e.null_deltas), 1))[: len(e.null_deltas)]
-    right.scatter(jitter, e.null_deltas, s=10, color=style.OKABE_ITO["sky"], label="random dims")
-    _errorbar(right, 0.5, e.unigram, marker="*", markersize=7, color="black", label="unigram dim")
+    right.scatter(jitter, e.null_deltas, s=10, color=style.OKABE_ITO["sky"])
+    _errorbar(right, 0.5, e.unigram, marker="*", markersize=7, color="black")  # no legend: the ticks say which
     right.axhline(0, color="grey", linewidth=0.6)
-    right.set_xticks([0, 0.5], ["null", "unigram"])
+    right.set_xticks([0, 0.5], [f"{len(e.null_dims)} random dims", "unigram dim"])
     right.set(xlim=(-0.5, 1.0), ylabel="Δ loss (nats/token)",
               title=f"token dim set to its mean (percentile {e.null_percentile:.2f})")
-    right.legend(loc="best")
     return fig
 
 

@@ -66,7 +66,8 @@ def _mlp_read(ctx: RunContext) -> tuple[MlpReadResult | None, str | None, dict]:
     for role in MATRIX_ROLES:
         absent = tensors.missing(role)
         if absent:
-            missing[role] = f"the checkpoint has no {absent[0]}" + (f" (and {len(absent) - 1} more)" if len(absent) > 1 else "")
+            more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+            missing[role] = f"the checkpoint has no {absent[0]}{more}"
             continue
         side = "in" if role in ("mlp_in", "attn_value") else "out"
         values = np.array([tensors.feature_norms(role, i, side) for i in range(w.n_layers)])

@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyses.experiments import (N_NULL_DIMS, Evaluation, Intervention, low_pass, mean_replaced,
-                                  paired_delta, run_experiments, variance_removed)
+from analyses.experiments import (
+    N_NULL_DIMS,
+    Evaluation,
+    Intervention,
+    low_pass,
+    mean_replaced,
+    paired_delta,
+    run_experiments,
+    variance_removed,
+)
 
 V, D, T, N_SEQ = 40, 16, 12, 24
 

@@ -81,3 +81,21 @@ def test_section_runs_every_experiment_with_a_corpus(complete):
     assert document["corpus"]["tokens"] == 512 and len(document["corpus"]["sha256"]) == 64
     names = [f.name for f in open_questions.figures(r, ctx)]
     assert {"open_smoothing", "open_ablations", "open_repetition", "open_mlp_read"} <= set(names)
+
+
+def test_encoders_use_the_masked_lm_head():
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16)
+    model = BertForMaskedLM(config).eval().requires_grad_(False)
+    sequences = np.random.default_rng(0).integers(5, 50, size=(6, 16))
+    runner = Runner(model, True, architecture_for(config.to_dict()), sequences, "cpu", 0, 3, None, show_progress=False)
+    assert (runner.inputs == 3).any() and ((runner.targets != -100) == (runner.inputs == 3)).all()
+    base = runner.evaluate(Intervention())
+    table = runner.position.detach().double().numpy()
+    same = runner.evaluate(Intervention(position_table=low_pass(table, table.shape[0] // 2 + 1)))
+    assert np.allclose(same.losses, base.losses, atol=1e-6) and np.isfinite(base.losses).all()
+    assert runner.repeat_probability([5, 6, 7]).shape == (3,)
