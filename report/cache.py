@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ANALYSIS_CODE = ("analyses", "report/sections", "report/frequency.py", "report/tokens.py",
-                 "report/loader.py", "report/context.py", "report/architectures.py")
+                 "report/loader.py", "report/context.py", "report/architectures.py", "report/tensors.py",
+                 "report/forward.py")
 RENDER_CODE = ("report", "templates", "analyses")
 
 

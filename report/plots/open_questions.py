@@ -57,10 +57,13 @@ def _errorbar(ax, x, delta, **kwargs) -> None:
 def smoothing(e: ExperimentsResult) -> "style.Figure":
     fig = style.figure(width=style.HALF_WIDTH * 1.3, height=2.6)
     ax = fig.add_subplot()
-    for point in e.smoothing:
+    points = sorted(e.smoothing, key=lambda p: p.variance_removed)
+    ax.plot([0] + [p.variance_removed for p in points], [0] + [p.delta.delta_loss for p in points],
+            color=style.POSITION, linewidth=0.6, linestyle="--")
+    for k, point in enumerate(points):
         _errorbar(ax, point.variance_removed, point.delta, marker="o", color=style.POSITION, markersize=3)
         ax.annotate(f"{point.cutoff}", (point.variance_removed, point.delta.delta_loss), fontsize=6,
-                    xytext=(3, 2), textcoords="offset points")
+                    xytext=(4, 6 if k % 2 else -9), textcoords="offset points")  # alternate: close points
     ax.axhline(0, color="grey", linewidth=0.6)
     ax.set(xlabel="share of position variance removed", ylabel="Δ loss (nats/token)",
            title="low-passed position embeddings (labels: frequencies kept)")

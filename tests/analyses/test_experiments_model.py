@@ -77,6 +77,8 @@ def test_section_runs_every_experiment_with_a_corpus(complete):
     assert {"delta_loss", "ci95", "null_percentile", "logit_frequency_spearman_before",
             "logit_frequency_spearman_after"} <= set(document["unigram_ablation"])
     assert len(document["unigram_ablation"]["null"]) >= 10
+    # every MLP reads the planted unigram dim through a gain of 4: its ablation tops the random dims
+    assert document["unigram_ablation"]["null_percentile"] == 1.0 and document["unigram_ablation"]["ci95"][0] > 0
     assert {"token_id", "probability", "percentile"} <= set(document["token_repetition"][0])
     assert document["corpus"]["tokens"] == 512 and len(document["corpus"]["sha256"]) == 64
     names = [f.name for f in open_questions.figures(r, ctx)]
