@@ -101,3 +101,11 @@ def test_encoders_use_the_masked_lm_head():
     same = runner.evaluate(Intervention(position_table=low_pass(table, table.shape[0] // 2 + 1)))
     assert np.allclose(same.losses, base.losses, atol=1e-6) and np.isfinite(base.losses).all()
     assert runner.repeat_probability([5, 6, 7]).shape == (3,)
+
+
+def test_a_budget_below_one_token_is_refused(planted, tmp_path, capsys):
+    from report.cli import main
+
+    assert main(["--model", str(planted.folder), "--out", str(tmp_path), "--max-tokens", "0", "--quiet"]) == 2
+    assert "error: --max-tokens must be a positive number" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
