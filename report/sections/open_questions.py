@@ -117,8 +117,10 @@ def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsRe
         return None, f"the corpus holds fewer than {2 * length} tokens, too few for a loss with a CI", 0
     if masked and tokenizer.mask_token_id is None:
         return None, "this encoder's tokenizer has no mask token for its masked-LM head", 0
+    bos = w.config.get("bos_token_id")
+    bos = bos[0] if isinstance(bos, list) and bos else bos  # a few configs list several
     runner = Runner(model, masked, w.tensors.arch, sequences, ctx.options.device, ctx.options.seed,
-                    tokenizer.mask_token_id, w.config.get("bos_token_id"))
+                    tokenizer.mask_token_id, bos if isinstance(bos, int) else None)
     heavy = ctx.results["position"].heavy_dims if w.position_embeddings is not None else ()
     frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None
     result = run_experiments(runner.evaluate, runner.repeat_probability, ctx.embeddings, w.position_embeddings,
