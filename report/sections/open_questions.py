@@ -217,10 +217,12 @@ def figures(r: OpenQuestions, ctx: RunContext) -> list[FigureSpec]:
                 "open_smoothing", plots.smoothing(e),
                 "Change in the loss (nats per token, 95% CI over sequences) when each position dim is low-passed, "
                 "against the share of the position table's variance the filter removes."))
+        positions = ("the non-heavy and heavy position dims (left), and " if e.dims_dropped else
+                     "(left: empty, as the model has no learned position table or no position-heavy dims) ")
         specs.append(FigureSpec(
             "open_ablations", plots.ablations(e),
-            f"Loss change when dims are replaced by their mean: the non-heavy and heavy position dims (left), and "
-            f"the unigram dim against {len(e.null_dims)} random dims (right)."))
+            f"Loss change when dims are replaced by their mean: {positions}the unigram dim against "
+            f"{len(e.null_dims)} random dims (right)."))
         specs.append(FigureSpec(
             "open_repetition", plots.repetition(e, r.clump_ids),
             "Probability the model gives a token repeated in context, for the clump and outlier tokens against a "
