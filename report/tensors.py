@@ -107,8 +107,8 @@ class ModelTensors:
         """sha256 over every weight file's bytes: the identity of the whole model (for forward passes)."""
         from report.cache import file_hash
 
-        files = sorted(set(self.reader.key_to_file.values())) or sorted(self.folder.glob("*.bin"))
         digest = hashlib.sha256()
+        files = self._files()
         for path in files:
             digest.update(f"{path.name}:{file_hash(path)}\n".encode())
         return digest.hexdigest()
@@ -116,6 +116,11 @@ class ModelTensors:
     def fingerprint(self) -> str:
         """A cheap identity of the weight files (names, sizes, modification times) for cache keys of results
         that read block matrices lazily; `files_sha256` is the exact one."""
-        files = sorted(set(self.reader.key_to_file.values())) or sorted(self.folder.glob("*.bin"))
+        files = self._files()
         stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
         return hashlib.sha256(repr(stats).encode()).hexdigest()
+
+    def _files(self) -> list[Path]:
+        """The weight files: the safetensors files the keys live in, or the opted-in pickles."""
+        return sorted(set(self.reader.key_to_file.values())) or \
+            sorted(self.folder.glob("pytorch_model*.bin")) + sorted(self.folder.glob("*.pt"))

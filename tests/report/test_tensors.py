@@ -117,3 +117,16 @@ def test_missing_matrices_are_named(tmp_path):
     assert tensors.has("mlp_in") and tensors.missing("mlp_out") == ["h.0.mlp.c_proj.weight", "h.1.mlp.c_proj.weight"]
     with pytest.raises(ReportError, match="no tensor 'h.0.mlp.c_proj.weight'"):
         tensors.read("mlp_out", 0)
+
+
+def test_the_model_files_identity_follows_any_tensor(tmp_path):
+    """The experiments read every tensor, so their cache key must change when any of them does."""
+    from safetensors.numpy import load_file, save_file
+
+    _, tensors = _saved("gpt2", tmp_path)
+    before = tensors.files_sha256()
+    assert before == tensors.files_sha256() and len(before) == 64
+    state = load_file(str(tmp_path / "model.safetensors"))
+    state["transformer.h.1.mlp.c_proj.weight"][0, 0] += 1
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    assert tensors.files_sha256() != before
