@@ -58,6 +58,14 @@ def _read_gains(ctx: RunContext, role: str) -> np.ndarray:
     return np.array([ln.weight for ln in before[: w.n_layers]])
 
 
+def _fetched_only(weights) -> str:
+    """Why a Hub model read by ranged requests lacks its block matrices, and what to do about it."""
+    if not getattr(weights, "fetch", None):
+        return ""
+    return ("; this Hub model was read by ranged requests, which fetch only the embeddings and norms: download "
+            "it whole (huggingface-cli download) to answer these questions")
+
+
 def _mlp_read(ctx: RunContext) -> tuple[MlpReadResult | None, str | None, dict]:
     w, tensors = ctx.weights, ctx.weights.tensors
     if tensors is None:
@@ -78,7 +86,7 @@ def _mlp_read(ctx: RunContext) -> tuple[MlpReadResult | None, str | None, dict]:
         if side == "in":
             gains[role] = _read_gains(ctx, role)
     if "mlp_in" not in norms:
-        return None, f"the MLP input weights cannot be read: {missing.get('mlp_in')}", missing
+        return None, f"the MLP input weights cannot be read: {missing.get('mlp_in')}{_fetched_only(w)}", missing
     final = w.norms_with_role("ln_f")
     head = (w.token_embeddings if w.tied else w.unembedding)[: ctx.n_tokens]
     frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None
@@ -109,7 +117,7 @@ def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsRe
     try:
         model, masked = load_model(w.tensors.folder, w.tensors.arch, ctx.options.device)
     except Skipped as why:
-        return None, str(why), 0
+        return None, f"{why}{_fetched_only(w)}", 0
     tokenizer = load_tokenizer(w.tensors.folder)
     length = min(SEQUENCE_LENGTH, w.n_positions or SEQUENCE_LENGTH)
     sequences = corpus_sequences(tokenizer, ctx.corpus, length, ctx.options.max_tokens)
