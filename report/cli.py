@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 
 from report.context import Options
-from report.errors import ReportError
+from report.errors import TERMINATION_REQUESTED, ReportError, Terminated, stop_if_terminated
 from report.hub import split_revision
 
 
@@ -125,19 +125,23 @@ def one_paragraph(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 1] + "…"
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (from `timeout`, `kill`, a scheduler), raised like Ctrl-C so the same cleanup runs."""
-
-
 def _on_sigterm(signum, frame) -> None:
     if os.getpid() != _MAIN_PID[0]:  # a forked worker: die as the signal means, without a traceback
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
         return
+    TERMINATION_REQUESTED.set()
     raise Terminated
 
 
 _MAIN_PID = [os.getpid()]
+
+
+def _quiet_when_terminated(unraisable) -> None:
+    """A Terminated that Python had to swallow (raised inside a lock release or a finaliser) is not a bug to
+    print: the run still stops, through TERMINATION_REQUESTED."""
+    if not isinstance(unraisable.exc_value, Terminated):
+        sys.__unraisablehook__(unraisable)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     _MAIN_PID[0] = os.getpid()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.unraisablehook = _quiet_when_terminated
     try:
         return _main(argv)
     finally:
@@ -158,7 +163,9 @@ def _main(argv: list[str] | None) -> int:
         return sweep_main(argv[1:])
     args = parse_args(argv)
     try:
-        return run(args)
+        code = run(args)
+        stop_if_terminated()  # a SIGTERM whose exception was swallowed still ends the run as one
+        return code
     except ReportError as exc:
         print(f"error: {one_paragraph(str(exc))}", file=sys.stderr)
         return 2

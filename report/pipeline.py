@@ -19,7 +19,7 @@ from pathlib import Path
 from report import __version__, output_folder, render, results_json, search_index
 from report.cache import Cache, file_hash, folder_hash
 from report.context import Options, RunContext
-from report.errors import ReportError
+from report.errors import ReportError, stop_if_terminated
 from report.figures_io import FigureWriter
 from report.frequency import from_corpus, from_token_index, from_wordfreq
 from report.hub import resolve
@@ -242,6 +242,7 @@ def write_atomically(destination: Path, write, model: str = "") -> None:
     staging = output_folder.make_staging(destination)
     try:  # (a signal between those two lines leaves an empty staging folder, which the next run removes)
         write(staging)
+        stop_if_terminated()
         output_folder.finish_staging(staging, model or destination.name)
         output_folder.replace(staging, destination)
     except OSError as exc:  # a full disk, a quota, a folder made read-only meanwhile
