@@ -67,7 +67,8 @@ def sweep_overhead(run: Path, out: Path, workers: int) -> dict:
     if any(o["status"] != "ok" for o in outcomes):
         raise SystemExit(f"sweep task failed: {[o['error'] for o in outcomes if o['error']][:1]}")
     start = time.perf_counter()
-    write_sweep(out, "bench", {"bench": checkpoints}, {"bench": outcomes}, {"frequency": "proxy", "seed": 0})
+    write_sweep(out, "bench", {"bench": checkpoints}, {"bench": outcomes},
+                {"frequency": "proxy", "corpus": None, "seed": 0})
     write_s = time.perf_counter() - start
     tasks_s = sum(o["seconds"] for o in outcomes)
     return {"checkpoints": len(checkpoints), "workers": workers, "engine_wall_s": engine_s,
