@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,13 +40,17 @@ def one_task(folder: Path) -> None:
 
 
 def trainer_folder(folder: Path, root: Path, n: int) -> Path:
-    """N checkpoint folders of links to one checkpoint's files (distinct paths, so none is a cache hit)."""
+    """N checkpoint folders of hard links to one checkpoint's files (distinct paths, so none is a cache hit;
+    not symlinks, which the loader refuses when they point outside the model folder)."""
     for i in range(n):
         target = root / f"checkpoint-{(i + 1) * 1000}"
         target.mkdir(parents=True)
         for file in folder.iterdir():
             if file.is_file():
-                (target / file.name).symlink_to(file.resolve())
+                try:
+                    os.link(file, target / file.name)
+                except OSError:  # another file system
+                    shutil.copyfile(file, target / file.name)
     return root
 
 
@@ -61,7 +67,8 @@ def sweep_overhead(run: Path, out: Path, workers: int) -> dict:
     if any(o["status"] != "ok" for o in outcomes):
         raise SystemExit(f"sweep task failed: {[o['error'] for o in outcomes if o['error']][:1]}")
     start = time.perf_counter()
-    write_sweep(out, "bench", {"bench": checkpoints}, {"bench": outcomes}, {"frequency": "proxy", "seed": 0})
+    write_sweep(out, "bench", {"bench": checkpoints}, {"bench": outcomes},
+                {"frequency": "proxy", "corpus": None, "seed": 0})
     write_s = time.perf_counter() - start
     tasks_s = sum(o["seconds"] for o in outcomes)
     return {"checkpoints": len(checkpoints), "workers": workers, "engine_wall_s": engine_s,
@@ -89,7 +96,7 @@ def main() -> None:
                                      check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
     print(f"gpt2-size: dense pass {dense['seconds']:.1f}s | one sweep task {task['seconds']:.1f}s "
           f"({task['seconds'] / dense['seconds']:.2f}×, peak {task['peak_rss_mb'] / 1024:.2f} GB)", flush=True)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory(dir=args.data) as scratch:  # same file system: hard links
         run = trainer_folder(folder, Path(scratch) / "run", args.checkpoints)
         sweep = sweep_overhead(run, Path(scratch) / "out", args.workers)
     results = {"machine": machine(), "dense_pass_s": dense["seconds"], "task_s": task["seconds"],
