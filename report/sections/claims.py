@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 
-from analyses.claims import STATEMENTS, Claim
+import numpy as np
+
+from analyses.claims import STATEMENTS, Claim, degeneracy, guard
 from report.context import RunContext
 from report.sections import Section
 
 
 def run(ctx: RunContext) -> tuple[Claim, ...]:
     found = [c for result in ctx.results.values() for c in getattr(result, "claims", ())]
-    return tuple(sorted(found, key=lambda c: c.id))
+    norms = ctx.weights.layer_norms
+    gains = np.array([ln.weight for ln in norms]).reshape(len(norms), ctx.weights.d_model) if norms else None
+    problems = degeneracy(ctx.embeddings, ctx.weights.position_embeddings, gains)
+    return guard(tuple(sorted(found, key=lambda c: c.id)), problems)
 
 
 def to_json(claims: tuple[Claim, ...], ctx: RunContext) -> dict:

@@ -11,7 +11,7 @@ from report.sections import FigureSpec, Section
 
 
 def run(ctx: RunContext) -> PositionResult:
-    return analyse_position(ctx.embeddings, ctx.weights.position_embeddings)
+    return analyse_position(ctx.embeddings, ctx.weights.position_embeddings, ctx.options.seed)
 
 
 def to_json(r: PositionResult, ctx: RunContext) -> dict:
