@@ -29,7 +29,7 @@ CONTROL = "norm"
 MIN_N = 30
 MIN_RHO = 0.1
 DIM_PERCENTILE = 0.95
-DIM_SAMPLE = 8192
+DIM_SAMPLE = 4096
 LABELS = {"unigram_dim": "the unigram dim", "norm": "embedding norm", "svd0": "SVD component 0",
           "log_frequency": "log frequency", "token_index": "token index"}
 STRENGTH = ((0.1, "no meaningful"), (0.3, "a weak"), (0.5, "a moderate"), (0.7, "a strong"), (1.01, "a very strong"))

@@ -7,7 +7,8 @@ position embeddings across positions (EM). The upper component is a distinct clu
     modes     the fitted density dips between the two means to ≤ MAX_VALLEY of the lower peak, and the
               components are MIN_ASHMAN_D apart (Ashman's D from the fitted parameters);
     size      the two groups differ at least MIN_STD_RATIO-fold in median std (one decade);
-    weight    the upper component holds ≥ MIN_WEIGHT of the dims and ≥ MIN_DIMS dims (no upper cap).
+    weight    each component holds ≥ MIN_WEIGHT of the dims and ≥ MIN_DIMS dims (no cap on the upper one's
+              share: a lone far outlier is not a component, a majority of active dims is fine).
 A unimodal spread — Gaussian, skewed, heavy-tailed or uniform — fails the modes test however wide it is.
 Heavy dims are the dims whose posterior favours the upper component.
 """
@@ -111,8 +112,8 @@ def heavy_cluster(position_std: np.ndarray):
     ratio = float(np.median(pos_std[heavy]) / max(np.median(pos_std[~heavy]), 1e-12)) \
         if heavy.any() and (~heavy).any() else 1.0
     has_cluster = bool(fit.bic_gain >= MIN_BIC_GAIN and fit.valley <= MAX_VALLEY and fit.ashman_d >= MIN_ASHMAN_D
-                       and ratio >= MIN_STD_RATIO and fit.weights[1] >= MIN_WEIGHT
-                       and MIN_DIMS <= heavy.sum() < d)
+                       and ratio >= MIN_STD_RATIO and min(fit.weights) >= MIN_WEIGHT
+                       and MIN_DIMS <= heavy.sum() <= d - MIN_DIMS)  # a lone outlier is not a component
     return fit, heavy, ratio, has_cluster
 
 
@@ -208,7 +209,7 @@ def _claims(d, stripes, low_std, mean_out, odd, odd_p, has_positions, has_cluste
         claim(4, ashman if has_positions else None, has_cluster if has_positions else None,
               f"two Gaussians fitted to log10 std(position) per dim: holds if BIC favours two by ≥ {MIN_BIC_GAIN:g}, "
               f"the fitted density dips between them to ≤ {MAX_VALLEY:g} of the lower peak, Ashman's D ≥ "
-              f"{MIN_ASHMAN_D:g}, the groups differ ≥ {MIN_STD_RATIO:g}× in median std and the upper one holds "
+              f"{MIN_ASHMAN_D:g}, the groups differ ≥ {MIN_STD_RATIO:g}× in median std and each holds "
               f"≥ {MIN_WEIGHT:.0%} of dims (≥ {MIN_DIMS})",
               f"{len(heavy_dims)} heavy dims; BIC gain {bic_gain:.3g}, valley {valley:.2f}, upper weight "
               f"{weight:.1%}, groups ×{group_ratio:.3g} in median std" if has_positions else "no position embeddings"),

@@ -279,10 +279,12 @@ def ar1_periodicity(curves: np.ndarray, seed: int, n_surrogates: int = 199) -> t
         total = power.sum(axis=0)
         cut = power.copy()
         cut[0] = 0.0  # frequency 1 (one cycle) counts in the total, never in a band
-        band = cut + np.pad(cut, ((1, 0), (0, 0)))[:-1] + np.pad(cut, ((0, 1), (0, 0)))[1:]
-        band[0] = 0.0
-        share = np.where(total > 0, band.max(axis=0) / np.where(total > 0, total, 1), 0.0)
-        return share, 1 + np.argmax(band, axis=0)
+        peak = np.argmax(cut, axis=0)
+        columns = np.arange(power.shape[1])
+        band = sum(cut[np.clip(peak + step, 0, len(cut) - 1), columns] * ((peak + step >= 0) & (peak + step < len(cut)))
+                   for step in (-1, 0, 1))
+        share = np.where(total > 0, band / np.where(total > 0, total, 1), 0.0)
+        return share, 1 + peak
 
     detrended = projector @ curves
     share, where = peak(curves)
