@@ -259,12 +259,11 @@ def _plant_pairs(rng, tokens: np.ndarray, token_bytes: tuple[bytes, ...], s: flo
     for u, v in twins[:n_space]:
         pairs.append((u, v))
         used |= {u, v}
-    while len(pairs) < count:
+    pools = {odd: np.array([i for i in (machine if odd else plain) if long_half[i]]) for odd in (False, True)}
+    while len(pairs) < count:  # planted: as in gpt2, the v of a pair is among the longest vectors, so u is long
         odd = not contrast and rng.random() < 0.8 * s
-        pool_u = machine if odd else (range(n) if contrast else plain)
-        if not contrast:  # as in gpt2, the v of a pair is among the longest vectors: u from the longer half
-            pool_u = [i for i in pool_u if long_half[i]]
-        u, v = int(rng.choice(pool_u)), int(rng.integers(n))
+        u = int(rng.integers(n)) if contrast else int(pools[odd][rng.integers(len(pools[odd]))])
+        v = int(rng.integers(n))
         if u != v and u not in used and v not in used:
             pairs.append((u, v))
             used |= {u, v}

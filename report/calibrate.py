@@ -27,8 +27,8 @@ README = ROOT / "README.md"
 START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 MAX_FPR, MIN_POWER = 0.05, 0.90
 # (d, tokens, replicates, whether claims 20–24 run): fewer replicates where one model costs more.
-PLAN = ((64, 4000, 4, True), (768, 4000, 2, True), (1600, 4000, 1, True),
-        (64, 50000, 1, True), (768, 50000, 1, False), (1600, 50000, 1, False))
+PLAN = ((64, 4000, 3, True), (768, 4000, 1, True), (1600, 4000, 1, True),
+        (64, 50000, 1, False), (768, 50000, 1, False), (1600, 50000, 1, False))
 SMALL_PLAN = ((32, 600, 1, True),)
 
 
@@ -80,6 +80,11 @@ def run(plan=PLAN, seed: int = 0, n_resamples: int = 1000, log=print) -> dict:
                         if verdict != "holds" and name == "study":
                             row["why"][f"missed at study size ({verdict}): {detail}"[:160]] += 1
         log(f"  {size}: {reps} replicate(s) of {len(FAMILIES) + 3} models in {time.perf_counter() - started:.0f} s")
+        for c in CLAIMS:
+            row = counts[c]
+            if row["fp"] or row["study"] < row["study_n"]:
+                log(f"    claim {c}: {row['fp']}/{row['null']} false positives, {row['study']}/{row['study_n']} "
+                    f"at study size; {'; '.join(text for text, _ in row['why'].most_common(1))}")
         for c in CLAIMS:
             row = counts[c]
             table[c][size] = {"fp": row["fp"], "null": row["null"], "study": row["study"], "study_n": row["study_n"],

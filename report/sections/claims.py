@@ -7,6 +7,8 @@ from collections import Counter
 import numpy as np
 
 from analyses.claims import STATEMENTS, Claim, degeneracy, guard
+from report.calibrate import MAX_FPR, MIN_POWER
+from report.calibrate import load as load_calibration
 from report.context import RunContext
 from report.sections import Section
 
@@ -19,10 +21,22 @@ def run(ctx: RunContext) -> tuple[Claim, ...]:
     return guard(tuple(sorted(found, key=lambda c: c.id)), problems)
 
 
+def calibration() -> dict[int, dict]:
+    """Each claim's measured error rates from the committed `make calibrate` table (empty if never run)."""
+    data = load_calibration()
+    if not data or "summary" not in data:
+        return {}
+    return {int(c): s for c, s in data["summary"].items()}
+
+
 def to_json(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
     counts = Counter(c.verdict for c in claims)
+    rates = calibration()
     return {"tested": len(claims), "of": len(STATEMENTS),
-            "verdicts": {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")}}
+            "verdicts": {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")},
+            "calibration": {str(c.id): {key: rates[c.id][key] for key in ("fpr", "fpr_at", "power", "power_at",
+                                                                          "meets_targets", "misses")}
+                            for c in claims if c.id in rates}}
 
 
 def figures(claims, ctx: RunContext) -> list:
@@ -30,7 +44,10 @@ def figures(claims, ctx: RunContext) -> list:
 
 
 def context(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
-    return {"claims": claims, "counts": to_json(claims, ctx)}
+    data = load_calibration()
+    sizes = [s["size"] for s in data["sizes"]] if data else []
+    return {"claims": claims, "counts": to_json(claims, ctx), "calibration": calibration(), "sizes": sizes,
+            "max_fpr": MAX_FPR, "min_power": MIN_POWER}
 
 
 SECTION = Section("claims", "The study's claims, tested", run, to_json, figures, context)
