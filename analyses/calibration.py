@@ -19,7 +19,7 @@ Study-size effects as planted (size s scales each one; s = 0.5 is "half"):
     norms        token scale exp(−0.12 u), u correlated ρ = 0.6 s with log frequency (claims 14, 17)
     mean         every dim offset by 0.4 s typical std (claims 15, 16)
     word starts  ± 2 s typical std along one direction (claim 19)
-    pairs        0.5% of tokens (≥ 20), u from the longer half: v = 1.2 u (+ noise 0.05 / s); 60% s of them
+    pairs        1% of tokens (≥ 40), u from the longer half: v = 1.2 u (+ noise 0.05 / s); 60% s of them
                  " w" → "w", the others involve a machine-readable token 80% s of the time (claims 20–23)
     clump        0.25% of tokens (≥ 12), machine-readable strings, within 0.002 / s typical std of a point at
                  low norm and the lowest unigram value (claim 24)
@@ -243,7 +243,7 @@ def _plant_pairs(rng, tokens: np.ndarray, token_bytes: tuple[bytes, ...], s: flo
     others involving machine-readable tokens. Contrast: random pairs whose cosine only just clears the bound
     |u|/|v| that u·v > |u|² forces."""
     n = len(tokens)
-    count = max(20, n // 200)
+    count = max(40, n // 100)
     index = {t: i for i, t in enumerate(token_bytes)}
     twins = [(i, index[t[1:]]) for i, t in enumerate(token_bytes) if t[:1] == b" " and t[1:] in index]
     machine = [i for i, t in enumerate(token_bytes) if not t[:1] in (b" ", b"\xff") and not t.isalpha()]
