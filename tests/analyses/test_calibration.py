@@ -105,3 +105,22 @@ def test_constant_gains_and_positions_are_degenerate():
     problems = degeneracy(rng.normal(size=(200, 8)), np.zeros((16, 8)), np.ones((4, 8)))
     assert set(problems) == {"position embeddings", "LayerNorm gains"}
     assert degeneracy(np.full((10, 4), np.nan)) == {"token embeddings": "the token embeddings hold non-finite values"}
+
+
+def test_the_claims_section_applies_the_guard_to_every_section_result():
+    """The checklist (and through it the summary and results.json) is the one place verdicts are gathered."""
+    from types import SimpleNamespace
+
+    from report.sections import claims as section
+
+    n, d = 300, 8
+    tokens = np.zeros((n, d), dtype=np.float32)
+    position = analyse_position(tokens, np.random.default_rng(4).normal(size=(32, d)))
+    norms = [SimpleNamespace(weight=1 + 0.1 * np.random.default_rng(i).normal(size=d)) for i in range(3)]
+    ctx = SimpleNamespace(results={"position": position}, embeddings=tokens,
+                          weights=SimpleNamespace(layer_norms=norms, d_model=d,
+                                                  position_embeddings=np.random.default_rng(4).normal(size=(32, d))))
+    checked = {c.id: c for c in section.run(ctx)}
+    assert checked[2].verdict == checked[3].verdict == NOT_APPLICABLE
+    assert "all zero" in checked[2].detail
+    assert checked[4].detail == next(c for c in position.claims if c.id == 4).detail  # positions are healthy
