@@ -115,11 +115,12 @@ class CorrelationsResult:
 
 def analyse_correlations(variables: Mapping[str, np.ndarray], unigram_dim: int, unigram_standout: bool,
                          frequency_usable: bool, seed: int, n_resamples: int = 1000,
-                         token_embeddings: np.ndarray | None = None) -> CorrelationsResult:
+                         token_embeddings: np.ndarray | None = None, candidates: tuple[int, ...] = ()) -> CorrelationsResult:
     """Correlate every pair of the five `variables` ([tokens] each; NaN = unknown) and test claims 10–14.
 
     `token_embeddings` [tokens, d] gives the per-dim contrast of the unigram-dim claims; without it those
-    claims do not apply."""
+    claims do not apply. `candidates`: every dim that qualifies as a unigram dim; the others than
+    `unigram_dim` are tested the same way and reported in the claims' details."""
     data = {name: np.asarray(variables[name], dtype=np.float64) for name in VARIABLES}
     pairs = []
     found = correlate_many(data, list(combinations(VARIABLES, 2)), seed=seed, n_resamples=n_resamples)
@@ -143,7 +144,14 @@ def analyse_correlations(variables: Mapping[str, np.ndarray], unigram_dim: int, 
         others = others[np.isfinite(others)]
         percentile[name] = float(np.mean(sign[name] * others < sign[name] * own)) \
             if np.isfinite(own) and len(others) else float("nan")
-    claims = _claims({(p.x, p.y): p for p in pairs}, unigram_dim, unigram_standout, frequency_usable, percentile)
+    others = {}
+    for name, rho in dim_rho.items():
+        for dim in candidates:
+            if dim != unigram_dim and np.isfinite(rho[dim]):
+                rest = np.delete(rho, dim)
+                rest = rest[np.isfinite(rest)]
+                others.setdefault(name, []).append((int(dim), float(rho[dim]), float(np.mean(sign[name] * rest < sign[name] * rho[dim]))))
+    claims = _claims({(p.x, p.y): p for p in pairs}, unigram_dim, unigram_standout, frequency_usable, percentile, others)
     return CorrelationsResult(**result, unigram_dim=int(unigram_dim), unigram_standout=bool(unigram_standout),
                               frequency_usable=bool(frequency_usable), n_resamples=int(n_resamples), seed=int(seed),
                               dim_spearman=dim_rho, dim_percentile=percentile, claims=claims)
@@ -213,7 +221,8 @@ def _partial(data: dict, x: str, y: str, control: str) -> PartialCorrelation:
                               n, float(rxy))
 
 
-def _claims(pairs: dict, dim: int, standout: bool, frequency_usable: bool, percentile: dict) -> tuple[Claim, ...]:
+def _claims(pairs: dict, dim: int, standout: bool, frequency_usable: bool, percentile: dict,
+            others: dict | None = None) -> tuple[Claim, ...]:
     def verdict(claim_id: int, x: str, y: str, sign: int, needs_dim: bool, needs_frequency: bool) -> Claim:
         p = pairs[(x, y)]
         word = "< 0" if sign < 0 else "> 0"
@@ -239,8 +248,10 @@ def _claims(pairs: dict, dim: int, standout: bool, frequency_usable: bool, perce
         if not np.isfinite(where):  # without the contrast only a failed effect can be decided
             return claim(claim_id, p.spearman, False if not effect else None, rule,
                          detail + "; no per-dim contrast available")
+        extra = "".join(f"; qualifying dim {k}: ρ {r:.3f} on sampled tokens, beyond {q:.0%} of the other dims"
+                        for k, r, q in (others or {}).get(y, ()))
         return claim(claim_id, p.spearman, effect and where >= DIM_PERCENTILE, rule,
-                     detail + f"; beyond {where:.1%} of the other dims")
+                     detail + f"; beyond {where:.1%} of the other dims" + extra)
 
     return (
         verdict(10, "unigram_dim", "norm", -1, needs_dim=True, needs_frequency=False),
