@@ -10,7 +10,7 @@ DEVICE ?= auto
 # torch is pinned to the CPU wheel so a fresh install stays small; other versions work too.
 TORCH  ?= torch==2.13.0
 
-.PHONY: report test bench bench-remote sweep sysdeps clean
+.PHONY: report test bench bench-remote sweep calibrate sysdeps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ CLUSTER   ?=
 sweep: $(STAMP)
 	@test -n "$(RUN)" || { echo "usage: make sweep RUN='folder-or-hub-id [...]' OUT=out [REVISIONS='step*'] [CLUSTER=tcp://host:8786]"; exit 2; }
 	$(BIN)/python -m report sweep $(foreach r,$(RUN),--run $(r)) --out $(OUT) --device $(DEVICE) $(if $(REVISIONS),--revisions '$(REVISIONS)') $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(CORPUS),--corpus $(CORPUS))
+
+# Every claim's verdict on null and planted synthetic models: writes report/calibration.json and the README table.
+calibrate: $(STAMP)
+	$(BIN)/python -m report.calibrate
 
 # Fonts for token strings in any script (CJK, Noto core for Devanagari, Thai, Arabic, …, Symbola for emoji), pdftoppm for page checks, chromium for browser checks.
 sysdeps:

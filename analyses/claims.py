@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 HOLDS, FAILS, NOT_APPLICABLE = "holds", "fails", "not-applicable"
 
@@ -61,3 +63,67 @@ def claim(claim_id: int, value: float | None, holds: bool | None, rule: str, det
     verdict = NOT_APPLICABLE if holds is None else (HOLDS if holds else FAILS)
     number = None if value is None else float(value)
     return Claim(claim_id, STATEMENTS[claim_id], number, rule, verdict, detail)
+
+
+# Which weights each claim's verdict reads: a claim is "not applicable" when any of them is degenerate.
+TOKENS, POSITIONS, GAINS = "token embeddings", "position embeddings", "LayerNorm gains"
+READS = {1: (GAINS,), 2: (TOKENS,), 3: (TOKENS,), 4: (POSITIONS,), 5: (TOKENS, POSITIONS), 6: (POSITIONS,),
+         7: (POSITIONS,), 8: (GAINS, POSITIONS), 9: (GAINS,), 10: (TOKENS, GAINS), 11: (TOKENS, GAINS),
+         12: (TOKENS, GAINS), 13: (TOKENS, POSITIONS, GAINS), 14: (TOKENS,), 15: (TOKENS,), 16: (TOKENS,),
+         17: (TOKENS,), 18: (TOKENS, GAINS), 19: (TOKENS,), 20: (TOKENS,), 21: (TOKENS,), 22: (TOKENS,),
+         23: (TOKENS,), 24: (TOKENS,)}
+SAMPLE_ROWS = 4096  # rows looked at for duplicates and ties (evenly spaced, so the check is deterministic)
+
+
+def _matrix_problem(rows: np.ndarray, what: str) -> str | None:
+    """Why a [n, d] weight matrix cannot carry any statistical claim, or None when it can."""
+    rows = np.asarray(rows)
+    if rows.size == 0:
+        return f"the {what} are empty"
+    sample = rows[np.linspace(0, len(rows) - 1, min(len(rows), SAMPLE_ROWS)).astype(int)].astype(np.float64)
+    if not all(np.isfinite(block).all() for block in np.array_split(rows, max(1, len(rows) // 8192))):
+        return f"the {what} hold non-finite values"
+    if not np.any(sample):
+        return f"the {what} are all zero"
+    distinct_rows = len(np.unique(sample, axis=0))
+    if distinct_rows <= 1:
+        return f"every row of the {what} is the same vector"
+    if distinct_rows < 0.5 * len(sample):
+        return f"most rows of the {what} are exact duplicates ({distinct_rows} distinct of {len(sample)} sampled)"
+    levels = 1 + (np.diff(np.sort(sample, axis=0), axis=0) != 0).sum(axis=0)  # distinct values per dim
+    if np.mean(levels <= 1) > 0.5:
+        return f"most channel dims of the {what} are constant"
+    if len(sample) >= 8 and np.median(levels) <= 2:
+        return f"the {what} take at most two values per dim: ties everywhere"
+    return None
+
+
+def degeneracy(token_embeddings: np.ndarray | None, position_embeddings: np.ndarray | None = None,
+               gains: np.ndarray | None = None) -> dict[str, str]:
+    """{input: reason} for each degenerate input (all-zero, constant, duplicated rows, ties everywhere,
+    non-finite). Gains are degenerate when every LayerNorm's gain is the same in all dims. Absent inputs are
+    left to the claims themselves (they say "no position embeddings")."""
+    found = {}
+    if token_embeddings is not None and (problem := _matrix_problem(token_embeddings, TOKENS)):
+        found[TOKENS] = problem
+    if position_embeddings is not None and len(position_embeddings) > 1 and \
+            (problem := _matrix_problem(position_embeddings, POSITIONS)):
+        found[POSITIONS] = problem
+    if gains is not None and np.size(gains):
+        g = np.asarray(gains, dtype=np.float64).reshape(len(gains), -1)
+        if not np.isfinite(g).all():
+            found[GAINS] = "the LayerNorm gains hold non-finite values"
+        elif np.all(np.ptp(g, axis=1) == 0):
+            found[GAINS] = "every LayerNorm gives all dims the same gain"
+    return found
+
+
+def guard(claims: tuple[Claim, ...], problems: dict[str, str]) -> tuple[Claim, ...]:
+    """The one place degenerate weights are handled: every claim that reads a degenerate input becomes
+    "not applicable" with the reason; the others are unchanged."""
+    out = []
+    for c in claims:
+        reasons = [problems[name] for name in READS.get(c.id, ()) if name in problems]
+        out.append(replace(c, verdict=NOT_APPLICABLE, value=None, detail="degenerate input: " + "; ".join(reasons))
+                   if reasons else c)
+    return tuple(out)

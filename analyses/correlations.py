@@ -2,10 +2,14 @@
 log frequency and token index, pairwise (Spearman and Pearson with bootstrap intervals) and with the
 norm held fixed (partial Spearman).
 
-Claims 10, 11, 12 and 14 are read off the Spearman coefficients: each holds when the coefficient has the
-claimed sign and its bootstrap 95% interval excludes zero. Claims about the unigram dim do not apply when
-no dim stands out; claims about frequency do not apply without a real frequency source or with fewer than
-MIN_N tokens of known frequency.
+Claims 10, 11, 12 and 14 are read off the Spearman coefficients. Each states an effect size, a null and a
+threshold: the coefficient has the claimed sign with |ρ| ≥ MIN_RHO (a weak correlation at least; at 50k
+tokens a ρ of 0.02 already excludes zero) and its bootstrap 95% interval's inner end has the claimed sign.
+The claims about the unigram dim also contrast it with every other dim (the study's point is dim 138
+against dim 137): its ρ must lie beyond the DIM_PERCENTILE percentile of the same ρ over all dims (in the
+claimed direction, on up to DIM_SAMPLE tokens drawn with the seed). Claims about the unigram dim do not
+apply when no dim stands out; claims about frequency do not apply without a real frequency source or with
+fewer than MIN_N tokens of known frequency.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from analyses.stats import correlate_many
 VARIABLES = ("unigram_dim", "norm", "svd0", "log_frequency", "token_index")
 CONTROL = "norm"
 MIN_N = 30
+MIN_RHO = 0.1
+DIM_PERCENTILE = 0.95
+DIM_SAMPLE = 4096
 LABELS = {"unigram_dim": "the unigram dim", "norm": "embedding norm", "svd0": "SVD component 0",
           "log_frequency": "log frequency", "token_index": "token index"}
 STRENGTH = ((0.1, "no meaningful"), (0.3, "a weak"), (0.5, "a moderate"), (0.7, "a strong"), (1.01, "a very strong"))
@@ -82,6 +89,10 @@ class CorrelationsResult:
         unigram_dim: the dim the unigram_dim variable reads; unigram_standout whether it stood out.
         frequency_usable: whether log frequency comes from text (not the token-index fallback).
         n_resamples, seed: bootstrap settings.
+        dim_spearman: {"norm" | "token_index" | "log_frequency": [d] Spearman ρ of every dim's token values with
+            that variable, on the sampled tokens} (empty without token embeddings).
+        dim_percentile: {same keys: share of the other dims whose ρ the unigram dim's exceeds in the claimed
+            direction} (NaN where not computable).
         claims: verdicts on claims 10, 11, 12 and 14.
     """
 
@@ -94,6 +105,8 @@ class CorrelationsResult:
     frequency_usable: bool
     n_resamples: int
     seed: int
+    dim_spearman: dict
+    dim_percentile: dict
     claims: tuple[Claim, ...]
 
     def pair(self, x: str, y: str) -> PairCorrelation:
@@ -101,8 +114,13 @@ class CorrelationsResult:
 
 
 def analyse_correlations(variables: Mapping[str, np.ndarray], unigram_dim: int, unigram_standout: bool,
-                         frequency_usable: bool, seed: int, n_resamples: int = 1000) -> CorrelationsResult:
-    """Correlate every pair of the five `variables` ([tokens] each; NaN = unknown) and test claims 10–14."""
+                         frequency_usable: bool, seed: int, n_resamples: int = 1000,
+                         token_embeddings: np.ndarray | None = None, candidates: tuple[int, ...] = ()) -> CorrelationsResult:
+    """Correlate every pair of the five `variables` ([tokens] each; NaN = unknown) and test claims 10–14.
+
+    `token_embeddings` [tokens, d] gives the per-dim contrast of the unigram-dim claims; without it those
+    claims do not apply. `candidates`: every dim that qualifies as a unigram dim; the others than
+    `unigram_dim` are tested the same way and reported in the claims' details."""
     data = {name: np.asarray(variables[name], dtype=np.float64) for name in VARIABLES}
     pairs = []
     found = correlate_many(data, list(combinations(VARIABLES, 2)), seed=seed, n_resamples=n_resamples)
@@ -117,10 +135,50 @@ def analyse_correlations(variables: Mapping[str, np.ndarray], unigram_dim: int, 
         spearman[i, j] = spearman[j, i] = p.spearman
         pearson[i, j] = pearson[j, i] = p.pearson
     result = dict(pairs=tuple(pairs), partials=partials, matrix_spearman=spearman, matrix_pearson=pearson)
-    claims = _claims({(p.x, p.y): p for p in pairs}, unigram_dim, unigram_standout, frequency_usable)
+    dim_rho = dim_spearman(token_embeddings, data, seed) if token_embeddings is not None else {}
+    sign = {"norm": -1, "token_index": -1, "log_frequency": +1}
+    percentile = {}
+    for name, rho in dim_rho.items():
+        own = rho[unigram_dim]
+        others = np.delete(rho, unigram_dim)
+        others = others[np.isfinite(others)]
+        percentile[name] = float(np.mean(sign[name] * others < sign[name] * own)) \
+            if np.isfinite(own) and len(others) else float("nan")
+    others = {}
+    for name, rho in dim_rho.items():
+        for dim in candidates:
+            if dim != unigram_dim and np.isfinite(rho[dim]):
+                rest = np.delete(rho, dim)
+                rest = rest[np.isfinite(rest)]
+                others.setdefault(name, []).append((int(dim), float(rho[dim]), float(np.mean(sign[name] * rest < sign[name] * rho[dim]))))
+    claims = _claims({(p.x, p.y): p for p in pairs}, unigram_dim, unigram_standout, frequency_usable, percentile, others)
     return CorrelationsResult(**result, unigram_dim=int(unigram_dim), unigram_standout=bool(unigram_standout),
                               frequency_usable=bool(frequency_usable), n_resamples=int(n_resamples), seed=int(seed),
-                              claims=claims)
+                              dim_spearman=dim_rho, dim_percentile=percentile, claims=claims)
+
+
+def dim_spearman(token_embeddings: np.ndarray, data: Mapping[str, np.ndarray], seed: int) -> dict:
+    """Spearman ρ of every dim with norm, token index and log frequency, on ≤ DIM_SAMPLE tokens drawn with
+    the seed from those where the variable is finite (one rank matrix serves every dim)."""
+    tokens = np.asarray(token_embeddings)
+    rng = np.random.default_rng(seed)
+    found = {}
+    for name in ("norm", "token_index", "log_frequency"):
+        y = np.asarray(data[name], dtype=np.float64)
+        ids = np.flatnonzero(np.isfinite(y))
+        if len(ids) < MIN_N or np.ptp(y[ids]) == 0:
+            found[name] = np.full(tokens.shape[1], np.nan)
+            continue
+        if len(ids) > DIM_SAMPLE:
+            ids = np.sort(rng.choice(ids, DIM_SAMPLE, replace=False))
+        ranks = stats.rankdata(tokens[ids].astype(np.float64), axis=0)
+        ranks -= ranks.mean(axis=0)
+        target = stats.rankdata(y[ids])
+        target -= target.mean()
+        scale = np.sqrt((ranks ** 2).sum(axis=0) * (target ** 2).sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            found[name] = np.where(scale > 0, target @ ranks / np.where(scale > 0, scale, 1), np.nan)
+    return found
 
 
 def _first_upper(text: str) -> str:
@@ -163,12 +221,17 @@ def _partial(data: dict, x: str, y: str, control: str) -> PartialCorrelation:
                               n, float(rxy))
 
 
-def _claims(pairs: dict, dim: int, standout: bool, frequency_usable: bool) -> tuple[Claim, ...]:
+def _claims(pairs: dict, dim: int, standout: bool, frequency_usable: bool, percentile: dict,
+            others: dict | None = None) -> tuple[Claim, ...]:
     def verdict(claim_id: int, x: str, y: str, sign: int, needs_dim: bool, needs_frequency: bool) -> Claim:
         p = pairs[(x, y)]
         word = "< 0" if sign < 0 else "> 0"
         bound = "upper" if sign < 0 else "lower"
-        rule = f"holds if Spearman ρ({x}, {y}) {word} and its bootstrap 95% CI's {bound} end {word}"
+        rule = (f"effect: Spearman ρ({x}, {y}) {word} with |ρ| ≥ {MIN_RHO:g}; null: ρ = 0, rejected when the bootstrap "
+                f"95% CI's {bound} end is {word}")
+        if needs_dim:
+            rule += (f"; contrast: the unigram dim's ρ with {y} beyond the {DIM_PERCENTILE:.0%} percentile of the same ρ "
+                     "over all dims")
         if needs_dim and not standout:
             return claim(claim_id, None, None, rule, f"no unigram dim stands out (dim {dim} is only the fallback)")
         if needs_frequency and (not frequency_usable or p.n < MIN_N):
@@ -177,9 +240,18 @@ def _claims(pairs: dict, dim: int, standout: bool, frequency_usable: bool) -> tu
         if not np.isfinite(p.spearman):
             return claim(claim_id, None, None, rule, f"not computable (n = {p.n})")
         end = p.ci95[1] if sign < 0 else p.ci95[0]
-        holds = bool(sign * p.spearman > 0 and sign * end > 0)
-        return claim(claim_id, p.spearman, holds, rule,
-                     f"ρ = {p.spearman:.3f}, 95% CI [{p.ci95[0]:.3f}, {p.ci95[1]:.3f}], n = {p.n:,}")
+        effect = bool(sign * p.spearman >= MIN_RHO and sign * end > 0)
+        detail = f"ρ = {p.spearman:.3f}, 95% CI [{p.ci95[0]:.3f}, {p.ci95[1]:.3f}], n = {p.n:,}"
+        if not needs_dim:
+            return claim(claim_id, p.spearman, effect, rule, detail)
+        where = percentile.get(y, float("nan"))
+        if not np.isfinite(where):  # without the contrast only a failed effect can be decided
+            return claim(claim_id, p.spearman, False if not effect else None, rule,
+                         detail + "; no per-dim contrast available")
+        extra = "".join(f"; qualifying dim {k}: ρ {r:.3f} on sampled tokens, beyond {q:.0%} of the other dims"
+                        for k, r, q in (others or {}).get(y, ()))
+        return claim(claim_id, p.spearman, effect and where >= DIM_PERCENTILE, rule,
+                     detail + f"; beyond {where:.1%} of the other dims" + extra)
 
     return (
         verdict(10, "unigram_dim", "norm", -1, needs_dim=True, needs_frequency=False),

@@ -171,7 +171,7 @@ def analyse_outliers(token_embeddings: np.ndarray, unigram_dim: int | None, extr
                           scale.median, scale.threshold, len(scan.near_pairs), True, scan.precision,
                           {int(k): float(v) for k, v in sorted(crowding.items())},
                           tuple(int(i) for i in crowded), clumps, members, neighbours, clump_pct,
-                          (_claim24(clumps, clump_pct, unigram_dim),))
+                          (_claim24(clumps, clump_pct, unigram_dim, complete=True),))  # the pair pass is exhaustive
 
 
 def _kth_within(pairs: np.ndarray, distances: np.ndarray) -> dict:
@@ -259,9 +259,14 @@ def _cosine_neighbours(w: torch.Tensor, norms: np.ndarray, ids: list[int]) -> di
     return out
 
 
-def _claim24(clumps, clump_pct, unigram_dim: int | None) -> Claim:
+def _claim24(clumps, clump_pct, unigram_dim: int | None, complete: bool = True) -> Claim:
+    """Claim 24; never decided on a partial search (`complete` False: some candidates were not checked)."""
     rule = (f"holds if the largest clump (≥ {MIN_CLUMP} tokens, crowding rule) has its median member in the lowest "
-            f"{LOW_PERCENTILE:.0%} of tokens by norm and by unigram-dim value; value = the larger of the two percentiles")
+            f"{LOW_PERCENTILE:.0%} of tokens by norm and by unigram-dim value; value = the larger of the two percentiles; "
+            "decided only when the crowding search checked every candidate")
+    if not complete:
+        return claim(24, None, None, rule, "the crowding search stopped before checking every candidate, so a clump "
+                     "may have been missed")
     if not clumps:
         return claim(24, None, False, rule, "no crowded clump found")
     norm_pct, unigram_pct, centroid_pct = clump_pct[0]

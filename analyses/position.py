@@ -1,10 +1,16 @@
 """Token/position embedding rivalry: which channel dims the position embeddings use, and how the
 token embeddings behave in those dims.
 
-Rule for the position-heavy dims: take log10 of each dim's std of the position embeddings across
-positions, split those d values in two by Otsu's method, and call the upper group "heavy" when the
-split is clean (Ashman's D ≥ 2), the groups differ at least tenfold in median std, and the upper
-group holds at most half the dims. Otherwise the model has no heavy-dim cluster.
+Rule for the position-heavy dims (claim 4): fit one and two Gaussians to log10 of each dim's std of the
+position embeddings across positions (EM). The upper component is a distinct cluster when all hold:
+    evidence  BIC(one) − BIC(two) ≥ MIN_BIC_GAIN (very strong evidence for two components);
+    modes     the fitted density dips between the two means to ≤ MAX_VALLEY of the lower peak, and the
+              components are MIN_ASHMAN_D apart (Ashman's D from the fitted parameters);
+    size      the two groups differ at least MIN_STD_RATIO-fold in median std (one decade);
+    weight    each component holds ≥ MIN_WEIGHT of the dims and ≥ MIN_DIMS dims (no cap on the upper one's
+              share: a lone far outlier is not a component, a majority of active dims is fine).
+A unimodal spread — Gaussian, skewed, heavy-tailed or uniform — fails the modes test however wide it is.
+Heavy dims are the dims whose posterior favours the upper component.
 """
 
 from __future__ import annotations
@@ -15,12 +21,22 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import column_moments, robust_z, two_cluster_split
+from analyses.stats import ar1_periodicity, column_moments, robust_z, two_gaussian_mixture
 
-MIN_ASHMAN_D = 2.0
+MIN_BIC_GAIN = 10.0
+MAX_VALLEY = 0.5
+MIN_ASHMAN_D = 3.0
 MIN_STD_RATIO = 10.0
+MIN_WEIGHT, MIN_DIMS = 0.01, 3
 OUTLIER_Z = 3.5
-TOP_FOURIER = 3
+STRIPE_OFFSET = 0.5  # claim 2: a dim's mean sits ≥ half its std away from the typical dim's mean
+STRIPE_SHARE = 0.01
+MAX_FEW_SHARE = 0.25  # claim 3: "a few" odd dims, so most dims still share one distribution
+MAX_P = 0.01
+MOSTLY = 0.5  # claim 5: more than half of the odd token dims are heavy
+CENTRED_SHARE = 0.9
+PERIODIC_SHARE, PERIODIC_P = 0.5, 0.01  # claim 7, per heavy dim
+N_SURROGATES = 199
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,22 +45,30 @@ class PositionResult:
 
     Attributes:
         token_mean, token_std: [d] mean and std of each channel dim across tokens (embedding units).
-        position_mean, position_std: [d] the same across positions; None-free zeros when absent.
+        position_mean, position_std: [d] the same across positions; zeros when absent.
         has_positions: whether the model has learned position embeddings.
         heavy_dims: channel dims where the position embeddings are active (sorted).
-        log10_threshold: the split on log10 std(position) that defines them.
-        ashman_d: separation of the two groups of log10 std(position) (≥ 2 = distinct).
-        std_ratio_groups: median std(position) of heavy dims over that of the other dims.
+        log10_threshold: log10 std(position) where the two components' posteriors cross (NaN if none).
+        ashman_d: separation of the fitted components of log10 std(position).
+        bic_gain: BIC(one Gaussian) − BIC(two) of log10 std(position).
+        valley: fitted density's lowest point between the component means / the lower peak (1 = no dip).
+        upper_weight: fitted weight of the upper component (share of dims).
+        std_ratio_groups: median std(position) of heavy dims over that of the other dims (upper vs lower
+            component when there is no cluster).
         has_cluster: whether a distinct heavy cluster exists by the rule above.
         token_std_ratio: median token std in heavy dims / in the other dims.
         token_abs_mean_ratio: median |token mean| in heavy dims / in the other dims.
         token_std_p, token_abs_mean_p: one-sided Mann–Whitney p-values (heavy lower std, higher |mean|).
-        low_std_dims: dims whose token std is a low outlier (robust z ≤ −3.5).
+        low_std_dims: dims whose log10 token std is a low outlier (robust z ≤ −3.5).
         mean_outliers_low, mean_outliers_high: dims whose token mean is a low / high outlier.
-        stripe_dims: dims whose |token mean| is at least half their token std (visible stripes).
-        centred_fraction: share of heavy dims (all dims if none) whose |position mean| < position std.
-        fourier_share: [len(heavy_dims)] share of each heavy dim's variance in its top 3 frequencies.
-        dominant_period: [len(heavy_dims)] period (positions) of each heavy dim's strongest frequency.
+        odd_dims: dims that are both low-std and mean outliers (claim 3); odd_p its hypergeometric p.
+        odd_heavy_p: hypergeometric p of the overlap of (low-std ∪ mean-outlier dims) with heavy dims.
+        stripe_dims: dims whose token mean is ≥ 0.5 token std from the median dim's mean (stripes).
+        centred_fraction: share of all dims whose |position mean| < position std.
+        fourier_share: [len(heavy_dims)] share of each heavy dim's detrended variance in its strongest band
+            of ≥ 2 cycles (see analyses.stats.ar1_periodicity).
+        dominant_period: [len(heavy_dims)] period (positions) of that band.
+        periodic_p: [len(heavy_dims)] p of that share against AR(1) red-noise surrogates.
         claims: verdicts on claims 2–7.
     """
 
@@ -56,6 +80,9 @@ class PositionResult:
     heavy_dims: tuple[int, ...]
     log10_threshold: float
     ashman_d: float
+    bic_gain: float
+    valley: float
+    upper_weight: float
     std_ratio_groups: float
     has_cluster: bool
     token_std_ratio: float
@@ -65,46 +92,68 @@ class PositionResult:
     low_std_dims: tuple[int, ...]
     mean_outliers_low: tuple[int, ...]
     mean_outliers_high: tuple[int, ...]
+    odd_dims: tuple[int, ...]
+    odd_p: float
+    odd_heavy_p: float
     stripe_dims: tuple[int, ...]
     centred_fraction: float
     fourier_share: np.ndarray
     dominant_period: np.ndarray
+    periodic_p: np.ndarray
     claims: tuple[Claim, ...]
 
 
-def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarray | None) -> PositionResult:
+def heavy_cluster(position_std: np.ndarray):
+    """The claim-4 rule on per-dim position stds: (mixture fit, heavy mask, group std ratio, has_cluster)."""
+    pos_std = np.asarray(position_std, dtype=np.float64)
+    d = len(pos_std)
+    fit = two_gaussian_mixture(np.log10(np.maximum(pos_std, 1e-12)))
+    heavy = fit.high
+    ratio = float(np.median(pos_std[heavy]) / max(np.median(pos_std[~heavy]), 1e-12)) \
+        if heavy.any() and (~heavy).any() else 1.0
+    has_cluster = bool(fit.bic_gain >= MIN_BIC_GAIN and fit.valley <= MAX_VALLEY and fit.ashman_d >= MIN_ASHMAN_D
+                       and ratio >= MIN_STD_RATIO and min(fit.weights) >= MIN_WEIGHT
+                       and MIN_DIMS <= heavy.sum() <= d - MIN_DIMS)  # a lone outlier is not a component
+    return fit, heavy, ratio, has_cluster
+
+
+def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarray | None,
+                     seed: int = 0) -> PositionResult:
     """Find the position-heavy dims and compare the token embeddings there with the other dims."""
     d = np.shape(token_embeddings)[1]
     token_mean, token_std = column_moments(token_embeddings)
-    z_std, z_mean = robust_z(token_std), robust_z(token_mean)
+    z_std = robust_z(np.log10(np.maximum(token_std, 1e-30)))
+    z_mean = robust_z(token_mean)
     low_std = np.flatnonzero(z_std <= -OUTLIER_Z)
     mean_low, mean_high = np.flatnonzero(z_mean <= -OUTLIER_Z), np.flatnonzero(z_mean >= OUTLIER_Z)
-    stripes = np.flatnonzero(np.abs(token_mean) >= 0.5 * token_std)
+    mean_out = np.union1d(mean_low, mean_high)
+    odd = np.intersect1d(low_std, mean_out)
+    odd_p = _overlap_p(len(odd), d, len(low_std), len(mean_out))
+    offset = np.abs(token_mean - np.median(token_mean))
+    stripes = np.flatnonzero(offset >= STRIPE_OFFSET * np.maximum(token_std, 1e-30))
 
     has_positions = position_embeddings is not None and len(position_embeddings) > 1
+    nan = float("nan")
     if has_positions:
         positions = np.asarray(position_embeddings, dtype=np.float64)
         pos_mean, pos_std = positions.mean(axis=0), positions.std(axis=0)
-        log_std = np.log10(np.maximum(pos_std, 1e-12))
-        split = two_cluster_split(log_std)
-        heavy = split.high
-        group_ratio = float(np.median(pos_std[heavy]) / max(np.median(pos_std[~heavy]), 1e-12)) if heavy.any() else 1.0
-        has_cluster = bool(split.ashman_d >= MIN_ASHMAN_D and group_ratio >= MIN_STD_RATIO
-                           and 1 <= heavy.sum() <= d // 2)
+        fit, heavy, group_ratio, has_cluster = heavy_cluster(pos_std)
         heavy_dims = np.flatnonzero(heavy) if has_cluster else np.array([], dtype=int)
-        centred_over = heavy_dims if len(heavy_dims) else np.arange(d)
-        centred = float(np.mean(np.abs(pos_mean[centred_over]) < pos_std[centred_over]))
-        share, period = _fourier(positions[:, heavy_dims])
-        threshold, ashman = split.threshold, split.ashman_d
+        centred = float(np.mean(np.abs(pos_mean) < pos_std))
+        share, period, periodic_p = ar1_periodicity(positions[:, heavy_dims], seed, N_SURROGATES)
+        log_std = np.log10(np.maximum(pos_std, 1e-12))
+        threshold = float((log_std[~heavy].max() + log_std[heavy].min()) / 2) if heavy.any() and (~heavy).any() else nan
+        ashman, bic_gain, valley, weight = fit.ashman_d, fit.bic_gain, fit.valley, fit.weights[1]
     else:
         pos_mean = pos_std = np.zeros(d)
         heavy_dims = np.array([], dtype=int)
-        has_cluster, group_ratio, centred, threshold, ashman = False, float("nan"), float("nan"), float("nan"), float("nan")
-        share = period = np.zeros(0)
+        has_cluster, group_ratio, centred, threshold, ashman, bic_gain, valley, weight = (False,) + (nan,) * 7
+        share = period = periodic_p = np.zeros(0)
 
     in_heavy = np.zeros(d, dtype=bool)
     in_heavy[heavy_dims] = True
-    nan = float("nan")
+    odd_token_dims = np.union1d(low_std, mean_out)
+    odd_heavy_p = _overlap_p(int(in_heavy[odd_token_dims].sum()), d, len(odd_token_dims), len(heavy_dims))
     if has_cluster:
         std_ratio = float(np.median(token_std[in_heavy]) / np.median(token_std[~in_heavy]))
         mean_ratio = float(np.median(np.abs(token_mean[in_heavy])) / max(np.median(np.abs(token_mean[~in_heavy])), 1e-12))
@@ -114,49 +163,70 @@ def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarr
     else:
         std_ratio = mean_ratio = std_p = mean_p = nan
 
-    claims = (
-        claim(2, len(stripes) / d, len(stripes) >= max(1, 0.01 * d),
-              "holds if ≥ 1% of dims have |token mean| ≥ 0.5 × token std",
-              f"{len(stripes)} of {d} dims carry a visible offset across tokens"),
-        claim(3, len(low_std), len(low_std) >= 1 and len(mean_low) >= 1 and len(mean_high) >= 1,
-              "holds if some dims are low outliers in token std and the token means have outliers on both "
-              f"sides (robust z beyond ±{OUTLIER_Z})",
-              f"{len(low_std)} low-std dims; {len(mean_low)} low-mean and {len(mean_high)} high-mean outlier dims"),
-        claim(4, ashman if has_positions else None, has_cluster if has_positions else None,
-              f"holds if log10 std(position) splits cleanly in two (Ashman's D ≥ {MIN_ASHMAN_D:g}), the upper "
-              f"group is ≥ {MIN_STD_RATIO:g}× the lower in median std and holds ≤ half the dims",
-              f"{len(heavy_dims)} heavy dims; groups differ {group_ratio:.3g}× in median std"),
-        claim(5, std_ratio if has_cluster else None,
-              (std_p < 0.01 and mean_p < 0.01) if has_cluster else None,
-              "holds if token std is lower and |token mean| higher in heavy dims (one-sided Mann–Whitney, p < 0.01)",
-              f"heavy/other medians: std ×{std_ratio:.3g}, |mean| ×{mean_ratio:.3g}"),
-        claim(6, centred if has_positions else None, (centred >= 0.9) if has_positions else None,
-              "holds if |mean| < std across positions in ≥ 90% of heavy dims",
-              f"{centred:.1%} of dims are centred" if has_positions else ""),
-        claim(7, float(np.median(share)) if len(share) else None, (float(np.median(share)) >= 0.5) if len(share) else None,
-              f"holds if the median heavy dim keeps ≥ 50% of its variance in its top {TOP_FOURIER} Fourier frequencies",
-              f"median dominant period {float(np.median(period)):.1f} positions" if len(period) else ""),
-    )
+    claims = _claims(d, stripes, low_std, mean_out, odd, odd_p, has_positions, has_cluster, heavy_dims, group_ratio,
+                     ashman, bic_gain, valley, weight, in_heavy, odd_token_dims, odd_heavy_p, centred,
+                     share, period, periodic_p)
     return PositionResult(
         token_mean=token_mean, token_std=token_std, position_mean=pos_mean, position_std=pos_std,
         has_positions=bool(has_positions), heavy_dims=tuple(int(i) for i in heavy_dims),
-        log10_threshold=float(threshold), ashman_d=float(ashman), std_ratio_groups=float(group_ratio),
+        log10_threshold=float(threshold) if has_cluster else nan, ashman_d=float(ashman), bic_gain=float(bic_gain),
+        valley=float(valley), upper_weight=float(weight), std_ratio_groups=float(group_ratio),
         has_cluster=has_cluster, token_std_ratio=std_ratio, token_abs_mean_ratio=mean_ratio,
         token_std_p=std_p, token_abs_mean_p=mean_p, low_std_dims=tuple(int(i) for i in low_std),
         mean_outliers_low=tuple(int(i) for i in mean_low), mean_outliers_high=tuple(int(i) for i in mean_high),
+        odd_dims=tuple(int(i) for i in odd), odd_p=odd_p, odd_heavy_p=odd_heavy_p,
         stripe_dims=tuple(int(i) for i in stripes), centred_fraction=centred,
-        fourier_share=share, dominant_period=period, claims=claims,
+        fourier_share=share, dominant_period=period, periodic_p=periodic_p, claims=claims,
     )
 
 
-def _fourier(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column: share of variance in the top few non-zero frequencies, and the strongest period."""
-    if curves.shape[1] == 0:
-        return np.zeros(0), np.zeros(0)
-    n = curves.shape[0]
-    power = np.abs(np.fft.rfft(curves - curves.mean(axis=0), axis=0)[1:]) ** 2
-    total = power.sum(axis=0)
-    top = np.sort(power, axis=0)[-TOP_FOURIER:].sum(axis=0)
-    share = np.where(total > 0, top / np.where(total > 0, total, 1), 0.0)
-    period = n / (1 + np.argmax(power, axis=0))
-    return share, period.astype(np.float64)
+def _overlap_p(overlap: int, d: int, a: int, b: int) -> float:
+    """P(overlap ≥ observed) when a set of `a` dims and a set of `b` dims are drawn independently of each other."""
+    if a == 0 or b == 0:
+        return 1.0
+    return float(stats.hypergeom.sf(overlap - 1, d, a, b))
+
+
+def _claims(d, stripes, low_std, mean_out, odd, odd_p, has_positions, has_cluster, heavy_dims, group_ratio, ashman,
+            bic_gain, valley, weight, in_heavy, odd_token_dims, odd_heavy_p, centred, share, period, periodic_p):
+    need_stripes = max(1, int(np.ceil(STRIPE_SHARE * d)))
+    few = max(2, int(MAX_FEW_SHARE * d))
+    n_heavy_odd = int(in_heavy[odd_token_dims].sum())
+    mostly = n_heavy_odd / len(odd_token_dims) if len(odd_token_dims) else float("nan")
+    periodic = (share >= PERIODIC_SHARE) & (periodic_p <= PERIODIC_P)
+    return (
+        claim(2, len(stripes) / d, len(stripes) >= need_stripes,
+              f"effect: a dim's token mean sits ≥ {STRIPE_OFFSET:g} × its token std from the median dim's mean "
+              f"(a dim mean's own sampling error is std/√tokens, far smaller); holds if ≥ {need_stripes} dims "
+              f"({STRIPE_SHARE:.0%} of d) do",
+              f"{len(stripes)} of {d} dims carry such an offset"),
+        claim(3, len(odd), 2 <= len(odd) <= few and odd_p < MAX_P,
+              f"effect: dims that are both low outliers in log token std and outliers in token mean (robust z beyond "
+              f"±{OUTLIER_Z:g}); null: the two outlier sets are independent (hypergeometric); holds if 2 to {few} "
+              f"dims are both and p < {MAX_P:g}",
+              f"{len(low_std)} low-std dims, {len(mean_out)} mean-outlier dims, {len(odd)} both "
+              f"(hypergeometric p {odd_p:.2g})"),
+        claim(4, ashman if has_positions else None, has_cluster if has_positions else None,
+              f"two Gaussians fitted to log10 std(position) per dim: holds if BIC favours two by ≥ {MIN_BIC_GAIN:g}, "
+              f"the fitted density dips between them to ≤ {MAX_VALLEY:g} of the lower peak, Ashman's D ≥ "
+              f"{MIN_ASHMAN_D:g}, the groups differ ≥ {MIN_STD_RATIO:g}× in median std and each holds "
+              f"≥ {MIN_WEIGHT:.0%} of dims (≥ {MIN_DIMS})",
+              f"{len(heavy_dims)} heavy dims; BIC gain {bic_gain:.3g}, valley {valley:.2f}, upper weight "
+              f"{weight:.1%}, groups ×{group_ratio:.3g} in median std" if has_positions else "no position embeddings"),
+        claim(5, mostly if has_cluster and len(odd_token_dims) else None,
+              (mostly > MOSTLY and odd_heavy_p < MAX_P) if has_cluster and len(odd_token_dims) else None,
+              f"effect: share of the odd token dims (low-std or mean outliers) that are heavy; null: drawn "
+              f"independently of the heavy dims (hypergeometric); holds if the share > {MOSTLY:.0%} and p < {MAX_P:g}",
+              (f"{n_heavy_odd} of {len(odd_token_dims)} odd token dims are heavy (p {odd_heavy_p:.2g})"
+               if has_cluster and len(odd_token_dims) else
+               "no heavy-dim cluster" if not has_cluster else "no odd token dims")),
+        claim(6, centred if has_positions else None, (centred >= CENTRED_SHARE) if has_positions else None,
+              f"holds if |mean| < std across positions in ≥ {CENTRED_SHARE:.0%} of all dims",
+              f"{centred:.1%} of dims are centred" if has_positions else "no position embeddings"),
+        claim(7, float(np.mean(periodic)) if len(share) else None, bool(np.mean(periodic) > 0.5) if len(share) else None,
+              f"per heavy dim, after removing a linear trend: the share of variance in its strongest band of ≥ 2 "
+              f"cycles, against {N_SURROGATES} AR(1) red-noise surrogates of the dim; a dim is periodic if the "
+              f"share ≥ {PERIODIC_SHARE:g} and p ≤ {PERIODIC_P:g}; holds if more than half the heavy dims are",
+              f"{int(periodic.sum())} of {len(share)} heavy dims periodic; median period "
+              f"{float(np.median(period)):.1f} positions" if len(period) else "no heavy-dim cluster"),
+    )

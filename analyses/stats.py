@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import signal, stats
 
 MAD_TO_SIGMA = 1.4826
 
@@ -178,3 +178,151 @@ def column_moments(rows: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.
         centred = rows[start:start + chunk] - mean
         squares += np.einsum("ij,ij->j", centred, centred)
     return mean, np.sqrt(squares / len(rows))
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A two-component Gaussian mixture fitted to 1-D values by maximum likelihood (EM), against one Gaussian.
+
+    Attributes:
+        weights, means, sds: (low, high) component parameters, ordered by mean (input units).
+        high: boolean mask of the values whose posterior favours the high component.
+        bic_gain: BIC(one Gaussian) − BIC(two components); > 10 is very strong evidence for two.
+        ashman_d: √2·|μ₂−μ₁|/√(σ₁²+σ₂²) from the fitted parameters (> 2 needed for two modes).
+        valley: lowest fitted density between the two means over the lower of the two peak densities
+            (1.0 when the fitted density has no dip between them, i.e. is unimodal).
+    """
+
+    weights: tuple[float, float]
+    means: tuple[float, float]
+    sds: tuple[float, float]
+    high: np.ndarray
+    bic_gain: float
+    ashman_d: float
+    valley: float
+
+
+def _mixture_density(grid: np.ndarray, weights, means, sds) -> np.ndarray:
+    return sum(w * stats.norm.pdf(grid, m, s) for w, m, s in zip(weights, means, sds))
+
+
+def two_gaussian_mixture(values: np.ndarray, iterations: int = 300) -> Mixture:
+    """EM from several deterministic starts (Otsu's split; the top and bottom 50/25/10/3% as one component);
+    the fit with the highest likelihood wins. Each sd is floored at 2% of the overall sd so a component of
+    near-identical values cannot make the likelihood unbounded."""
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    total_sd = float(x.std()) if n else 0.0
+    if n < 4 or total_sd == 0:
+        return Mixture((1.0, 0.0), (float(x.mean()) if n else 0.0,) * 2, (0.0, 0.0), np.zeros(n, dtype=bool),
+                       0.0, 0.0, 1.0)
+    floor = 0.02 * total_sd
+    one = float(stats.norm.logpdf(x, x.mean(), total_sd).sum())
+    order = np.sort(x)
+    starts = [x > two_cluster_split(x).threshold]
+    for q in (0.5, 0.25, 0.1, 0.03):
+        k = max(2, int(round(q * n)))
+        starts += [x >= order[n - k], x <= order[k - 1]]
+    best = None
+    for start in starts:
+        if start.all() or not start.any():
+            continue
+        resp = np.stack([~start, start]).astype(np.float64)
+        loglik = -np.inf
+        for _ in range(iterations):
+            mass = resp.sum(axis=1) + 1e-12
+            weights = mass / n
+            means = (resp @ x) / mass
+            sds = np.maximum(np.sqrt((resp * (x[None, :] - means[:, None]) ** 2).sum(axis=1) / mass), floor)
+            logp = (np.log(np.maximum(weights, 1e-300)) - np.log(sds) - 0.5 * np.log(2 * np.pi))[:, None] \
+                - 0.5 * ((x[None, :] - means[:, None]) / sds[:, None]) ** 2
+            top = logp.max(axis=0)
+            new = float((top + np.log(np.exp(logp - top).sum(axis=0))).sum())
+            resp = np.exp(logp - top)
+            resp /= resp.sum(axis=0)
+            if new - loglik < 1e-9 * abs(new):
+                loglik = new
+                break
+            loglik = new
+        if best is None or loglik > best[0] + 1e-9:
+            best = (loglik, weights, means, sds, resp)
+    loglik, weights, means, sds, resp = best
+    lo, hi = np.argsort(means)
+    weights, means, sds = (float(weights[lo]), float(weights[hi])), (float(means[lo]), float(means[hi])), \
+        (float(sds[lo]), float(sds[hi]))
+    bic_gain = float(2 * (loglik - one) - 3 * np.log(n))  # two components have 3 more parameters
+    ashman = float(np.sqrt(2) * (means[1] - means[0]) / np.sqrt(sds[0] ** 2 + sds[1] ** 2))
+    grid = np.linspace(means[0], means[1], 401)
+    density = _mixture_density(grid, weights, means, sds)
+    valley = float(density.min() / min(density[0], density[-1])) if means[1] > means[0] else 1.0
+    return Mixture(weights, means, sds, resp[hi] > resp[lo], bic_gain, ashman, min(valley, 1.0))
+
+
+def ar1_periodicity(curves: np.ndarray, seed: int, n_surrogates: int = 199) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of `curves` [n, k]: the periodic share, its period, and a p-value against red noise.
+
+    The periodic share is the largest share of a column's linearly detrended variance in one frequency band
+    of at least two cycles over the n positions (a peak k ≥ 2 and its neighbours k ± 1, leaving out k = 1:
+    one cycle cannot be told from a bump). The null is AR(1) noise with the column's own lag-1
+    autocorrelation (up to a random walk), detrended the same way: smoothness alone — a random walk, a
+    ramp, a bump — is not evidence of periodicity; only a peak beyond red noise is. A column that is all
+    trend (detrended variance under 1e-6 of its variance) has share 0 and p = 1."""
+    curves = np.asarray(curves, dtype=np.float64)
+    n, k = curves.shape
+    if k == 0 or n < 8:
+        return np.zeros(k), np.zeros(k), np.ones(k)
+    t = np.arange(n, dtype=np.float64)
+    design = np.stack([np.ones(n), (t - t.mean()) / n], axis=1)
+    projector = np.eye(n) - design @ np.linalg.pinv(design)
+
+    def peak(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # series [n, m] -> share, peak index k
+        power = np.abs(np.fft.rfft(projector @ series, axis=0)[1:]) ** 2  # row i is frequency i + 1
+        total = power.sum(axis=0)
+        cut = power.copy()
+        cut[0] = 0.0  # frequency 1 (one cycle) counts in the total, never in a band
+        peak = np.argmax(cut, axis=0)
+        columns = np.arange(power.shape[1])
+        band = sum(cut[np.clip(peak + step, 0, len(cut) - 1), columns] * ((peak + step >= 0) & (peak + step < len(cut)))
+                   for step in (-1, 0, 1))
+        share = np.where(total > 0, band / np.where(total > 0, total, 1), 0.0)
+        return share, 1 + peak
+
+    detrended = projector @ curves
+    share, where = peak(curves)
+    period = n / where
+    rng = np.random.default_rng(seed)
+    p = np.ones(k)
+    for j in range(k):
+        x = detrended[:, j]
+        if float(x @ x) <= 1e-6 * float(((curves[:, j] - curves[:, j].mean()) ** 2).sum()):
+            share[j], p[j] = 0.0, 1.0
+            continue
+        r = float(x[1:] @ x[:-1] / float(x[:-1] @ x[:-1]))
+        phi = float(np.clip(r + (1 + 3 * r) / n, 0.0, 1.0))  # Kendall's bias correction of the lag-1 estimate
+        noise = rng.standard_normal((n, n_surrogates))
+        if phi < 0.999:
+            noise[0] /= np.sqrt(1 - phi ** 2)  # start in the stationary distribution
+        null, _ = peak(signal.lfilter([1.0], [1.0, -phi], noise, axis=0))
+        p[j] = (1 + np.sum(null >= share[j] - 1e-12)) / (1 + n_surrogates)
+    return share, period.astype(np.float64), p
+
+
+def recurrence_p(outliers: np.ndarray, dim: int) -> float:
+    """How surprising it is that `dim` is an outlier in as many rows (e.g. LayerNorms) as it is.
+
+    `outliers` [rows, d] marks each row's outlier dims. Null: in each row every dim is an outlier with that
+    row's own rate among the *other* dims ((count + ½) / d, so a row where only `dim` stands out still has a
+    non-zero rate); rows are independent, so the count is Poisson-binomial. Bonferroni over the d dims."""
+    outliers = np.asarray(outliers, dtype=bool)
+    rows, d = outliers.shape
+    if rows == 0 or d < 2:
+        return 1.0
+    others = outliers.sum(axis=1) - outliers[:, dim]
+    rates = (others + 0.5) / d
+    count = int(outliers[:, dim].sum())
+    distribution = np.zeros(rows + 1)
+    distribution[0] = 1.0
+    for rate in rates:  # Poisson-binomial by dynamic programming
+        distribution[1:] = distribution[1:] * (1 - rate) + distribution[:-1] * rate
+        distribution[0] *= 1 - rate
+    return float(min(1.0, d * distribution[count:].sum()))

@@ -14,11 +14,15 @@ import numpy as np
 import torch
 
 from analyses.claims import Claim, claim
-from analyses.stats import auroc, fisher_direction, two_cluster_split
+from analyses.stats import auroc, fisher_direction, two_gaussian_mixture
 
 N_COMPONENTS = 3
 N_EXTREMES = 20
 N_NULL = 200
+EXTREME_PCT = 0.8  # claim 17: each group's mean percentile on component 0 at its own end (0.8 or 0.2)
+MAX_P = 0.01
+MIN_AUROC = 0.9
+MIN_BIC_GAIN, MAX_VALLEY, MIN_ASHMAN_D = 10.0, 0.5, 3.0  # claim 19's two clusters, as for the heavy dims (analyses.position)
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,11 +37,16 @@ class SvdResult:
         svd0_same_sign_fraction: share of tokens on the majority side of zero on component 0.
         norms: [tokens] L2 norm of each token embedding.
         word_start_auroc: AUROC of the best linear split (Fisher) of components 1–2 for word starts.
-        word_start_ashman_d: bimodality of tokens along that split (≥ 2 = two clean modes).
+        word_start_ashman_d: Ashman's D of two Gaussians fitted to the tokens along that split.
+        word_start_bic_gain: BIC(one) − BIC(two Gaussians) along the split.
+        word_start_valley: the fitted density's dip between the two means / the lower peak (1 = no dip).
         split_direction: [2] the Fisher direction in the (component 1, component 2) plane.
         extreme_ids: ids of the N longest and N shortest tokens.
-        extremeness: mean of 2·|percentile − 0.5| of those tokens on component 0 (1 = at the ends).
-        extremeness_null_p: permutation p-value of that mean under the null that component 0 adds to
+        longest_percentile, shortest_percentile: mean percentile (0..1) of the longest / shortest tokens on
+            component 0.
+        extremeness: how far both groups sit at opposite ends: min(p_long, 1 − p_short) when the longest are
+            on the high side, else min(1 − p_long, p_short) (1 = each group at its own end, 0.5 = middle).
+        extremeness_null_p: permutation p-value of that statistic under the null that component 0 adds to
             the norm only through its own square (residual norms shuffled across tokens).
         unigram_loading: |loading| of the unigram dim on direction 0, or NaN.
         unigram_loading_rank: its rank among the d loadings (0 = largest), or -1.
@@ -52,8 +61,12 @@ class SvdResult:
     norms: np.ndarray
     word_start_auroc: float
     word_start_ashman_d: float
+    word_start_bic_gain: float
+    word_start_valley: float
     split_direction: np.ndarray
     extreme_ids: tuple[int, ...]
+    longest_percentile: float
+    shortest_percentile: float
     extremeness: float
     extremeness_null_p: float
     unigram_loading: float
@@ -62,8 +75,10 @@ class SvdResult:
 
 
 def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_dim: int | None,
-                seed: int, device: str = "cpu") -> SvdResult:
-    """Decompose W, orient the components, and test the study's claims about components 0–2."""
+                seed: int, device: str = "cpu", unigram_standout: bool = True) -> SvdResult:
+    """Decompose W, orient the components, and test the study's claims about components 0–2.
+
+    Claim 18 applies only when `unigram_standout` (the unigram dim is more than a fallback)."""
     w = torch.as_tensor(np.asarray(token_embeddings, dtype=np.float32), device=device)
     # The Gram matrix squares W's condition number: accumulate it in float64 (a block of rows at a time), or
     # the smallest singular values lose relative precision.
@@ -87,11 +102,12 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
         split = fisher_direction(plane, labels)
         score = plane @ split
         ws_auroc = auroc(score, labels)
-        ws_ashman = two_cluster_split(score).ashman_d
+        fit = two_gaussian_mixture(score)
+        ws_ashman, ws_bic, ws_valley = fit.ashman_d, fit.bic_gain, fit.valley
     else:
-        split, ws_auroc, ws_ashman = np.zeros(2), float("nan"), float("nan")
+        split, ws_auroc, ws_ashman, ws_bic, ws_valley = np.zeros(2), float("nan"), float("nan"), float("nan"), float("nan")
 
-    extreme_ids, extremeness, null_p = _norm_extremes(coords[:, 0], norms, seed)
+    extreme_ids, (p_long, p_short), extremeness, null_p = _norm_extremes(coords[:, 0], norms, seed)
     if unigram_dim is not None:
         loadings = np.abs(directions[0])
         loading = float(loadings[unigram_dim])
@@ -99,38 +115,51 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
     else:
         loading, rank = float("nan"), -1
     d = w.shape[1]
+    has_dim = unigram_dim is not None and unigram_standout
+    clusters = bool(np.isfinite(ws_auroc) and ws_auroc >= MIN_AUROC and ws_bic >= MIN_BIC_GAIN and ws_valley <= MAX_VALLEY
+                    and ws_ashman >= MIN_ASHMAN_D)
     claims = (
         claim(15, cos_mean, cos_mean >= 0.95, "holds if |cos(component 0, mean embedding)| ≥ 0.95"),
         claim(16, same_sign, same_sign >= 0.99, "holds if ≥ 99% of tokens share the sign of component 0"),
-        claim(17, extremeness, extremeness >= 0.8,
-              f"holds if the {N_EXTREMES} longest and {N_EXTREMES} shortest tokens average ≥ 0.8 on "
-              "2·|percentile − 0.5| of component 0",
-              f"permutation p = {null_p:.3g} against residual norms shuffled across tokens"),
-        claim(18, loading if unigram_dim is not None else None,
-              (loading >= 3 / np.sqrt(d)) if unigram_dim is not None else None,
-              "holds if the unigram dim's |loading| on direction 0 is ≥ 3/√d (three times an even share)",
-              f"rank {rank + 1} of {d} loadings" if unigram_dim is not None else "no unigram dim"),
-        claim(19, ws_auroc if np.isfinite(ws_auroc) else None,
-              (ws_auroc >= 0.9) if np.isfinite(ws_auroc) else None,
-              "holds if the best linear split of components 1–2 separates word starts with AUROC ≥ 0.9",
-              f"bimodality along the split: Ashman's D = {ws_ashman:.2f}"),
+        claim(17, extremeness, bool(extremeness >= EXTREME_PCT and null_p < MAX_P),
+              f"effect: the {N_EXTREMES} longest and the {N_EXTREMES} shortest tokens sit at opposite ends of component 0, "
+              f"each group's mean percentile ≥ {EXTREME_PCT:g} toward its end (value = the weaker group); null: residual "
+              f"norms shuffled across tokens ({N_NULL} permutations); holds if p < {MAX_P:g}",
+              f"mean percentile on component 0: longest {p_long:.0%}, shortest {p_short:.0%}; permutation p = {null_p:.3g}"),
+        claim(18, loading if has_dim else None, (loading >= 3 / np.sqrt(d)) if has_dim else None,
+              "holds if the unigram dim's |loading| on direction 0 is ≥ 3/√d (three times an even share; a random "
+              "direction reaches it with probability 0.3%)",
+              f"rank {rank + 1} of {d} loadings" if has_dim else "no unigram dim stands out"),
+        claim(19, ws_auroc if np.isfinite(ws_auroc) else None, clusters if np.isfinite(ws_auroc) else None,
+              f"holds if the best linear split of components 1–2 separates word starts (AUROC ≥ {MIN_AUROC:g}) and the "
+              f"tokens along it form two clusters (two Gaussians beat one by BIC ≥ {MIN_BIC_GAIN:g}, density dip ≤ "
+              f"{MAX_VALLEY:g} of the lower peak, Ashman's D ≥ {MIN_ASHMAN_D:g})",
+              f"two-Gaussian fit along the split: BIC gain {ws_bic:.3g}, dip {ws_valley:.2f}, Ashman's D {ws_ashman:.2f}"
+              if np.isfinite(ws_auroc) else "no word-start labels to split"),
     )
     return SvdResult(singular, directions, coords, cos_mean, same_sign, norms, float(ws_auroc),
-                     float(ws_ashman), split, extreme_ids, extremeness, null_p, loading, rank, claims)
+                     float(ws_ashman), float(ws_bic), float(ws_valley), split, extreme_ids, p_long, p_short,
+                     extremeness, null_p, loading, rank, claims)
 
 
-def _norm_extremes(svd0: np.ndarray, norms: np.ndarray, seed: int) -> tuple[tuple[int, ...], float, float]:
-    k = min(N_EXTREMES, len(norms) // 4)
-    extremeness = 2 * np.abs((np.argsort(np.argsort(svd0)) + 0.5) / len(svd0) - 0.5)
+def _norm_extremes(svd0: np.ndarray, norms: np.ndarray, seed: int):
+    """The longest and shortest ids, their mean percentiles on component 0, the directional statistic and its
+    permutation p (the same statistic on norms rebuilt from component 0 and shuffled residuals)."""
+    k = max(1, min(N_EXTREMES, len(norms) // 4))
+    percentile = (np.argsort(np.argsort(svd0, kind="stable"), kind="stable") + 0.5) / len(svd0)
+
+    def statistic(ids: np.ndarray) -> tuple[float, float, float]:
+        high, low = float(percentile[ids[:k]].mean()), float(percentile[ids[k:]].mean())
+        return high, low, max(min(high, 1 - low), min(1 - high, low))
 
     order = np.argsort(norms, kind="stable")
     ids = np.concatenate([order[-k:][::-1], order[:k]])
-    observed = float(extremeness[ids].mean())
+    p_long, p_short, observed = statistic(ids)
     residual_sq = np.clip(norms ** 2 - svd0 ** 2, 0, None)
     rng = np.random.default_rng(seed)
-    null = np.array([extremeness[_ends(svd0 ** 2 + rng.permutation(residual_sq), k)].mean() for _ in range(N_NULL)])
-    p = float((1 + np.sum(null >= observed)) / (1 + N_NULL))
-    return tuple(int(i) for i in ids), observed, p
+    null = np.array([statistic(_ends(svd0 ** 2 + rng.permutation(residual_sq), k))[2] for _ in range(N_NULL)])
+    p = float((1 + np.sum(null >= observed - 1e-12)) / (1 + N_NULL))
+    return tuple(int(i) for i in ids), (p_long, p_short), observed, p
 
 
 def _ends(values: np.ndarray, k: int) -> np.ndarray:

@@ -7,7 +7,11 @@ dim is the dim that stands out in the most pre-MLP norms; ties go to the larger 
 stands out in at least MIN_LAYERS layers, the model has no unigram dim: we still name the dim with the
 highest mean z (so downstream sections have a dim to look at) but flag `standout=False`.
 
-Claim 9 holds when the unigram dim stands out in at least half of the pre-MLP norms (and MIN_LAYERS).
+Claim 9 holds when the unigram dim stands out in at least half of the pre-MLP norms (and MIN_LAYERS), and
+that count is beyond chance: with each layer's standout rate over the other dims as the base rate, the
+Poisson-binomial probability that any of the d dims stands out that often (Bonferroni over d) is under
+MAX_P (analyses.stats.recurrence_p). Every dim
+that qualifies is reported (`qualifying`); claims about "the" unigram dim read the first.
 Claim 13 (needs a standing-out dim and position embeddings): the dim is not position-heavy and its
 position std is at or below the median dim's; its |token mean| is at or above the OFF_CENTRE_PCT
 percentile of the non-heavy dims; its token std is at or above the HIGH_STD_PCT percentile of them.
@@ -22,7 +26,7 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import column_moments, robust_z
+from analyses.stats import column_moments, recurrence_p, robust_z
 
 STANDOUT_Z = 5.0
 MIN_LAYERS = 2
@@ -30,6 +34,7 @@ MAX_POSITION_PCT = 0.5
 OFF_CENTRE_PCT = 0.9
 HIGH_STD_PCT = 0.75
 N_BUCKERS = 12
+MAX_P = 0.01
 MIN_FREQUENCY_TOKENS = 30
 
 RULE = (f"In each pre-MLP norm, robust z of |gain| across dims; a dim stands out in a layer if z ≥ {STANDOUT_Z:g}. "
@@ -48,6 +53,9 @@ class UnigramResult:
         abs_gains: [L, d] |gain| of each pre-MLP norm (dimensionless multipliers).
         z: [L, d] robust z of |gain| per pre-MLP norm (layer) and dim.
         standout_counts: [d] number of pre-MLP norms in which each dim stands out.
+        qualifying: every dim that stands out in ≥ half the pre-MLP norms (and MIN_LAYERS), best first.
+        chance_p: p of the unigram dim's count under each layer's standout rate over the other dims
+            (analyses.stats.recurrence_p).
         layers_standing_out: layers in which the unigram dim stands out.
         contrast_dim: the nearest dim (by index) that is neither position-heavy nor standing out anywhere.
         values, contrast_values: [tokens] the two dims' token embedding values (embedding units).
@@ -69,6 +77,8 @@ class UnigramResult:
     abs_gains: np.ndarray
     z: np.ndarray
     standout_counts: np.ndarray
+    qualifying: tuple[int, ...]
+    chance_p: float
     layers_standing_out: tuple[int, ...]
     contrast_dim: int
     values: np.ndarray
@@ -133,11 +143,15 @@ def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_emb
     if known.sum() >= MIN_FREQUENCY_TOKENS and np.ptp(values[known]) > 0 and np.ptp(log_frequency[known]) > 0:
         rho, above, below = _buckers(values, log_frequency, known)
 
-    claims = (_claim9(dim, standout, counts[dim], len(layers)),
+    needed = max(MIN_LAYERS, int(np.ceil(len(layers) / 2)))
+    order = np.lexsort((-mean_z, -counts))
+    qualifying = tuple(int(i) for i in order if counts[i] >= needed)
+    chance_p = recurrence_p(z >= STANDOUT_Z, dim) if len(layers) else 1.0
+    claims = (_claim9(dim, standout, counts[dim], len(layers), qualifying, chance_p),
               _claim13(dim, standout, bool(heavy[dim]), has_positions, position_pct, abs_mean_pct, std_pct))
     return UnigramResult(
         dim=dim, standout=standout, layers=np.asarray(layers, dtype=int), abs_gains=gains, z=z, standout_counts=counts,
-        layers_standing_out=tuple(int(layers[i]) for i in np.flatnonzero(z[:, dim] >= STANDOUT_Z)) if len(layers) else (),
+        qualifying=qualifying, chance_p=chance_p, layers_standing_out=tuple(int(layers[i]) for i in np.flatnonzero(z[:, dim] >= STANDOUT_Z)) if len(layers) else (),
         contrast_dim=contrast, values=values, contrast_values=tokens[:, contrast].astype(np.float64),
         norms=np.linalg.norm(tokens, axis=1).astype(np.float64), token_mean=float(token_mean[dim]), token_std=float(token_std[dim]),
         position_std=float(pos_std[dim]), position_pct=position_pct, abs_mean_pct=abs_mean_pct, std_pct=std_pct,
@@ -170,13 +184,17 @@ def _buckers(values: np.ndarray, log_frequency: np.ndarray, known: np.ndarray):
     return rho, above, below
 
 
-def _claim9(dim: int, standout: bool, count: int, n_layers: int) -> Claim:
+def _claim9(dim: int, standout: bool, count: int, n_layers: int, qualifying: tuple[int, ...], chance_p: float) -> Claim:
     needed = max(MIN_LAYERS, int(np.ceil(n_layers / 2)))
-    return claim(9, int(count), bool(standout and count >= needed),
-                 f"holds if one dim has pre-MLP |gain| robust z ≥ {STANDOUT_Z:g} in ≥ half of the pre-MLP norms "
-                 f"(here ≥ {needed} of {n_layers})",
-                 f"dim {dim} stands out in {int(count)} of {n_layers} pre-MLP norms"
-                 + ("" if standout else "; no dim stands out, so this is only the highest mean z"))
+    holds = bool(standout and count >= needed and chance_p < MAX_P)
+    others = [i for i in qualifying if i != dim]
+    return claim(9, int(count), holds,
+                 f"effect: one dim has pre-MLP |gain| robust z ≥ {STANDOUT_Z:g} in ≥ half of the pre-MLP norms "
+                 f"(here ≥ {needed} of {n_layers}); null: each dim stands out in a layer at that layer's rate "
+                 f"over the other dims (Poisson-binomial, Bonferroni over dims); holds if p < {MAX_P:g}",
+                 f"dim {dim} stands out in {int(count)} of {n_layers} pre-MLP norms (p {chance_p:.2g})"
+                 + ("" if standout else "; no dim stands out, so this is only the highest mean z")
+                 + (f"; other dims that also qualify: {', '.join(map(str, others))}" if others else ""))
 
 
 def _claim13(dim: int, standout: bool, is_heavy: bool, has_positions: bool, position_pct: float,

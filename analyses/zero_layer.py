@@ -34,6 +34,8 @@ SELF_FRACTION_MIN = 0.98
 COSINE_MIN = 0.8
 LEADING_SPACE_MIN = 0.25
 MACHINE_OR_BYTE_MIN = 0.5
+HEADROOM_MIN = 0.5
+MAX_P = 0.01
 
 LEADING_SPACE, UNPRINTABLE, MACHINE, OTHER = "leading-space removal", "unprintable byte", "machine-readable", "other"
 CATEGORIES = (LEADING_SPACE, UNPRINTABLE, MACHINE, OTHER)
@@ -151,7 +153,7 @@ def analyse_zero_layer(token_embeddings: np.ndarray, token_bytes: Sequence[bytes
     fraction = 1.0 - len(exceptions) / n if n else float("nan")
     return ZeroLayerResult(n, fraction, tuple(exceptions), counts, norms, unembedding is not None, found.precision,
                            found.pairs_screened, found.pairs_scored, n * out.shape[0],
-                           _claims(fraction, exceptions, counts))
+                           _claims(fraction, exceptions, counts, token_bytes, unprintable))
 
 
 def _norms(w: np.ndarray) -> np.ndarray:
@@ -177,25 +179,50 @@ def _valid_utf8(data: bytes) -> bool:
     return True
 
 
-def _claims(fraction: float, exceptions: list[ZeroLayerException], counts: dict) -> tuple[Claim, ...]:
+def _claims(fraction: float, exceptions: list[ZeroLayerException], counts: dict, token_bytes: Sequence[bytes] = (),
+            unprintable: np.ndarray | None = None) -> tuple[Claim, ...]:
+    """Claims 20–23. Base rates for 22 and 23 come from the vocabulary: how often a pair of tokens drawn at random
+    would drop a leading space, or involve an odd (unprintable, invalid or machine-readable) token."""
+    from scipy import stats
+
     n = len(exceptions)
     cosines = np.array([e.cosine for e in exceptions])
     ratios = np.array([e.norm_ratio for e in exceptions])
+    # u·v > |u|² forces cos(u, v) > |u|/|v|: only the cosine beyond that bound says "nearly parallel".
+    headroom = (cosines - 1 / ratios) / np.maximum(1 - 1 / ratios, 1e-12) if n else np.zeros(0)
     median_cos = float(np.median(cosines)) if n else None
+    median_headroom = float(np.median(headroom)) if n else float("nan")
     rest = n - counts[LEADING_SPACE]
     odd = counts[UNPRINTABLE] + counts[MACHINE]
+    vocab = len(token_bytes)
+    flags = np.zeros(vocab, dtype=bool) if unprintable is None else np.asarray(unprintable, dtype=bool)
+    odd_tokens = np.array([bool(flags[i]) or not _valid_utf8(t) or bool(_MACHINE.search(t.decode("utf-8", errors="replace")))
+                           for i, t in enumerate(token_bytes)], dtype=bool)
+    p_odd = float(odd_tokens.mean()) if vocab else float("nan")
+    odd_rate = 1 - (1 - p_odd) ** 2  # either token of a random pair is odd
+    present = set(token_bytes)
+    twins = sum(1 for t in token_bytes if len(t) > 1 and t[:1] == b" " and t[1:] in present)
+    space_rate = twins / vocab ** 2 if vocab else float("nan")  # u has a space-less twin and v is that twin
+    space_p = float(stats.binom.sf(counts[LEADING_SPACE] - 1, n, space_rate)) if n and vocab else float("nan")
+    odd_p = float(stats.binom.sf(odd - 1, rest, odd_rate)) if rest and vocab else float("nan")
     return (
         claim(20, fraction, fraction >= SELF_FRACTION_MIN,
               f"holds if ≥ {SELF_FRACTION_MIN:.0%} of tokens predict themselves", f"{n:,} exceptions"),
-        claim(21, median_cos, None if not n else median_cos >= COSINE_MIN,
-              f"holds if the median cos(u, v) over exceptions is ≥ {COSINE_MIN}; |u| < |v| holds for every "
-              "exception by construction (u·v ≤ |u||v|)",
-              f"median |v|/|u| = {np.median(ratios):.3g}" if n else "no exceptions"),
-        claim(22, counts[LEADING_SPACE] / n if n else None, None if not n else counts[LEADING_SPACE] / n >= LEADING_SPACE_MIN,
-              f"holds if ≥ {LEADING_SPACE_MIN:.0%} of exceptions drop a leading space",
-              f"{counts[LEADING_SPACE]:,} of {n:,}" if n else "no exceptions"),
-        claim(23, odd / rest if rest else None, None if not rest else odd / rest >= MACHINE_OR_BYTE_MIN,
-              f"holds if ≥ {MACHINE_OR_BYTE_MIN:.0%} of the other exceptions involve an unprintable byte or "
-              "machine-readable text",
-              f"{odd:,} of {rest:,}" if rest else "no exceptions besides leading-space removals"),
+        claim(21, median_cos, None if not n else bool(median_cos >= COSINE_MIN and median_headroom >= HEADROOM_MIN),
+              f"u·v > |u|² forces |u| < |v| and cos(u, v) > |u|/|v|, so the effect is the cosine beyond that bound: "
+              f"holds if the median cos(u, v) over exceptions is ≥ {COSINE_MIN} and the median exception uses ≥ "
+              f"{HEADROOM_MIN:.0%} of the room between |u|/|v| and 1",
+              f"median |v|/|u| = {np.median(ratios):.3g}; median share of the room used {median_headroom:.0%}"
+              if n else "no exceptions"),
+        claim(22, counts[LEADING_SPACE] / n if n else None,
+              None if not n or not vocab else bool(counts[LEADING_SPACE] / n >= LEADING_SPACE_MIN and space_p < MAX_P),
+              f"effect: ≥ {LEADING_SPACE_MIN:.0%} of exceptions drop a leading space; null: v drawn at random from the "
+              f"vocabulary (binomial, base rate = space-less twins / vocabulary²); holds if p < {MAX_P:g}",
+              f"{counts[LEADING_SPACE]:,} of {n:,} (p {space_p:.2g})" if n else "no exceptions"),
+        claim(23, odd / rest if rest else None,
+              None if not rest or not vocab else bool(odd / rest >= MACHINE_OR_BYTE_MIN and odd_p < MAX_P),
+              f"effect: ≥ {MACHINE_OR_BYTE_MIN:.0%} of the other exceptions involve an unprintable byte or "
+              f"machine-readable text; null: both tokens drawn at random from the vocabulary (binomial, base rate "
+              f"{odd_rate:.0%} from the vocabulary's {p_odd:.0%} odd tokens); holds if p < {MAX_P:g}",
+              f"{odd:,} of {rest:,} (p {odd_p:.2g})" if rest else "no exceptions besides leading-space removals"),
     )

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ANALYSIS_CODE = ("analyses", "report/sections", "report/frequency.py", "report/tokens.py",
                  "report/loader.py", "report/context.py", "report/architectures.py", "report/tensors.py",
                  "report/forward.py")
-RENDER_CODE = ("report", "templates", "analyses")
+RENDER_CODE = ("report", "templates", "analyses", "report/calibration.json")  # the checklist shows the calibration
 
 
 @lru_cache(maxsize=None)

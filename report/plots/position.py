@@ -65,7 +65,7 @@ def position_std_histogram(result: PositionResult) -> "style.Figure":
     if heavy.any():
         ax.hist(log_std[heavy], bins=bins, color=style.HEAVY, hatch="////", label="position-heavy dims")
     if np.isfinite(result.log10_threshold):
-        ax.axvline(result.log10_threshold, color="black", linestyle="--", label="Otsu split")
+        ax.axvline(result.log10_threshold, color="black", linestyle="--", label="heavy-dim boundary")
     ax.set(xlabel="log10 std of position embeddings across positions", ylabel="channel dims")
     ax.legend()
     return fig

@@ -4,20 +4,39 @@ from __future__ import annotations
 
 from collections import Counter
 
-from analyses.claims import STATEMENTS, Claim
+import numpy as np
+
+from analyses.claims import STATEMENTS, Claim, degeneracy, guard
+from report.calibrate import MAX_FPR, MIN_POWER
+from report.calibrate import load as load_calibration
 from report.context import RunContext
 from report.sections import Section
 
 
 def run(ctx: RunContext) -> tuple[Claim, ...]:
     found = [c for result in ctx.results.values() for c in getattr(result, "claims", ())]
-    return tuple(sorted(found, key=lambda c: c.id))
+    norms = ctx.weights.layer_norms
+    gains = np.array([ln.weight for ln in norms]).reshape(len(norms), ctx.weights.d_model) if norms else None
+    problems = degeneracy(ctx.embeddings, ctx.weights.position_embeddings, gains)
+    return guard(tuple(sorted(found, key=lambda c: c.id)), problems)
+
+
+def calibration() -> dict[int, dict]:
+    """Each claim's measured error rates from the committed `make calibrate` table (empty if never run)."""
+    data = load_calibration()
+    if not data or "summary" not in data:
+        return {}
+    return {int(c): s for c, s in data["summary"].items()}
 
 
 def to_json(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
     counts = Counter(c.verdict for c in claims)
+    rates = calibration()
     return {"tested": len(claims), "of": len(STATEMENTS),
-            "verdicts": {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")}}
+            "verdicts": {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")},
+            "calibration": {str(c.id): {key: rates[c.id][key] for key in ("fpr", "fpr_at", "power", "power_at",
+                                                                          "meets_targets", "misses")}
+                            for c in claims if c.id in rates}}
 
 
 def figures(claims, ctx: RunContext) -> list:
@@ -25,7 +44,10 @@ def figures(claims, ctx: RunContext) -> list:
 
 
 def context(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
-    return {"claims": claims, "counts": to_json(claims, ctx)}
+    data = load_calibration()
+    sizes = [s["size"] for s in data["sizes"]] if data else []
+    return {"claims": claims, "counts": to_json(claims, ctx), "calibration": calibration(), "sizes": sizes,
+            "max_fpr": MAX_FPR, "min_power": MIN_POWER}
 
 
 SECTION = Section("claims", "The study's claims, tested", run, to_json, figures, context)

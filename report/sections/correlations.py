@@ -24,7 +24,8 @@ def run(ctx: RunContext) -> CorrelationsResult:
     }
     return analyse_correlations(variables, unigram.dim, unigram.standout,
                                 frequency_usable=ctx.frequency.kind != "token-index",
-                                seed=ctx.options.seed, n_resamples=N_RESAMPLES)
+                                seed=ctx.options.seed, n_resamples=N_RESAMPLES,
+                                token_embeddings=tokens, candidates=tuple(unigram.qualifying))
 
 
 def to_json(r: CorrelationsResult, ctx: RunContext) -> dict:

@@ -36,6 +36,10 @@ def to_json(r: LayerNormBasisResult, ctx: RunContext) -> dict:
     return {
         "outlier_rule": f"a dim's |gain| is an outlier if its |robust z| within its LayerNorm is ≥ {OUTLIER_Z:g}",
         "layer_norms_with_outliers_fraction": r.outlier_share,
+        "recurrence_null": {"dim": r.recurring_dim, "layer_norms": r.recurring_count, "p": r.recurring_p,
+                            "method": "each LayerNorm's outliers at its own rate over the other dims "
+                                      "(Poisson-binomial), Bonferroni over dims"},
+        "gains_beyond_rotated_band": int(np.sum(r.gains_beyond_rotation)),
         "per_layer_norm": _rows(r, ctx),
         "rotation_null": {
             "method": f"{r.n_rotations} random bases, each as d independent uniform unit directions r; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from analyses import position as rule
 from analyses.position import PositionResult, analyse_position
 from report.context import RunContext
 from report.plots import position as plots
@@ -11,7 +12,7 @@ from report.sections import FigureSpec, Section
 
 
 def run(ctx: RunContext) -> PositionResult:
-    return analyse_position(ctx.embeddings, ctx.weights.position_embeddings)
+    return analyse_position(ctx.embeddings, ctx.weights.position_embeddings, ctx.options.seed)
 
 
 def to_json(r: PositionResult, ctx: RunContext) -> dict:
@@ -20,10 +21,15 @@ def to_json(r: PositionResult, ctx: RunContext) -> dict:
         "heavy_dims": list(r.heavy_dims),
         "heavy_dim_count": len(r.heavy_dims),
         "has_heavy_cluster": r.has_cluster,
-        "rule": "Otsu split of log10 std(position) per dim; heavy if Ashman's D >= 2, groups >= 10x apart "
-                "in median std, upper group <= d/2",
+        "rule": f"two Gaussians fitted to log10 std(position) per dim; heavy = the upper component when BIC "
+                f"favours two by >= {rule.MIN_BIC_GAIN:g}, the fitted density dips to <= {rule.MAX_VALLEY:g} of the "
+                f"lower peak, Ashman's D >= {rule.MIN_ASHMAN_D:g}, groups >= {rule.MIN_STD_RATIO:g}x apart in median "
+                f"std, each component >= {rule.MIN_WEIGHT:.0%} of dims and >= {rule.MIN_DIMS} dims",
         "log10_std_threshold": r.log10_threshold,
         "ashman_d": r.ashman_d,
+        "bic_gain": r.bic_gain,
+        "valley": r.valley,
+        "upper_weight": r.upper_weight,
         "group_std_ratio": r.std_ratio_groups,
         "token_std_ratio_heavy_vs_other": r.token_std_ratio,
         "token_abs_mean_ratio_heavy_vs_other": r.token_abs_mean_ratio,
@@ -31,11 +37,14 @@ def to_json(r: PositionResult, ctx: RunContext) -> dict:
         "token_abs_mean_higher_in_heavy_p": r.token_abs_mean_p,
         "token_low_std_dims": list(r.low_std_dims),
         "token_mean_outlier_dims": {"low": list(r.mean_outliers_low), "high": list(r.mean_outliers_high)},
+        "token_low_std_and_mean_outlier_dims": list(r.odd_dims),
+        "token_odd_overlap_p": r.odd_p,
+        "token_odd_dims_heavy_overlap_p": r.odd_heavy_p,
         "stripe_dims": list(r.stripe_dims),
         "position_centred_fraction": r.centred_fraction,
         "heavy_dim_fourier": [
-            {"dim": int(d), "top3_variance_share": float(s), "dominant_period": float(p)}
-            for d, s, p in zip(r.heavy_dims, r.fourier_share, r.dominant_period)
+            {"dim": int(d), "strongest_band_variance_share": float(s), "period": float(p), "red_noise_p": float(q)}
+            for d, s, p, q in zip(r.heavy_dims, r.fourier_share, r.dominant_period, r.periodic_p)
         ],
         "per_dim": {
             "token_mean": r.token_mean, "token_std": r.token_std,
@@ -94,13 +103,19 @@ def figures(r: PositionResult, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: PositionResult, ctx: RunContext) -> dict:
-    fourier = sorted(zip(r.heavy_dims, r.fourier_share, r.dominant_period), key=lambda t: -t[1])
+    fourier = sorted(zip(r.heavy_dims, r.fourier_share, r.dominant_period, r.periodic_p), key=lambda t: -t[1])
+    periodic = (r.fourier_share >= rule.PERIODIC_SHARE) & (r.periodic_p <= rule.PERIODIC_P)
     return {
         "r": r,
         "d": len(r.token_std),
         "n_positions": ctx.weights.n_positions,
-        "fourier_rows": [{"dim": int(d), "share": float(s), "period": float(p)} for d, s, p in fourier[:12]],
+        "fourier_rows": [{"dim": int(d), "share": float(s), "period": float(p), "p": float(q)}
+                         for d, s, p, q in fourier[:12]],
         "median_share": float(np.median(r.fourier_share)) if len(r.fourier_share) else float("nan"),
+        "n_periodic": int(periodic.sum()), "n_surrogates": rule.N_SURROGATES,
+        "periodic_share": rule.PERIODIC_SHARE, "periodic_p": rule.PERIODIC_P,
+        "rule": {"min_bic": rule.MIN_BIC_GAIN, "max_valley": rule.MAX_VALLEY, "min_d": rule.MIN_ASHMAN_D,
+                 "min_ratio": rule.MIN_STD_RATIO, "min_weight": rule.MIN_WEIGHT, "min_dims": rule.MIN_DIMS},
     }
 
 

@@ -14,7 +14,9 @@ def _unigram_dim(ctx: RunContext) -> int | None:
 
 
 def run(ctx: RunContext) -> SvdResult:
-    return analyse_svd(ctx.embeddings, ctx.word_start, _unigram_dim(ctx), ctx.options.seed, ctx.options.device)
+    unigram = ctx.results.get("unigram")
+    return analyse_svd(ctx.embeddings, ctx.word_start, _unigram_dim(ctx), ctx.options.seed, ctx.options.device,
+                       unigram_standout=bool(getattr(unigram, "standout", False)))
 
 
 def to_json(r: SvdResult, ctx: RunContext) -> dict:
@@ -24,9 +26,13 @@ def to_json(r: SvdResult, ctx: RunContext) -> dict:
         "svd0_same_sign_fraction": r.svd0_same_sign_fraction,
         "leading_space_auroc": r.word_start_auroc,
         "leading_space_ashman_d": r.word_start_ashman_d,
+        "leading_space_two_gaussian_bic_gain": r.word_start_bic_gain,
+        "leading_space_two_gaussian_valley": r.word_start_valley,
         "norm_extremes": {
             "token_ids": list(r.extreme_ids),
             "extremeness_on_svd0": r.extremeness,
+            "longest_mean_percentile": r.longest_percentile,
+            "shortest_mean_percentile": r.shortest_percentile,
             "null_p": r.extremeness_null_p,
             "null": f"residual norms shuffled across tokens, {N_NULL} permutations",
         },

@@ -44,6 +44,8 @@ def to_json(r: UnigramResult, ctx: RunContext) -> dict:
         "layers_standing_out": list(r.layers_standing_out),
         "z_per_layer": [{"layer": int(layer), "z": float(z)} for layer, z in zip(r.layers, r.dim_z)],
         "candidates": [{"dim": d, "layers_standing_out": n, "mean_z": z} for d, n, z in r.candidates()],
+        "qualifying_dims": list(r.qualifying),
+        "chance_p": r.chance_p,
         "contrast_dim": r.contrast_dim,
         "dim_stats": {
             "token_mean": r.token_mean, "token_std": r.token_std, "position_std": r.position_std,

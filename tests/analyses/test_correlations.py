@@ -103,3 +103,20 @@ def test_results_json_has_unigram_dim_and_correlations(planted_ctx):
 def test_section_figure(planted_ctx):
     r = planted_ctx.results["correlations"]
     assert [f.name for f in section.figures(r, planted_ctx)] == ["correlation_matrix"]
+
+
+def test_every_qualifying_candidate_is_tested_against_all_dims():
+    rng = np.random.default_rng(21)
+    n, d = 2000, 24
+    freq = rng.normal(size=n)
+    tokens = rng.normal(size=(n, d))
+    tokens[:, 5] = freq + 0.5 * rng.normal(size=n)  # the unigram dim
+    tokens[:, 9] = freq + 0.5 * rng.normal(size=n)  # a second dim that qualifies and also follows frequency
+    data = {"unigram_dim": tokens[:, 5], "norm": np.linalg.norm(tokens, axis=1), "svd0": rng.normal(size=n),
+            "log_frequency": freq, "token_index": np.arange(n) * 1.0}
+    r = analyse_correlations(data, 5, True, frequency_usable=True, seed=0, n_resamples=100,
+                             token_embeddings=tokens, candidates=(5, 9, 13))
+    detail = _claim(r, 12).detail
+    assert _claim(r, 12).verdict == "holds" and "qualifying dim 9" in detail and "qualifying dim 13" in detail
+    assert r.dim_percentile["log_frequency"] > 0.95
+    assert "qualifying dim 5" not in detail

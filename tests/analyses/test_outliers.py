@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyses.outliers import K, MIN_CLUMP, N_EXTREMES, N_NEIGHBOURS, analyse_outliers
+from analyses.outliers import K, MIN_CLUMP, N_EXTREMES, N_NEIGHBOURS, _claim24, analyse_outliers
 
 
 def brute_force_crowded(w: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -71,14 +71,29 @@ def test_no_clump_in_pure_noise():
 def test_far_clump_fails_claim_24_and_unigram_part_is_used():
     w, members = noise_with_clump("far")
     r = analyse_outliers(w, unigram_dim=3, seed=0)
-    assert r.claims[0].verdict == "fails"
-    assert "unigram dim 3" in r.claims[0].detail
+    if r.exhaustive:
+        assert r.claims[0].verdict == "fails"
+        assert "unigram dim 3" in r.claims[0].detail
+    else:  # a partial search never decides the claim
+        assert r.claims[0].verdict == "not-applicable" and "stopped before checking" in r.claims[0].detail
+
+
+def test_claim_24_is_not_applicable_on_a_partial_search():
+    """A clump that would make the claim hold still gives no verdict when the search was not exhaustive."""
+    clumps, pct = ((1, 2, 3, 4, 5, 6, 7, 8),), ((0.05, 0.05, 0.1),)
+    assert _claim24(clumps, pct, 3, complete=True).verdict == "holds"
+    partial = _claim24(clumps, pct, 3, complete=False)
+    assert partial.verdict == "not-applicable" and partial.value is None
+    assert _claim24((), (), 3, complete=False).verdict == "not-applicable"  # "no clump" needs a full search too
 
 
 def test_without_unigram_dim_only_norm_is_tested():
     w, _ = noise_with_clump("near")
     r = analyse_outliers(w, unigram_dim=None, seed=0)
-    assert r.claims[0].verdict == "holds" and "only the norm part" in r.claims[0].detail
+    if r.exhaustive:
+        assert r.claims[0].verdict == "holds" and "only the norm part" in r.claims[0].detail
+    claim = _claim24(((1, 2, 3, 4, 5, 6, 7, 8),), ((0.05, float("nan"), 0.1),), None, complete=True)
+    assert claim.verdict == "holds" and "only the norm part" in claim.detail
 
 
 def test_small_groups_are_not_clumps():

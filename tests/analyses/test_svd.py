@@ -83,9 +83,12 @@ def test_planted_norm_extremes_are_the_longest_and_shortest_tokens(planted_ctx):
     assert list(r.extreme_ids) == [int(i) for i in expected]
     n = len(r.norms)
     percentile = (np.argsort(np.argsort(r.coordinates[:, 0])) + 0.5) / n
-    assert r.extremeness == pytest.approx(np.mean(2 * np.abs(percentile[expected] - 0.5)))
+    high, low = percentile[expected[:N_EXTREMES]].mean(), percentile[expected[N_EXTREMES:]].mean()
+    assert (r.longest_percentile, r.shortest_percentile) == pytest.approx((high, low))
+    assert r.extremeness == pytest.approx(max(min(high, 1 - low), min(1 - high, low)))
     assert 1 / (N_NULL + 1) <= r.extremeness_null_p <= 1
-    assert _claim(r, 17).verdict == ("holds" if r.extremeness >= 0.8 else "fails")
+    holds = r.extremeness >= 0.8 and r.extremeness_null_p < 0.01
+    assert _claim(r, 17).verdict == ("holds" if holds else "fails")
 
 
 def test_planted_unigram_loading_is_read_off_direction0(planted_ctx, planted):
@@ -213,11 +216,25 @@ def test_null_p_is_deterministic_in_the_seed_and_valid_across_seeds():
     norms = np.sqrt(svd0 ** 2 + rng.gamma(2.0, 1.0, 800))
     first = _norm_extremes(svd0, norms, seed=5)
     assert _norm_extremes(svd0, norms, seed=5) == first
-    ps = {_norm_extremes(svd0, norms, seed=s)[2] for s in range(6)}
+    ps = {_norm_extremes(svd0, norms, seed=s)[3] for s in range(6)}
     for p in ps:
         assert 1 / (N_NULL + 1) <= p <= 1
         assert (p * (N_NULL + 1)) == pytest.approx(round(p * (N_NULL + 1)))  # (1 + count) / (1 + N_NULL)
-    assert {_norm_extremes(svd0, norms, seed=s)[:2] for s in range(6)} == {first[:2]}  # ids and observed ignore the seed
+    assert {_norm_extremes(svd0, norms, seed=s)[:3] for s in range(6)} == {first[:3]}  # ids and observed ignore the seed
+
+
+def test_extremes_at_the_same_end_are_not_extreme_in_the_claimed_sense():
+    """The old two-sided measure counted the longest and the shortest tokens as extreme even when both sat at
+    the same end of component 0; the claim needs them at opposite ends."""
+    rng = np.random.default_rng(12)
+    svd0 = rng.uniform(1, 5, 2000)
+    norms = np.full(2000, 6.0) + rng.normal(0, 0.01, 2000)
+    low_end = np.argsort(svd0)[:60]
+    norms[low_end[::2]] = 20 + rng.random(30)  # the longest, at the low end
+    norms[low_end[1::2]] = 1 + rng.random(30)  # the shortest, at the low end too
+    _, (p_long, p_short), observed, _ = _norm_extremes(svd0, norms, seed=0)
+    assert p_long < 0.05 and p_short < 0.05
+    assert observed < 0.1  # two-sided, the mean of 2·|percentile − 0.5| would be ≈ 0.97
 
 
 def test_analyse_svd_is_deterministic_in_the_seed(planted_ctx):

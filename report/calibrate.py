@@ -1,0 +1,196 @@
+"""`python -m report.calibrate` (`make calibrate`): every claim's verdict on null and planted synthetic models
+(analyses.calibration), at several sizes; writes the false-positive rate and power per claim and size to
+report/calibration.json and to README.md between the calibration markers, and prints the table.
+
+Targets: false-positive rate ≤ 5% for every claim at every size, power ≥ 90% at the study's effect size.
+Rates come with 95% Wilson intervals; with few replicates at the big sizes the intervals are wide, and the
+table says so. Claims 20–24 need the zero-layer and clump searches, which are too slow for the biggest
+sizes on a laptop; the plan says where they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from analyses.calibration import CLAIMS, EXPENSIVE, FAMILIES, null_model, planted_model, verdicts
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "calibration.json"
+README = ROOT / "README.md"
+START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
+MAX_FPR, MIN_POWER = 0.05, 0.90
+# (d, tokens, replicates, whether claims 20–24 run): fewer replicates where one model costs more.
+PLAN = ((64, 4000, 3, True), (768, 4000, 1, True), (1600, 4000, 1, True),
+        (64, 50000, 1, False), (768, 50000, 1, False), (1600, 50000, 1, False))
+SMALL_PLAN = ((32, 600, 1, True),)
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial rate k/n ((0, 1) when n = 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    z = 1.959964
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def _models(d: int, n: int, rep: int):
+    base = 1000 * rep + d + n
+    for i, family in enumerate(FAMILIES):
+        yield family, null_model(family, d, n, base + i)
+    yield "contrast", planted_model(1.0, d, n, base + 10, contrast=True)
+    yield "study", planted_model(1.0, d, n, base + 11)
+    yield "half", planted_model(0.5, d, n, base + 12)
+
+
+def run(plan=PLAN, seed: int = 0, n_resamples: int = 1000, log=print) -> dict:
+    """Run the plan; {"sizes": [...], "claims": {id: {size: counts}}} with the reasons behind misses."""
+    sizes, table = [], {c: {} for c in CLAIMS}
+    for d, n, reps, expensive in plan:
+        size = f"d={d}, V={n // 1000}k" if n >= 1000 else f"d={d}, V={n}"
+        sizes.append({"size": size, "d": d, "tokens": n, "replicates": reps, "zero_layer_and_clump": expensive})
+        counts = {c: {"fp": 0, "null": 0, "study": 0, "study_n": 0, "half": 0, "half_n": 0, "why": Counter()}
+                  for c in CLAIMS}
+        started = time.perf_counter()
+        for rep in range(reps):
+            for name, model in _models(d, n, rep):
+                found = verdicts(model, seed, expensive=expensive, n_resamples=n_resamples)
+                for c in CLAIMS:
+                    if c not in found:
+                        continue
+                    verdict, detail = found[c]
+                    row = counts[c]
+                    if c in model.absent:
+                        row["null"] += 1
+                        row["fp"] += verdict == "holds"
+                        if verdict == "holds":
+                            row["why"][f"false positive on {name}: {detail}"[:160]] += 1
+                    if c in model.present and name in ("study", "half"):
+                        row[f"{name}_n"] += 1
+                        row[name] += verdict == "holds"
+                        if verdict != "holds" and name == "study":
+                            row["why"][f"missed at study size ({verdict}): {detail}"[:160]] += 1
+        log(f"  {size}: {reps} replicate(s) of {len(FAMILIES) + 3} models in {time.perf_counter() - started:.0f} s")
+        for c in CLAIMS:
+            row = counts[c]
+            if row["fp"] or row["study"] < row["study_n"]:
+                log(f"    claim {c}: {row['fp']}/{row['null']} false positives, {row['study']}/{row['study_n']} "
+                    f"at study size; {'; '.join(text for text, _ in row['why'].most_common(1))}")
+        for c in CLAIMS:
+            row = counts[c]
+            table[c][size] = {"fp": row["fp"], "null": row["null"], "study": row["study"], "study_n": row["study_n"],
+                              "half": row["half"], "half_n": row["half_n"],
+                              "why": [text for text, _ in row["why"].most_common(2)]}
+    return {"sizes": sizes, "claims": {str(c): table[c] for c in CLAIMS}}
+
+
+def summarise(data: dict) -> dict:
+    """Per claim: worst false-positive rate and worst study-size power over sizes, and whether targets are met."""
+    out = {}
+    for c, by_size in data["claims"].items():
+        fprs = [(v["fp"] / v["null"], v["fp"], v["null"], size) for size, v in by_size.items() if v["null"]]
+        powers = [(v["study"] / v["study_n"], v["study"], v["study_n"], size) for size, v in by_size.items() if v["study_n"]]
+        worst_fpr = max(fprs) if fprs else None
+        worst_power = min(powers) if powers else None
+        misses = []
+        if worst_fpr and worst_fpr[0] > MAX_FPR:
+            misses.append(f"false-positive rate {worst_fpr[0]:.0%} at {worst_fpr[3]}")
+        if worst_power and worst_power[0] < MIN_POWER:
+            misses.append(f"power {worst_power[0]:.0%} at {worst_power[3]}")
+        if int(c) in EXPENSIVE:
+            skipped = [s["size"] for s in data["sizes"] if not s["zero_layer_and_clump"]]
+            if skipped:
+                misses.append("not run at " + "; ".join(skipped) + " (zero-layer and clump searches too slow there)")
+        why = sorted({w for v in by_size.values() for w in v["why"]})[:2]
+        out[c] = {"fpr": worst_fpr[0] if worst_fpr else None,
+                  "fpr_ci": wilson(worst_fpr[1], worst_fpr[2]) if worst_fpr else None,
+                  "fpr_at": worst_fpr[3] if worst_fpr else None,
+                  "power": worst_power[0] if worst_power else None,
+                  "power_ci": wilson(worst_power[1], worst_power[2]) if worst_power else None,
+                  "power_at": worst_power[3] if worst_power else None,
+                  "meets_targets": not misses, "misses": misses, "why": why if misses else []}
+    return out
+
+
+def _cell(k: int, n: int) -> str:
+    if n == 0:
+        return "—"
+    lo, hi = wilson(k, n)
+    return f"{k}/{n} ({lo:.0%}–{hi:.0%})"
+
+
+def markdown(data: dict) -> str:
+    """The README table: per claim and size, false positives / null models and hits / study-size models."""
+    sizes = [s["size"] for s in data["sizes"]]
+    lines = [f"Targets: false-positive rate ≤ {MAX_FPR:.0%} at every size, power ≥ {MIN_POWER:.0%} at the study's "
+             "effect size. Each cell: false positives / null models · hits at study size / planted models · hits "
+             "at half size, with 95% Wilson intervals for the first two. Replicates per size: "
+             + ", ".join(f"{s['size']} ×{s['replicates']}" for s in data["sizes"]) + ".",
+             "", "| claim | " + " | ".join(sizes) + " | targets |", "|---" * (len(sizes) + 2) + "|"]
+    for c, by_size in data["claims"].items():
+        cells = []
+        for size in sizes:
+            v = by_size[size]
+            cells.append(f"FP {_cell(v['fp'], v['null'])} · power {_cell(v['study'], v['study_n'])} · half "
+                         f"{v['half']}/{v['half_n']}" if v["null"] or v["study_n"] else "not run")
+        s = data["summary"][c]
+        cells.append("met" if s["meets_targets"] else "**missed**: " + "; ".join(s["misses"]))
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write(data: dict, data_path: Path = DATA, readme: Path | None = README) -> None:
+    data_path.write_text(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    if readme is None or not readme.exists():
+        return
+    text = readme.read_text(encoding="utf-8")
+    block = f"{START}\n{markdown(data)}\n{END}"
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n## Calibration of the verdicts (`make calibrate`)\n\n" + block + "\n"
+    readme.write_text(text, encoding="utf-8")
+
+
+def load(path: Path = DATA) -> dict | None:
+    """The committed calibration, or None when it has not been run."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m report.calibrate", description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="tiny sizes, one replicate (checks the machinery)")
+    parser.add_argument("--out", type=Path, default=DATA, help="where to write the JSON table")
+    parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    args = parser.parse_args(argv)
+    plan = SMALL_PLAN if args.small else PLAN
+    started = time.perf_counter()
+    print(f"calibrating {len(CLAIMS)} claims on {len(FAMILIES)} null families, a contrast model and planted effects")
+    data = run(plan, n_resamples=200 if args.small else 1000)
+    data["summary"] = summarise(data)
+    data["targets"] = {"max_false_positive_rate": MAX_FPR, "min_power_at_study_size": MIN_POWER}
+    write(data, args.out, None if args.no_readme else README)
+    print(markdown(data))
+    missed = [c for c, s in data["summary"].items() if not s["meets_targets"]]
+    for c in missed:
+        s = data["summary"][c]
+        print(f"claim {c} misses its targets: {'; '.join(s['misses'])}" + (f" — e.g. {s['why'][0]}" if s["why"] else ""))
+    print(f"{len(CLAIMS) - len(missed)} of {len(CLAIMS)} claims meet both targets; "
+          f"{time.perf_counter() - started:.0f} s; table in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

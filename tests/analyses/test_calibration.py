@@ -1,0 +1,126 @@
+"""Calibration machinery (a tiny `make calibrate`), the heavy-dim rule on the calibration's own null and planted
+models, and the degeneracy guard that turns verdicts on degenerate weights into "not applicable"."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analyses.calibration import CLAIMS, FAMILIES, null_model, planted_model, verdicts
+from analyses.claims import NOT_APPLICABLE, degeneracy, guard
+from analyses.position import analyse_position, heavy_cluster
+from analyses.svd import analyse_svd
+from analyses.zero_layer import analyse_zero_layer
+from report import calibrate
+
+
+def test_wilson_interval_matches_known_values():
+    assert calibrate.wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-3)
+    assert calibrate.wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-3)
+    assert calibrate.wilson(0, 0) == (0.0, 1.0)
+
+
+def test_small_calibration_writes_the_table_and_the_readme_block(tmp_path):
+    data = calibrate.run(calibrate.SMALL_PLAN, n_resamples=100, log=lambda *_: None)
+    data["summary"] = calibrate.summarise(data)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{calibrate.START}\nstale\n{calibrate.END}\nafter\n", encoding="utf-8")
+    out = tmp_path / "calibration.json"
+    calibrate.write(data, out, readme)
+    loaded = json.loads(out.read_text(encoding="utf-8"))
+    assert set(loaded["claims"]) == {str(c) for c in CLAIMS}
+    size = loaded["sizes"][0]["size"]
+    for c, by_size in loaded["claims"].items():
+        row = by_size[size]
+        assert 0 <= row["fp"] <= row["null"] and 0 <= row["study"] <= row["study_n"] <= 1
+        assert row["null"] >= 1  # every claim has at least one model where its effect is absent
+    assert loaded["claims"]["4"][size]["null"] >= len(FAMILIES)
+    text = readme.read_text(encoding="utf-8")
+    assert "stale" not in text and text.startswith("# x\n\nbefore\n") and text.endswith("after\n")
+    assert text.count(calibrate.START) == 1 and "| 24 |" in text
+    # a second write replaces the block, never appends
+    calibrate.write(data, out, readme)
+    assert readme.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_null_family_has_a_heavy_dim_cluster(family):
+    for seed in range(3):
+        model = null_model(family, 256, 600, seed)
+        assert not heavy_cluster(model.positions.std(axis=0))[3], (family, seed)
+
+
+@pytest.mark.parametrize("d", [64, 768])
+def test_the_planted_three_percent_cluster_is_found(d):
+    model = planted_model(1.0, d, 600, seed=d)
+    fit, heavy, ratio, found = heavy_cluster(model.positions.std(axis=0))
+    assert found and heavy.sum() == max(4, round(0.03 * d))
+
+
+def test_planted_study_effects_are_found_and_contrast_effects_are_not():
+    """One planted model and its contrast through every verdict: the machinery's own known answer."""
+    study = verdicts(planted_model(1.0, 64, 3000, seed=1), seed=0, n_resamples=200)
+    held = {c for c, (v, _) in study.items() if v == "holds"}
+    assert {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19} <= held
+    contrast = planted_model(1.0, 64, 3000, seed=2, contrast=True)
+    found = verdicts(contrast, seed=0, n_resamples=200)
+    false_positives = {c for c in contrast.absent if found[c][0] == "holds"}
+    assert not false_positives, {c: found[c] for c in false_positives}
+
+
+# --- degenerate weights -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["zeros", "constant", "ties"])
+def test_degenerate_token_embeddings_make_every_token_claim_not_applicable(kind):
+    """Claims 2, 17 and 20 were seen holding on all-zero or constant embeddings (1.0 on a matrix of ties)."""
+    n, d = 400, 16
+    tokens = {"zeros": np.zeros((n, d)), "constant": np.full((n, d), 0.3),
+              "ties": np.sign(np.random.default_rng(0).normal(size=(n, d)))}[kind].astype(np.float32)
+    positions = np.random.default_rng(1).normal(size=(64, d))
+    found = analyse_position(tokens, positions).claims
+    found += analyse_svd(tokens, np.arange(n) % 2 == 0, None, seed=0).claims
+    found += analyse_zero_layer(tokens, [b"a%d" % i for i in range(n)], np.zeros(n, dtype=bool)).claims
+    problems = degeneracy(tokens, positions, None)
+    assert list(problems) == ["token embeddings"]
+    checked = {c.id: c for c in guard(found, problems)}
+    for claim_id in (2, 3, 15, 16, 17, 19, 20, 21, 22, 23):
+        assert checked[claim_id].verdict == NOT_APPLICABLE and checked[claim_id].value is None
+        assert checked[claim_id].detail.startswith("degenerate input: ") and "token embeddings" in checked[claim_id].detail
+    assert checked[4].verdict != NOT_APPLICABLE or "degenerate" not in checked[4].detail  # positions are fine
+
+
+def test_healthy_weights_pass_the_degeneracy_check_unchanged():
+    rng = np.random.default_rng(2)
+    tokens, positions, gains = rng.normal(size=(500, 12)), rng.normal(size=(32, 12)), 1 + 0.1 * rng.normal(size=(3, 12))
+    assert degeneracy(tokens, positions, gains) == {}
+    claims = analyse_position(tokens, positions).claims
+    assert guard(claims, {}) == claims
+
+
+def test_constant_gains_and_positions_are_degenerate():
+    rng = np.random.default_rng(3)
+    problems = degeneracy(rng.normal(size=(200, 8)), np.zeros((16, 8)), np.ones((4, 8)))
+    assert set(problems) == {"position embeddings", "LayerNorm gains"}
+    assert degeneracy(np.full((10, 4), np.nan)) == {"token embeddings": "the token embeddings hold non-finite values"}
+
+
+def test_the_claims_section_applies_the_guard_to_every_section_result():
+    """The checklist (and through it the summary and results.json) is the one place verdicts are gathered."""
+    from types import SimpleNamespace
+
+    from report.sections import claims as section
+
+    n, d = 300, 8
+    tokens = np.zeros((n, d), dtype=np.float32)
+    position = analyse_position(tokens, np.random.default_rng(4).normal(size=(32, d)))
+    norms = [SimpleNamespace(weight=1 + 0.1 * np.random.default_rng(i).normal(size=d)) for i in range(3)]
+    ctx = SimpleNamespace(results={"position": position}, embeddings=tokens,
+                          weights=SimpleNamespace(layer_norms=norms, d_model=d,
+                                                  position_embeddings=np.random.default_rng(4).normal(size=(32, d))))
+    checked = {c.id: c for c in section.run(ctx)}
+    assert checked[2].verdict == checked[3].verdict == NOT_APPLICABLE
+    assert "all zero" in checked[2].detail
+    assert checked[4].detail == next(c for c in position.claims if c.id == 4).detail  # positions are healthy
