@@ -297,31 +297,6 @@ def _plant_clump(rng, tokens: np.ndarray, token_bytes, unigram: int, sigma: floa
     tokens[members] = (centre + rng.normal(0, 0.002 / s * sigma, (size, d))).astype(np.float32)
 
 
-def dense_predictions(tokens: np.ndarray, block: int = 256):
-    """The zero-layer rule of analyses.zero_layer evaluated densely in float64 (exceptions, ties within
-    TOLERANCE·|u||v|, lowest id among near-best). The report's pruned search is proven and tested equal to this;
-    for calibration sizes the dense pass is simply cheaper."""
-    from analyses.zero_layer import TOLERANCE, Predictions
-
-    w = np.asarray(tokens, dtype=np.float64)
-    n = len(w)
-    norms = np.linalg.norm(w, axis=1)
-    predicts, exception = np.arange(n), np.zeros(n, dtype=bool)
-    for a in range(0, n, block):
-        rows = np.arange(a, min(n, a + block))
-        scores = w[rows] @ w.T
-        own = scores[np.arange(len(rows)), rows]
-        slack = TOLERANCE * norms[rows][:, None] * norms[None, :]
-        scores[np.arange(len(rows)), rows] = -np.inf
-        beats = (scores - own[:, None] - slack > 0).any(axis=1)
-        best = scores.max(axis=1)
-        near = scores >= best[:, None] - slack
-        lowest = np.argmax(near, axis=1)
-        exception[rows] = beats
-        predicts[rows] = np.where(beats, lowest, rows)
-    return Predictions(predicts.astype(np.int64), exception, 0, 0, n * n)
-
-
 def verdicts(model: Synthetic, seed: int, expensive: bool = True, n_resamples: int = 1000) -> dict[int, tuple[str, str]]:
     """Every claim's (verdict, detail) on `model`, computed as the report computes it (claims 20–24 only if
     `expensive`)."""
@@ -351,7 +326,7 @@ def verdicts(model: Synthetic, seed: int, expensive: bool = True, n_resamples: i
                  "log_frequency": model.log_frequency, "token_index": np.arange(len(w), dtype=np.float64)}
     found += analyse_correlations(variables, unigram.dim, unigram.standout, True, seed, n_resamples, token_embeddings=w).claims
     if expensive:
-        found += analyse_zero_layer(w, model.token_bytes, model.unprintable, found=dense_predictions(w)).claims
+        found += analyse_zero_layer(w, model.token_bytes, model.unprintable).claims
         found += analyse_outliers(w, unigram.dim if unigram.standout else None, (), seed).claims
     checked = guard(tuple(found), degeneracy(w, model.positions, gains))
     return {c.id: (c.verdict, c.detail) for c in checked}
