@@ -32,7 +32,7 @@ def test_small_calibration_writes_the_table_and_the_readme_block(tmp_path):
     loaded = json.loads(out.read_text(encoding="utf-8"))
     assert set(loaded["claims"]) == {str(c) for c in CLAIMS}
     size = loaded["sizes"][0]["size"]
-    for c, by_size in loaded["claims"].items():
+    for by_size in loaded["claims"].values():
         row = by_size[size]
         assert 0 <= row["fp"] <= row["null"] and 0 <= row["study"] <= row["study_n"] <= 1
         assert row["null"] >= 1  # every claim has at least one model where its effect is absent
