@@ -246,7 +246,7 @@ def _plant_pairs(rng, tokens: np.ndarray, token_bytes: tuple[bytes, ...], s: flo
     count = max(40, n // 100)
     index = {t: i for i, t in enumerate(token_bytes)}
     twins = [(i, index[t[1:]]) for i, t in enumerate(token_bytes) if t[:1] == b" " and t[1:] in index]
-    machine = [i for i, t in enumerate(token_bytes) if not t[:1] in (b" ", b"\xff") and not t.isalpha()]
+    machine = [i for i, t in enumerate(token_bytes) if t[:1] not in (b" ", b"\xff") and not t.isalpha()]
     plain = [i for i, t in enumerate(token_bytes) if t.isalpha()]
     rng.shuffle(twins)
     norms = np.linalg.norm(tokens, axis=1)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from analyses.outliers import (K, MIN_CLUMP, N_NEIGHBOURS, RULE, OutliersResult, analyse_outliers,
-                               percentile_ranks)
+from analyses.outliers import MIN_CLUMP, N_NEIGHBOURS, RULE, K, OutliersResult, analyse_outliers, percentile_ranks
 from report.context import RunContext
 from report.plots import outliers as plots
 from report.sections import FigureSpec, Section

@@ -9,7 +9,6 @@ from report.context import RunContext
 from report.plots import unigram as plots
 from report.sections import FigureSpec, Section
 
-
 NORM_LABELS = {"ln_1": "LN1", "ln_2": "LN2"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from analyses.zero_layer import (CATEGORIES, CATEGORY_RULES, TOLERANCE, ZeroLayerResult, analyse_zero_layer)
+from analyses.zero_layer import CATEGORIES, CATEGORY_RULES, TOLERANCE, ZeroLayerResult, analyse_zero_layer
 from report.background import BackgroundSearch
 from report.context import RunContext
 from report.plots import zero_layer as plots

@@ -9,8 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from analyses.zero_layer import (CATEGORIES, LEADING_SPACE, MACHINE, OTHER, TOLERANCE, UNPRINTABLE,
-                                 analyse_zero_layer, category_of, dense_argmax, zero_layer_predictions)
+from analyses.zero_layer import (
+    CATEGORIES,
+    LEADING_SPACE,
+    MACHINE,
+    OTHER,
+    TOLERANCE,
+    UNPRINTABLE,
+    analyse_zero_layer,
+    category_of,
+    dense_argmax,
+    zero_layer_predictions,
+)
 
 
 def brute_force(w: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -19,9 +19,9 @@ from report.cli import main
 from report.hub import resolve
 from report.loader import load_weights
 from report.pipeline import Request, build
+from report.render import WarningLog
 from report.tokens import load_tokenizer, load_tokens
 from tests.planted_families import FAMILIES, SPECS, UNIGRAM, write_family
-from report.render import WarningLog
 
 ROTARY = ("gpt_neox", "llama")
 POSITION_CLAIMS = (4, 5, 6, 7)
