@@ -88,7 +88,8 @@ def test_degenerate_token_embeddings_make_every_token_claim_not_applicable(kind)
     checked = {c.id: c for c in guard(found, problems)}
     for claim_id in (2, 3, 15, 16, 17, 19, 20, 21, 22, 23):
         assert checked[claim_id].verdict == NOT_APPLICABLE and checked[claim_id].value is None
-        assert checked[claim_id].detail.startswith("degenerate input: ") and "token embeddings" in checked[claim_id].detail
+        detail = checked[claim_id].detail
+        assert detail.startswith("degenerate input: ") and "token embeddings" in detail
     assert checked[4].verdict != NOT_APPLICABLE or "degenerate" not in checked[4].detail  # positions are fine
 
 

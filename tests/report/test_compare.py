@@ -95,7 +95,8 @@ def test_pair_diff_finds_what_moved():
 
 
 def test_labels_and_revision_syntax(tmp_path):
-    assert short_labels(["openai-community/gpt2", "gpt2-medium", "/x/a", "/y/a"]) == ["gpt2", "gpt2-medium", "/x/a", "/y/a"]
+    assert short_labels(["openai-community/gpt2", "gpt2-medium", "/x/a", "/y/a"]) == [
+        "gpt2", "gpt2-medium", "/x/a", "/y/a"]
     assert split_revision("gpt2@v1.0") == ("gpt2", "v1.0")
     assert split_revision("EleutherAI/pythia-70m@step1000") == ("EleutherAI/pythia-70m", "step1000")
     assert split_revision("gpt2") == ("gpt2", None)
