@@ -25,6 +25,7 @@ report: $(STAMP)
 
 test: $(STAMP)
 	@$(MAKE) --no-print-directory sysdeps SYSDEPS_OPTIONAL=1
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

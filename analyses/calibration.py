@@ -175,7 +175,8 @@ def planted_model(size: float, d: int, n_tokens: int, seed: int, contrast: bool 
     column_scale[low_std_dims] = 0.3 ** s
     tokens *= column_scale.astype(np.float32)
     mean = np.full(d, 0.4 * s * sigma)
-    mean[mean_dims] += np.where(np.arange(len(mean_dims)) % 2 == 0, 1.0, -1.0) * 1.0 * sigma * (s if not contrast else 1)
+    signs = np.where(np.arange(len(mean_dims)) % 2 == 0, 1.0, -1.0)
+    mean[mean_dims] += signs * 1.0 * sigma * (s if not contrast else 1)
     if not contrast:
         mean[stripes] += 1.0 * s * sigma
     tokens += mean.astype(np.float32)
@@ -233,7 +234,8 @@ def planted_model(size: float, d: int, n_tokens: int, seed: int, contrast: bool 
     ln2[:, unigram] = 1 + 0.05 * 1.4826 * 0.6745 * 10 * s  # robust z ≈ 10 s (MAD of N(0, σ) = 0.6745 σ)
     if contrast:
         absent = frozenset({3, 5, 7, 8, 10, 11, 12, 13, 14, 18, 19, 21, 22, 23, 24})
-        return Synthetic(tokens, positions, ln1, ln2, ln_f, log_freq, word_start, token_bytes, flags, absent, frozenset())
+        return Synthetic(tokens, positions, ln1, ln2, ln_f, log_freq, word_start, token_bytes, flags, absent,
+                         frozenset())
     return Synthetic(tokens, positions, ln1, ln2, ln_f, log_freq, word_start, token_bytes, flags, frozenset(),
                      frozenset(CLAIMS))
 
@@ -246,7 +248,7 @@ def _plant_pairs(rng, tokens: np.ndarray, token_bytes: tuple[bytes, ...], s: flo
     count = max(40, n // 100)
     index = {t: i for i, t in enumerate(token_bytes)}
     twins = [(i, index[t[1:]]) for i, t in enumerate(token_bytes) if t[:1] == b" " and t[1:] in index]
-    machine = [i for i, t in enumerate(token_bytes) if not t[:1] in (b" ", b"\xff") and not t.isalpha()]
+    machine = [i for i, t in enumerate(token_bytes) if t[:1] not in (b" ", b"\xff") and not t.isalpha()]
     plain = [i for i, t in enumerate(token_bytes) if t.isalpha()]
     rng.shuffle(twins)
     norms = np.linalg.norm(tokens, axis=1)
@@ -275,7 +277,8 @@ def _plant_pairs(rng, tokens: np.ndarray, token_bytes: tuple[bytes, ...], s: flo
             unit = tokens[u] / np.linalg.norm(tokens[u])
             other -= other @ unit * unit
             other /= np.linalg.norm(other)
-            tokens[v] = (ratio * np.linalg.norm(tokens[u]) * (cos * unit + np.sqrt(1 - cos ** 2) * other)).astype(np.float32)
+            direction = cos * unit + np.sqrt(1 - cos ** 2) * other
+            tokens[v] = (ratio * np.linalg.norm(tokens[u]) * direction).astype(np.float32)
         else:
             noise = rng.normal(0, 0.05 / s, tokens.shape[1]) * np.linalg.norm(tokens[u]) / np.sqrt(tokens.shape[1])
             tokens[v] = (1.2 * tokens[u] + noise).astype(np.float32)
@@ -297,7 +300,8 @@ def _plant_clump(rng, tokens: np.ndarray, token_bytes, unigram: int, sigma: floa
     tokens[members] = (centre + rng.normal(0, 0.002 / s * sigma, (size, d))).astype(np.float32)
 
 
-def verdicts(model: Synthetic, seed: int, expensive: bool = True, n_resamples: int = 1000) -> dict[int, tuple[str, str]]:
+def verdicts(model: Synthetic, seed: int, expensive: bool = True,
+             n_resamples: int = 1000) -> dict[int, tuple[str, str]]:
     """Every claim's (verdict, detail) on `model`, computed as the report computes it (claims 20–24 only if
     `expensive`)."""
     from analyses.claims import degeneracy, guard
@@ -316,7 +320,8 @@ def verdicts(model: Synthetic, seed: int, expensive: bool = True, n_resamples: i
     labels = [(role, i) for i in layers for role in ("ln_1", "ln_2")] + [("ln_f", -1)]
     position = analyse_position(w, model.positions, seed)
     found = list(position.claims)
-    found += analyse_layernorm_basis(labels, gains, w, model.positions, seed, n_rotations=200, n_permutations=200).claims
+    found += analyse_layernorm_basis(labels, gains, w, model.positions, seed,
+                                     n_rotations=200, n_permutations=200).claims
     found += analyse_ln_gains(layers, model.ln1, model.ln2, position.position_std, position.heavy_dims).claims
     unigram = analyse_unigram(layers, model.ln2, w, position.position_std, position.heavy_dims, model.log_frequency)
     found += unigram.claims
@@ -324,7 +329,8 @@ def verdicts(model: Synthetic, seed: int, expensive: bool = True, n_resamples: i
     found += svd.claims
     variables = {"unigram_dim": w[:, unigram.dim].astype(np.float64), "norm": svd.norms, "svd0": svd.coordinates[:, 0],
                  "log_frequency": model.log_frequency, "token_index": np.arange(len(w), dtype=np.float64)}
-    found += analyse_correlations(variables, unigram.dim, unigram.standout, True, seed, n_resamples, token_embeddings=w).claims
+    found += analyse_correlations(variables, unigram.dim, unigram.standout, True, seed, n_resamples,
+                                  token_embeddings=w).claims
     if expensive:
         found += analyse_zero_layer(w, model.token_bytes, model.unprintable).claims
         found += analyse_outliers(w, unigram.dim if unigram.standout else None, (), seed).claims

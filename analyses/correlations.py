@@ -115,7 +115,8 @@ class CorrelationsResult:
 
 def analyse_correlations(variables: Mapping[str, np.ndarray], unigram_dim: int, unigram_standout: bool,
                          frequency_usable: bool, seed: int, n_resamples: int = 1000,
-                         token_embeddings: np.ndarray | None = None, candidates: tuple[int, ...] = ()) -> CorrelationsResult:
+                         token_embeddings: np.ndarray | None = None,
+                         candidates: tuple[int, ...] = ()) -> CorrelationsResult:
     """Correlate every pair of the five `variables` ([tokens] each; NaN = unknown) and test claims 10–14.
 
     `token_embeddings` [tokens, d] gives the per-dim contrast of the unigram-dim claims; without it those
@@ -150,8 +151,10 @@ def analyse_correlations(variables: Mapping[str, np.ndarray], unigram_dim: int, 
             if dim != unigram_dim and np.isfinite(rho[dim]):
                 rest = np.delete(rho, dim)
                 rest = rest[np.isfinite(rest)]
-                others.setdefault(name, []).append((int(dim), float(rho[dim]), float(np.mean(sign[name] * rest < sign[name] * rho[dim]))))
-    claims = _claims({(p.x, p.y): p for p in pairs}, unigram_dim, unigram_standout, frequency_usable, percentile, others)
+                share_below = float(np.mean(sign[name] * rest < sign[name] * rho[dim]))
+                others.setdefault(name, []).append((int(dim), float(rho[dim]), share_below))
+    claims = _claims({(p.x, p.y): p for p in pairs}, unigram_dim, unigram_standout, frequency_usable, percentile,
+                     others)
     return CorrelationsResult(**result, unigram_dim=int(unigram_dim), unigram_standout=bool(unigram_standout),
                               frequency_usable=bool(frequency_usable), n_resamples=int(n_resamples), seed=int(seed),
                               dim_spearman=dim_rho, dim_percentile=percentile, claims=claims)
@@ -230,12 +233,13 @@ def _claims(pairs: dict, dim: int, standout: bool, frequency_usable: bool, perce
         rule = (f"effect: Spearman ρ({x}, {y}) {word} with |ρ| ≥ {MIN_RHO:g}; null: ρ = 0, rejected when the bootstrap "
                 f"95% CI's {bound} end is {word}")
         if needs_dim:
-            rule += (f"; contrast: the unigram dim's ρ with {y} beyond the {DIM_PERCENTILE:.0%} percentile of the same ρ "
-                     "over all dims")
+            rule += (f"; contrast: the unigram dim's ρ with {y} beyond the {DIM_PERCENTILE:.0%} percentile "
+                     "of the same ρ over all dims")
         if needs_dim and not standout:
             return claim(claim_id, None, None, rule, f"no unigram dim stands out (dim {dim} is only the fallback)")
         if needs_frequency and (not frequency_usable or p.n < MIN_N):
-            why = "no frequency source beyond token index" if not frequency_usable else f"only {p.n} tokens of known frequency"
+            why = ("no frequency source beyond token index" if not frequency_usable
+                   else f"only {p.n} tokens of known frequency")
             return claim(claim_id, None, None, rule, why)
         if not np.isfinite(p.spearman):
             return claim(claim_id, None, None, rule, f"not computable (n = {p.n})")

@@ -111,7 +111,8 @@ def analyse_layernorm_basis(labels: Sequence[tuple[str, int]], gains: np.ndarray
     max_abs_z = np.abs(z).max(axis=1) if len(gains) else np.zeros(0)
     outlier_dims = tuple(tuple(int(i) for i in np.flatnonzero(np.abs(row) >= OUTLIER_Z)) for row in z)
     outliers = np.array([len(dims) for dims in outlier_dims], dtype=int)
-    top = tuple(tuple((int(i), float(row_z[i]), float(row_g[i])) for i in np.argsort(-np.abs(row_z), kind="stable")[:TOP_DIMS])
+    top = tuple(tuple((int(i), float(row_z[i]), float(row_g[i]))
+                      for i in np.argsort(-np.abs(row_z), kind="stable")[:TOP_DIMS])
                 for row_z, row_g in zip(z, gains))
 
     rng = np.random.default_rng(seed)
@@ -143,7 +144,8 @@ def analyse_layernorm_basis(labels: Sequence[tuple[str, int]], gains: np.ndarray
                                              and recurring_p < MAX_P)
     claims = (claim(
         1, share if len(gains) else None, holds,
-        f"effect: ≥ {MIN_OUTLIER_SHARE:.0%} of LayerNorms have a gain with |robust z| ≥ {OUTLIER_Z:g}, and as many have "
+        f"effect: ≥ {MIN_OUTLIER_SHARE:.0%} of LayerNorms have a gain with |robust z| ≥ {OUTLIER_Z:g}, "
+        "and as many have "
         f"a gain CV above the 97.5% quantile of the same gains in {n_rotations} random bases; null for the outliers: "
         f"each dim is an outlier in each LayerNorm at that LayerNorm's rate over the other dims (Poisson-binomial, "
         f"Bonferroni over dims); holds if the "
@@ -151,7 +153,8 @@ def analyse_layernorm_basis(labels: Sequence[tuple[str, int]], gains: np.ndarray
         f"{int(np.sum(outliers > 0))} of {len(gains)} LayerNorms have outlier gains; {int(np.sum(beyond))} beyond the "
         f"rotated band; dim {recurring} is an outlier in {count} (p {recurring_p:.2g})"),)
     return LayerNormBasisResult(
-        labels=tuple((str(r), int(layer)) for r, layer in labels), abs_gains=gains, cv=cv, kurtosis=np.asarray(kurt, dtype=np.float64),
+        labels=tuple((str(r), int(layer)) for r, layer in labels), abs_gains=gains, cv=cv,
+        kurtosis=np.asarray(kurt, dtype=np.float64),
         max_abs_z=max_abs_z, outlier_dims=outlier_dims, top_dims=top,
         rotated_cv_band=band(null_cv), rotated_kurtosis_band=band(null_kurt),
         token_std_cv=token_cv, token_std_null=null_token_cv, token_std_p=token_p, token_std_null_z=token_null_z,

@@ -69,7 +69,8 @@ def analyse_ln_gains(layers: Sequence[int], ln1_gains: np.ndarray, ln2_gains: np
     d = gains["ln_1"].shape[1] if gains["ln_1"].ndim == 2 else 0
     log_gain = {role: np.log10(np.maximum(g, 1e-12)).reshape(len(layers), d) for role, g in gains.items()}
     has_positions = position_std is not None and np.ptp(np.asarray(position_std)) > 0
-    log_pos = np.log10(np.maximum(np.asarray(position_std, dtype=np.float64), 1e-12)) if has_positions else np.full(d, np.nan)
+    log_pos = (np.log10(np.maximum(np.asarray(position_std, dtype=np.float64), 1e-12)) if has_positions
+               else np.full(d, np.nan))
     heavy = np.zeros(d, dtype=bool)
     heavy[list(heavy_dims)] = True
     applicable = bool(has_positions and heavy.any() and (~heavy).any() and len(layers) > 0)
@@ -78,9 +79,11 @@ def analyse_ln_gains(layers: Sequence[int], ln1_gains: np.ndarray, ln2_gains: np
     for role in ROLES:
         rows = log_gain[role]
         spearman[role] = np.array([_spearman(row, log_pos) if has_positions else np.nan for row in rows])
-        ratio[role] = np.array([_heavy_ratio(g, heavy) for g in gains[role]]) if heavy.any() else np.full(len(rows), np.nan)
-        lower_p[role] = np.array([_lower_p(g, heavy) for g in gains[role]]) if heavy.any() else np.full(len(rows), np.nan)
-        outliers[role] = tuple(tuple(int(i) for i in np.flatnonzero(np.abs(robust_z(row)) >= OUTLIER_Z)) for row in rows)
+        no_heavy = np.full(len(rows), np.nan)
+        ratio[role] = np.array([_heavy_ratio(g, heavy) for g in gains[role]]) if heavy.any() else no_heavy
+        lower_p[role] = np.array([_lower_p(g, heavy) for g in gains[role]]) if heavy.any() else no_heavy.copy()
+        outliers[role] = tuple(tuple(int(i) for i in np.flatnonzero(np.abs(robust_z(row)) >= OUTLIER_Z))
+                               for row in rows)
 
     claims = (_claim8(np.asarray(layers), ratio, lower_p, outliers, d, applicable),)
     return LnGainsResult(
@@ -120,7 +123,8 @@ def _claim8(layers: np.ndarray, ratio: dict, lower_p: dict, outliers: dict, d: i
     dials_down = bool(ratio0 <= MAX_LAYER0_RATIO and p0 < MAX_P)
     later = layers > 0
     if not later.any():
-        return claim(8, ratio0, dials_down, rule, f"layer 0 LN1 heavy/other ×{ratio0:.3g} (p {p0:.2g}); no later layers")
+        return claim(8, ratio0, dials_down, rule,
+                     f"layer 0 LN1 heavy/other ×{ratio0:.3g} (p {p0:.2g}); no later layers")
     later_shift = float(np.median(np.abs(np.log10(np.concatenate([ratio[r][later] for r in ROLES])))))
     later_outliers = float(np.median([len(outliers[r][i]) for r in ROLES for i in np.flatnonzero(later)]))
     layer0_shift = abs(float(np.log10(ratio0))) if ratio0 > 0 else float("inf")

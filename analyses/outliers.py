@@ -262,7 +262,8 @@ def _cosine_neighbours(w: torch.Tensor, norms: np.ndarray, ids: list[int]) -> di
 def _claim24(clumps, clump_pct, unigram_dim: int | None, complete: bool = True) -> Claim:
     """Claim 24; never decided on a partial search (`complete` False: some candidates were not checked)."""
     rule = (f"holds if the largest clump (≥ {MIN_CLUMP} tokens, crowding rule) has its median member in the lowest "
-            f"{LOW_PERCENTILE:.0%} of tokens by norm and by unigram-dim value; value = the larger of the two percentiles; "
+            f"{LOW_PERCENTILE:.0%} of tokens by norm and by unigram-dim value; "
+            "value = the larger of the two percentiles; "
             "decided only when the crowding search checked every candidate")
     if not complete:
         return claim(24, None, None, rule, "the crowding search stopped before checking every candidate, so a clump "
@@ -276,4 +277,5 @@ def _claim24(clumps, clump_pct, unigram_dim: int | None, complete: bool = True) 
                      where + "; no unigram dim stands out in this model, so only the norm part is tested")
     value = max(norm_pct, unigram_pct)
     return claim(24, value, value <= LOW_PERCENTILE, rule,
-                 where + f", of unigram dim {unigram_dim} {unigram_pct:.0%}, of distance to the centroid {centroid_pct:.0%}")
+                 where + f", of unigram dim {unigram_dim} {unigram_pct:.0%}, "
+                 f"of distance to the centroid {centroid_pct:.0%}")

@@ -156,7 +156,8 @@ def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarr
     odd_heavy_p = _overlap_p(int(in_heavy[odd_token_dims].sum()), d, len(odd_token_dims), len(heavy_dims))
     if has_cluster:
         std_ratio = float(np.median(token_std[in_heavy]) / np.median(token_std[~in_heavy]))
-        mean_ratio = float(np.median(np.abs(token_mean[in_heavy])) / max(np.median(np.abs(token_mean[~in_heavy])), 1e-12))
+        mean_ratio = float(np.median(np.abs(token_mean[in_heavy]))
+                           / max(np.median(np.abs(token_mean[~in_heavy])), 1e-12))
         std_p = float(stats.mannwhitneyu(token_std[in_heavy], token_std[~in_heavy], alternative="less").pvalue)
         mean_p = float(stats.mannwhitneyu(np.abs(token_mean[in_heavy]), np.abs(token_mean[~in_heavy]),
                                           alternative="greater").pvalue)
@@ -223,7 +224,8 @@ def _claims(d, stripes, low_std, mean_out, odd, odd_p, has_positions, has_cluste
         claim(6, centred if has_positions else None, (centred >= CENTRED_SHARE) if has_positions else None,
               f"holds if |mean| < std across positions in ≥ {CENTRED_SHARE:.0%} of all dims",
               f"{centred:.1%} of dims are centred" if has_positions else "no position embeddings"),
-        claim(7, float(np.mean(periodic)) if len(share) else None, bool(np.mean(periodic) > 0.5) if len(share) else None,
+        claim(7, float(np.mean(periodic)) if len(share) else None,
+              bool(np.mean(periodic) > 0.5) if len(share) else None,
               f"per heavy dim, after removing a linear trend: the share of variance in its strongest band of ≥ 2 "
               f"cycles, against {N_SURROGATES} AR(1) red-noise surrogates of the dim; a dim is periodic if the "
               f"share ≥ {PERIODIC_SHARE:g} and p ≤ {PERIODIC_P:g}; holds if more than half the heavy dims are",

@@ -258,7 +258,8 @@ def two_gaussian_mixture(values: np.ndarray, iterations: int = 300) -> Mixture:
     return Mixture(weights, means, sds, resp[hi] > resp[lo], bic_gain, ashman, min(valley, 1.0))
 
 
-def ar1_periodicity(curves: np.ndarray, seed: int, n_surrogates: int = 199) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ar1_periodicity(curves: np.ndarray, seed: int,
+                    n_surrogates: int = 199) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column of `curves` [n, k]: the periodic share, its period, and a p-value against red noise.
 
     The periodic share is the largest share of a column's linearly detrended variance in one frequency band

@@ -22,7 +22,8 @@ N_NULL = 200
 EXTREME_PCT = 0.8  # claim 17: each group's mean percentile on component 0 at its own end (0.8 or 0.2)
 MAX_P = 0.01
 MIN_AUROC = 0.9
-MIN_BIC_GAIN, MAX_VALLEY, MIN_ASHMAN_D = 10.0, 0.5, 3.0  # claim 19's two clusters, as for the heavy dims (analyses.position)
+# claim 19's two clusters, as for the heavy dims (analyses.position)
+MIN_BIC_GAIN, MAX_VALLEY, MIN_ASHMAN_D = 10.0, 0.5, 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +88,8 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
     order = np.argsort(eigenvalues)[::-1]
     singular = np.sqrt(np.clip(eigenvalues[order], 0, None))
     directions = eigenvectors[:, order[:N_COMPONENTS]].T.copy()
-    mean = sum(block.sum(axis=0, dtype=np.float64) for block in np.array_split(np.asarray(token_embeddings), max(1, len(w) // 8192))) / len(w)
+    blocks = np.array_split(np.asarray(token_embeddings), max(1, len(w) // 8192))
+    mean = sum(block.sum(axis=0, dtype=np.float64) for block in blocks) / len(w)
     for k in range(len(directions)):
         flip = directions[k] @ mean < 0 if k == 0 else directions[k][np.argmax(np.abs(directions[k]))] < 0
         directions[k] *= -1 if flip else 1
@@ -105,7 +107,8 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
         fit = two_gaussian_mixture(score)
         ws_ashman, ws_bic, ws_valley = fit.ashman_d, fit.bic_gain, fit.valley
     else:
-        split, ws_auroc, ws_ashman, ws_bic, ws_valley = np.zeros(2), float("nan"), float("nan"), float("nan"), float("nan")
+        split = np.zeros(2)
+        ws_auroc, ws_ashman, ws_bic, ws_valley = float("nan"), float("nan"), float("nan"), float("nan")
 
     extreme_ids, (p_long, p_short), extremeness, null_p = _norm_extremes(coords[:, 0], norms, seed)
     if unigram_dim is not None:
@@ -116,16 +119,18 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
         loading, rank = float("nan"), -1
     d = w.shape[1]
     has_dim = unigram_dim is not None and unigram_standout
-    clusters = bool(np.isfinite(ws_auroc) and ws_auroc >= MIN_AUROC and ws_bic >= MIN_BIC_GAIN and ws_valley <= MAX_VALLEY
-                    and ws_ashman >= MIN_ASHMAN_D)
+    clusters = bool(np.isfinite(ws_auroc) and ws_auroc >= MIN_AUROC and ws_bic >= MIN_BIC_GAIN
+                    and ws_valley <= MAX_VALLEY and ws_ashman >= MIN_ASHMAN_D)
     claims = (
         claim(15, cos_mean, cos_mean >= 0.95, "holds if |cos(component 0, mean embedding)| ≥ 0.95"),
         claim(16, same_sign, same_sign >= 0.99, "holds if ≥ 99% of tokens share the sign of component 0"),
         claim(17, extremeness, bool(extremeness >= EXTREME_PCT and null_p < MAX_P),
-              f"effect: the {N_EXTREMES} longest and the {N_EXTREMES} shortest tokens sit at opposite ends of component 0, "
-              f"each group's mean percentile ≥ {EXTREME_PCT:g} toward its end (value = the weaker group); null: residual "
+              f"effect: the {N_EXTREMES} longest and the {N_EXTREMES} shortest tokens sit at opposite ends "
+              f"of component 0, each group's mean percentile ≥ {EXTREME_PCT:g} toward its end "
+              "(value = the weaker group); null: residual "
               f"norms shuffled across tokens ({N_NULL} permutations); holds if p < {MAX_P:g}",
-              f"mean percentile on component 0: longest {p_long:.0%}, shortest {p_short:.0%}; permutation p = {null_p:.3g}"),
+              f"mean percentile on component 0: longest {p_long:.0%}, shortest {p_short:.0%}; "
+              f"permutation p = {null_p:.3g}"),
         claim(18, loading if has_dim else None, (loading >= 3 / np.sqrt(d)) if has_dim else None,
               "holds if the unigram dim's |loading| on direction 0 is ≥ 3/√d (three times an even share; a random "
               "direction reaches it with probability 0.3%)",
@@ -134,7 +139,8 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
               f"holds if the best linear split of components 1–2 separates word starts (AUROC ≥ {MIN_AUROC:g}) and the "
               f"tokens along it form two clusters (two Gaussians beat one by BIC ≥ {MIN_BIC_GAIN:g}, density dip ≤ "
               f"{MAX_VALLEY:g} of the lower peak, Ashman's D ≥ {MIN_ASHMAN_D:g})",
-              f"two-Gaussian fit along the split: BIC gain {ws_bic:.3g}, dip {ws_valley:.2f}, Ashman's D {ws_ashman:.2f}"
+              f"two-Gaussian fit along the split: BIC gain {ws_bic:.3g}, dip {ws_valley:.2f}, "
+              f"Ashman's D {ws_ashman:.2f}"
               if np.isfinite(ws_auroc) else "no word-start labels to split"),
     )
     return SvdResult(singular, directions, coords, cos_mean, same_sign, norms, float(ws_auroc),

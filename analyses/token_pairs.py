@@ -259,7 +259,8 @@ class PairPass:
             rows = torch.arange(a, b, device=s.device)
             first = torch.as_tensor(self.first[a:b], device=s.device)
             region = s[:, : len(columns)]
-            region.masked_fill_((columns[None, :] < first[:, None]) | (columns[None, :] == rows[:, None]), -float("inf"))
+            region.masked_fill_((columns[None, :] < first[:, None]) | (columns[None, :] == rows[:, None]),
+                                -float("inf"))
             return
         position = self.self_position[a:b]
         inside = torch.nonzero((position >= c0) & (position < c1)).flatten()

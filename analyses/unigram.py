@@ -151,9 +151,12 @@ def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_emb
               _claim13(dim, standout, bool(heavy[dim]), has_positions, position_pct, abs_mean_pct, std_pct))
     return UnigramResult(
         dim=dim, standout=standout, layers=np.asarray(layers, dtype=int), abs_gains=gains, z=z, standout_counts=counts,
-        qualifying=qualifying, chance_p=chance_p, layers_standing_out=tuple(int(layers[i]) for i in np.flatnonzero(z[:, dim] >= STANDOUT_Z)) if len(layers) else (),
+        qualifying=qualifying, chance_p=chance_p,
+        layers_standing_out=(tuple(int(layers[i]) for i in np.flatnonzero(z[:, dim] >= STANDOUT_Z))
+                             if len(layers) else ()),
         contrast_dim=contrast, values=values, contrast_values=tokens[:, contrast].astype(np.float64),
-        norms=np.linalg.norm(tokens, axis=1).astype(np.float64), token_mean=float(token_mean[dim]), token_std=float(token_std[dim]),
+        norms=np.linalg.norm(tokens, axis=1).astype(np.float64), token_mean=float(token_mean[dim]),
+        token_std=float(token_std[dim]),
         position_std=float(pos_std[dim]), position_pct=position_pct, abs_mean_pct=abs_mean_pct, std_pct=std_pct,
         frequency_spearman=rho, frequency_n=int(known.sum()), buckers_above=above, buckers_below=below,
         claims=claims,

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from analyses.claims import Claim, claim
-from analyses.token_pairs import TOLERANCE, PairScan, scan_pairs
+from analyses.token_pairs import TOLERANCE, PairScan, scan_pairs  # noqa: F401  (TOLERANCE is re-exported)
 
 SELF_FRACTION_MIN = 0.98
 COSINE_MIN = 0.8
@@ -47,7 +47,8 @@ CATEGORY_RULES = {
              "letters, or a URL fragment (http, www, ://, .com, .org, .net, .html, .php, .js, .css)",
     OTHER: "none of the above",
 }
-_MACHINE = re.compile(r"[<>{}\[\]=;/\\_|#@&`^~]|[a-z][A-Z]|\d{4}|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6}"
+_MACHINE = re.compile(r"[<>{}\[\]=;/\\_|#@&`^~]|[a-z][A-Z]|\d{4}"
+                      r"|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6}"
                       r"|https?|www|://|\.(?:com|org|net|html|php|js|css)\b")
 
 
@@ -196,7 +197,8 @@ def _claims(fraction: float, exceptions: list[ZeroLayerException], counts: dict,
     odd = counts[UNPRINTABLE] + counts[MACHINE]
     vocab = len(token_bytes)
     flags = np.zeros(vocab, dtype=bool) if unprintable is None else np.asarray(unprintable, dtype=bool)
-    odd_tokens = np.array([bool(flags[i]) or not _valid_utf8(t) or bool(_MACHINE.search(t.decode("utf-8", errors="replace")))
+    odd_tokens = np.array([bool(flags[i]) or not _valid_utf8(t)
+                           or bool(_MACHINE.search(t.decode("utf-8", errors="replace")))
                            for i, t in enumerate(token_bytes)], dtype=bool)
     p_odd = float(odd_tokens.mean()) if vocab else float("nan")
     odd_rate = 1 - (1 - p_odd) ** 2  # either token of a random pair is odd

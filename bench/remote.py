@@ -47,7 +47,8 @@ def gpt2_xl() -> tuple[dict, dict[str, dict[str, tuple]]]:
 
 def llama_7b() -> tuple[dict, dict[str, dict[str, tuple]]]:
     d, layers, vocab, mlp = 4096, 32, 32000, 11008
-    shards: dict[str, dict[str, tuple]] = {"model-00001-of-00002.safetensors": {}, "model-00002-of-00002.safetensors": {}}
+    shards: dict[str, dict[str, tuple]] = {"model-00001-of-00002.safetensors": {},
+                                           "model-00002-of-00002.safetensors": {}}
     first, second = shards.values()
     first["model.embed_tokens.weight"] = ("BF16", (vocab, d))
     for i in range(layers):
@@ -124,7 +125,8 @@ def bench_repo(name: str, data: Path, hub, repeats: int) -> dict:
         fetched = remote.fetch(repo_id, None)
         ranged.append(time.perf_counter() - start)
         served.append(hub.bytes_served)
-        needed = sum(info["tensor_bytes"] for info in json.loads((fetched.path / "fetch.json").read_text())["files"].values())
+        manifest = json.loads((fetched.path / "fetch.json").read_text())
+        needed = sum(info["tensor_bytes"] for info in manifest["files"].values())
     hub.reset_counts()
     os.environ["WEIGHTS_REPORT_CACHE"] = str(data / f"cache-{name}-0")
     start = time.perf_counter()
@@ -138,7 +140,8 @@ def bench_repo(name: str, data: Path, hub, repeats: int) -> dict:
     assert received == weight_bytes
     return {"weight_bytes": weight_bytes, "tensor_bytes_read": needed, "bytes_served": statistics.median(served),
             "fetched_ratio": statistics.median(served) / weight_bytes, "ranged_s": statistics.median(ranged),
-            "full_download_s": statistics.median(full), "time_ratio": statistics.median(ranged) / statistics.median(full),
+            "full_download_s": statistics.median(full),
+            "time_ratio": statistics.median(ranged) / statistics.median(full),
             "second_run_s": cached_s, "second_run_bytes": cached_bytes, "shards": len(files),
             "peak_rss_mb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 

@@ -55,8 +55,10 @@ def measure(*args: str) -> dict:
 def machine() -> dict:
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = platform.processor()
+    if Path("/proc/cpuinfo").exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), cpu)
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__}
 
@@ -117,7 +119,8 @@ def main() -> None:
           "this run, so load from other processes slows the dense pass and the report alike", flush=True)
     runs = [(size, lambda size=size: checkpoint(size, args.data), TARGETS.get(size, {}), True)
             for size in args.sizes.split(",") if size]
-    runs += [(f"gpt2 {family}", lambda family=family: family_checkpoint(family, checkpoint("gpt2", args.data), args.data),
+    runs += [(f"gpt2 {family}",
+              lambda family=family: family_checkpoint(family, checkpoint("gpt2", args.data), args.data),
               GPT2_TARGETS, False) for family in args.families.split(",") if family]
     for name, folder, targets, cached_run in runs:
         results["sizes"][name] = row = bench_folder(folder(), args.repeats, targets, cached_run)

@@ -6,14 +6,16 @@ names: `token_embeddings`, `position_embeddings`, `unembedding`, and LayerNorms 
 
 Roles of the LayerNorms, by family:
 
-| family                  | ln_1 (first norm in a block)        | ln_2 (second norm in a block)      | other                  |
-|-------------------------|-------------------------------------|------------------------------------|------------------------|
-| gpt2, gpt_neo           | `ln_1`, before attention            | `ln_2`, before the MLP             | `ln_f` final           |
-| opt                     | `self_attn_layer_norm`              | `final_layer_norm` (per layer)     | `decoder.final_layer_norm` |
-| gpt_neox (Pythia)       | `input_layernorm`                   | `post_attention_layernorm` (MLP's) | `final_layer_norm`     |
-| llama, mistral, qwen2   | `input_layernorm` (RMSNorm)         | `post_attention_layernorm` (RMSNorm) | `norm` final (RMSNorm) |
-| bert, roberta           | `attention.output.LayerNorm`        | `output.LayerNorm`                 | `embeddings.LayerNorm` |
-| distilbert              | `sa_layer_norm`                     | `output_layer_norm`                | `embeddings.LayerNorm` |
+| family                | ln_1 (first norm in a block) | ln_2 (second norm in a block)    | other                      |
+|-----------------------|------------------------------|----------------------------------|----------------------------|
+| gpt2, gpt_neo         | `ln_1`, before attention     | `ln_2`, before the MLP           | `ln_f` final               |
+| opt                   | `self_attn_layer_norm`       | `final_layer_norm` (per layer)   | `decoder.final_layer_norm` |
+| gpt_neox (Pythia)     | `input_layernorm`            | `post_attention_layernorm` (MLP) | `final_layer_norm`         |
+| llama, mistral, qwen2 | `input_layernorm`            | `post_attention_layernorm`       | `norm` final               |
+| bert, roberta         | `attention.output.LayerNorm` | `output.LayerNorm`               | `embeddings.LayerNorm`     |
+| distilbert            | `sa_layer_norm`              | `output_layer_norm`              | `embeddings.LayerNorm`     |
+
+llama, mistral and qwen2 use RMSNorm for all three.
 
 BERT-family encoders are post-LN: their first norm sits *after* attention (so it is the one that
 feeds the MLP) and their second after the MLP (feeding the next layer's attention). We keep the

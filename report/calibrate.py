@@ -98,7 +98,8 @@ def summarise(data: dict) -> dict:
     out = {}
     for c, by_size in data["claims"].items():
         fprs = [(v["fp"] / v["null"], v["fp"], v["null"], size) for size, v in by_size.items() if v["null"]]
-        powers = [(v["study"] / v["study_n"], v["study"], v["study_n"], size) for size, v in by_size.items() if v["study_n"]]
+        powers = [(v["study"] / v["study_n"], v["study"], v["study_n"], size)
+                  for size, v in by_size.items() if v["study_n"]]
         worst_fpr = max(fprs) if fprs else None
         worst_power = min(powers) if powers else None
         misses = []
@@ -186,7 +187,8 @@ def main(argv=None) -> int:
     missed = [c for c, s in data["summary"].items() if not s["meets_targets"]]
     for c in missed:
         s = data["summary"][c]
-        print(f"claim {c} misses its targets: {'; '.join(s['misses'])}" + (f" — e.g. {s['why'][0]}" if s["why"] else ""))
+        example = f" — e.g. {s['why'][0]}" if s["why"] else ""
+        print(f"claim {c} misses its targets: {'; '.join(s['misses'])}" + example)
     print(f"{len(CLAIMS) - len(missed)} of {len(CLAIMS)} claims meet both targets; "
           f"{time.perf_counter() - started:.0f} s; table in {args.out}")
     return 0

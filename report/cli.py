@@ -175,6 +175,7 @@ def _main(argv: list[str] | None) -> int:
     except Exception as exc:  # a bug of ours: say so plainly, trace only on request
         if args.debug or os.environ.get("WEIGHTS_REPORT_DEBUG"):
             traceback.print_exc()
-        print(f"internal error: {type(exc).__name__}: {one_paragraph(str(exc))}. This is a bug in the report generator; "
+        print(f"internal error: {type(exc).__name__}: {one_paragraph(str(exc))}. "
+              "This is a bug in the report generator; "
               "rerun with --debug for the traceback and please report it.", file=sys.stderr)
         return 1

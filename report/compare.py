@@ -203,7 +203,8 @@ def pair_diff(a: ModelDigest, b: ModelDigest, matrix_a: np.ndarray, matrix_b: np
     log_ratio = np.log(np.maximum(b.token_norms[:n], 1e-12) / np.maximum(a.token_norms[:n], 1e-12))
     cos = row_cosines(matrix_a[:n], matrix_b[:n])
     order = np.argsort(log_ratio, kind="stable")
-    grew, shrank = [i for i in order[::-1][:TOP] if log_ratio[i] > MOVED], [i for i in order[:TOP] if log_ratio[i] < -MOVED]
+    grew = [i for i in order[::-1][:TOP] if log_ratio[i] > MOVED]
+    shrank = [i for i in order[:TOP] if log_ratio[i] < -MOVED]
     turned = [i for i in np.argsort(cos, kind="stable")[:TOP] if cos[i] < 1 - MOVED]
     token = lambda i: {"id": int(i), "text_a": a.token_text[i], "text_b": b.token_text[i],  # noqa: E731
                        "norm_a": float(a.token_norms[i]), "norm_b": float(b.token_norms[i]),

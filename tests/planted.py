@@ -210,7 +210,8 @@ def _structured(rng, spec: Spec, tokens, data, word_start, z_freq, rows):
     taken = {i for pair in pairs for i in pair} | {0, vocab_size - 1}
     rare_order = np.argsort(z_freq, kind="stable")
     late = vocab_size // 2  # under-trained tokens are late BPE merges, as in GPT-2
-    clump = [int(i) for i in rare_order if i >= late and i not in taken and not data[i].startswith(b" ")][: spec.clump_size]
+    clump = [int(i) for i in rare_order
+             if i >= late and i not in taken and not data[i].startswith(b" ")][: spec.clump_size]
     centre = 0.3 * mean
     centre[u] = w[:vocab_size, u].min()
     w[clump] = centre + rng.normal(0, 0.002, (len(clump), d))
@@ -219,7 +220,8 @@ def _structured(rng, spec: Spec, tokens, data, word_start, z_freq, rows):
     periods = spec.n_positions / np.resize(np.array([1, 1, 2, 2, 3, 4, 1.5, 6]), len(heavy))
     phases = rng.uniform(0, 2 * np.pi, len(heavy))
     p = rng.normal(0, 0.002, (spec.n_positions, d))
-    p[:, heavy] = 0.3 * np.sin(2 * np.pi * positions / periods + phases) + rng.normal(0, 0.01, (spec.n_positions, len(heavy)))
+    p[:, heavy] = (0.3 * np.sin(2 * np.pi * positions / periods + phases)
+                   + rng.normal(0, 0.01, (spec.n_positions, len(heavy))))
     return w, p, pairs, sorted(clump)
 
 

@@ -98,7 +98,8 @@ def _config(family: str, d: int, n_layers: int, n_positions: int, vocab: int) ->
                          "max_position_embeddings": n_positions, "sinusoidal_pos_embds": False}
     if family == "gpt_neo":
         return common | {"model_type": family, "hidden_size": d, "num_layers": n_layers, "num_heads": 4,
-                         "attention_types": [[["global", "local"], n_layers // 2]], "max_position_embeddings": n_positions}
+                         "attention_types": [[["global", "local"], n_layers // 2]],
+                         "max_position_embeddings": n_positions}
     if family == "opt":
         return common | {"model_type": family, "hidden_size": d, "num_hidden_layers": n_layers, "ffn_dim": 2 * d,
                          "num_attention_heads": 4, "max_position_embeddings": n_positions, "word_embed_proj_dim": d,
@@ -117,8 +118,8 @@ def _wordpiece(folder: Path, text: str, vocab_target: int) -> list[str]:
     wordpiece = BertWordPieceTokenizer(lowercase=True)
     wordpiece.train_from_iterator(text.splitlines(), vocab_size=vocab_target, min_frequency=2, show_progress=False)
     wordpiece.save_model(str(folder))
-    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": True}),
-                                                  encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": True}), encoding="utf-8")
     return (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
 
 

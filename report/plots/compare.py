@@ -155,7 +155,8 @@ def all_figures(digests, diffs) -> list[tuple[str, "Callable[[], style.Figure]",
         out.append(("compare_position_std", partial(position_std, positions),
                     "How much each channel dim's position embedding varies across positions (log scale), as a "
                     "share of each model's dims. Position-heavy dims form the right-hand group."))
-    out.append(("compare_token_norms", partial(token_norms, [(i, m.label, m.token_norms) for i, m in enumerate(digests)]),
+    out.append(("compare_token_norms",
+                partial(token_norms, [(i, m.label, m.token_norms) for i, m in enumerate(digests)]),
                 "Token embedding norms, each divided by its model's median norm. A spike on the left is a "
                 "clump of short, rarely trained vectors."))
     for diff in diffs:

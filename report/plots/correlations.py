@@ -16,7 +16,8 @@ def _annotate(ax, values: np.ndarray, mask: np.ndarray | None = None) -> None:
         if mask is not None and not mask[i, j]:
             continue
         text = "—" if not np.isfinite(v) else f"{v:.2f}"
-        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if np.isfinite(v) and abs(v) > 0.6 else "black")
+        ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                color="white" if np.isfinite(v) and abs(v) > 0.6 else "black")
 
 
 def matrix(r: CorrelationsResult) -> "style.Figure":

@@ -23,7 +23,9 @@ def _style(role: str) -> tuple:
 
 
 def _title(role: str, layer: int) -> str:
-    return _style(role)[0] if role in SINGLE or role not in ROLE_STYLE else f"layer {layer} {_style(role)[0].split(' ')[0]}"
+    if role in SINGLE or role not in ROLE_STYLE:
+        return _style(role)[0]
+    return f"layer {layer} {_style(role)[0].split(' ')[0]}"
 
 
 def _x_positions(r: LayerNormBasisResult) -> np.ndarray:

@@ -17,7 +17,8 @@ def placement(r: LiteratureResult, norms: np.ndarray, centroid_distance: np.ndar
     shown = ids[np.argsort(centroid_distance[ids], kind="stable")[::-1]][:MAX_LABELS]
     fig = style.figure(height=min(6.0, max(3.0, 0.16 * len(shown) + 0.8)))
     ax, labels = fig.subplots(1, 2, width_ratios=[1.5, 1])
-    ax.scatter(norms, centroid_distance, color="#9a9a9a", label=f"all tokens ({len(norms):,})", **style.cloud(len(norms)))
+    ax.scatter(norms, centroid_distance, color="#9a9a9a", label=f"all tokens ({len(norms):,})",
+               **style.cloud(len(norms)))
     if clump:
         ax.scatter(norms[list(clump)], centroid_distance[list(clump)], marker="s", s=16, facecolors="none",
                    edgecolors=style.OKABE_ITO["vermillion"], linewidths=0.9, label="our clumps")

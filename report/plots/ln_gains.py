@@ -11,7 +11,8 @@ from report.plots.unigram import sparse_minor_label
 
 MAX_PANELS = 12
 COLUMNS = 4
-ROLE_LINES = {"ln_1": ("LN1", style.OKABE_ITO["blue"], "o", "-"), "ln_2": ("LN2", style.OKABE_ITO["vermillion"], "s", "--")}
+ROLE_LINES = {"ln_1": ("LN1", style.OKABE_ITO["blue"], "o", "-"),
+              "ln_2": ("LN2", style.OKABE_ITO["vermillion"], "s", "--")}
 
 
 def panel_layers(r: LnGainsResult) -> list[int]:

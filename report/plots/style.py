@@ -255,7 +255,8 @@ def finalize(fig: Figure) -> Figure:
                 collection.set_rasterized(True)
         for line in ax.lines:
             points = len(line.get_xdata())
-            if points > 100 * RASTERIZE_ABOVE or (points > RASTERIZE_ABOVE and line.get_marker() not in ("", "None", None, " ")):
+            has_markers = line.get_marker() not in ("", "None", None, " ")
+            if points > 100 * RASTERIZE_ABOVE or (points > RASTERIZE_ABOVE and has_markers):
                 line.set_rasterized(True)
         legend = ax.get_legend()
         if legend is not None:

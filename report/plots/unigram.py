@@ -30,7 +30,8 @@ def ln2_gains(r: UnigramResult, norm_label: str = "LN2") -> "style.Figure":
     gain_ax.plot(steps + offsets[r.dim], r.abs_gains[:, r.dim], color="black", marker="*", markersize=8,
                  linestyle="-", linewidth=0.8, label=f"dim {r.dim} (unigram)")
     gain_ax.plot(steps + offsets[r.contrast_dim], r.abs_gains[:, r.contrast_dim], color="black", marker="D",
-                 markerfacecolor="white", markersize=4, linestyle=":", linewidth=0.8, label=f"dim {r.contrast_dim} (contrast)")
+                 markerfacecolor="white", markersize=4, linestyle=":", linewidth=0.8,
+                 label=f"dim {r.contrast_dim} (contrast)")
     gain_ax.set(xlabel=f"{norm_label} of layer", ylabel="|gain| (multiplier)", yscale="log")
     gain_ax.set_xticks(steps[:: max(1, n_layers // 12)], [str(int(v)) for v in r.layers[:: max(1, n_layers // 12)]])
     gain_ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))

@@ -181,7 +181,8 @@ def verify_safetensors(path: Path, tensors: list) -> None:
                 piece = handle.get_slice(tensor.key)
                 if piece.get_dtype() != tensor.dtype or tuple(piece.get_shape()) != tensor.shape:
                     raise ReportError(f"The cached copy of {tensor.key} does not match the Hub's header "
-                                      f"({piece.get_dtype()} {piece.get_shape()} vs {tensor.dtype} {list(tensor.shape)}).")
+                                      f"({piece.get_dtype()} {piece.get_shape()} vs "
+                                      f"{tensor.dtype} {list(tensor.shape)}).")
     except ReportError:
         raise
     except Exception as exc:
@@ -198,4 +199,5 @@ def stored_tensors(path: Path) -> list:
         length = int.from_bytes(handle.read(8), "little")
         header = json.loads(handle.read(length))
     return [Tensor(str(path), key, info["dtype"], tuple(info["shape"]), 8 + length + info["data_offsets"][0],
-                   8 + length + info["data_offsets"][1]) for key, info in sorted(header.items()) if key != "__metadata__"]
+                   8 + length + info["data_offsets"][1])
+            for key, info in sorted(header.items()) if key != "__metadata__"]

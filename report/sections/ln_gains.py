@@ -56,7 +56,8 @@ def figures(r: LnGainsResult, ctx: RunContext) -> list[FigureSpec]:
     ratio = (" and the median |gain| of position-heavy dims relative to the other dims (right; 1 = no difference)"
              if r.heavy_dims else "")
     specs.append(FigureSpec("ln_gains_summary", plots.summary(r),
-                            f"Every layer at a glance: rank correlation of gain with position activity{' (left)' if ratio else ''}"
+                            "Every layer at a glance: rank correlation of gain with position activity"
+                            f"{' (left)' if ratio else ''}"
                             f"{ratio}."))
     return specs
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from analyses.outliers import (K, MIN_CLUMP, N_NEIGHBOURS, RULE, OutliersResult, analyse_outliers,
-                               percentile_ranks)
+from analyses.outliers import MIN_CLUMP, N_NEIGHBOURS, RULE, K, OutliersResult, analyse_outliers, percentile_ranks
 from report.context import RunContext
 from report.plots import outliers as plots
 from report.sections import FigureSpec, Section
@@ -55,7 +54,8 @@ def to_json(r: OutliersResult, ctx: RunContext) -> dict:
         "rule": RULE,
         "crowding": {"k": K, "min_clump": MIN_CLUMP, "sample_size": r.sample_size,
                      "median_kth_neighbour_distance": r.median_crowding, "threshold": r.threshold,
-                     "pairs_within_threshold": r.near_pairs, "exhaustive": r.exhaustive, "crowded_token_ids": list(r.crowded)},
+                     "pairs_within_threshold": r.near_pairs, "exhaustive": r.exhaustive,
+                     "crowded_token_ids": list(r.crowded)},
         "unigram_dim": r.unigram_dim,
         "longest": listed(r.longest),
         "shortest": listed(r.shortest),
@@ -86,7 +86,8 @@ def _row(r: OutliersResult, ctx: RunContext, i: int, pct_norm, pct_centroid) -> 
 
 def context(r: OutliersResult, ctx: RunContext) -> dict:
     pct_norm, pct_centroid = percentile_ranks(r.norms), percentile_ranks(r.centroid_distance)
-    clumps = [{"size": len(c), "pct": p, "members": [_row(r, ctx, i, pct_norm, pct_centroid) for i in c[:SHOWN_MEMBERS]]}
+    clumps = [{"size": len(c), "pct": p,
+               "members": [_row(r, ctx, i, pct_norm, pct_centroid) for i in c[:SHOWN_MEMBERS]]}
               for c, p in zip(r.clumps, r.clump_percentiles)]
     return {
         "r": r, "rule": RULE, "k": K, "min_clump": MIN_CLUMP, "n_neighbours": N_NEIGHBOURS,

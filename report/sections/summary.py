@@ -60,11 +60,13 @@ def _unigram(ctx: RunContext) -> Finding | None:
         return None
     layers = len(r.layers)
     if r.standout:
-        text = (f"Dim {r.dim} stands out in the {norm_label(ctx)} gains of {len(r.layers_standing_out)} of {layers} layers; "
+        text = (f"Dim {r.dim} stands out in the {norm_label(ctx)} gains of {len(r.layers_standing_out)} "
+                f"of {layers} layers; "
                 f"its Spearman correlation with log frequency is {fmt_number(r.frequency_spearman, 2)} "
                 f"(n = {fmt_number(r.frequency_n)}).")
     else:
-        text = (f"No channel dim stands out in the {norm_label(ctx)} gains across layers; the best candidate, dim {r.dim}, "
+        text = (f"No channel dim stands out in the {norm_label(ctx)} gains across layers; "
+                f"the best candidate, dim {r.dim}, "
                 "is used where a unigram dim is needed.")
     return Finding(f"Unigram dim: {r.dim}" if r.standout else "No clear unigram dim", text, "unigram",
                    _verdict(ctx, 9))
@@ -129,8 +131,8 @@ def _alerts(ctx: RunContext) -> tuple[Alert, ...]:
         rogue = [int(d) for d in (unigram.standout_counts >= max(2, ROGUE_SHARE * len(unigram.layers))).nonzero()[0]]
         if rogue:
             names = f"Dim {rogue[0]} stands" if len(rogue) == 1 else f"Dims {', '.join(map(str, rogue))} stand"
-            alerts.append(Alert("rogue dims", f"{names} out in the {norm_label(ctx)} gains of at least {ROGUE_SHARE:.0%} of "
-                                "layers.", "unigram"))
+            alerts.append(Alert("rogue dims", f"{names} out in the {norm_label(ctx)} gains "
+                                f"of at least {ROGUE_SHARE:.0%} of layers.", "unigram"))
     outliers = ctx.results.get("outliers")
     if outliers is not None and outliers.clump_token_ids:
         alerts.append(Alert("under-trained tokens", f"{len(outliers.clump_token_ids)} tokens form a crowded clump; "

@@ -9,7 +9,6 @@ from report.context import RunContext
 from report.plots import unigram as plots
 from report.sections import FigureSpec, Section
 
-
 NORM_LABELS = {"ln_1": "LN1", "ln_2": "LN2"}
 
 
@@ -22,7 +21,8 @@ def run(ctx: RunContext) -> UnigramResult:
     w = ctx.weights
     norms = w.norms_with_role(w.mlp_norm_role)
     position = ctx.results["position"]
-    return analyse_unigram([ln.layer for ln in norms], np.array([ln.weight for ln in norms]).reshape(len(norms), w.d_model),
+    return analyse_unigram([ln.layer for ln in norms],
+                           np.array([ln.weight for ln in norms]).reshape(len(norms), w.d_model),
                            ctx.embeddings, position.position_std if position.has_positions else None,
                            position.heavy_dims, ctx.log_frequency)
 
@@ -66,7 +66,8 @@ def figures(r: UnigramResult, ctx: RunContext) -> list[FigureSpec]:
     if len(r.layers):
         specs.append(FigureSpec(
             "unigram_ln2_gains", plots.ln2_gains(r, norm_label(ctx)),
-            f"Left: |gain| of every channel dim in every {norm_label(ctx)} (the norm in front of the MLP), dims spread across each layer's column and coloured by "
+            f"Left: |gain| of every channel dim in every {norm_label(ctx)} (the norm in front of the MLP), "
+            "dims spread across each layer's column and coloured by "
             f"index; dim {r.dim} is the black star, the contrast dim {r.contrast_dim} the open diamond. Right: the "
             f"robust z of dim {r.dim} per layer against the threshold {STANDOUT_Z:g}."))
     frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None

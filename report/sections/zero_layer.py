@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from analyses.zero_layer import (CATEGORIES, CATEGORY_RULES, TOLERANCE, ZeroLayerResult, analyse_zero_layer)
+from analyses.zero_layer import CATEGORIES, CATEGORY_RULES, TOLERANCE, ZeroLayerResult, analyse_zero_layer
 from report.background import BackgroundSearch
 from report.context import RunContext
 from report.plots import zero_layer as plots
@@ -66,7 +66,8 @@ def context(r: ZeroLayerResult, ctx: RunContext) -> dict:
             groups.append({"category": category, "rule": CATEGORY_RULES[category], "count": len(members),
                            "rows": [_row(e, ctx) for e in members[:SHOWN_PER_CATEGORY]]})
     targets = Counter(e.predicts_id for e in r.exceptions)
-    popular = [ctx.token(v) | {"count": c} for v, c in sorted(targets.items(), key=lambda kv: (-kv[1], kv[0])) if c > 1][:8]
+    popular = [ctx.token(v) | {"count": c}
+               for v, c in sorted(targets.items(), key=lambda kv: (-kv[1], kv[0])) if c > 1][:8]
     return {"r": r, "groups": groups, "shown": SHOWN_PER_CATEGORY, "popular_targets": popular,
             "n_exceptions": len(r.exceptions), "tolerance": TOLERANCE,
             "screened_share": r.pairs_screened / r.pairs_total if r.pairs_total else 0.0,

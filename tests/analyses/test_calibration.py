@@ -32,7 +32,7 @@ def test_small_calibration_writes_the_table_and_the_readme_block(tmp_path):
     loaded = json.loads(out.read_text(encoding="utf-8"))
     assert set(loaded["claims"]) == {str(c) for c in CLAIMS}
     size = loaded["sizes"][0]["size"]
-    for c, by_size in loaded["claims"].items():
+    for by_size in loaded["claims"].values():
         row = by_size[size]
         assert 0 <= row["fp"] <= row["null"] and 0 <= row["study"] <= row["study_n"] <= 1
         assert row["null"] >= 1  # every claim has at least one model where its effect is absent
@@ -88,7 +88,8 @@ def test_degenerate_token_embeddings_make_every_token_claim_not_applicable(kind)
     checked = {c.id: c for c in guard(found, problems)}
     for claim_id in (2, 3, 15, 16, 17, 19, 20, 21, 22, 23):
         assert checked[claim_id].verdict == NOT_APPLICABLE and checked[claim_id].value is None
-        assert checked[claim_id].detail.startswith("degenerate input: ") and "token embeddings" in checked[claim_id].detail
+        detail = checked[claim_id].detail
+        assert detail.startswith("degenerate input: ") and "token embeddings" in detail
     assert checked[4].verdict != NOT_APPLICABLE or "degenerate" not in checked[4].detail  # positions are fine
 
 

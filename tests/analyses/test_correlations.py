@@ -59,7 +59,8 @@ def test_partial_correlation_matches_rank_residuals():
     z = rng.normal(size=n)
     x = z + rng.normal(size=n)
     y = z + 0.5 * x + rng.normal(size=n)
-    data = {"unigram_dim": x, "norm": z, "svd0": y, "log_frequency": rng.normal(size=n), "token_index": np.arange(n) * 1.0}
+    data = {"unigram_dim": x, "norm": z, "svd0": y, "log_frequency": rng.normal(size=n),
+            "token_index": np.arange(n) * 1.0}
     r = analyse_correlations(data, 0, True, True, seed=0, n_resamples=100)
     partial = next(p for p in r.partials if (p.x, p.y) == ("unigram_dim", "svd0"))
     rx, ry, rz = (stats.rankdata(v) for v in (x, y, z))

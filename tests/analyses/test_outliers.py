@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyses.outliers import K, MIN_CLUMP, N_EXTREMES, N_NEIGHBOURS, _claim24, analyse_outliers
+from analyses.outliers import MIN_CLUMP, N_EXTREMES, N_NEIGHBOURS, K, _claim24, analyse_outliers
 
 
 def brute_force_crowded(w: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:

@@ -184,13 +184,13 @@ def test_a_tenfold_spread_without_a_gap_is_no_cluster():
 @pytest.mark.parametrize("shape", ["gaussian", "skewed", "lognormal", "heavy-tailed", "uniform"])
 def test_a_unimodal_spread_is_never_a_heavy_cluster(d, shape):
     """The audit's failure: a single spread of ~1 decade (or a right-skewed one) was called a cluster."""
+    draw = {"gaussian": lambda rng: rng.normal(-2, 0.25, d),
+            "skewed": lambda rng: -2 + 0.3 * (rng.gamma(2, 1, d) - 2) / np.sqrt(2),
+            "lognormal": lambda rng: -2.5 + 0.3 * rng.lognormal(0, 0.6, d),
+            "heavy-tailed": lambda rng: -2 + 0.15 * rng.standard_t(3, d),
+            "uniform": lambda rng: rng.uniform(-2.5, -1.5, d)}[shape]
     for seed in range(5):
-        rng = np.random.default_rng(seed)
-        log_std = {"gaussian": lambda: rng.normal(-2, 0.25, d),
-                   "skewed": lambda: -2 + 0.3 * (rng.gamma(2, 1, d) - 2) / np.sqrt(2),
-                   "lognormal": lambda: -2.5 + 0.3 * rng.lognormal(0, 0.6, d),
-                   "heavy-tailed": lambda: -2 + 0.15 * rng.standard_t(3, d),
-                   "uniform": lambda: rng.uniform(-2.5, -1.5, d)}[shape]()
+        log_std = draw(np.random.default_rng(seed))
         assert not heavy_cluster(10 ** log_std)[3], (shape, d, seed)
 
 

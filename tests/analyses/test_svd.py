@@ -220,7 +220,8 @@ def test_null_p_is_deterministic_in_the_seed_and_valid_across_seeds():
     for p in ps:
         assert 1 / (N_NULL + 1) <= p <= 1
         assert (p * (N_NULL + 1)) == pytest.approx(round(p * (N_NULL + 1)))  # (1 + count) / (1 + N_NULL)
-    assert {_norm_extremes(svd0, norms, seed=s)[:3] for s in range(6)} == {first[:3]}  # ids and observed ignore the seed
+    # ids and observed ignore the seed
+    assert {_norm_extremes(svd0, norms, seed=s)[:3] for s in range(6)} == {first[:3]}
 
 
 def test_extremes_at_the_same_end_are_not_extreme_in_the_claimed_sense():

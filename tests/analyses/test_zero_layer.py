@@ -9,8 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from analyses.zero_layer import (CATEGORIES, LEADING_SPACE, MACHINE, OTHER, TOLERANCE, UNPRINTABLE,
-                                 analyse_zero_layer, category_of, dense_argmax, zero_layer_predictions)
+from analyses.zero_layer import (
+    CATEGORIES,
+    LEADING_SPACE,
+    MACHINE,
+    OTHER,
+    TOLERANCE,
+    UNPRINTABLE,
+    analyse_zero_layer,
+    category_of,
+    dense_argmax,
+    zero_layer_predictions,
+)
 
 
 def brute_force(w: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +137,8 @@ def test_tiny_shapes(shape):
 def test_dense_argmax_is_the_plain_argmax():
     rng = np.random.default_rng(7)
     w = (rng.normal(size=(700, 20)) * rng.lognormal(0, 0.5, size=(700, 1))).astype(np.float32)
-    np.testing.assert_array_equal(dense_argmax(w, block=128), np.argmax(w.astype(np.float64) @ w.T.astype(np.float64), axis=1))
+    np.testing.assert_array_equal(dense_argmax(w, block=128),
+                                  np.argmax(w.astype(np.float64) @ w.T.astype(np.float64), axis=1))
     np.testing.assert_array_equal(dense_argmax(w), zero_layer_predictions(w).predicts)  # no ties here
 
 

@@ -19,9 +19,9 @@ from report.cli import main
 from report.hub import resolve
 from report.loader import load_weights
 from report.pipeline import Request, build
+from report.render import WarningLog
 from report.tokens import load_tokenizer, load_tokens
 from tests.planted_families import FAMILIES, SPECS, UNIGRAM, write_family
-from report.render import WarningLog
 
 ROTARY = ("gpt_neox", "llama")
 POSITION_CLAIMS = (4, 5, 6, 7)
@@ -231,7 +231,8 @@ def test_unigram_dim_is_read_from_the_norm_that_feeds_the_mlp(family_reports, fa
     assert ("so that norm is LN1, the one after attention" in html) == post_ln
 
 
-@pytest.mark.parametrize("config,role", [({"do_layer_norm_before": True}, "ln_2"), ({"do_layer_norm_before": False}, "ln_1"),
+@pytest.mark.parametrize("config,role", [({"do_layer_norm_before": True}, "ln_2"),
+                                         ({"do_layer_norm_before": False}, "ln_1"),
                                          ({}, "ln_2")])
 def test_opt_names_its_pre_mlp_norm(config, role):
     base = {"model_type": "opt", "hidden_size": 16, "num_hidden_layers": 2, "vocab_size": 10,

@@ -165,7 +165,9 @@ def test_figures_numbered_in_reading_order(page):
 
 def test_contents_links_resolve(page):
     targets = page.page.eval_on_selector_all(
-        "nav.toc a[href^='#']", "links => links.map(a => [a.getAttribute('href'), !!document.getElementById(a.getAttribute('href').slice(1))])")
+        "nav.toc a[href^='#']",
+        "links => links.map(a => [a.getAttribute('href'), "
+        "!!document.getElementById(a.getAttribute('href').slice(1))])")
     sections = page.page.eval_on_selector_all("main section.section", "nodes => nodes.map(n => n.id)")
     assert sections and {f"#{s}" for s in sections} <= {href for href, _ in targets}
     assert [href for href, ok in targets if not ok] == []

@@ -14,12 +14,11 @@ from pypdf import PdfReader
 from safetensors.numpy import load_file, save_file
 
 from report.cli import main
-from report.compare import (ModelDigest, claims_matrix, headline, lookup, overlaps, pair_diff, short_labels,
-                            token_lists)
+from report.compare import ModelDigest, claims_matrix, headline, lookup, overlaps, pair_diff, short_labels, token_lists
 from report.errors import ReportError
 from report.hub import split_revision
-from tests.planted import Spec, plant
 from report.render import WarningLog
+from tests.planted import Spec, plant
 
 HUB_ID = "tiny-gpt2"
 MOVED_DIMS = (5, 44)  # gains raised in revision v2 (layer 1 LN2)
@@ -96,7 +95,8 @@ def test_pair_diff_finds_what_moved():
 
 
 def test_labels_and_revision_syntax(tmp_path):
-    assert short_labels(["openai-community/gpt2", "gpt2-medium", "/x/a", "/y/a"]) == ["gpt2", "gpt2-medium", "/x/a", "/y/a"]
+    assert short_labels(["openai-community/gpt2", "gpt2-medium", "/x/a", "/y/a"]) == [
+        "gpt2", "gpt2-medium", "/x/a", "/y/a"]
     assert split_revision("gpt2@v1.0") == ("gpt2", "v1.0")
     assert split_revision("EleutherAI/pythia-70m@step1000") == ("EleutherAI/pythia-70m", "step1000")
     assert split_revision("gpt2") == ("gpt2", None)

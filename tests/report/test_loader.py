@@ -24,7 +24,8 @@ def test_hub_key_style_reads_every_needed_tensor(planted):
     assert np.array_equal(weights.token_embeddings, raw["wte.weight"])
     assert np.array_equal(weights.position_embeddings, raw["wpe.weight"])
     assert [ln.name for ln in weights.layer_norms] == [
-        "layers.0.ln_1", "layers.0.ln_2", "layers.1.ln_1", "layers.1.ln_2", "layers.2.ln_1", "layers.2.ln_2", "final_ln"]
+        "layers.0.ln_1", "layers.0.ln_2", "layers.1.ln_1", "layers.1.ln_2", "layers.2.ln_1", "layers.2.ln_2",
+        "final_ln"]
     assert np.array_equal(weights.layer_norms[2].weight, raw["h.1.ln_1.weight"])
     assert weights.tied and weights.unembedding is None
     assert not any("attn" in key or "mlp" in key for key in weights.tensor_sha256)

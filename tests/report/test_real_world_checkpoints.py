@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -73,8 +72,8 @@ def test_alert_when_word_starts_vanish(small, tmp_path):
     """A BPE vocabulary written as plain text (a converter that lost the byte map) has no word starts."""
     from report.context import Options, RunContext
     from report.frequency import from_token_index
-    from report.loader import load_weights
     from report.hub import resolve
+    from report.loader import load_weights
     from report.sections import summary
     from report.tokens import build_table
 

@@ -68,7 +68,8 @@ def expected_bytes(folder: Path) -> int:
             length = int.from_bytes(handle.read(8), "little")
             header = json.loads(handle.read(length))
         total += 8 + length
-        total += sum(v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k in weights.tensor_sha256)
+        total += sum(v["data_offsets"][1] - v["data_offsets"][0]
+                     for k, v in header.items() if k in weights.tensor_sha256)
     return total
 
 

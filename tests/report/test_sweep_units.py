@@ -40,7 +40,9 @@ def refs(monkeypatch):
 
     def list_repo_refs(self, repo_id, **kwargs):
         calls.append(repo_id)
-        branch = lambda name: SimpleNamespace(name=name)
+        def branch(name):
+            return SimpleNamespace(name=name)
+
         return SimpleNamespace(branches=[branch(n) for n in ("main", "step0", "step1000", "step143000", "step512")],
                                tags=[branch("v1.0")])
 
