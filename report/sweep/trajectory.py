@@ -11,6 +11,8 @@ step; the structure appeared after `previous_step` (the checkpoint before it) an
 
 from __future__ import annotations
 
+from report.results_json import at_path
+
 CLUMP_OVERLAP = 0.5
 METRICS = ("self_predict_fraction", "unigram_dim", "unigram_standout", "unigram_frequency_spearman",
            "heavy_dim_count", "clump_size", "clump_overlap_final", "cos_svd0_mean", "leading_space_auroc",
@@ -24,17 +26,8 @@ RULES = {
 }
 
 
-def get(document: dict | None, dotted: str):
-    value = document
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def norm_frequency_spearman(results: dict) -> float | None:
-    for row in get(results, "analyses.unigram.correlations") or []:
+    for row in at_path(results, "analyses.unigram.correlations") or []:
         if {row.get("x"), row.get("y")} == {"norm", "log_frequency"}:
             return row.get("spearman")
     return None
@@ -44,17 +37,17 @@ def metrics(results: dict | None, final_clump: set[int]) -> dict:
     """The headline numbers of one checkpoint; all None for a failed one."""
     if results is None:
         return dict.fromkeys(METRICS)
-    clump = set(get(results, "analyses.outliers.clump_token_ids") or [])
+    clump = set(at_path(results, "analyses.outliers.clump_token_ids") or [])
     return {
-        "self_predict_fraction": get(results, "analyses.zero_layer.self_predict_fraction"),
-        "unigram_dim": get(results, "analyses.unigram.dim"),
-        "unigram_standout": get(results, "analyses.unigram.standout"),
-        "unigram_frequency_spearman": get(results, "analyses.unigram.frequency.spearman"),
-        "heavy_dim_count": get(results, "analyses.position.heavy_dim_count"),
+        "self_predict_fraction": at_path(results, "analyses.zero_layer.self_predict_fraction"),
+        "unigram_dim": at_path(results, "analyses.unigram.dim"),
+        "unigram_standout": at_path(results, "analyses.unigram.standout"),
+        "unigram_frequency_spearman": at_path(results, "analyses.unigram.frequency.spearman"),
+        "heavy_dim_count": at_path(results, "analyses.position.heavy_dim_count"),
         "clump_size": len(clump),
         "clump_overlap_final": len(clump & final_clump) / len(final_clump) if final_clump else None,
-        "cos_svd0_mean": get(results, "analyses.svd.cos_svd0_mean"),
-        "leading_space_auroc": get(results, "analyses.svd.leading_space_auroc"),
+        "cos_svd0_mean": at_path(results, "analyses.svd.cos_svd0_mean"),
+        "leading_space_auroc": at_path(results, "analyses.svd.leading_space_auroc"),
         "norm_frequency_spearman": norm_frequency_spearman(results),
         "claims_holding": sum(c.get("verdict") == "holds" for c in results.get("claims", [])),
     }
@@ -78,7 +71,7 @@ def run_block(steps: list[int], entries: list[dict], outcomes: list[dict]) -> di
     `entries` are the sweep.json checkpoint rows; `outcomes` the tasks' outcomes, both in step order."""
     documents = [o["results"] if o["status"] == "ok" else None for o in outcomes]
     last = next((d for d in reversed(documents) if d is not None), None)
-    final_clump = set(get(last, "analyses.outliers.clump_token_ids") or [])
+    final_clump = set(at_path(last, "analyses.outliers.clump_token_ids") or [])
     rows = [metrics(d, final_clump) for d in documents]
     trajectories = {name: [row[name] for row in rows] for name in METRICS}
     return {
@@ -87,24 +80,24 @@ def run_block(steps: list[int], entries: list[dict], outcomes: list[dict]) -> di
         "trajectories": trajectories,
         "emergence": emergence(steps, documents, trajectories),
         "claims": claims_matrix(documents),
-        "unigram_dim_ln_gains": unigram_ln_gains(get(last, "analyses.unigram.dim"), outcomes),
+        "unigram_dim_ln_gains": unigram_ln_gains(at_path(last, "analyses.unigram.dim"), outcomes),
         "final": {name: next((v for v in reversed(trajectories[name]) if v is not None), None) for name in METRICS},
     }
 
 
 def emergence(steps: list[int], documents: list[dict | None], trajectories: dict) -> dict:
     last = next((d for d in reversed(documents) if d is not None), None)
-    final_dim = get(last, "analyses.unigram.dim") if get(last, "analyses.unigram.standout") else None
-    unigram = stable_from(steps, [None if d is None else bool(get(d, "analyses.unigram.standout"))
-                                  and get(d, "analyses.unigram.dim") == final_dim for d in documents])
-    heavy = stable_from(steps, [None if d is None else bool(get(d, "analyses.position.has_heavy_cluster"))
+    final_dim = at_path(last, "analyses.unigram.dim") if at_path(last, "analyses.unigram.standout") else None
+    unigram = stable_from(steps, [None if d is None else bool(at_path(d, "analyses.unigram.standout"))
+                                  and at_path(d, "analyses.unigram.dim") == final_dim for d in documents])
+    heavy = stable_from(steps, [None if d is None else bool(at_path(d, "analyses.position.has_heavy_cluster"))
                                 for d in documents])
     overlap = trajectories["clump_overlap_final"]
     clump = stable_from(steps, [None if d is None else bool(size) and (share or 0) >= CLUMP_OVERLAP
                                 for d, size, share in zip(documents, trajectories["clump_size"], overlap)])
     return {
         "unigram_dim": None if unigram is None else {"dim": final_dim, **unigram},
-        "heavy_dims": None if heavy is None else {**heavy, "dims": get(last, "analyses.position.heavy_dims")},
+        "heavy_dims": None if heavy is None else {**heavy, "dims": at_path(last, "analyses.position.heavy_dims")},
         "clump": None if clump is None else {**clump, "size": trajectories["clump_size"][steps.index(clump["step"])]},
         "rules": RULES,
     }
