@@ -21,6 +21,13 @@ from pathlib import Path
 BLOCK = 4096
 
 
+def write_results(path: Path, results: dict) -> None:
+    """Write a benchmark's results as indented JSON (creating the folder) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
 def peak_rss_mb() -> float:
     """This process's own high-water mark. VmHWM starts afresh at exec, unlike ru_maxrss, which Linux
     carries over from the parent (here the benchmark driver that built a multi-GB checkpoint)."""

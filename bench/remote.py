@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.measure import write_results
+
 ROOT = Path(__file__).resolve().parent.parent
 ITEM = {"F32": 4, "BF16": 2}
 
@@ -170,9 +172,7 @@ def main() -> None:
                   f"{row['tensor_bytes_read'] / 1e6:.1f} MB) in {row['ranged_s']:5.1f}s | full download "
                   f"{row['full_download_s']:5.1f}s ({row['time_ratio']:.2f}×) | second run {row['second_run_s']:.2f}s, "
                   f"{row['second_run_bytes']} B | peak RSS so far {row['peak_rss_mb_so_far']:.0f} MB", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.families import FAMILIES
 from bench.families import checkpoint as family_checkpoint
+from bench.measure import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {
@@ -128,9 +129,7 @@ def main() -> None:
         print(f"{name:20s} dense {row['dense_pass_s']:7.1f}s | zero-layer + clumps {row['zero_layer_s']:6.1f}s "
               f"({row['zero_layer_ratio']:.2f}×, {row['precision']} screen) | report {row['report_s']:7.1f}s "
               f"({row['report_ratio']:.2f}×){cached} | peak {row['peak_rss_gb']:.2f} GB | {verdict(row)}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

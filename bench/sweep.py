@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.measure import write_results
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"task_ratio": 0.6, "overhead_s": 30.0, "worker_peak_gb": 2.5}
 
@@ -105,9 +107,7 @@ def main() -> None:
     print(f"sweep of {sweep['checkpoints']} "
           f"on {sweep['workers']} workers: {sweep['engine_wall_s']:.1f}s tasks + {sweep['report_s']:.1f}s report, "
           f"overhead {sweep['overhead_s']:.1f}s, worker peak {sweep['worker_peak_gb']:.2f} GB", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":
