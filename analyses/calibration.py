@@ -31,11 +31,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analyses.claims import BY_NAME, REGISTRY
+
 FAMILIES = ("gaussian", "heavy-tailed", "skewed", "uniform", "low-rank", "mean-shifted")
 N_POSITIONS, N_LAYERS = 1024, 12
-CLAIMS = tuple(range(1, 25))
-DESCRIPTIVE = frozenset({6, 15, 16, 20, 21})  # exact measurements: absent only where the family lacks the property
-EXPENSIVE = frozenset({20, 21, 22, 23, 24})  # need the zero-layer search and the clump search
+CLAIMS = tuple(c.id for c in REGISTRY)  # calibration tables are keyed by the claims' visible numbers
+DESCRIPTIVE = frozenset(BY_NAME[name].id for name in (  # exact measurements: absent only where the family lacks it
+    "positions_centred", "svd0_along_mean", "svd0_one_sign", "tokens_predict_themselves",
+    "exceptions_parallel_and_longer"))
+EXPENSIVE = frozenset(c.id for c in REGISTRY  # need the zero-layer search and the clump search
+                      if c.decided_by in ("analyses.zero_layer", "analyses.outliers"))
 
 
 @dataclass(frozen=True, eq=False)

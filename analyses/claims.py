@@ -1,4 +1,5 @@
-"""The study's claims as checklist rows, and the one way analyses state a verdict on them."""
+"""The study's claims: their registry (number, name, statement, section, deciding analysis), the checklist
+rows, and the one way analyses state a verdict on them."""
 
 from __future__ import annotations
 
@@ -8,33 +9,137 @@ import numpy as np
 
 HOLDS, FAILS, NOT_APPLICABLE = "holds", "fails", "not-applicable"
 
-# Our paraphrase of each numbered claim in shared/CLAIMS.md.
-STATEMENTS = {
-    1: "LayerNorm gains single out the standard basis: their spread across channel dims is far beyond chance.",
-    2: "Token embeddings are striped: some channel dims sit systematically above or below the rest across tokens.",
-    3: "Most channel dims share one distribution over tokens; a few have lower spread and larger means.",
-    4: "Position embeddings are active in a distinct cluster of channel dims and near zero elsewhere.",
-    5: "The low-spread, high-mean token dims are mostly the position-heavy dims.",
-    6: "Position embeddings are centred near zero in every dim (|mean| below the std).",
-    7: "Position embeddings are smooth, roughly periodic functions of position.",
-    8: "Layer 0's gains turn the position-heavy dims down; later layers mostly adjust a few outliers.",
-    9: "One channel dim stands out in the pre-MLP (LN2) gains across many layers: the unigram dim.",
-    10: "The unigram dim is higher for tokens with short embedding vectors.",
-    11: "The unigram dim is higher for tokens early in the BPE vocabulary.",
-    12: "The unigram dim rises with a token's frequency in text.",
-    13: "The unigram dim has little position activity, an off-centre token mean and a high token variance.",
-    14: "More frequent tokens have shorter embedding vectors.",
-    15: "SVD component 0 points almost exactly along the mean token embedding.",
-    16: "All tokens share one sign on SVD component 0.",
-    17: "The longest and shortest embedding vectors are extreme on SVD component 0.",
-    18: "The unigram dim loads strongly on SVD component 0.",
-    19: "SVD components 1 and 2 split tokens into word-start and continuation clusters.",
-    20: "In the zero-layer model (W Wᵀ) almost every token predicts itself.",
-    21: "The exceptions u → v are nearly parallel vectors with |u| < |v|.",
-    22: "Many exceptions drop a leading space (\" word\" → \"word\").",
-    23: "The other exceptions involve unprintable bytes or machine-readable text.",
-    24: "A crowded clump of rarely trained tokens sits at low norm and low unigram-dim value.",
-}
+# Which weights a claim's verdict reads: the claim is "not applicable" when any of them is degenerate.
+TOKENS, POSITIONS, GAINS = "token embeddings", "position embeddings", "LayerNorm gains"
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """One of the study's claims, as the report knows it.
+
+    Attributes:
+        id: its visible number, the numbering of the study's CLAIMS.md.
+        name: a short snake_case name; code and templates refer to the claim by it.
+        statement: the claim in our words.
+        section: key of the report section whose claim table shows it.
+        decided_by: the analyses module whose function gives the verdict.
+        reads: the weights the verdict reads (TOKENS, POSITIONS, GAINS).
+    """
+
+    id: int
+    name: str
+    statement: str
+    section: str
+    decided_by: str
+    reads: tuple[str, ...]
+
+
+# The in-repository source of the study's claims. The numbers are those of the study's CLAIMS.md (kept
+# outside this repository), so they stay the visible number; everything else refers to a claim by name.
+# Adding a claim: one line here, and the analysis that decides it calls claim(name, ...); its section's
+# claim table picks it up through `section`.
+REGISTRY = tuple(ClaimSpec(*row) for row in (
+    (1, "gains_favour_standard_basis",
+     "LayerNorm gains single out the standard basis: their spread across channel dims is far beyond chance.",
+     "layernorm_basis", "analyses.layernorm_basis", (GAINS,)),
+    (2, "token_dims_striped",
+     "Token embeddings are striped: some channel dims sit systematically above or below the rest across tokens.",
+     "position", "analyses.position", (TOKENS,)),
+    (3, "few_low_spread_token_dims",
+     "Most channel dims share one distribution over tokens; a few have lower spread and larger means.",
+     "position", "analyses.position", (TOKENS,)),
+    (4, "position_dims_clustered",
+     "Position embeddings are active in a distinct cluster of channel dims and near zero elsewhere.",
+     "position", "analyses.position", (POSITIONS,)),
+    (5, "low_spread_dims_are_position_dims",
+     "The low-spread, high-mean token dims are mostly the position-heavy dims.",
+     "position", "analyses.position", (TOKENS, POSITIONS)),
+    (6, "positions_centred",
+     "Position embeddings are centred near zero in every dim (|mean| below the std).",
+     "position", "analyses.position", (POSITIONS,)),
+    (7, "positions_smooth_periodic",
+     "Position embeddings are smooth, roughly periodic functions of position.",
+     "position", "analyses.position", (POSITIONS,)),
+    (8, "layer0_gains_dial_down_position_dims",
+     "Layer 0's gains turn the position-heavy dims down; later layers mostly adjust a few outliers.",
+     "ln_gains", "analyses.ln_gains", (GAINS, POSITIONS)),
+    (9, "unigram_dim_in_gains",
+     "One channel dim stands out in the pre-MLP (LN2) gains across many layers: the unigram dim.",
+     "unigram", "analyses.unigram", (GAINS,)),
+    (10, "unigram_dim_high_for_short_tokens",
+     "The unigram dim is higher for tokens with short embedding vectors.",
+     "correlations", "analyses.correlations", (TOKENS, GAINS)),
+    (11, "unigram_dim_high_for_early_tokens",
+     "The unigram dim is higher for tokens early in the BPE vocabulary.",
+     "correlations", "analyses.correlations", (TOKENS, GAINS)),
+    (12, "unigram_dim_rises_with_frequency",
+     "The unigram dim rises with a token's frequency in text.",
+     "correlations", "analyses.correlations", (TOKENS, GAINS)),
+    (13, "unigram_dim_profile",
+     "The unigram dim has little position activity, an off-centre token mean and a high token variance.",
+     "unigram", "analyses.unigram", (TOKENS, POSITIONS, GAINS)),
+    (14, "frequent_tokens_shorter",
+     "More frequent tokens have shorter embedding vectors.",
+     "correlations", "analyses.correlations", (TOKENS,)),
+    (15, "svd0_along_mean",
+     "SVD component 0 points almost exactly along the mean token embedding.",
+     "svd", "analyses.svd", (TOKENS,)),
+    (16, "svd0_one_sign",
+     "All tokens share one sign on SVD component 0.",
+     "svd", "analyses.svd", (TOKENS,)),
+    (17, "svd0_norm_extremes",
+     "The longest and shortest embedding vectors are extreme on SVD component 0.",
+     "svd", "analyses.svd", (TOKENS,)),
+    (18, "unigram_dim_on_svd0",
+     "The unigram dim loads strongly on SVD component 0.",
+     "svd", "analyses.svd", (TOKENS, GAINS)),
+    (19, "svd12_split_word_starts",
+     "SVD components 1 and 2 split tokens into word-start and continuation clusters.",
+     "svd", "analyses.svd", (TOKENS,)),
+    (20, "tokens_predict_themselves",
+     "In the zero-layer model (W Wᵀ) almost every token predicts itself.",
+     "zero_layer", "analyses.zero_layer", (TOKENS,)),
+    (21, "exceptions_parallel_and_longer",
+     "The exceptions u → v are nearly parallel vectors with |u| < |v|.",
+     "zero_layer", "analyses.zero_layer", (TOKENS,)),
+    (22, "exceptions_drop_leading_space",
+     "Many exceptions drop a leading space (\" word\" → \"word\").",
+     "zero_layer", "analyses.zero_layer", (TOKENS,)),
+    (23, "exceptions_odd_bytes_or_code",
+     "The other exceptions involve unprintable bytes or machine-readable text.",
+     "zero_layer", "analyses.zero_layer", (TOKENS,)),
+    (24, "rare_token_clump",
+     "A crowded clump of rarely trained tokens sits at low norm and low unigram-dim value.",
+     "outliers", "analyses.outliers", (TOKENS,)),
+))
+BY_NAME = {spec.name: spec for spec in REGISTRY}
+BY_ID = {spec.id: spec for spec in REGISTRY}
+
+
+def spec(name: str) -> ClaimSpec:
+    """The registered claim called `name`; an unknown name is an error at once, never an empty row."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no claim named {name!r}; the registered claims are: {', '.join(BY_NAME)}") from None
+
+
+def _number(claim) -> int:
+    """The visible number of a Claim or of its results.json dict."""
+    return claim["id"] if isinstance(claim, dict) else claim.id
+
+
+def in_section(claims, section: str) -> list:
+    """The claims (Claim objects or their results.json dicts) whose registered section is `section`, in
+    order. Matched by number, so results written before claims had names still match."""
+    return [c for c in claims if _number(c) in BY_ID and BY_ID[_number(c)].section == section]
+
+
+def named(claims, name: str) -> list:
+    """The claims (Claim objects or their results.json dicts) that are the claim called `name`: one, or
+    none when it was not tested. An unknown name raises KeyError."""
+    wanted = spec(name).id
+    return [c for c in claims if _number(c) == wanted]
 
 
 @dataclass(frozen=True)
@@ -42,7 +147,8 @@ class Claim:
     """One checklist row.
 
     Attributes:
-        id: the claim's number in CLAIMS.md.
+        id: the claim's visible number (ClaimSpec.id).
+        name: the claim's registered name.
         statement: the claim in our words.
         value: the number that tests it (None when not applicable).
         rule: the test, with its threshold, in words.
@@ -51,6 +157,7 @@ class Claim:
     """
 
     id: int
+    name: str
     statement: str
     value: float | None
     rule: str
@@ -58,20 +165,14 @@ class Claim:
     detail: str = ""
 
 
-def claim(claim_id: int, value: float | None, holds: bool | None, rule: str, detail: str = "") -> Claim:
-    """A verdict on claim `claim_id`; `holds=None` means the claim does not apply to this model."""
+def claim(name: str, value: float | None, holds: bool | None, rule: str, detail: str = "") -> Claim:
+    """A verdict on the claim called `name`; `holds=None` means the claim does not apply to this model."""
+    registered = spec(name)
     verdict = NOT_APPLICABLE if holds is None else (HOLDS if holds else FAILS)
     number = None if value is None else float(value)
-    return Claim(claim_id, STATEMENTS[claim_id], number, rule, verdict, detail)
+    return Claim(registered.id, name, registered.statement, number, rule, verdict, detail)
 
 
-# Which weights each claim's verdict reads: a claim is "not applicable" when any of them is degenerate.
-TOKENS, POSITIONS, GAINS = "token embeddings", "position embeddings", "LayerNorm gains"
-READS = {1: (GAINS,), 2: (TOKENS,), 3: (TOKENS,), 4: (POSITIONS,), 5: (TOKENS, POSITIONS), 6: (POSITIONS,),
-         7: (POSITIONS,), 8: (GAINS, POSITIONS), 9: (GAINS,), 10: (TOKENS, GAINS), 11: (TOKENS, GAINS),
-         12: (TOKENS, GAINS), 13: (TOKENS, POSITIONS, GAINS), 14: (TOKENS,), 15: (TOKENS,), 16: (TOKENS,),
-         17: (TOKENS,), 18: (TOKENS, GAINS), 19: (TOKENS,), 20: (TOKENS,), 21: (TOKENS,), 22: (TOKENS,),
-         23: (TOKENS,), 24: (TOKENS,)}
 SAMPLE_ROWS = 4096  # rows looked at for duplicates and ties (evenly spaced, so the check is deterministic)
 
 
@@ -123,7 +224,7 @@ def guard(claims: tuple[Claim, ...], problems: dict[str, str]) -> tuple[Claim, .
     "not applicable" with the reason; the others are unchanged."""
     out = []
     for c in claims:
-        reasons = [problems[name] for name in READS.get(c.id, ()) if name in problems]
+        reasons = [problems[read] for read in BY_NAME[c.name].reads if read in problems]
         out.append(replace(c, verdict=NOT_APPLICABLE, value=None, detail="degenerate input: " + "; ".join(reasons))
                    if reasons else c)
     return tuple(out)

@@ -226,7 +226,7 @@ def _partial(data: dict, x: str, y: str, control: str) -> PartialCorrelation:
 
 def _claims(pairs: dict, dim: int, standout: bool, frequency_usable: bool, percentile: dict,
             others: dict | None = None) -> tuple[Claim, ...]:
-    def verdict(claim_id: int, x: str, y: str, sign: int, needs_dim: bool, needs_frequency: bool) -> Claim:
+    def verdict(name: str, x: str, y: str, sign: int, needs_dim: bool, needs_frequency: bool) -> Claim:
         p = pairs[(x, y)]
         word = "< 0" if sign < 0 else "> 0"
         bound = "upper" if sign < 0 else "lower"
@@ -236,30 +236,34 @@ def _claims(pairs: dict, dim: int, standout: bool, frequency_usable: bool, perce
             rule += (f"; contrast: the unigram dim's ρ with {y} beyond the {DIM_PERCENTILE:.0%} percentile "
                      "of the same ρ over all dims")
         if needs_dim and not standout:
-            return claim(claim_id, None, None, rule, f"no unigram dim stands out (dim {dim} is only the fallback)")
+            return claim(name, None, None, rule, f"no unigram dim stands out (dim {dim} is only the fallback)")
         if needs_frequency and (not frequency_usable or p.n < MIN_N):
             why = ("no frequency source beyond token index" if not frequency_usable
                    else f"only {p.n} tokens of known frequency")
-            return claim(claim_id, None, None, rule, why)
+            return claim(name, None, None, rule, why)
         if not np.isfinite(p.spearman):
-            return claim(claim_id, None, None, rule, f"not computable (n = {p.n})")
+            return claim(name, None, None, rule, f"not computable (n = {p.n})")
         end = p.ci95[1] if sign < 0 else p.ci95[0]
         effect = bool(sign * p.spearman >= MIN_RHO and sign * end > 0)
         detail = f"ρ = {p.spearman:.3f}, 95% CI [{p.ci95[0]:.3f}, {p.ci95[1]:.3f}], n = {p.n:,}"
         if not needs_dim:
-            return claim(claim_id, p.spearman, effect, rule, detail)
+            return claim(name, p.spearman, effect, rule, detail)
         where = percentile.get(y, float("nan"))
         if not np.isfinite(where):  # without the contrast only a failed effect can be decided
-            return claim(claim_id, p.spearman, False if not effect else None, rule,
+            return claim(name, p.spearman, False if not effect else None, rule,
                          detail + "; no per-dim contrast available")
         extra = "".join(f"; qualifying dim {k}: ρ {r:.3f} on sampled tokens, beyond {q:.0%} of the other dims"
                         for k, r, q in (others or {}).get(y, ()))
-        return claim(claim_id, p.spearman, effect and where >= DIM_PERCENTILE, rule,
+        return claim(name, p.spearman, effect and where >= DIM_PERCENTILE, rule,
                      detail + f"; beyond {where:.1%} of the other dims" + extra)
 
     return (
-        verdict(10, "unigram_dim", "norm", -1, needs_dim=True, needs_frequency=False),
-        verdict(11, "unigram_dim", "token_index", -1, needs_dim=True, needs_frequency=False),
-        verdict(12, "unigram_dim", "log_frequency", +1, needs_dim=True, needs_frequency=True),
-        verdict(14, "norm", "log_frequency", -1, needs_dim=False, needs_frequency=True),
+        verdict("unigram_dim_high_for_short_tokens", "unigram_dim", "norm", -1,
+                needs_dim=True, needs_frequency=False),
+        verdict("unigram_dim_high_for_early_tokens", "unigram_dim", "token_index", -1,
+                needs_dim=True, needs_frequency=False),
+        verdict("unigram_dim_rises_with_frequency", "unigram_dim", "log_frequency", +1,
+                needs_dim=True, needs_frequency=True),
+        verdict("frequent_tokens_shorter", "norm", "log_frequency", -1,
+                needs_dim=False, needs_frequency=True),
     )

@@ -143,7 +143,7 @@ def analyse_layernorm_basis(labels: Sequence[tuple[str, int]], gains: np.ndarray
     holds = None if not len(gains) else bool(share >= MIN_OUTLIER_SHARE and np.mean(beyond) >= MIN_OUTLIER_SHARE
                                              and recurring_p < MAX_P)
     claims = (claim(
-        1, share if len(gains) else None, holds,
+        "gains_favour_standard_basis", share if len(gains) else None, holds,
         f"effect: ≥ {MIN_OUTLIER_SHARE:.0%} of LayerNorms have a gain with |robust z| ≥ {OUTLIER_Z:g}, "
         "and as many have "
         f"a gain CV above the 97.5% quantile of the same gains in {n_rotations} random bases; null for the outliers: "

@@ -117,18 +117,19 @@ def _claim8(layers: np.ndarray, ratio: dict, lower_p: dict, outliers: dict, d: i
             f"median LayerNorm has ≤ {few} outlier dims (|robust z| of log10 |gain| ≥ {OUTLIER_Z:g})")
     first = np.flatnonzero(layers == 0)
     if not applicable or not len(first):
-        return claim(8, None, None, rule, "no position-heavy dims to compare" if len(layers) else "no layers")
+        return claim("layer0_gains_dial_down_position_dims", None, None, rule,
+                     "no position-heavy dims to compare" if len(layers) else "no layers")
     i0 = int(first[0])
     ratio0, p0 = float(ratio["ln_1"][i0]), float(lower_p["ln_1"][i0])
     dials_down = bool(ratio0 <= MAX_LAYER0_RATIO and p0 < MAX_P)
     later = layers > 0
     if not later.any():
-        return claim(8, ratio0, dials_down, rule,
+        return claim("layer0_gains_dial_down_position_dims", ratio0, dials_down, rule,
                      f"layer 0 LN1 heavy/other ×{ratio0:.3g} (p {p0:.2g}); no later layers")
     later_shift = float(np.median(np.abs(np.log10(np.concatenate([ratio[r][later] for r in ROLES])))))
     later_outliers = float(np.median([len(outliers[r][i]) for r in ROLES for i in np.flatnonzero(later)]))
     layer0_shift = abs(float(np.log10(ratio0))) if ratio0 > 0 else float("inf")
     holds = dials_down and later_shift <= 0.5 * layer0_shift and later_outliers <= few
-    return claim(8, ratio0, holds, rule,
+    return claim("layer0_gains_dial_down_position_dims", ratio0, holds, rule,
                  f"layer 0 LN1 heavy/other ×{ratio0:.3g} (p {p0:.2g}); later layers: median |log10 ratio| "
                  f"{later_shift:.3g} vs {layer0_shift:.3g} at layer 0, median {later_outliers:g} outlier dims")

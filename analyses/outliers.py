@@ -266,16 +266,16 @@ def _claim24(clumps, clump_pct, unigram_dim: int | None, complete: bool = True) 
             "value = the larger of the two percentiles; "
             "decided only when the crowding search checked every candidate")
     if not complete:
-        return claim(24, None, None, rule, "the crowding search stopped before checking every candidate, so a clump "
-                     "may have been missed")
+        return claim("rare_token_clump", None, None, rule,
+                     "the crowding search stopped before checking every candidate, so a clump may have been missed")
     if not clumps:
-        return claim(24, None, False, rule, "no crowded clump found")
+        return claim("rare_token_clump", None, False, rule, "no crowded clump found")
     norm_pct, unigram_pct, centroid_pct = clump_pct[0]
     where = f"{len(clumps[0])} tokens; median percentile of norm {norm_pct:.0%}"
     if unigram_dim is None:
-        return claim(24, norm_pct, norm_pct <= LOW_PERCENTILE, rule,
+        return claim("rare_token_clump", norm_pct, norm_pct <= LOW_PERCENTILE, rule,
                      where + "; no unigram dim stands out in this model, so only the norm part is tested")
     value = max(norm_pct, unigram_pct)
-    return claim(24, value, value <= LOW_PERCENTILE, rule,
+    return claim("rare_token_clump", value, value <= LOW_PERCENTILE, rule,
                  where + f", of unigram dim {unigram_dim} {unigram_pct:.0%}, "
                  f"of distance to the centroid {centroid_pct:.0%}")

@@ -196,35 +196,36 @@ def _claims(d, stripes, low_std, mean_out, odd, odd_p, has_positions, has_cluste
     mostly = n_heavy_odd / len(odd_token_dims) if len(odd_token_dims) else float("nan")
     periodic = (share >= PERIODIC_SHARE) & (periodic_p <= PERIODIC_P)
     return (
-        claim(2, len(stripes) / d, len(stripes) >= need_stripes,
+        claim("token_dims_striped", len(stripes) / d, len(stripes) >= need_stripes,
               f"effect: a dim's token mean sits ≥ {STRIPE_OFFSET:g} × its token std from the median dim's mean "
               f"(a dim mean's own sampling error is std/√tokens, far smaller); holds if ≥ {need_stripes} dims "
               f"({STRIPE_SHARE:.0%} of d) do",
               f"{len(stripes)} of {d} dims carry such an offset"),
-        claim(3, len(odd), 2 <= len(odd) <= few and odd_p < MAX_P,
+        claim("few_low_spread_token_dims", len(odd), 2 <= len(odd) <= few and odd_p < MAX_P,
               f"effect: dims that are both low outliers in log token std and outliers in token mean (robust z beyond "
               f"±{OUTLIER_Z:g}); null: the two outlier sets are independent (hypergeometric); holds if 2 to {few} "
               f"dims are both and p < {MAX_P:g}",
               f"{len(low_std)} low-std dims, {len(mean_out)} mean-outlier dims, {len(odd)} both "
               f"(hypergeometric p {odd_p:.2g})"),
-        claim(4, ashman if has_positions else None, has_cluster if has_positions else None,
+        claim("position_dims_clustered", ashman if has_positions else None, has_cluster if has_positions else None,
               f"two Gaussians fitted to log10 std(position) per dim: holds if BIC favours two by ≥ {MIN_BIC_GAIN:g}, "
               f"the fitted density dips between them to ≤ {MAX_VALLEY:g} of the lower peak, Ashman's D ≥ "
               f"{MIN_ASHMAN_D:g}, the groups differ ≥ {MIN_STD_RATIO:g}× in median std and each holds "
               f"≥ {MIN_WEIGHT:.0%} of dims (≥ {MIN_DIMS})",
               f"{len(heavy_dims)} heavy dims; BIC gain {bic_gain:.3g}, valley {valley:.2f}, upper weight "
               f"{weight:.1%}, groups ×{group_ratio:.3g} in median std" if has_positions else "no position embeddings"),
-        claim(5, mostly if has_cluster and len(odd_token_dims) else None,
+        claim("low_spread_dims_are_position_dims", mostly if has_cluster and len(odd_token_dims) else None,
               (mostly > MOSTLY and odd_heavy_p < MAX_P) if has_cluster and len(odd_token_dims) else None,
               f"effect: share of the odd token dims (low-std or mean outliers) that are heavy; null: drawn "
               f"independently of the heavy dims (hypergeometric); holds if the share > {MOSTLY:.0%} and p < {MAX_P:g}",
               (f"{n_heavy_odd} of {len(odd_token_dims)} odd token dims are heavy (p {odd_heavy_p:.2g})"
                if has_cluster and len(odd_token_dims) else
                "no heavy-dim cluster" if not has_cluster else "no odd token dims")),
-        claim(6, centred if has_positions else None, (centred >= CENTRED_SHARE) if has_positions else None,
+        claim("positions_centred", centred if has_positions else None,
+              (centred >= CENTRED_SHARE) if has_positions else None,
               f"holds if |mean| < std across positions in ≥ {CENTRED_SHARE:.0%} of all dims",
               f"{centred:.1%} of dims are centred" if has_positions else "no position embeddings"),
-        claim(7, float(np.mean(periodic)) if len(share) else None,
+        claim("positions_smooth_periodic", float(np.mean(periodic)) if len(share) else None,
               bool(np.mean(periodic) > 0.5) if len(share) else None,
               f"per heavy dim, after removing a linear trend: the share of variance in its strongest band of ≥ 2 "
               f"cycles, against {N_SURROGATES} AR(1) red-noise surrogates of the dim; a dim is periodic if the "

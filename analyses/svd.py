@@ -122,20 +122,21 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
     clusters = bool(np.isfinite(ws_auroc) and ws_auroc >= MIN_AUROC and ws_bic >= MIN_BIC_GAIN
                     and ws_valley <= MAX_VALLEY and ws_ashman >= MIN_ASHMAN_D)
     claims = (
-        claim(15, cos_mean, cos_mean >= 0.95, "holds if |cos(component 0, mean embedding)| ≥ 0.95"),
-        claim(16, same_sign, same_sign >= 0.99, "holds if ≥ 99% of tokens share the sign of component 0"),
-        claim(17, extremeness, bool(extremeness >= EXTREME_PCT and null_p < MAX_P),
+        claim("svd0_along_mean", cos_mean, cos_mean >= 0.95, "holds if |cos(component 0, mean embedding)| ≥ 0.95"),
+        claim("svd0_one_sign", same_sign, same_sign >= 0.99, "holds if ≥ 99% of tokens share the sign of component 0"),
+        claim("svd0_norm_extremes", extremeness, bool(extremeness >= EXTREME_PCT and null_p < MAX_P),
               f"effect: the {N_EXTREMES} longest and the {N_EXTREMES} shortest tokens sit at opposite ends "
               f"of component 0, each group's mean percentile ≥ {EXTREME_PCT:g} toward its end "
               "(value = the weaker group); null: residual "
               f"norms shuffled across tokens ({N_NULL} permutations); holds if p < {MAX_P:g}",
               f"mean percentile on component 0: longest {p_long:.0%}, shortest {p_short:.0%}; "
               f"permutation p = {null_p:.3g}"),
-        claim(18, loading if has_dim else None, (loading >= 3 / np.sqrt(d)) if has_dim else None,
+        claim("unigram_dim_on_svd0", loading if has_dim else None, (loading >= 3 / np.sqrt(d)) if has_dim else None,
               "holds if the unigram dim's |loading| on direction 0 is ≥ 3/√d (three times an even share; a random "
               "direction reaches it with probability 0.3%)",
               f"rank {rank + 1} of {d} loadings" if has_dim else "no unigram dim stands out"),
-        claim(19, ws_auroc if np.isfinite(ws_auroc) else None, clusters if np.isfinite(ws_auroc) else None,
+        claim("svd12_split_word_starts", ws_auroc if np.isfinite(ws_auroc) else None,
+              clusters if np.isfinite(ws_auroc) else None,
               f"holds if the best linear split of components 1–2 separates word starts (AUROC ≥ {MIN_AUROC:g}) and the "
               f"tokens along it form two clusters (two Gaussians beat one by BIC ≥ {MIN_BIC_GAIN:g}, density dip ≤ "
               f"{MAX_VALLEY:g} of the lower peak, Ashman's D ≥ {MIN_ASHMAN_D:g})",

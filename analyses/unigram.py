@@ -191,7 +191,7 @@ def _claim9(dim: int, standout: bool, count: int, n_layers: int, qualifying: tup
     needed = max(MIN_LAYERS, int(np.ceil(n_layers / 2)))
     holds = bool(standout and count >= needed and chance_p < MAX_P)
     others = [i for i in qualifying if i != dim]
-    return claim(9, int(count), holds,
+    return claim("unigram_dim_in_gains", int(count), holds,
                  f"effect: one dim has pre-MLP |gain| robust z ≥ {STANDOUT_Z:g} in ≥ half of the pre-MLP norms "
                  f"(here ≥ {needed} of {n_layers}); null: each dim stands out in a layer at that layer's rate "
                  f"over the other dims (Poisson-binomial, Bonferroni over dims); holds if p < {MAX_P:g}",
@@ -207,9 +207,9 @@ def _claim13(dim: int, standout: bool, is_heavy: bool, has_positions: bool, posi
             f"and token std at or above the {HIGH_STD_PCT:.0%} percentile of the non-heavy dims")
     if not standout or not has_positions:
         why = "no unigram dim stands out" if not standout else "the model has no position embeddings"
-        return claim(13, None, None, rule, why)
+        return claim("unigram_dim_profile", None, None, rule, why)
     quiet = not is_heavy and position_pct <= MAX_POSITION_PCT
     holds = quiet and abs_mean_pct >= OFF_CENTRE_PCT and std_pct >= HIGH_STD_PCT
-    return claim(13, abs_mean_pct, holds, rule,
+    return claim("unigram_dim_profile", abs_mean_pct, holds, rule,
                  f"dim {dim}: position std percentile {position_pct:.0%}{' (heavy)' if is_heavy else ''}, "
                  f"|token mean| percentile {abs_mean_pct:.0%}, token std percentile {std_pct:.0%}")

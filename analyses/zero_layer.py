@@ -208,20 +208,21 @@ def _claims(fraction: float, exceptions: list[ZeroLayerException], counts: dict,
     space_p = float(stats.binom.sf(counts[LEADING_SPACE] - 1, n, space_rate)) if n and vocab else float("nan")
     odd_p = float(stats.binom.sf(odd - 1, rest, odd_rate)) if rest and vocab else float("nan")
     return (
-        claim(20, fraction, fraction >= SELF_FRACTION_MIN,
+        claim("tokens_predict_themselves", fraction, fraction >= SELF_FRACTION_MIN,
               f"holds if ≥ {SELF_FRACTION_MIN:.0%} of tokens predict themselves", f"{n:,} exceptions"),
-        claim(21, median_cos, None if not n else bool(median_cos >= COSINE_MIN and median_headroom >= HEADROOM_MIN),
+        claim("exceptions_parallel_and_longer", median_cos,
+              None if not n else bool(median_cos >= COSINE_MIN and median_headroom >= HEADROOM_MIN),
               f"u·v > |u|² forces |u| < |v| and cos(u, v) > |u|/|v|, so the effect is the cosine beyond that bound: "
               f"holds if the median cos(u, v) over exceptions is ≥ {COSINE_MIN} and the median exception uses ≥ "
               f"{HEADROOM_MIN:.0%} of the room between |u|/|v| and 1",
               f"median |v|/|u| = {np.median(ratios):.3g}; median share of the room used {median_headroom:.0%}"
               if n else "no exceptions"),
-        claim(22, counts[LEADING_SPACE] / n if n else None,
+        claim("exceptions_drop_leading_space", counts[LEADING_SPACE] / n if n else None,
               None if not n or not vocab else bool(counts[LEADING_SPACE] / n >= LEADING_SPACE_MIN and space_p < MAX_P),
               f"effect: ≥ {LEADING_SPACE_MIN:.0%} of exceptions drop a leading space; null: v drawn at random from the "
               f"vocabulary (binomial, base rate = space-less twins / vocabulary²); holds if p < {MAX_P:g}",
               f"{counts[LEADING_SPACE]:,} of {n:,} (p {space_p:.2g})" if n else "no exceptions"),
-        claim(23, odd / rest if rest else None,
+        claim("exceptions_odd_bytes_or_code", odd / rest if rest else None,
               None if not rest or not vocab else bool(odd / rest >= MACHINE_OR_BYTE_MIN and odd_p < MAX_P),
               f"effect: ≥ {MACHINE_OR_BYTE_MIN:.0%} of the other exceptions involve an unprintable byte or "
               f"machine-readable text; null: both tokens drawn at random from the vocabulary (binomial, base rate "

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from analyses.claims import STATEMENTS
+from analyses.claims import BY_ID
 from report import render, results_json
 from report.cache import Cache
 from report.errors import ReportError
@@ -133,7 +133,8 @@ def claims_matrix(digests: list[ModelDigest]) -> list[dict]:
     """One row per claim any model tested: per model its verdict and value (None where absent)."""
     by_model = [{c["id"]: c for c in m.results.get("claims") or []} for m in digests]
     ids = sorted({i for claims in by_model for i in claims})
-    return [{"id": i, "statement": STATEMENTS.get(i, next(c[i]["statement"] for c in by_model if i in c)),
+    return [{"id": i, "name": BY_ID[i].name if i in BY_ID else None,
+             "statement": BY_ID[i].statement if i in BY_ID else next(c[i]["statement"] for c in by_model if i in c),
              "cells": [None if i not in c else {"verdict": c[i]["verdict"], "value": c[i].get("value")}
                        for c in by_model]}
             for i in ids]

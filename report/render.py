@@ -10,6 +10,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from analyses.claims import in_section, named
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -117,7 +119,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(num=fmt_number, pct=fmt_percent, p=fmt_p, tok=fmt_token, verdict=fmt_verdict, ci=fmt_ci,
-                       zip=lambda a, b: list(zip(a, b)))
+                       zip=lambda a, b: list(zip(a, b)), in_section=in_section, named=named)
     env.filters["json_script"] = json_script
     env.globals["asset"] = asset
     env.globals["css"] = lambda: asset("report.css")

@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from analyses.claims import STATEMENTS, Claim, degeneracy, guard
+from analyses.claims import REGISTRY, Claim, degeneracy, guard
 from report.calibrate import MAX_FPR, MIN_POWER
 from report.calibrate import load as load_calibration
 from report.context import RunContext
@@ -32,7 +32,7 @@ def calibration() -> dict[int, dict]:
 def to_json(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
     counts = Counter(c.verdict for c in claims)
     rates = calibration()
-    return {"tested": len(claims), "of": len(STATEMENTS),
+    return {"tested": len(claims), "of": len(REGISTRY),
             "verdicts": {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")},
             "calibration": {str(c.id): {key: rates[c.id][key] for key in ("fpr", "fpr_at", "power", "power_at",
                                                                           "meets_targets", "misses")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from analyses.claims import spec
 from report.context import RunContext
 from report.render import fmt_number, fmt_percent
 from report.sections import Section
@@ -50,8 +51,9 @@ class Summary:
     counts: dict
 
 
-def _verdict(ctx: RunContext, claim_id: int) -> str:
-    return next((c.verdict for c in ctx.results.get("claims", ()) if c.id == claim_id), "not-applicable")
+def _verdict(ctx: RunContext, name: str) -> str:
+    spec(name)  # an unknown name is an error, not a silent "not-applicable"
+    return next((c.verdict for c in ctx.results.get("claims", ()) if c.name == name), "not-applicable")
 
 
 def _unigram(ctx: RunContext) -> Finding | None:
@@ -69,7 +71,7 @@ def _unigram(ctx: RunContext) -> Finding | None:
                 f"the best candidate, dim {r.dim}, "
                 "is used where a unigram dim is needed.")
     return Finding(f"Unigram dim: {r.dim}" if r.standout else "No clear unigram dim", text, "unigram",
-                   _verdict(ctx, 9))
+                   _verdict(ctx, "unigram_dim_in_gains"))
 
 
 def _position(ctx: RunContext) -> Finding | None:
@@ -85,7 +87,7 @@ def _position(ctx: RunContext) -> Finding | None:
     else:
         text = "The position embeddings spread over the channel dims without a distinct cluster."
         title = "No position-heavy cluster"
-    return Finding(title, text, "position", _verdict(ctx, 4))
+    return Finding(title, text, "position", _verdict(ctx, "position_dims_clustered"))
 
 
 def _svd(ctx: RunContext) -> Finding | None:
@@ -94,9 +96,10 @@ def _svd(ctx: RunContext) -> Finding | None:
         return None
     text = (f"SVD component 0 lies along the mean embedding (|cos| = {r.cos_svd0_mean:.3f}); "
             f"components 1–2 separate word-start tokens with AUROC {fmt_number(r.word_start_auroc)}.")
+    verdicts = (_verdict(ctx, "svd0_along_mean"), _verdict(ctx, "svd12_split_word_starts"))
     return Finding("Mean direction and word starts", text, "svd",
-                   "holds" if _verdict(ctx, 15) == "holds" and _verdict(ctx, 19) == "holds" else
-                   ("fails" if "fails" in (_verdict(ctx, 15), _verdict(ctx, 19)) else "not-applicable"))
+                   "holds" if verdicts == ("holds", "holds") else
+                   ("fails" if "fails" in verdicts else "not-applicable"))
 
 
 def _zero_layer(ctx: RunContext) -> Finding | None:
@@ -106,7 +109,7 @@ def _zero_layer(ctx: RunContext) -> Finding | None:
     spaces = sum(1 for e in r.exceptions if e.category == "leading-space removal")
     text = (f"Under W Wᵀ, {fmt_percent(r.self_predict_fraction, 2)} of tokens predict themselves; "
             f"{fmt_number(len(r.exceptions))} do not, {fmt_number(spaces)} of them by dropping a leading space.")
-    return Finding("Zero-layer model", text, "zero_layer", _verdict(ctx, 20))
+    return Finding("Zero-layer model", text, "zero_layer", _verdict(ctx, "tokens_predict_themselves"))
 
 
 def _outliers(ctx: RunContext) -> Finding | None:
@@ -121,7 +124,7 @@ def _outliers(ctx: RunContext) -> Finding | None:
     else:
         text = "No crowded clump of near-identical embeddings was found by the density rule."
         title = "No under-trained clump"
-    return Finding(title, text, "outliers", _verdict(ctx, 24))
+    return Finding(title, text, "outliers", _verdict(ctx, "rare_token_clump"))
 
 
 def _alerts(ctx: RunContext) -> tuple[Alert, ...]:

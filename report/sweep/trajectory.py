@@ -11,6 +11,7 @@ step; the structure appeared after `previous_step` (the checkpoint before it) an
 
 from __future__ import annotations
 
+from analyses.claims import BY_ID
 from report.results_json import at_path
 
 CLUMP_OVERLAP = 0.5
@@ -103,12 +104,18 @@ def emergence(steps: list[int], documents: list[dict | None], trajectories: dict
     }
 
 
+def _name(claim: dict) -> str | None:
+    """The registered name of a results.json claim (results written before claims had names have only the id)."""
+    return BY_ID[claim["id"]].name if claim["id"] in BY_ID else claim.get("name")
+
+
 def claims_matrix(documents: list[dict | None]) -> list[dict]:
-    """[{id, statement, verdicts: [per checkpoint; None where failed]}] over every claim seen."""
+    """[{id, name, statement, verdicts: [per checkpoint; None where failed]}] over every claim seen."""
     claims: dict[int, dict] = {}
     for index, document in enumerate(documents):
         for claim in (document or {}).get("claims", []):
-            row = claims.setdefault(claim["id"], {"id": claim["id"], "statement": claim.get("statement"),
+            row = claims.setdefault(claim["id"], {"id": claim["id"], "name": _name(claim),
+                                                  "statement": claim.get("statement"),
                                                   "verdicts": [None] * len(documents)})
             row["verdicts"][index] = claim.get("verdict")
     return [claims[k] for k in sorted(claims)]
