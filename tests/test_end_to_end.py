@@ -59,7 +59,7 @@ def test_results_schema(results):
         assert {"x", "y", "spearman", "pearson", "ci95", "n"} <= set(row)
     for claim in results["claims"]:
         assert claim["verdict"] in {"holds", "fails", "not-applicable"}
-        assert {"id", "statement", "value"} <= set(claim)
+        assert {"id", "name", "statement", "value"} <= set(claim)
     assert len(results["claims"]) >= 14
     assert "lacks" in results["experiments"]["skipped"]  # the planted files hold no attention output weights
 

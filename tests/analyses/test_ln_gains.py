@@ -11,7 +11,7 @@ from report.sections import ln_gains as section
 
 
 def _claim8(result):
-    return next(c for c in result.claims if c.id == 8)
+    return next(c for c in result.claims if c.name == "layer0_gains_dial_down_position_dims")
 
 
 def test_planted_layer0_dials_heavy_dims_down(planted_ctx, planted):

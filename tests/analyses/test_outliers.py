@@ -56,7 +56,7 @@ def test_planted_clump_is_found(planted, planted_ctx):
 
 def test_claim_24_holds_on_planted_and_fails_on_noise(planted_ctx, unplanted_ctx):
     planted_claim = planted_ctx.results["outliers"].claims[0]
-    assert planted_claim.id == 24 and planted_claim.verdict == "holds"
+    assert planted_claim.name == "rare_token_clump" and planted_claim.verdict == "holds"
     noise = unplanted_ctx.results["outliers"]
     assert noise.clumps == () and noise.clump_token_ids == ()
     assert noise.claims[0].verdict == "fails"

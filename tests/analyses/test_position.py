@@ -11,8 +11,8 @@ from analyses.position import MIN_ASHMAN_D, MIN_STD_RATIO, analyse_position, hea
 from analyses.stats import robust_z
 
 
-def _claim(result, claim_id):
-    return next(c for c in result.claims if c.id == claim_id)
+def _claim(result, name):
+    return next(c for c in result.claims if c.name == name)
 
 
 def _positions_with_std(std: np.ndarray, n: int = 256, seed: int = 0) -> np.ndarray:
@@ -41,7 +41,8 @@ def test_planted_heavy_dims_are_found_exactly(planted_ctx, planted):
     heavy = np.zeros(planted.spec.d_model, dtype=bool)
     heavy[list(planted.spec.heavy_dims)] = True
     assert log_std[~heavy].max() < r.log10_threshold < log_std[heavy].min()
-    assert _claim(r, 4).verdict == "holds" and _claim(r, 4).value == pytest.approx(r.ashman_d)
+    c = _claim(r, "position_dims_clustered")
+    assert c.verdict == "holds" and c.value == pytest.approx(r.ashman_d)
 
 
 def test_planted_token_moments_match_float64_numpy(planted_ctx):
@@ -67,7 +68,8 @@ def test_planted_outlier_and_stripe_dims_follow_their_rules(planted_ctx, planted
     assert set(heavy[::2]) <= set(r.mean_outliers_high) and set(heavy[1::2]) <= set(r.mean_outliers_low)
     assert set(heavy) <= set(r.stripe_dims)
     assert set(heavy) <= set(r.odd_dims) and r.odd_p < 0.01
-    assert _claim(r, 2).verdict == "holds" and _claim(r, 3).verdict == "holds"
+    assert _claim(r, "token_dims_striped").verdict == "holds"
+    assert _claim(r, "few_low_spread_token_dims").verdict == "holds"
 
 
 def test_planted_heavy_dims_have_low_token_std_and_high_token_mean(planted_ctx):
@@ -80,20 +82,22 @@ def test_planted_heavy_dims_have_low_token_std_and_high_token_mean(planted_ctx):
     assert r.token_std_ratio < 0.5 and r.token_abs_mean_ratio > 5
     assert r.token_std_p < 0.01 and r.token_abs_mean_p < 0.01
     odd = np.union1d(r.low_std_dims, np.union1d(r.mean_outliers_low, r.mean_outliers_high))
-    assert _claim(r, 5).verdict == "holds" and _claim(r, 5).value == pytest.approx(np.mean(heavy[odd]))
+    c = _claim(r, "low_spread_dims_are_position_dims")
+    assert c.verdict == "holds" and c.value == pytest.approx(np.mean(heavy[odd]))
     assert r.odd_heavy_p < 0.01
 
 
 def test_planted_heavy_dims_are_centred_periodic_sinusoids(planted_ctx, planted):
     r = planted_ctx.results["position"]
-    assert r.centred_fraction == 1.0 and _claim(r, 6).verdict == "holds"
+    assert r.centred_fraction == 1.0 and _claim(r, "positions_centred").verdict == "holds"
     assert r.fourier_share.shape == r.dominant_period.shape == r.periodic_p.shape == (len(r.heavy_dims),)
     # planted periods: n_positions / cycles, cycles cycling through (1, 1, 2, 2, 3, 4, 1.5, 6); one or 1.5
     # cycles cannot be told from a bump, the others are periodic
     cycles = np.resize(np.array([1, 1, 2, 2, 3, 4, 1.5, 6]), len(planted.spec.heavy_dims))
     several = cycles >= 2
     assert (r.fourier_share[several] > 0.8).all() and (r.periodic_p[several] <= 0.01).all()
-    assert _claim(r, 7).verdict == "holds" and _claim(r, 7).value == pytest.approx(np.mean(several))
+    c = _claim(r, "positions_smooth_periodic")
+    assert c.verdict == "holds" and c.value == pytest.approx(np.mean(several))
     expected = planted.spec.n_positions / cycles
     np.testing.assert_allclose(r.dominant_period[several], expected[several], rtol=1e-12)
 
@@ -103,9 +107,10 @@ def test_unplanted_noise_has_no_heavy_cluster(unplanted_ctx):
     assert r.has_positions and not r.has_cluster
     assert r.heavy_dims == ()
     assert r.std_ratio_groups < MIN_STD_RATIO  # isotropic noise: every dim has about the same spread
-    assert _claim(r, 4).verdict == "fails"
-    assert _claim(r, 5).verdict == "not-applicable" and _claim(r, 5).value is None
-    assert _claim(r, 7).verdict == "not-applicable"
+    assert _claim(r, "position_dims_clustered").verdict == "fails"
+    c = _claim(r, "low_spread_dims_are_position_dims")
+    assert c.verdict == "not-applicable" and c.value is None
+    assert _claim(r, "positions_smooth_periodic").verdict == "not-applicable"
     assert np.isnan(r.token_std_ratio) and np.isnan(r.token_std_p)
     assert r.fourier_share.shape == r.dominant_period.shape == (0,)
     # centring is judged over all dims
@@ -131,7 +136,7 @@ def test_dims_a_hundredfold_louder_are_exactly_the_heavy_dims():
     assert r.has_cluster and r.heavy_dims == tuple(loud)
     assert r.std_ratio_groups == pytest.approx(100, rel=0.1)
     assert -2 < r.log10_threshold < 0
-    assert _claim(r, 4).verdict == "holds"
+    assert _claim(r, "position_dims_clustered").verdict == "holds"
     assert r.centred_fraction == 1.0
 
 
@@ -144,7 +149,7 @@ def test_offcentre_dims_lower_the_centred_fraction():
     r = analyse_position(_tokens(d), positions)
     assert r.heavy_dims == tuple(loud)
     assert r.centred_fraction == pytest.approx(35 / 40)
-    assert _claim(r, 6).verdict == "fails"  # under 90% of all dims are centred
+    assert _claim(r, "positions_centred").verdict == "fails"  # under 90% of all dims are centred
 
 
 @pytest.mark.parametrize("n_loud, cluster", [(2, False), (3, True), (20, True), (28, True)])
@@ -156,7 +161,7 @@ def test_the_upper_group_needs_three_dims_and_has_no_upper_cap(n_loud, cluster):
     r = analyse_position(_tokens(d), _positions_with_std(std))
     assert r.has_cluster is cluster
     assert r.heavy_dims == (tuple(sorted(int(i) for i in loud)) if cluster else ())
-    assert _claim(r, 4).verdict == ("holds" if cluster else "fails")
+    assert _claim(r, "position_dims_clustered").verdict == ("holds" if cluster else "fails")
 
 
 def test_a_clean_split_under_tenfold_is_no_cluster():
@@ -167,7 +172,7 @@ def test_a_clean_split_under_tenfold_is_no_cluster():
     assert r.ashman_d >= MIN_ASHMAN_D  # the split itself is clean ...
     assert r.std_ratio_groups == pytest.approx(5, rel=0.05)  # ... but the groups differ only fivefold
     assert not r.has_cluster and r.heavy_dims == ()
-    assert _claim(r, 4).verdict == "fails"
+    assert _claim(r, "position_dims_clustered").verdict == "fails"
 
 
 def test_a_tenfold_spread_without_a_gap_is_no_cluster():
@@ -177,7 +182,7 @@ def test_a_tenfold_spread_without_a_gap_is_no_cluster():
                         1.0, 1.04, 1.23, 1.74, 4.21]) - 2
     r = analyse_position(_tokens(len(log_std)), _positions_with_std(10 ** log_std))
     assert not r.has_cluster and r.heavy_dims == ()
-    assert _claim(r, 4).verdict == "fails"
+    assert _claim(r, "position_dims_clustered").verdict == "fails"
 
 
 @pytest.mark.parametrize("d", [64, 768, 1600])
@@ -225,7 +230,8 @@ def test_fourier_finds_the_period_of_planted_sinusoids():
     assert share[12] < 0.1  # white noise spreads over all 512 frequencies
     p = dict(zip(r.heavy_dims, r.periodic_p))
     assert p[4] <= 0.01 and p[7] <= 0.01 and p[9] <= 0.01 and p[12] > 0.01
-    assert _claim(r, 7).verdict == "holds" and _claim(r, 7).value == pytest.approx(3 / 4)
+    c = _claim(r, "positions_smooth_periodic")
+    assert c.verdict == "holds" and c.value == pytest.approx(3 / 4)
 
 
 def test_white_noise_heavy_dims_fail_the_periodicity_claim():
@@ -236,8 +242,8 @@ def test_white_noise_heavy_dims_fail_the_periodicity_claim():
     r = analyse_position(_tokens(d), positions)
     assert r.heavy_dims == (0, 6, 13)
     assert (r.fourier_share < 0.2).all()
-    assert _claim(r, 7).verdict == "fails"
-    assert _claim(r, 7).value == 0.0
+    assert _claim(r, "positions_smooth_periodic").verdict == "fails"
+    assert _claim(r, "positions_smooth_periodic").value == 0.0
 
 
 @pytest.mark.parametrize("kind", ["random walk", "ramp", "quadratic", "one cycle"])
@@ -253,7 +259,7 @@ def test_smooth_curves_without_cycles_are_not_periodic(kind):
         positions[:, dim] = curve / curve.std()
     r = analyse_position(_tokens(d), positions, seed=3)
     assert r.heavy_dims == (0, 6, 13, 20)
-    assert _claim(r, 7).verdict == "fails"
+    assert _claim(r, "positions_smooth_periodic").verdict == "fails"
 
 
 @pytest.mark.parametrize("positions", [None, "one-row"])
@@ -268,8 +274,10 @@ def test_without_position_embeddings_position_claims_do_not_apply(positions):
     assert np.isnan(r.ashman_d) and np.isnan(r.log10_threshold) and np.isnan(r.centred_fraction)
     assert np.isnan(r.std_ratio_groups) and np.isnan(r.token_std_ratio)
     assert r.fourier_share.shape == r.dominant_period.shape == (0,)
-    for claim_id in (4, 5, 6, 7):
-        assert _claim(r, claim_id).verdict == "not-applicable" and _claim(r, claim_id).value is None
+    for name in ("position_dims_clustered", "low_spread_dims_are_position_dims", "positions_centred",
+                 "positions_smooth_periodic"):
+        assert _claim(r, name).verdict == "not-applicable" and _claim(r, name).value is None
     # the token-only claims are still judged
-    assert _claim(r, 2).verdict in ("holds", "fails") and _claim(r, 3).verdict in ("holds", "fails")
+    assert _claim(r, "token_dims_striped").verdict in ("holds", "fails")
+    assert _claim(r, "few_low_spread_token_dims").verdict in ("holds", "fails")
     np.testing.assert_allclose(r.token_mean, tokens.mean(axis=0), atol=1e-12)

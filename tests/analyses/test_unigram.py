@@ -11,8 +11,8 @@ from analyses.unigram import STANDOUT_Z, analyse_unigram
 from report.sections import unigram as section
 
 
-def _claim(result, claim_id):
-    return next(c for c in result.claims if c.id == claim_id)
+def _claim(result, name):
+    return next(c for c in result.claims if c.name == name)
 
 
 def test_planted_unigram_dim_is_found(planted_ctx, planted):
@@ -21,7 +21,7 @@ def test_planted_unigram_dim_is_found(planted_ctx, planted):
     assert r.standout
     assert r.layers_standing_out == tuple(range(planted.spec.n_layers))
     assert (r.dim_z >= STANDOUT_Z).all()
-    assert _claim(r, 9).verdict == "holds"
+    assert _claim(r, "unigram_dim_in_gains").verdict == "holds"
     assert r.contrast_dim == planted.spec.unigram_dim - 1  # nearest ordinary dim, lower first
     assert r.contrast_dim not in planted.spec.heavy_dims
 
@@ -60,7 +60,7 @@ def test_planted_claim13_follows_its_rule(planted_ctx):
     position = planted_ctx.results["position"]
     expected = (r.dim not in position.heavy_dims and r.position_pct <= 0.5 and r.abs_mean_pct >= 0.9
                 and r.std_pct >= 0.75)
-    assert _claim(r, 13).verdict == ("holds" if expected else "fails")
+    assert _claim(r, "unigram_dim_profile").verdict == ("holds" if expected else "fails")
     assert r.abs_mean_pct >= 0.9  # planted: the dim is off-centre
 
 
@@ -68,8 +68,8 @@ def test_unplanted_has_no_unigram_dim(unplanted_ctx):
     r = unplanted_ctx.results["unigram"]
     assert not r.standout and isinstance(r.dim, int)
     assert r.dim == int(np.argmax(r.z.mean(axis=0)))  # fallback: highest mean z
-    assert _claim(r, 9).verdict == "fails"
-    assert _claim(r, 13).verdict == "not-applicable"
+    assert _claim(r, "unigram_dim_in_gains").verdict == "fails"
+    assert _claim(r, "unigram_dim_profile").verdict == "not-applicable"
 
 
 def _tokens(d=20, n=2000, seed=0):
@@ -91,13 +91,13 @@ def test_single_layer_standout_is_not_enough():
     gains[1, 4] = 3.0
     r = analyse_unigram(range(3), gains, _tokens(), None, [], np.full(2000, np.nan))
     assert r.dim == 4 and not r.standout
-    assert _claim(r, 9).verdict == "fails"
+    assert _claim(r, "unigram_dim_in_gains").verdict == "fails"
 
 
 def test_no_ln2_layers_still_names_a_dim():
     r = analyse_unigram([], np.zeros((0, 20)), _tokens(), None, [], np.full(2000, np.nan))
     assert isinstance(r.dim, int) and not r.standout
-    assert _claim(r, 9).verdict == "fails"
+    assert _claim(r, "unigram_dim_in_gains").verdict == "fails"
     assert r.buckers_above == () and np.isnan(r.frequency_spearman)
 
 
@@ -112,7 +112,7 @@ def test_claim13_holds_for_a_quiet_offcentre_wide_dim():
     gains = np.ones((4, d)) + rng.normal(0, 0.01, (4, d))
     gains[:, 5] = 3.0
     r = analyse_unigram(range(4), gains, tokens, position_std, [0, 1, 2], np.full(n, np.nan))
-    assert r.dim == 5 and _claim(r, 13).verdict == "holds"
+    assert r.dim == 5 and _claim(r, "unigram_dim_profile").verdict == "holds"
     assert r.contrast_dim == 4
 
 

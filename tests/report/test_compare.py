@@ -56,6 +56,7 @@ def test_claims_matrix_marks_untested_claims_absent():
     b["claims"] = [{"id": 4, "statement": "s", "verdict": "not-applicable", "value": None}]
     matrix = claims_matrix([_digest("a", a), _digest("b", b)])
     assert [row["id"] for row in matrix] == [4, 15]
+    assert [row["name"] for row in matrix] == ["position_dims_clustered", "svd0_along_mean"]  # from the registry
     assert matrix[0]["cells"] == [None, {"verdict": "not-applicable", "value": None}]
     assert matrix[1]["cells"] == [{"verdict": "holds", "value": 0.99}, None]
 

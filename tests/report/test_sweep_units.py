@@ -106,3 +106,12 @@ def test_pool_size_respects_cores_memory_and_tasks():
     assert engine.pool_size(10, cores=2, memory_gb=64) == 2
     assert engine.pool_size(1, cores=16, memory_gb=64) == 1
     assert engine.pool_size(10, cores=4, memory_gb=1) == 1
+
+
+def test_claims_matrix_rows_by_number_with_registered_names_and_gaps_for_failed_checkpoints():
+    old = {"claims": [{"id": 24, "statement": "s", "verdict": "fails"}]}  # written before claims had names
+    new = {"claims": [{"id": 9, "name": "unigram_dim_in_gains", "statement": "t", "verdict": "holds"},
+                      {"id": 24, "name": "rare_token_clump", "statement": "s", "verdict": "holds"}]}
+    rows = trajectory.claims_matrix([old, None, new])
+    assert [(r["id"], r["name"]) for r in rows] == [(9, "unigram_dim_in_gains"), (24, "rare_token_clump")]
+    assert [r["verdicts"] for r in rows] == [[None, None, "holds"], ["fails", None, "holds"]]
