@@ -112,8 +112,8 @@ REGISTRY = tuple(ClaimSpec(*row) for row in (
      "A crowded clump of rarely trained tokens sits at low norm and low unigram-dim value.",
      "outliers", "analyses.outliers", (TOKENS,)),
 ))
-BY_NAME = {spec.name: spec for spec in REGISTRY}
-BY_ID = {spec.id: spec for spec in REGISTRY}
+BY_NAME = {c.name: c for c in REGISTRY}
+BY_ID = {c.id: c for c in REGISTRY}
 
 
 def spec(name: str) -> ClaimSpec:
