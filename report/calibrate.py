@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -26,10 +27,13 @@ DATA = Path(__file__).resolve().parent / "calibration.json"
 README = ROOT / "README.md"
 START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 MAX_FPR, MIN_POWER = 0.05, 0.90
-# (d, tokens, replicates, whether claims 20–24 run): fewer replicates where one model costs more.
-PLAN = ((64, 4000, 3, True), (768, 4000, 1, True), (1600, 4000, 1, True),
-        (64, 50000, 1, False), (768, 50000, 1, False), (1600, 50000, 1, False))
-SMALL_PLAN = ((32, 600, 1, True),)
+# (d, tokens, replicates of claims 1–19, replicates of the zero-layer and clump claims 20–24). Each replicate
+# is six null models, a contrast model and the planted study and half sizes. Claims 1–19 cost seconds per model
+# (≥ 60 null models per size where V = 4k); claims 20–24 need the zero-layer and clump searches, seconds at
+# V = 4k and minutes at V = 50k, so fewer there (the issue-14 search is what makes V = 50k affordable at all).
+PLAN = ((64, 4000, 10, 5), (768, 4000, 10, 3), (1600, 4000, 10, 2),
+        (64, 50000, 3, 1), (768, 50000, 2, 1), (1600, 50000, 2, 1))
+SMALL_PLAN = ((32, 600, 1, 1),)
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -43,43 +47,71 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
-def _models(d: int, n: int, rep: int):
+MODEL_NAMES = (*FAMILIES, "contrast", "study", "half")
+
+
+def _model(d: int, n: int, rep: int, name: str):
     base = 1000 * rep + d + n
-    for i, family in enumerate(FAMILIES):
-        yield family, null_model(family, d, n, base + i)
-    yield "contrast", planted_model(1.0, d, n, base + 10, contrast=True)
-    yield "study", planted_model(1.0, d, n, base + 11)
-    yield "half", planted_model(0.5, d, n, base + 12)
+    if name in FAMILIES:
+        return null_model(name, d, n, base + FAMILIES.index(name))
+    size, offset = {"contrast": (1.0, 10), "study": (1.0, 11), "half": (0.5, 12)}[name]
+    return planted_model(size, d, n, base + offset, contrast=name == "contrast")
 
 
-def run(plan=PLAN, seed: int = 0, n_resamples: int = 1000, log=print) -> dict:
+def _task(task: tuple) -> tuple:
+    """One model's verdicts (in a worker process): (name, absent, present, {claim: (verdict, detail)})."""
+    d, n, rep, name, expensive, seed, n_resamples = task
+    model = _model(d, n, rep, name)
+    return name, model.absent, model.present, verdicts(model, seed, expensive=expensive, n_resamples=n_resamples)
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker: the pool, not each model, uses the machine's cores
+
+
+def _results(tasks: list, jobs: int):
+    """Each task's result in task order (so the table does not depend on the number of workers)."""
+    if jobs <= 1 or len(tasks) <= 1:
+        yield from map(_task, tasks)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, initializer=_init_worker) as pool:
+        yield from pool.map(_task, tasks)
+
+
+def run(plan=PLAN, seed: int = 0, n_resamples: int = 1000, log=print, jobs: int = 1) -> dict:
     """Run the plan; {"sizes": [...], "claims": {id: {size: counts}}} with the reasons behind misses."""
     sizes, table = [], {c: {} for c in CLAIMS}
-    for d, n, reps, expensive in plan:
+    for d, n, reps, expensive_reps in plan:
         size = f"d={d}, V={n // 1000}k" if n >= 1000 else f"d={d}, V={n}"
-        sizes.append({"size": size, "d": d, "tokens": n, "replicates": reps, "zero_layer_and_clump": expensive})
+        sizes.append({"size": size, "d": d, "tokens": n, "replicates": reps, "zero_layer_and_clump": expensive_reps})
         counts = {c: {"fp": 0, "null": 0, "study": 0, "study_n": 0, "half": 0, "half_n": 0, "why": Counter()}
                   for c in CLAIMS}
         started = time.perf_counter()
-        for rep in range(reps):
-            for name, model in _models(d, n, rep):
-                found = verdicts(model, seed, expensive=expensive, n_resamples=n_resamples)
-                for c in CLAIMS:
-                    if c not in found:
-                        continue
-                    verdict, detail = found[c]
-                    row = counts[c]
-                    if c in model.absent:
-                        row["null"] += 1
-                        row["fp"] += verdict == "holds"
-                        if verdict == "holds":
-                            row["why"][f"false positive on {name}: {detail}"[:160]] += 1
-                    if c in model.present and name in ("study", "half"):
-                        row[f"{name}_n"] += 1
-                        row[name] += verdict == "holds"
-                        if verdict != "holds" and name == "study":
-                            row["why"][f"missed at study size ({verdict}): {detail}"[:160]] += 1
-        log(f"  {size}: {reps} replicate(s) of {len(FAMILIES) + 3} models in {time.perf_counter() - started:.0f} s")
+        # every model runs claims 1–19; the first `expensive_reps` replicates also run claims 20–24
+        tasks = [(d, n, rep, name, rep < expensive_reps, seed, n_resamples)
+                 for rep in range(max(reps, expensive_reps)) for name in MODEL_NAMES]
+        for name, absent, present, found in _results(tasks, jobs):
+            for c in CLAIMS:
+                if c not in found:
+                    continue
+                verdict, detail = found[c]
+                row = counts[c]
+                if c in absent:
+                    row["null"] += 1
+                    row["fp"] += verdict == "holds"
+                    if verdict == "holds":
+                        row["why"][f"false positive on {name}: {detail}"[:160]] += 1
+                if c in present and name in ("study", "half"):
+                    row[f"{name}_n"] += 1
+                    row[name] += verdict == "holds"
+                    if verdict != "holds" and name == "study":
+                        row["why"][f"missed at study size ({verdict}): {detail}"[:160]] += 1
+        log(f"  {size}: {reps} replicate(s) of {len(MODEL_NAMES)} models, {expensive_reps} with claims 20–24, in "
+            f"{time.perf_counter() - started:.0f} s")
         for c in CLAIMS:
             row = counts[c]
             if row["fp"] or row["study"] < row["study_n"]:
@@ -135,7 +167,8 @@ def markdown(data: dict) -> str:
     lines = [f"Targets: false-positive rate ≤ {MAX_FPR:.0%} at every size, power ≥ {MIN_POWER:.0%} at the study's "
              "effect size. Each cell: false positives / null models · hits at study size / planted models · hits "
              "at half size, with 95% Wilson intervals for the first two. Replicates per size: "
-             + ", ".join(f"{s['size']} ×{s['replicates']}" for s in data["sizes"]) + ".",
+             + ", ".join(f"{s['size']} ×{s['replicates']} (claims 20–24 ×{int(s['zero_layer_and_clump'])})"
+                         for s in data["sizes"]) + f"; each replicate is {len(MODEL_NAMES)} models.",
              "", "| claim | " + " | ".join(sizes) + " | targets |", "|---" * (len(sizes) + 2) + "|"]
     for c, by_size in data["claims"].items():
         cells = []
@@ -175,11 +208,12 @@ def main(argv=None) -> int:
     parser.add_argument("--small", action="store_true", help="tiny sizes, one replicate (checks the machinery)")
     parser.add_argument("--out", type=Path, default=DATA, help="where to write the JSON table")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     args = parser.parse_args(argv)
     plan = SMALL_PLAN if args.small else PLAN
     started = time.perf_counter()
     print(f"calibrating {len(CLAIMS)} claims on {len(FAMILIES)} null families, a contrast model and planted effects")
-    data = run(plan, n_resamples=200 if args.small else 1000)
+    data = run(plan, n_resamples=200 if args.small else 1000, jobs=max(1, args.jobs))
     data["summary"] = summarise(data)
     data["targets"] = {"max_false_positive_rate": MAX_FPR, "min_power_at_study_size": MIN_POWER}
     write(data, args.out, None if args.no_readme else README)

@@ -34,7 +34,10 @@ def to_json(r: SvdResult, ctx: RunContext) -> dict:
             "longest_mean_percentile": r.longest_percentile,
             "shortest_mean_percentile": r.shortest_percentile,
             "null_p": r.extremeness_null_p,
-            "null": f"residual norms shuffled across tokens, {N_NULL} permutations",
+            "longest_null_p": r.group_null_p[0],
+            "shortest_null_p": r.group_null_p[1],
+            "null": f"residual norms shuffled across tokens, {N_NULL} permutations; each group tested toward its "
+                    "own end, null_p the larger of the two",
         },
         "unigram_dim_loading": r.unigram_loading,
         "unigram_dim_loading_rank": r.unigram_loading_rank,

@@ -87,6 +87,7 @@ def test_planted_norm_extremes_are_the_longest_and_shortest_tokens(planted_ctx):
     assert (r.longest_percentile, r.shortest_percentile) == pytest.approx((high, low))
     assert r.extremeness == pytest.approx(max(min(high, 1 - low), min(1 - high, low)))
     assert 1 / (N_NULL + 1) <= r.extremeness_null_p <= 1
+    assert r.extremeness_null_p == max(r.group_null_p)
     holds = r.extremeness >= 0.8 and r.extremeness_null_p < 0.01
     assert _claim(r, 17).verdict == ("holds" if holds else "fails")
 
@@ -222,6 +223,34 @@ def test_null_p_is_deterministic_in_the_seed_and_valid_across_seeds():
         assert (p * (N_NULL + 1)) == pytest.approx(round(p * (N_NULL + 1)))  # (1 + count) / (1 + N_NULL)
     # ids and observed ignore the seed
     assert {_norm_extremes(svd0, norms, seed=s)[:3] for s in range(6)} == {first[:3]}
+    assert first[3] == max(first[4])  # the pair's p is the weaker group's
+
+
+def test_a_residual_larger_at_both_ends_of_component0_does_not_make_the_claim():
+    """Residual norms that grow with |component 0 − its centre| push the longest tokens to the high end but the
+    shortest away from the low end: only one group is extreme beyond the null, so the claim fails (the
+    mean-shifted random matrices of the calibration showed a mild form of this)."""
+    w = _component0_and_residual(np.random.default_rng(13), 3000, 16, lambda c: 1.5 + 2 * np.abs(c - 5))
+    r = analyse_svd(w, np.arange(3000) % 3 == 0, None, seed=0)
+    p_long, p_short = r.group_null_p
+    assert r.longest_percentile > 0.9 and p_long < 0.01
+    assert p_short > 0.05 and r.extremeness_null_p == p_short
+    assert _claim(r, 17).verdict == "fails"
+
+
+def test_claim17_on_the_calibration_models():
+    """A mean-shifted random matrix (its norm tied to component 0 through the mean alone) does not make the claim;
+    the planted study-size norm effect does. The null model is the seed that gave a false positive before each
+    group was tested toward its own end."""
+    from analyses.calibration import null_model, planted_model
+
+    null = null_model("mean-shifted", 768, 4000, seed=768 + 4000 + 5)
+    r = analyse_svd(null.tokens, null.word_start, None, seed=0)
+    assert r.longest_percentile > 0.95  # the longest are at the high end (the mean direction) ...
+    assert _claim(r, 17).verdict == "fails"  # ... but the shortest are where the null puts them
+    study = planted_model(1.0, 768, 4000, seed=768 + 4000 + 11)
+    r = analyse_svd(study.tokens, study.word_start, None, seed=0)
+    assert _claim(r, 17).verdict == "holds" and max(r.group_null_p) < 0.01
 
 
 def test_extremes_at_the_same_end_are_not_extreme_in_the_claimed_sense():
@@ -233,7 +262,7 @@ def test_extremes_at_the_same_end_are_not_extreme_in_the_claimed_sense():
     low_end = np.argsort(svd0)[:60]
     norms[low_end[::2]] = 20 + rng.random(30)  # the longest, at the low end
     norms[low_end[1::2]] = 1 + rng.random(30)  # the shortest, at the low end too
-    _, (p_long, p_short), observed, _ = _norm_extremes(svd0, norms, seed=0)
+    _, (p_long, p_short), observed, _, _ = _norm_extremes(svd0, norms, seed=0)
     assert p_long < 0.05 and p_short < 0.05
     assert observed < 0.1  # two-sided, the mean of 2·|percentile − 0.5| would be ≈ 0.97
 
