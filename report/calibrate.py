@@ -4,8 +4,9 @@ report/calibration.json and to README.md between the calibration markers, and pr
 
 Targets: false-positive rate ≤ 5% for every claim at every size, power ≥ 90% at the study's effect size.
 Rates come with 95% Wilson intervals; with few replicates at the big sizes the intervals are wide, and the
-table says so. Claims 20–24 need the zero-layer and clump searches, which are too slow for the biggest
-sizes on a laptop; the plan says where they run.
+table says so. The plan runs many null models where a model is cheap (small d) and fewer where it is not;
+claims 20–24 need the zero-layer and clump searches, whose cost grows with V (one replicate at V = 50k).
+Models run in a pool of worker processes (`--jobs`, default all cores); the table does not depend on it.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ DATA = Path(__file__).resolve().parent / "calibration.json"
 README = ROOT / "README.md"
 START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 MAX_FPR, MIN_POWER = 0.05, 0.90
-# (d, tokens, replicates of claims 1–19, replicates of the zero-layer and clump claims 20–24). Each replicate
-# is six null models, a contrast model and the planted study and half sizes. Claims 1–19 cost seconds per model
-# (≥ 60 null models per size where V = 4k); claims 20–24 need the zero-layer and clump searches, seconds at
-# V = 4k and minutes at V = 50k, so fewer there (the issue-14 search is what makes V = 50k affordable at all).
-PLAN = ((64, 4000, 10, 5), (768, 4000, 10, 3), (1600, 4000, 10, 2),
-        (64, 50000, 3, 1), (768, 50000, 2, 1), (1600, 50000, 2, 1))
-SMALL_PLAN = ((32, 600, 1, 1),)
+# (d, tokens, null replicates, planted replicates, replicates with claims 20–24). A null replicate is the six null
+# families and the contrast model; a planted replicate is the study-size and the half-size model; the first
+# replicates of each kind also run the zero-layer and clump searches (claims 20–24). Cost per model is set by d
+# (two d×d eigendecompositions and d rank transforms for claims 1–19: ~1 s at d = 64, ~8 s at 768, ~25 s at
+# 1600 on one core) and, for claims 20–24, by V; many null models where they are cheap, fewer where not.
+PLAN = ((64, 4000, 12, 12, 12), (768, 4000, 9, 3, 3), (1600, 4000, 3, 2, 2),
+        (64, 50000, 4, 2, 2), (768, 50000, 2, 1, 1), (1600, 50000, 1, 1, 1))
+SMALL_PLAN = ((32, 600, 1, 1, 1),)
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -47,7 +49,8 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
-MODEL_NAMES = (*FAMILIES, "contrast", "study", "half")
+PLANTED = ("study", "half")
+MODEL_NAMES = (*FAMILIES, "contrast", *PLANTED)
 
 
 def _model(d: int, n: int, rep: int, name: str):
@@ -65,6 +68,9 @@ def _task(task: tuple) -> tuple:
     return name, model.absent, model.present, verdicts(model, seed, expensive=expensive, n_resamples=n_resamples)
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _init_worker() -> None:
     import torch
 
@@ -76,24 +82,40 @@ def _results(tasks: list, jobs: int):
     if jobs <= 1 or len(tasks) <= 1:
         yield from map(_task, tasks)
         return
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs, initializer=_init_worker) as pool:
-        yield from pool.map(_task, tasks)
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: "1" for name in THREAD_VARIABLES})  # fresh (spawned) workers start single-threaded
+    try:
+        pool = ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker)
+        futures = [pool.submit(_task, task) for task in tasks]
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    with pool:
+        for future in futures:
+            yield future.result()
 
 
 def run(plan=PLAN, seed: int = 0, n_resamples: int = 1000, log=print, jobs: int = 1) -> dict:
     """Run the plan; {"sizes": [...], "claims": {id: {size: counts}}} with the reasons behind misses."""
     sizes, table = [], {c: {} for c in CLAIMS}
-    for d, n, reps, expensive_reps in plan:
+    for d, n, null_reps, planted_reps, expensive_reps in plan:
         size = f"d={d}, V={n // 1000}k" if n >= 1000 else f"d={d}, V={n}"
-        sizes.append({"size": size, "d": d, "tokens": n, "replicates": reps, "zero_layer_and_clump": expensive_reps})
+        sizes.append({"size": size, "d": d, "tokens": n, "replicates": null_reps, "planted_replicates": planted_reps,
+                      "zero_layer_and_clump": expensive_reps})
         counts = {c: {"fp": 0, "null": 0, "study": 0, "study_n": 0, "half": 0, "half_n": 0, "why": Counter()}
                   for c in CLAIMS}
         started = time.perf_counter()
-        # every model runs claims 1–19; the first `expensive_reps` replicates also run claims 20–24
+        # every model runs claims 1–19; the first `expensive_reps` replicates of each kind also run claims 20–24
         tasks = [(d, n, rep, name, rep < expensive_reps, seed, n_resamples)
-                 for rep in range(max(reps, expensive_reps)) for name in MODEL_NAMES]
+                 for rep in range(max(null_reps, planted_reps)) for name in MODEL_NAMES
+                 if rep < (planted_reps if name in PLANTED else null_reps)]
         for name, absent, present, found in _results(tasks, jobs):
             for c in CLAIMS:
                 if c not in found:
@@ -110,8 +132,8 @@ def run(plan=PLAN, seed: int = 0, n_resamples: int = 1000, log=print, jobs: int 
                     row[name] += verdict == "holds"
                     if verdict != "holds" and name == "study":
                         row["why"][f"missed at study size ({verdict}): {detail}"[:160]] += 1
-        log(f"  {size}: {reps} replicate(s) of {len(MODEL_NAMES)} models, {expensive_reps} with claims 20–24, in "
-            f"{time.perf_counter() - started:.0f} s")
+        log(f"  {size}: {null_reps} null and {planted_reps} planted replicate(s), {expensive_reps} with claims 20–24: "
+            f"{len(tasks)} models in {time.perf_counter() - started:.0f} s")
         for c in CLAIMS:
             row = counts[c]
             if row["fp"] or row["study"] < row["study_n"]:
@@ -161,14 +183,20 @@ def _cell(k: int, n: int) -> str:
     return f"{k}/{n} ({lo:.0%}–{hi:.0%})"
 
 
+def _replicates(size: dict) -> str:
+    planted = size.get("planted_replicates", size["replicates"])
+    return (f"{size['size']} null ×{size['replicates']}, planted ×{planted}, claims 20–24 on the first "
+            f"×{int(size['zero_layer_and_clump'])}")
+
+
 def markdown(data: dict) -> str:
     """The README table: per claim and size, false positives / null models and hits / study-size models."""
     sizes = [s["size"] for s in data["sizes"]]
     lines = [f"Targets: false-positive rate ≤ {MAX_FPR:.0%} at every size, power ≥ {MIN_POWER:.0%} at the study's "
              "effect size. Each cell: false positives / null models · hits at study size / planted models · hits "
              "at half size, with 95% Wilson intervals for the first two. Replicates per size: "
-             + ", ".join(f"{s['size']} ×{s['replicates']} (claims 20–24 ×{int(s['zero_layer_and_clump'])})"
-                         for s in data["sizes"]) + f"; each replicate is {len(MODEL_NAMES)} models.",
+             + "; ".join(_replicates(s) for s in data["sizes"]) + f". A null replicate is the {len(FAMILIES)} null "
+             "families and the contrast model, a planted one the study-size and half-size models.",
              "", "| claim | " + " | ".join(sizes) + " | targets |", "|---" * (len(sizes) + 2) + "|"]
     for c, by_size in data["claims"].items():
         cells = []
