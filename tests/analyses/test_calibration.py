@@ -125,3 +125,28 @@ def test_the_claims_section_applies_the_guard_to_every_section_result():
     assert checked[2].verdict == checked[3].verdict == NOT_APPLICABLE
     assert "all zero" in checked[2].detail
     assert checked[4].detail == next(c for c in position.claims if c.id == 4).detail  # positions are healthy
+
+
+def _row(fp, null, study, study_n):
+    return {"fp": fp, "null": null, "study": study, "study_n": study_n, "half": 0, "half_n": study_n, "why": []}
+
+
+def test_a_known_cause_is_stated_only_beside_the_miss_it_explains():
+    sizes = [{"size": s, "replicates": 1, "zero_layer_and_clump": 1} for s in ("d=64, V=4k", "d=768, V=4k")]
+    low_power_at_64 = {"d=64, V=4k": _row(0, 80, 1, 3), "d=768, V=4k": _row(0, 60, 3, 3)}
+    summary = calibrate.summarise({"sizes": sizes, "claims": {"17": low_power_at_64, "5": low_power_at_64}})
+    assert not summary["17"]["meets_targets"]
+    assert summary["17"]["misses"][0] == "power 33% at d=64, V=4k"
+    assert summary["17"]["misses"][-1].startswith("why: at d = 64")
+    assert not any(m.startswith("why") for m in summary["5"]["misses"])  # no cause known for claim 5
+    false_positives_too = {"d=64, V=4k": _row(0, 80, 1, 3), "d=768, V=4k": _row(9, 60, 3, 3)}
+    summary = calibrate.summarise({"sizes": sizes, "claims": {"17": false_positives_too}})
+    assert not any(m.startswith("why") for m in summary["17"]["misses"])  # the cause does not explain those
+    weak_at_768 = {"d=64, V=4k": _row(0, 80, 3, 3), "d=768, V=4k": _row(0, 60, 1, 3)}
+    summary = calibrate.summarise({"sizes": sizes, "claims": {"17": weak_at_768}})
+    assert not any(m.startswith("why") for m in summary["17"]["misses"])
+
+
+def test_every_plan_size_runs_every_claim():
+    for d, n, null_reps, planted_reps, expensive_reps in calibrate.PLAN:
+        assert null_reps >= 1 and planted_reps >= 1 and 1 <= expensive_reps <= max(null_reps, planted_reps)
