@@ -202,7 +202,10 @@ def _claim9(dim: int, standout: bool, count: int, n_layers: int, qualifying: tup
 
 def _claim13(dim: int, standout: bool, is_heavy: bool, has_positions: bool, position_pct: float,
              abs_mean_pct: float, std_pct: float) -> Claim:
-    rule = (f"holds if the dim is not position-heavy with position std at or below the median dim "
+    chance = MAX_POSITION_PCT * (1 - OFF_CENTRE_PCT) * (1 - HIGH_STD_PCT)
+    rule = (f"effect: the dim's percentiles among the non-heavy dims; null: a non-heavy dim drawn at random "
+            f"(meets all three with probability {chance:.2%} when the three are independent); holds if the dim "
+            f"is not position-heavy with position std at or below the median dim "
             f"(percentile ≤ {MAX_POSITION_PCT:.0%}), |token mean| at or above the {OFF_CENTRE_PCT:.0%} percentile "
             f"and token std at or above the {HIGH_STD_PCT:.0%} percentile of the non-heavy dims")
     if not standout or not has_positions:
