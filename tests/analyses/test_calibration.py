@@ -147,6 +147,7 @@ def test_a_known_cause_is_stated_only_beside_the_miss_it_explains():
     assert not any(m.startswith("why") for m in summary["17"]["misses"])
 
 
-def test_every_plan_size_runs_every_claim():
-    for d, n, null_reps, planted_reps, expensive_reps in calibrate.PLAN:
+def test_the_plan_runs_every_claim_at_every_size_the_issue_names():
+    assert {(d, n) for d, n, *_ in calibrate.PLAN} == {(d, n) for d in (64, 768, 1600) for n in (4000, 50000)}
+    for *_, null_reps, planted_reps, expensive_reps in calibrate.PLAN:
         assert null_reps >= 1 and planted_reps >= 1 and 1 <= expensive_reps <= max(null_reps, planted_reps)
