@@ -151,3 +151,15 @@ def test_the_plan_runs_every_claim_at_every_size_the_issue_names():
     assert {(d, n) for d, n, *_ in calibrate.PLAN} == {(d, n) for d in (64, 768, 1600) for n in (4000, 50000)}
     for *_, null_reps, planted_reps, expensive_reps in calibrate.PLAN:
         assert null_reps >= 1 and planted_reps >= 1 and 1 <= expensive_reps <= max(null_reps, planted_reps)
+
+
+def test_searches_can_be_left_out_above_a_vocabulary_size_and_the_table_says_so():
+    plan = calibrate.limit_searches(calibrate.PLAN, 4000)
+    assert [e for *_, n, _, _, e in plan if n > 4000] == [0, 0, 0] and all(e for *_, n, _, _, e in plan if n <= 4000)
+    sizes = [{"size": "d=64, V=4k", "replicates": 1, "zero_layer_and_clump": 1},
+             {"size": "d=64, V=50k", "replicates": 1, "zero_layer_and_clump": 0}]
+    claims = {"22": {"d=64, V=4k": _row(0, 7, 1, 1), "d=64, V=50k": _row(0, 0, 0, 0)},
+              "2": {"d=64, V=4k": _row(0, 7, 1, 1), "d=64, V=50k": _row(0, 7, 1, 1)}}
+    summary = calibrate.summarise({"sizes": sizes, "claims": claims})
+    assert summary["22"]["misses"] == ["not run at d=64, V=50k (the zero-layer and clump searches were left out there)"]
+    assert summary["2"]["meets_targets"]
