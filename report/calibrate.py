@@ -209,7 +209,7 @@ def _cell(k: int, n: int) -> str:
 def _replicates(size: dict) -> str:
     planted = size.get("planted_replicates", size["replicates"])
     return (f"{size['size']} null ×{size['replicates']}, planted ×{planted}, claims 20–24 on the first "
-            f"×{int(size['zero_layer_and_clump'])}")
+            f"{int(size['zero_layer_and_clump'])} of each")
 
 
 def markdown(data: dict) -> str:
