@@ -59,8 +59,8 @@ KNOWN_CAUSES = {
         "p at the floor. The three study-size effects cannot all be planted at d = 64; a miss there is "
         "conservative (fails, never a false positive)",
     23: "at d = 64 random norm spread is ±9% (±2.6% at d = 768), so the shortest tokens predict longer ones "
-        "that are only as aligned as u·v > |u|² forces; those ~30 extra exceptions dilute the planted 80% "
-        "share of odd tokens to ~40–60% of the non-space exceptions, below the claim's 'mostly'; a miss "
+        "that are only as aligned as u·v > |u|² forces; those ~30 extra exceptions (V = 4k) dilute the planted 80% "
+        "share of odd tokens to ~35–60% of the non-space exceptions, below the claim's 'mostly'; a miss "
         "there is conservative (fails, never a false positive)",
 }
 MODEL_NAMES = (*FAMILIES, "contrast", *PLANTED)
