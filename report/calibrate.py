@@ -32,8 +32,9 @@ MAX_FPR, MIN_POWER = 0.05, 0.90
 # families and the contrast model; a planted replicate is the study-size and the half-size model; the first
 # replicates of each kind also run the zero-layer and clump searches (claims 20–24). One model's claims 1–19 cost
 # (one core, measured) ~0.4 s at d = 64, 2.3 s at 768 and 6 s at 1600 for V = 4k, 3–16 s at V = 50k: two d×d
-# eigendecompositions and d rank transforms. Claims 20–24 cost ~1 s per model at V = 4k and far more at V = 50k,
-# so they run on one replicate there. Whole plan: ~1,200 core-seconds plus the V = 50k searches.
+# eigendecompositions and d rank transforms. Claims 20–24 cost ~1 s per model at V = 4k and 23–140 s at V = 50k
+# (with main's searches before issue 14), so they run on one replicate there. Whole plan: ~1,200 core-seconds,
+# plus ~1,100 for the V = 50k searches.
 PLAN = ((64, 4000, 15, 15, 15), (768, 4000, 10, 5, 5), (1600, 4000, 10, 5, 3),
         (64, 50000, 4, 2, 1), (768, 50000, 2, 1, 1), (1600, 50000, 1, 1, 1))
 SMALL_PLAN = ((32, 600, 1, 1, 1),)
@@ -56,12 +57,12 @@ KNOWN_CAUSES = {
     17: "at d = 64 the planted unigram dim, which claims 10 and 18 need at the study's size (higher for short "
         "tokens, |loading| ≥ 3/√d on component 0), carries ~18% of component 0 and pulls the longest tokens "
         "toward its middle (mean percentile ~0.75); flattening that one dim puts them at 0.95–0.97 with both "
-        "p at the floor. The three study-size effects cannot all be planted at d = 64; a miss there is "
-        "conservative (fails, never a false positive)",
+        "p at the floor. The three study-size effects cannot all be planted at d = 64; a miss there is a "
+        "lost hit on a model that has the effect, not a false claim",
     23: "at d = 64 random norm spread is ±9% (±2.6% at d = 768), so the shortest tokens predict longer ones "
         "that are only as aligned as u·v > |u|² forces; those ~30 extra exceptions (V = 4k) dilute the planted 80% "
         "share of odd tokens to ~35–60% of the non-space exceptions, below the claim's 'mostly'; a miss "
-        "there is conservative (fails, never a false positive)",
+        "there is a lost hit on a model that has the effect, not a false claim",
 }
 MODEL_NAMES = (*FAMILIES, "contrast", *PLANTED)
 
