@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from report.errors import ReportError
 from report.frequency import TokenFrequency
 from report.loader import ModelWeights
 from report.tokens import TokenTable
+
+
+def resolve_device(choice: str) -> str:
+    """The torch device for --device: "auto" picks CUDA when torch sees one."""
+    import torch  # heavy: only when a device is chosen
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ReportError("--device cuda was asked for, but torch sees no CUDA device here.")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+class UndeclaredRead(LookupError):
+    """A section read a result it did not declare, or one that is missing or of another type."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Code outside the sections that reads their results, and what it declares it reads (as Section does)."""
+
+    key: str
+    reads: dict[str, Any]
+    reads_every_earlier: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +59,46 @@ class RunContext:
     results: dict[str, Any] = field(default_factory=dict)
     started: dict[str, Any] = field(default_factory=dict)  # work begun in the background, by section key
     corpus: Path | None = None  # the --corpus text, for the forward-pass experiments
+    reader: Any = None  # the Section (or Reader) this view is lent to; None: a context built by hand
+
+    def for_section(self, section: Any) -> RunContext:
+        """A view of this context (sharing its results) that lets `section` (a report.section.Section or a
+        Reader) read only what it declared."""
+        return replace(self, reader=section)
+
+    def earlier(self, name: str) -> Any:
+        """The result of the earlier section `name`, checked against the type the reading section declared.
+
+        A read the section did not declare, one of a section that has not run (unless declared `T | None`),
+        and a result of another type raise UndeclaredRead: they are mistakes in the code, not in the input."""
+        kind = self._declared(name)
+        if name not in self.results:
+            if kind is not None and isinstance(None, kind):
+                return None
+            raise UndeclaredRead(f"{self._who()} reads section {name!r}, which has not run yet.")
+        value = self.results[name]
+        if kind is not None and not isinstance(value, kind):
+            raise UndeclaredRead(f"{self._who()} declares section {name!r} as {kind}, but it gave a "
+                                 f"{type(value).__name__}.")
+        return value
+
+    def every_earlier(self) -> dict[str, Any]:
+        """Every result so far, by section key, for a section declared `reads_every_earlier`."""
+        if self.reader is not None and not self.reader.reads_every_earlier:
+            raise UndeclaredRead(f"{self._who()} reads every earlier section without declaring "
+                                 "reads_every_earlier=True.")
+        return dict(self.results)
+
+    def _declared(self, name: str) -> Any:
+        if self.reader is None:
+            return None
+        if name not in self.reader.reads:
+            raise UndeclaredRead(f"{self._who()} reads section {name!r} without declaring it: add "
+                                 f"{name!r} to its Section(reads=...).")
+        return self.reader.reads[name]
+
+    def _who(self) -> str:
+        return f"section {self.reader.key!r}" if self.reader is not None else "a context built by hand"
 
     @property
     def n_tokens(self) -> int:

@@ -28,6 +28,9 @@ from report.progress import Progress
 from report.sections import all_sections, display_rank
 from report.tokens import load_tokenizer, load_tokens
 
+# Progress steps around the sections' own (one each); `analyse` and `write_report` take them in this order.
+STEPS_BEFORE = ("resolve", "load weights", "tokenizer", "frequency")
+STEPS_AFTER = ("results.json", "figures", "html", "pdf", "png figures")
 LIBRARIES = ("numpy", "scipy", "torch", "transformers", "tokenizers", "safetensors", "matplotlib",
              "jinja2", "weasyprint", "wordfreq")
 
@@ -110,7 +113,7 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         ctx = RunContext(weights, tokens, frequency, request.options, started=started, corpus=request.corpus)
         for section in all_sections():
             with progress.step(section.key):
-                ctx.results[section.key] = section.run(ctx)
+                ctx.results[section.key] = run_section(section, ctx)
     except BaseException:
         _cancel(started)
         raise
@@ -119,6 +122,15 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
     if cache is not None:
         cache.store(key, (tokens, frequency, ctx.results))
     return ctx, key
+
+
+def run_section(section, ctx: RunContext):
+    """Run one section on a view of `ctx` that lets it read only the earlier results it declared."""
+    result = section.run(ctx.for_section(section))
+    if not isinstance(result, section.result):
+        raise TypeError(f"section {section.key!r} declares result={section.result}, but its run gave a "
+                        f"{type(result).__name__}")
+    return result
 
 
 def _start_background(weights, rows: int, options: Options) -> dict:
@@ -135,10 +147,10 @@ def results_document(ctx: RunContext) -> dict:
     w = ctx.weights
     analyses, top = {}, {}
     for section in all_sections():
-        fragment = section.to_json(ctx.results[section.key], ctx)
+        fragment = section.to_json(*_own(section, ctx))
         analyses.setdefault(section.json_key or section.key, {}).update(fragment)
         if section.top_level is not None:
-            top.update(section.top_level(ctx.results[section.key], ctx))
+            top.update(section.top_level(*_own(section, ctx)))
     return {
         "schema_version": results_json.SCHEMA_VERSION,
         "model": {
@@ -157,8 +169,13 @@ def results_document(ctx: RunContext) -> dict:
     }
 
 
+def _own(section, ctx: RunContext) -> tuple:
+    """A section's result, and the view of `ctx` through which it may read the earlier results it declared."""
+    return ctx.results[section.key], ctx.for_section(section)
+
+
 def _draw(section, ctx: RunContext) -> list:
-    return section.figures(ctx.results[section.key], ctx)
+    return section.figures(*_own(section, ctx))
 
 
 def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]:
@@ -171,9 +188,9 @@ def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]
     jobs = [partial(_draw, section, ctx) for section in all_sections()]
     with FigureWriter(jobs, figures_dir) as writer:  # PNGs go on in the background during HTML and PDF
         with progress.step("figures"):
-            search = search_index.build(ctx)  # meanwhile, in this process
+            search = search_index.build(ctx.for_section(search_index.READER))  # meanwhile, in this process
             sections = [{"key": section.key, "title": section.title, "template": section.template,
-                         "ctx": section.context(ctx.results[section.key], ctx)} for section in all_sections()]
+                         "ctx": section.context(*_own(section, ctx))} for section in all_sections()]
             for section, figures in zip(sections, writer.vectors()):
                 section["figures"] = figures
         ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
@@ -198,7 +215,8 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
     name = name or slug(label(request))
     output_folder.check_destination(out_root / name, protected_folders(request))
     destination = _output_folder(out_root, name)
-    progress = Progress(request.model, total=4 + len(all_sections()) + 5, enabled=show_progress)
+    progress = Progress(request.model, total=len(STEPS_BEFORE) + len(all_sections()) + len(STEPS_AFTER),
+                        enabled=show_progress)
     try:
         ctx, key = analyse(request, progress, cache)
         render_key = Cache.render_key(key)
@@ -236,8 +254,11 @@ def _output_folder(out_root: Path, model_id: str) -> Path:
 
 
 def write_atomically(destination: Path, write, model: str = "") -> None:
-    """Call `write(folder)` on a hidden sibling folder, mark it as ours, then swap it into place; on any
-    failure or interrupt the sibling is removed and `destination` is left as it was."""
+    """Call `write(folder)` on a hidden sibling folder, mark it as ours, then swap it into place. A failure or
+    interrupt before the swap removes the sibling and leaves `destination` untouched. The swap
+    (output_folder.replace) first renames an old report aside to `.NAME.old-PID`, then the new one into place,
+    then deletes the old; a run that dies between the two renames leaves no `destination`, and the next run
+    (output_folder.remove_stale) moves the old report back."""
     output_folder.remove_stale(destination.parent)
     staging = output_folder.make_staging(destination)
     try:  # (a signal between those two lines leaves an empty staging folder, which the next run removes)

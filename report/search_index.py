@@ -24,7 +24,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from report.context import RunContext
+from analyses.outliers import OutliersResult
+from analyses.svd import SvdResult
+from analyses.unigram import UnigramResult
+from analyses.zero_layer import ZeroLayerResult
+from report.context import Reader, RunContext
 
 VERSION = 1
 DIGITS = 4
@@ -32,6 +36,10 @@ MAX_ROWS = 65_536
 MAX_NEIGHBOURS = 5
 MAX_NEIGHBOUR_ROWS = 12_000
 SVD_COMPONENTS = 3
+# Every column is optional: a section that did not run leaves its column None. `build` expects a context
+# lent to this reader (`ctx.for_section(READER)`).
+READER = Reader("search index", {"svd": SvdResult | None, "unigram": UnigramResult | None,
+                                 "zero_layer": ZeroLayerResult | None, "outliers": OutliersResult | None})
 
 
 def rounded(value: float, digits: int = DIGITS) -> float | None:
@@ -47,7 +55,7 @@ def _column(values: Iterable[float], rows: int) -> list[float | None]:
 
 
 def _svd(ctx: RunContext, rows: int) -> tuple[list | None, list | None]:
-    svd = ctx.results.get("svd")
+    svd = ctx.earlier("svd")
     if svd is None:
         return None, None
     norms = getattr(svd, "norms", None)
@@ -61,7 +69,7 @@ def _svd(ctx: RunContext, rows: int) -> tuple[list | None, list | None]:
 
 
 def _unigram(ctx: RunContext, rows: int) -> dict | None:
-    unigram = ctx.results.get("unigram")
+    unigram = ctx.earlier("unigram")
     dim = getattr(unigram, "dim", None)
     if dim is None or not 0 <= int(dim) < ctx.embeddings.shape[1]:
         return None
@@ -69,7 +77,7 @@ def _unigram(ctx: RunContext, rows: int) -> dict | None:
 
 
 def _zero_layer(ctx: RunContext, rows: int) -> dict | None:
-    zero = ctx.results.get("zero_layer")
+    zero = ctx.earlier("zero_layer")
     exceptions = getattr(zero, "exceptions", None)
     if zero is None or exceptions is None:
         return None
@@ -78,7 +86,7 @@ def _zero_layer(ctx: RunContext, rows: int) -> dict | None:
 
 
 def _neighbours(ctx: RunContext, rows: int) -> dict | None:
-    outliers = ctx.results.get("outliers")
+    outliers = ctx.earlier("outliers")
     table = getattr(outliers, "neighbours", None)
     if outliers is None or table is None:
         return None

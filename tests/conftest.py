@@ -40,11 +40,12 @@ def context_for(checkpoint: Planted, seed: int = 0) -> RunContext:
 
 
 def run_sections(ctx: RunContext, upto: str | None = None) -> RunContext:
-    """Run every registered section in order (stopping after `upto`), filling ctx.results."""
+    """Run every registered section in order (stopping after `upto`) as the pipeline does, filling ctx.results."""
+    from report.pipeline import run_section
     from report.sections import all_sections
 
     for section in all_sections():
-        ctx.results[section.key] = section.run(ctx)
+        ctx.results[section.key] = run_section(section, ctx)
         if section.key == upto:
             break
     return ctx

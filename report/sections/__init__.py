@@ -1,90 +1,154 @@
-"""The report's sections in run order. Each section module adapts one analysis to the report:
-`run` calls the pure analysis, `to_json` gives its results.json entry, `figures` draws it and
-`context` gives its template the tables and numbers it shows."""
+"""The registry of the report's sections: one line per section, in run order.
+
+Each module here adapts one analysis to the report (see report.section.Section) and must be registered
+below; a section reads only sections registered above it, and only those it declares in `reads`. The
+registry is checked when this package is imported, so a mistake fails every test with a clear message.
+"""
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
 
-from matplotlib.figure import Figure
+from report.section import FigureSpec, Section
 
-from report.context import RunContext
+__all__ = ["FigureSpec", "Section", "Entry", "REGISTRY", "RegistryError", "all_sections", "display_order",
+           "display_rank", "check_registry"]
 
-
-@dataclass(frozen=True, eq=False)
-class FigureSpec:
-    """A drawn figure with the stable file name it is saved under and its caption."""
-
-    name: str
-    figure: Figure
-    caption: str
+TOP = ""  # `shown_after=TOP`: the first section of the report
 
 
 @dataclass(frozen=True)
-class Section:
-    """One section of the report and the functions that produce it."""
+class Entry:
+    """A registered section: its module name (which is its key) and, when the reader should meet it
+    elsewhere than where it runs, the section it is shown right after (TOP: first)."""
 
-    key: str
-    title: str
-    run: Callable[[RunContext], Any]
-    to_json: Callable[[Any, RunContext], dict]
-    figures: Callable[[Any, RunContext], list[FigureSpec]]
-    context: Callable[[Any, RunContext], dict]
-    json_key: str | None = None  # results.json key under "analyses" (default: `key`); shared keys merge
-    # Heavy work that needs only the weights: begun as soon as they are loaded (weights, the number of token
-    # rows, options -> a handle with .result(), .cancel() and .seconds, its wall time); `run` finds the handle
-    # in ctx.started[key].
-    start: Callable[[Any, Any, Any], Any] | None = None
-    # Entries at the top of results.json, beside "analyses" (result, ctx -> {key: value}).
-    top_level: Callable[[Any, RunContext], dict] | None = None
-
-    @property
-    def template(self) -> str:
-        return f"sections/{self.key}.html.j2"
+    name: str
+    shown_after: str | None = None
 
 
-# Run order: a section may read the results of any section above it.
-RUN_ORDER = (
-    "model_card",
-    "position",
-    "layernorm_basis",
-    "ln_gains",
-    "unigram",
-    "svd",
-    "correlations",
-    "zero_layer",
-    "outliers",
-    "open_questions",
-    "literature",
-    "claims",
-    "summary",
+# Run order: a section may read the results of any section above it. Reading order is run order, except
+# where a line moves its section (the summary up front, the study's order elsewhere).
+REGISTRY = (
+    Entry("model_card"),
+    Entry("position"),
+    Entry("layernorm_basis", shown_after="model_card"),
+    Entry("ln_gains"),
+    Entry("unigram"),
+    Entry("svd"),
+    Entry("correlations"),
+    Entry("zero_layer"),
+    Entry("outliers"),
+    Entry("open_questions"),
+    Entry("literature", shown_after="claims"),
+    Entry("claims"),
+    Entry("summary", shown_after=TOP),
 )
 
 
-# Reading order of the report (the study's order, with the summary up front).
-DISPLAY_ORDER = (
-    "summary",
-    "model_card",
-    "layernorm_basis",
-    "position",
-    "ln_gains",
-    "unigram",
-    "svd",
-    "correlations",
-    "zero_layer",
-    "outliers",
-    "open_questions",
-    "claims",
-    "literature",
-)
+class RegistryError(ImportError):
+    """The registry and the section modules disagree; raised when report.sections is imported."""
 
 
-def display_rank(key: str) -> int:
-    return DISPLAY_ORDER.index(key) if key in DISPLAY_ORDER else len(DISPLAY_ORDER)
+def check_registry(registry: tuple[Entry, ...], sections: dict[str, Section], modules: set[str]) -> None:
+    """Raise RegistryError unless every module in `modules` is registered once, each section's key is its
+    module's name, every read names a section registered above it with a matching result type, and the
+    reading order places every section exactly once."""
+    names = [e.name for e in registry]
+    problems = [f"section {n!r} is registered twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [f"report/sections/{m}.py is not registered: add Entry({m!r}) to REGISTRY in run order"
+                 for m in sorted(modules - set(names))]
+    problems += [f"REGISTRY names {n!r}, but there is no report/sections/{n}.py" for n in names if n not in modules]
+    for position, name in enumerate(names):
+        section = sections.get(name)
+        if section is None:
+            continue
+        if section.key != name:
+            problems.append(f"report/sections/{name}.py defines a Section keyed {section.key!r}; use {name!r}")
+        for read, kind in section.reads.items():
+            producer = sections.get(read)
+            if read not in names[:position]:
+                where = "runs later" if read in names else "is not registered"
+                problems.append(f"section {name!r} reads {read!r}, which {where}: a section may read only "
+                                "sections registered above it")
+            elif producer is not None and not _gives(producer.result, kind):
+                problems.append(f"section {name!r} reads {read!r} as {_name(kind)}, but {read!r} gives "
+                                f"{_name(producer.result)}")
+    problems += _place_problems(registry)
+    if problems:
+        raise RegistryError("The section registry (report/sections/__init__.py) is inconsistent:\n  - "
+                            + "\n  - ".join(problems))
+
+
+def _gives(result, declared) -> bool:
+    """Whether every value of type `result` (a type or a union of types) is an instance of `declared`."""
+    kinds = getattr(result, "__args__", None) or (result,)
+    return all(isinstance(None, declared) if k is type(None) else issubclass(k, declared) for k in kinds)
+
+
+def _name(kind) -> str:
+    return getattr(kind, "__name__", None) or str(kind)
+
+
+def _place_problems(registry: tuple[Entry, ...]) -> list[str]:
+    names = {e.name for e in registry}
+    anchors = [e.shown_after for e in registry if e.shown_after is not None]
+    problems = [f"two sections are shown right after {_anchor(a)}; move one of them"
+                for a in sorted(set(anchors)) if anchors.count(a) > 1]
+    problems += [f"section {e.name!r} is shown after {e.shown_after!r}, which is not registered"
+                 for e in registry if e.shown_after not in (None, TOP) and e.shown_after not in names]
+    problems += [f"section {e.name!r} is shown after itself" for e in registry if e.shown_after == e.name]
+    if not problems and len(_reading_order(registry)) != len(registry):
+        problems.append("the shown_after places form a loop")
+    return problems
+
+
+def _anchor(name: str) -> str:
+    return "the top of the report" if name == TOP else repr(name)
+
+
+def _reading_order(registry: tuple[Entry, ...]) -> list[str]:
+    """Run order with each moved section placed right after its anchor (a loop of moves drops its members)."""
+    moved: dict[str, str] = {e.shown_after: e.name for e in registry if e.shown_after is not None}
+    order: list[str] = []
+
+    def place(name: str) -> None:
+        order.append(name)
+        if name in moved:
+            place(moved.pop(name))
+
+    if TOP in moved:
+        place(moved.pop(TOP))
+    for entry in registry:
+        if entry.shown_after is None:
+            place(entry.name)
+    return order
+
+
+def _modules() -> set[str]:
+    return {p.stem for p in Path(__file__).parent.glob("*.py") if p.stem != "__init__"}
+
+
+def _load(registry: tuple[Entry, ...], modules: set[str]) -> dict[str, Section]:
+    """Each registered module's SECTION (a name without a module is left to check_registry to report)."""
+    return {e.name: importlib.import_module(f"{__name__}.{e.name}").SECTION for e in registry if e.name in modules}
+
+
+_SECTIONS = _load(REGISTRY, _modules())
+check_registry(REGISTRY, _SECTIONS, _modules())
+_DISPLAY = tuple(_reading_order(REGISTRY))
 
 
 def all_sections() -> list[Section]:
     """Every section, in the order it must run."""
-    return [importlib.import_module(f"report.sections.{name}").SECTION for name in RUN_ORDER]
+    return list(_SECTIONS.values())
+
+
+def display_order() -> tuple[str, ...]:
+    """Section keys in the report's reading order."""
+    return _DISPLAY
+
+
+def display_rank(key: str) -> int:
+    return _DISPLAY.index(key)

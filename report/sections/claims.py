@@ -10,11 +10,11 @@ from analyses.claims import REGISTRY, Claim, degeneracy, guard
 from report.calibrate import MAX_FPR, MIN_POWER
 from report.calibrate import load as load_calibration
 from report.context import RunContext
-from report.sections import Section
+from report.section import Section
 
 
 def run(ctx: RunContext) -> tuple[Claim, ...]:
-    found = [c for result in ctx.results.values() for c in getattr(result, "claims", ())]
+    found = [c for result in ctx.every_earlier().values() for c in getattr(result, "claims", ())]
     norms = ctx.weights.layer_norms
     gains = np.array([ln.weight for ln in norms]).reshape(len(norms), ctx.weights.d_model) if norms else None
     problems = degeneracy(ctx.embeddings, ctx.weights.position_embeddings, gains)
@@ -50,4 +50,5 @@ def context(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
             "max_fpr": MAX_FPR, "min_power": MIN_POWER}
 
 
-SECTION = Section("claims", "The study's claims, tested", run, to_json, figures, context)
+SECTION = Section("claims", "The study's claims, tested", run, to_json, figures, context,
+                  result=tuple, reads_every_earlier=True)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from analyses.correlations import LABELS, VARIABLES, CorrelationsResult, analyse_correlations
+from analyses.svd import SvdResult
+from analyses.unigram import UnigramResult
 from report.context import RunContext
 from report.plots import correlations as plots
-from report.sections import FigureSpec, Section
+from report.section import FigureSpec, Section
 
 N_RESAMPLES = 1000
 
 
 def run(ctx: RunContext) -> CorrelationsResult:
-    unigram, svd = ctx.results["unigram"], ctx.results["svd"]
+    unigram, svd = ctx.earlier("unigram"), ctx.earlier("svd")
     tokens = ctx.embeddings
     variables = {
         "unigram_dim": tokens[:, unigram.dim],
@@ -54,4 +56,5 @@ def context(r: CorrelationsResult, ctx: RunContext) -> dict:
 
 
 SECTION = Section("correlations", "How the frequency candidates correlate", run, to_json, figures, context,
-                  json_key="unigram")
+                  json_key="unigram",
+                  result=CorrelationsResult, reads={"unigram": UnigramResult, "svd": SvdResult})

@@ -7,7 +7,7 @@ import numpy as np
 from analyses.layernorm_basis import OUTLIER_Z, LayerNormBasisResult, analyse_layernorm_basis
 from report.context import RunContext
 from report.plots import layernorm_basis as plots
-from report.sections import FigureSpec, Section
+from report.section import FigureSpec, Section
 
 
 def run(ctx: RunContext) -> LayerNormBasisResult:
@@ -94,4 +94,5 @@ def context(r: LayerNormBasisResult, ctx: RunContext) -> dict:
 
 
 SECTION = Section("layernorm_basis", "LayerNorm gives the channel dims a preferred basis",
-                  run, to_json, figures, context)
+                  run, to_json, figures, context,
+                  result=LayerNormBasisResult)

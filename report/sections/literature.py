@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from analyses.literature import FoundToken, LiteratureResult, analyse_literature
+from analyses.outliers import OutliersResult
+from analyses.zero_layer import ZeroLayerResult
 from report.context import RunContext
 from report.plots import literature as plots
-from report.sections import FigureSpec, Section
+from report.section import FigureSpec, Section
 
 
 def _lists(ctx: RunContext) -> dict:
-    outliers = ctx.results["outliers"]
-    zero_layer = ctx.results.get("zero_layer")
-    exceptions = sorted({i for e in (zero_layer.exceptions if zero_layer else ()) for i in (e.token_id, e.predicts_id)})
+    outliers = ctx.earlier("outliers")
+    zero_layer = ctx.earlier("zero_layer")
+    exceptions = sorted({i for e in zero_layer.exceptions for i in (e.token_id, e.predicts_id)})
     return {"clump": outliers.clump_token_ids, "longest": outliers.longest, "shortest": outliers.shortest,
             "exceptions": exceptions}
 
 
 def run(ctx: RunContext) -> LiteratureResult:
-    outliers = ctx.results["outliers"]
+    outliers = ctx.earlier("outliers")
     return analyse_literature(ctx.weights.model_id, ctx.tokens.data[: ctx.n_tokens], ctx.tokens.byte_level,
                               outliers.norms, outliers.centroid_distance, _lists(ctx))
 
@@ -42,7 +44,7 @@ def to_json(r: LiteratureResult, ctx: RunContext) -> dict:
 def figures(r: LiteratureResult, ctx: RunContext) -> list[FigureSpec]:
     if not (r.applies and r.found):
         return []
-    outliers = ctx.results["outliers"]
+    outliers = ctx.earlier("outliers")
     return [FigureSpec("literature_placement",
                        plots.placement(r, outliers.norms, outliers.centroid_distance, outliers.clump_token_ids,
                                        ctx.tokens.display),
@@ -72,7 +74,8 @@ def context(r: LiteratureResult, ctx: RunContext) -> dict:
     found = [ctx.token(f.token_id) | {"f": f, "entries": _entries(r, f), "lists": _on_lists(f)} for f in r.found]
     overlap = {name: [ctx.token(i) for i in ids] for name, ids in r.overlap.items()}
     return {"r": r, "sources": sources, "found": found, "overlap": overlap, "n_found": len(r.found),
-            "n_clump": len(ctx.results["outliers"].clump_token_ids)}
+            "n_clump": len(ctx.earlier("outliers").clump_token_ids)}
 
 
-SECTION = Section("literature", "What published work found", run, to_json, figures, context)
+SECTION = Section("literature", "What published work found", run, to_json, figures, context,
+                  result=LiteratureResult, reads={"outliers": OutliersResult, "zero_layer": ZeroLayerResult})

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from analyses.ln_gains import OUTLIER_Z, ROLES, LnGainsResult, analyse_ln_gains
+from analyses.position import PositionResult
 from report.context import RunContext
 from report.plots import ln_gains as plots
-from report.sections import FigureSpec, Section
+from report.section import FigureSpec, Section
 
 ROLE_NAMES = {"ln_1": "LN1 (first LayerNorm of each block)", "ln_2": "LN2 (second LayerNorm of each block)"}
 
@@ -17,7 +18,7 @@ def run(ctx: RunContext) -> LnGainsResult:
     ln1, ln2 = w.norms_with_role("ln_1"), w.norms_with_role("ln_2")
     layers = [ln.layer for ln in ln1]
     shape = (len(layers), w.d_model)
-    position = ctx.results["position"]
+    position = ctx.earlier("position")
     return analyse_ln_gains(layers, np.array([ln.weight for ln in ln1]).reshape(shape),
                             np.array([ln.weight for ln in ln2]).reshape(shape),
                             position.position_std if position.has_positions else None, position.heavy_dims)
@@ -74,4 +75,5 @@ def context(r: LnGainsResult, ctx: RunContext) -> dict:
     }
 
 
-SECTION = Section("ln_gains", "LayerNorm gains against position activity", run, to_json, figures, context)
+SECTION = Section("ln_gains", "LayerNorm gains against position activity", run, to_json, figures, context,
+                  result=LnGainsResult, reads={"position": PositionResult})

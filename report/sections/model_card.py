@@ -10,7 +10,7 @@ from scipy import stats
 
 from report.architectures import architecture_for
 from report.context import RunContext
-from report.sections import Section
+from report.section import Section
 from report.tokens import TokenTable
 
 
@@ -149,4 +149,5 @@ def context(card: ModelCard, ctx: RunContext) -> dict:
             "fetch": fetch_line(ctx.weights.fetch)}
 
 
-SECTION = Section("model_card", "The model and the notation", run, to_json, figures, context)
+SECTION = Section("model_card", "The model and the notation", run, to_json, figures, context,
+                  result=ModelCard)

@@ -9,12 +9,15 @@ import numpy as np
 
 from analyses.experiments import CANNOT_REPEAT_PCT, N_NULL_DIMS, SMOOTHING_KEEP, ExperimentsResult, run_experiments
 from analyses.mlp_read import TOP_K, MlpReadResult, analyse_mlp_read
+from analyses.outliers import OutliersResult
+from analyses.position import PositionResult
+from analyses.unigram import UnigramResult
 from report.architectures import MATRIX_ROLES
 from report.cache import file_hash
 from report.context import RunContext
 from report.forward import REPEATS, SEQUENCE_LENGTH, Runner, Skipped, corpus_sequences, load_model
 from report.plots import open_questions as plots
-from report.sections import FigureSpec, Section
+from report.section import FigureSpec, Section
 from report.tokens import load_tokenizer
 
 N_PROBE_OUTLIERS = 10  # longest-vector outliers probed beside the clump tokens
@@ -90,7 +93,7 @@ def _mlp_read(ctx: RunContext) -> tuple[MlpReadResult | None, str | None, dict]:
     final = w.norms_with_role("ln_f")
     head = (w.token_embeddings if w.tied else w.unembedding)[: ctx.n_tokens]
     frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None
-    result = analyse_mlp_read(np.arange(w.n_layers), norms, gains, ctx.results["unigram"].dim, head,
+    result = analyse_mlp_read(np.arange(w.n_layers), norms, gains, ctx.earlier("unigram").dim, head,
                               final[0].weight if final else None, tensors.arch.norm != "rmsnorm", frequency,
                               ctx.options.seed)
     return result, None, missing
@@ -129,16 +132,16 @@ def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsRe
     bos = bos[0] if isinstance(bos, list) and bos else bos  # a few configs list several
     runner = Runner(model, masked, w.tensors.arch, sequences, ctx.options.device, ctx.options.seed,
                     tokenizer.mask_token_id, bos if isinstance(bos, int) else None)
-    heavy = ctx.results["position"].heavy_dims if w.position_embeddings is not None else ()
+    heavy = ctx.earlier("position").heavy_dims if w.position_embeddings is not None else ()
     frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None
     result = run_experiments(runner.evaluate, runner.repeat_probability, ctx.embeddings, w.position_embeddings,
-                             heavy, ctx.results["unigram"].dim, frequency, probe, ctx.options.seed)
+                             heavy, ctx.earlier("unigram").dim, frequency, probe, ctx.options.seed)
     return result, None, int(sequences.size)
 
 
 def run(ctx: RunContext) -> OpenQuestions:
     mlp, mlp_skipped, missing = _mlp_read(ctx)
-    outliers = ctx.results["outliers"]
+    outliers = ctx.earlier("outliers")
     clump = tuple(int(i) for i in outliers.clump_token_ids[:MAX_PROBED_CLUMP])
     probe = tuple(dict.fromkeys(clump + tuple(int(i) for i in outliers.longest[:N_PROBE_OUTLIERS])))
     head = ctx.weights.token_embeddings if ctx.weights.tied else ctx.weights.unembedding
@@ -191,7 +194,7 @@ def top_level(r: OpenQuestions, ctx: RunContext) -> dict:
                                for p in e.smoothing],
         "position_dims_dropped": {k: _ci(v) for k, v in e.dims_dropped.items()},
         "unigram_ablation": _ci(e.unigram) | {
-            "dim": ctx.results["unigram"].dim, "null_percentile": e.null_percentile,
+            "dim": ctx.earlier("unigram").dim, "null_percentile": e.null_percentile,
             "null": [{"dim": d, "delta_loss": float(v)} for d, v in zip(e.null_dims, e.null_deltas)],
             "logit_frequency_spearman_before": spearman(e.logit_frequency_before),
             "logit_frequency_spearman_after": spearman(e.logit_frequency_after)},
@@ -267,4 +270,6 @@ def context(r: OpenQuestions, ctx: RunContext) -> dict:
 
 
 SECTION = Section("open_questions", "The open questions, tested", run, to_json, figures, context,
-                  json_key="mlp_read", top_level=top_level)
+                  json_key="mlp_read", top_level=top_level,
+                  result=OpenQuestions,
+                  reads={"position": PositionResult, "unigram": UnigramResult, "outliers": OutliersResult})

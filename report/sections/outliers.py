@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 from analyses.outliers import MIN_CLUMP, N_NEIGHBOURS, RULE, K, OutliersResult, analyse_outliers, percentile_ranks
+from analyses.unigram import UnigramResult
+from analyses.zero_layer import ZeroLayerResult
 from report.context import RunContext
 from report.plots import outliers as plots
-from report.sections import FigureSpec, Section
+from report.section import FigureSpec, Section
 
 SHOWN_NEIGHBOURS = 3  # neighbours listed inline in the report's tables (results.json has N_NEIGHBOURS)
 SHOWN_MEMBERS = 40  # clump members listed per clump
@@ -15,16 +17,14 @@ SHOWN_MEMBERS = 40  # clump members listed per clump
 
 def unigram_dim(ctx: RunContext) -> int | None:
     """The unigram dim when the unigram section found one that stands out; else None."""
-    unigram = ctx.results.get("unigram")
-    if unigram is None or not getattr(unigram, "standout", True):
+    unigram = ctx.earlier("unigram")
+    if not unigram.standout:
         return None
     return int(unigram.dim)
 
 
 def _exception_targets(ctx: RunContext) -> list[int]:
-    zero_layer = ctx.results.get("zero_layer")
-    if zero_layer is None:
-        return []
+    zero_layer = ctx.earlier("zero_layer")
     counts = Counter(e.predicts_id for e in zero_layer.exceptions)
     return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
@@ -98,4 +98,5 @@ def context(r: OutliersResult, ctx: RunContext) -> dict:
     }
 
 
-SECTION = Section("outliers", "Outlier tokens and the under-trained clump", run, to_json, figures, context)
+SECTION = Section("outliers", "Outlier tokens and the under-trained clump", run, to_json, figures, context,
+                  result=OutliersResult, reads={"unigram": UnigramResult, "zero_layer": ZeroLayerResult})

@@ -8,7 +8,7 @@ from analyses import position as rule
 from analyses.position import PositionResult, analyse_position
 from report.context import RunContext
 from report.plots import position as plots
-from report.sections import FigureSpec, Section
+from report.section import FigureSpec, Section
 
 
 def run(ctx: RunContext) -> PositionResult:
@@ -120,4 +120,5 @@ def context(r: PositionResult, ctx: RunContext) -> dict:
 
 
 SECTION = Section("position", "Token and position embeddings compete for channel dims",
-                  run, to_json, figures, context)
+                  run, to_json, figures, context,
+                  result=PositionResult)

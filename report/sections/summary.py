@@ -11,9 +11,14 @@ from collections import Counter
 from dataclasses import dataclass
 
 from analyses.claims import spec
+from analyses.outliers import OutliersResult
+from analyses.position import PositionResult
+from analyses.svd import SvdResult
+from analyses.unigram import UnigramResult
+from analyses.zero_layer import ZeroLayerResult
 from report.context import RunContext
 from report.render import fmt_number, fmt_percent
-from report.sections import Section
+from report.section import Section
 from report.sections.unigram import norm_label
 
 ROGUE_SHARE = 0.25  # a dim standing out in at least this share of pre-MLP norms is worth an alert
@@ -21,6 +26,12 @@ ROGUE_SHARE = 0.25  # a dim standing out in at least this share of pre-MLP norms
 # encoding, a checkpoint's layout), so the report says so before anyone reads the numbers.
 WORD_START_FLOOR = 0.02  # share of tokens that begin a word in a leading-space (BPE, SentencePiece) vocabulary
 MIN_TOKENS_FOR_SHARES = 50
+
+# Every read may be missing: the summary composes whatever ran (in a report all have; tests and tools
+# build contexts with a few results), leaving out the findings and alerts of sections that did not run.
+READS = {"unigram": UnigramResult | None, "position": PositionResult | None, "svd": SvdResult | None,
+         "zero_layer": ZeroLayerResult | None, "outliers": OutliersResult | None,
+         "claims": tuple | None}  # of Claim
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,11 @@ class Summary:
 
 def _verdict(ctx: RunContext, name: str) -> str:
     spec(name)  # an unknown name is an error, not a silent "not-applicable"
-    return next((c.verdict for c in ctx.results.get("claims", ()) if c.name == name), "not-applicable")
+    return next((c.verdict for c in ctx.earlier("claims") or () if c.name == name), "not-applicable")
 
 
 def _unigram(ctx: RunContext) -> Finding | None:
-    r = ctx.results.get("unigram")
+    r = ctx.earlier("unigram")
     if r is None:
         return None
     layers = len(r.layers)
@@ -75,7 +86,7 @@ def _unigram(ctx: RunContext) -> Finding | None:
 
 
 def _position(ctx: RunContext) -> Finding | None:
-    r = ctx.results.get("position")
+    r = ctx.earlier("position")
     if r is None or not r.has_positions:
         return None
     if r.has_cluster:
@@ -91,7 +102,7 @@ def _position(ctx: RunContext) -> Finding | None:
 
 
 def _svd(ctx: RunContext) -> Finding | None:
-    r = ctx.results.get("svd")
+    r = ctx.earlier("svd")
     if r is None:
         return None
     text = (f"SVD component 0 lies along the mean embedding (|cos| = {r.cos_svd0_mean:.3f}); "
@@ -103,7 +114,7 @@ def _svd(ctx: RunContext) -> Finding | None:
 
 
 def _zero_layer(ctx: RunContext) -> Finding | None:
-    r = ctx.results.get("zero_layer")
+    r = ctx.earlier("zero_layer")
     if r is None:
         return None
     spaces = sum(1 for e in r.exceptions if e.category == "leading-space removal")
@@ -113,7 +124,7 @@ def _zero_layer(ctx: RunContext) -> Finding | None:
 
 
 def _outliers(ctx: RunContext) -> Finding | None:
-    r = ctx.results.get("outliers")
+    r = ctx.earlier("outliers")
     if r is None:
         return None
     members = len(r.clump_token_ids)
@@ -129,18 +140,18 @@ def _outliers(ctx: RunContext) -> Finding | None:
 
 def _alerts(ctx: RunContext) -> tuple[Alert, ...]:
     alerts = []
-    unigram = ctx.results.get("unigram")
+    unigram = ctx.earlier("unigram")
     if unigram is not None and len(unigram.layers):
         rogue = [int(d) for d in (unigram.standout_counts >= max(2, ROGUE_SHARE * len(unigram.layers))).nonzero()[0]]
         if rogue:
             names = f"Dim {rogue[0]} stands" if len(rogue) == 1 else f"Dims {', '.join(map(str, rogue))} stand"
             alerts.append(Alert("rogue dims", f"{names} out in the {norm_label(ctx)} gains "
                                 f"of at least {ROGUE_SHARE:.0%} of layers.", "unigram"))
-    outliers = ctx.results.get("outliers")
+    outliers = ctx.earlier("outliers")
     if outliers is not None and outliers.clump_token_ids:
         alerts.append(Alert("under-trained tokens", f"{len(outliers.clump_token_ids)} tokens form a crowded clump; "
                             "prompts containing them may behave erratically.", "outliers"))
-    position = ctx.results.get("position")
+    position = ctx.earlier("position")
     if position is not None and position.has_cluster:
         alerts.append(Alert("heavy-dim cluster", f"{len(position.heavy_dims)} channel dims are shared between token "
                             "and position embeddings; analyses by channel dim should keep them apart.", "position"))
@@ -162,7 +173,7 @@ def _unexpected_zeros(ctx: RunContext) -> list[Alert]:
         alerts.append(Alert("word starts missing", f"Only {starts} of {n} tokens begin a word, where a "
                             f"{scheme or 'leading-space'} vocabulary has a large share of them; the tokenizer's "
                             "encoding may be misread, so word-start results are not to be trusted.", "model_card"))
-    position = ctx.results.get("position")
+    position = ctx.earlier("position")
     if position is not None and position.has_positions and not position.heavy_dims:
         alerts.append(Alert("no position-heavy dims", "The model learns its position embeddings, yet no channel "
                             "dim carries them; in trained GPT-style models several do. Check that the right "
@@ -173,7 +184,7 @@ def _unexpected_zeros(ctx: RunContext) -> list[Alert]:
 def run(ctx: RunContext) -> Summary:
     builders = (_unigram, _position, _svd, _zero_layer, _outliers)
     findings = tuple(f for f in (build(ctx) for build in builders) if f is not None)[:5]
-    counts = Counter(c.verdict for c in ctx.results.get("claims", ()))
+    counts = Counter(c.verdict for c in ctx.earlier("claims") or ())
     return Summary(findings, _alerts(ctx), {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")})
 
 
@@ -191,4 +202,5 @@ def context(summary: Summary, ctx: RunContext) -> dict:
     return {"summary": summary, "tested": sum(summary.counts.values())}
 
 
-SECTION = Section("summary", "Summary", run, to_json, figures, context)
+SECTION = Section("summary", "Summary", run, to_json, figures, context,
+                  result=Summary, reads=READS)

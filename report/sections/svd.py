@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from analyses.svd import N_EXTREMES, N_NULL, SvdResult, analyse_svd
+from analyses.unigram import UnigramResult
 from report.context import RunContext
 from report.plots import svd as plots
-from report.sections import FigureSpec, Section
-
-
-def _unigram_dim(ctx: RunContext) -> int | None:
-    unigram = ctx.results.get("unigram")
-    return None if unigram is None else unigram.dim
+from report.section import FigureSpec, Section
 
 
 def run(ctx: RunContext) -> SvdResult:
-    unigram = ctx.results.get("unigram")
-    return analyse_svd(ctx.embeddings, ctx.word_start, _unigram_dim(ctx), ctx.options.seed, ctx.options.device,
-                       unigram_standout=bool(getattr(unigram, "standout", False)))
+    unigram = ctx.earlier("unigram")
+    return analyse_svd(ctx.embeddings, ctx.word_start, unigram.dim, ctx.options.seed, ctx.options.device,
+                       unigram_standout=bool(unigram.standout))
 
 
 def to_json(r: SvdResult, ctx: RunContext) -> dict:
@@ -68,8 +64,9 @@ def context(r: SvdResult, ctx: RunContext) -> dict:
         "shortest": [ctx.token(i) | {"norm": float(r.norms[i]), "svd0": float(r.coordinates[i, 0])}
                      for i in r.extreme_ids[half:][:10]],
         "energy0": float(r.singular_values[0] ** 2 / (r.singular_values ** 2).sum()),
-        "unigram_dim": _unigram_dim(ctx),
+        "unigram_dim": ctx.earlier("unigram").dim,
     }
 
 
-SECTION = Section("svd", "SVD: the mean direction and the word-start split", run, to_json, figures, context)
+SECTION = Section("svd", "SVD: the mean direction and the word-start split", run, to_json, figures, context,
+                  result=SvdResult, reads={"unigram": UnigramResult})

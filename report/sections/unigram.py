@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from analyses.position import PositionResult
 from analyses.unigram import RULE, STANDOUT_Z, UnigramResult, analyse_unigram
 from report.context import RunContext
 from report.plots import unigram as plots
-from report.sections import FigureSpec, Section
+from report.section import FigureSpec, Section
 
 NORM_LABELS = {"ln_1": "LN1", "ln_2": "LN2"}
 
@@ -20,7 +21,7 @@ def norm_label(ctx: RunContext) -> str:
 def run(ctx: RunContext) -> UnigramResult:
     w = ctx.weights
     norms = w.norms_with_role(w.mlp_norm_role)
-    position = ctx.results["position"]
+    position = ctx.earlier("position")
     return analyse_unigram([ln.layer for ln in norms],
                            np.array([ln.weight for ln in norms]).reshape(len(norms), w.d_model),
                            ctx.embeddings, position.position_std if position.has_positions else None,
@@ -95,4 +96,5 @@ def context(r: UnigramResult, ctx: RunContext) -> dict:
     }
 
 
-SECTION = Section("unigram", "The unigram dimension", run, to_json, figures, context)
+SECTION = Section("unigram", "The unigram dimension", run, to_json, figures, context,
+                  result=UnigramResult, reads={"position": PositionResult})

@@ -8,7 +8,7 @@ from analyses.zero_layer import CATEGORIES, CATEGORY_RULES, TOLERANCE, ZeroLayer
 from report.background import BackgroundSearch
 from report.context import RunContext
 from report.plots import zero_layer as plots
-from report.sections import FigureSpec, Section
+from report.section import FigureSpec, Section
 
 SHOWN_PER_CATEGORY = 15  # rows per category in the report; results.json has every exception
 
@@ -75,4 +75,5 @@ def context(r: ZeroLayerResult, ctx: RunContext) -> dict:
             "d": ctx.weights.d_model, "tied": ctx.weights.tied}
 
 
-SECTION = Section("zero_layer", "The zero-layer model", run, to_json, figures, context, start=start)
+SECTION = Section("zero_layer", "The zero-layer model", run, to_json, figures, context, start=start,
+                  result=ZeroLayerResult)

@@ -118,7 +118,7 @@ def test_the_claims_section_applies_the_guard_to_every_section_result():
     tokens = np.zeros((n, d), dtype=np.float32)
     position = analyse_position(tokens, np.random.default_rng(4).normal(size=(32, d)))
     norms = [SimpleNamespace(weight=1 + 0.1 * np.random.default_rng(i).normal(size=d)) for i in range(3)]
-    ctx = SimpleNamespace(results={"position": position}, embeddings=tokens,
+    ctx = SimpleNamespace(every_earlier=lambda: {"position": position}, embeddings=tokens,
                           weights=SimpleNamespace(layer_norms=norms, d_model=d,
                                                   position_embeddings=np.random.default_rng(4).normal(size=(32, d))))
     checked = {c.id: c for c in section.run(ctx)}

@@ -81,7 +81,7 @@ def test_alert_when_word_starts_vanish(small, tmp_path):
     raw = [f"tok{i}" for i in range(weights.vocab_rows)]
     tokens = build_table(raw, set(), weights.vocab_rows, "leading-space", scheme="plain")
     ctx = RunContext(weights, tokens, from_token_index(weights.vocab_rows), Options())
-    kinds = [a.kind for a in summary.run(ctx).alerts]
+    kinds = [a.kind for a in summary.run(ctx.for_section(summary.SECTION)).alerts]  # no other section ran
     assert "word starts missing" in kinds
 
 
@@ -139,7 +139,7 @@ def test_alert_when_learned_positions_carry_no_heavy_dims(planted_ctx):
     from report.sections import summary
 
     def kinds(ctx):
-        return [a.kind for a in summary.run(ctx).alerts]
+        return [a.kind for a in summary.run(ctx.for_section(summary.SECTION)).alerts]
 
     assert planted_ctx.results["position"].heavy_dims and "no position-heavy dims" not in kinds(planted_ctx)
     flat = RunContext(planted_ctx.weights, planted_ctx.tokens, planted_ctx.frequency, planted_ctx.options,

@@ -17,8 +17,9 @@ def fake_ctx(n: int, d: int = 16, seed: int = 0, **results):
     display = [f"tok{i}" for i in range(n)]
     display[: len(HOSTILE)] = list(HOSTILE)
     svd = SimpleNamespace(norms=np.linalg.norm(embeddings, axis=1), coordinates=rng.normal(0, 1, (n, 3)))
+    results = {"svd": svd, **results}
     return SimpleNamespace(n_tokens=n, tokens=SimpleNamespace(display=tuple(display)), embeddings=embeddings,
-                           results={"svd": svd, **results})
+                           earlier=results.get)  # stand-in results: search_index.READER declares all optional
 
 
 def test_only_what_exists():
