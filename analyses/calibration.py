@@ -31,7 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyses.claims import BY_NAME, REGISTRY
+from analyses.claims import BY_NAME, REGISTRY, degeneracy, guard
+from analyses.correlations import analyse_correlations
+from analyses.layernorm_basis import analyse_layernorm_basis
+from analyses.ln_gains import analyse_ln_gains
+from analyses.outliers import analyse_outliers
+from analyses.position import analyse_position
+from analyses.svd import analyse_svd
+from analyses.unigram import analyse_unigram
+from analyses.zero_layer import analyse_zero_layer
 
 FAMILIES = ("gaussian", "heavy-tailed", "skewed", "uniform", "low-rank", "mean-shifted")
 N_POSITIONS, N_LAYERS = 1024, 12
@@ -309,16 +317,6 @@ def verdicts(model: Synthetic, seed: int, expensive: bool = True,
              n_resamples: int = 1000) -> dict[int, tuple[str, str]]:
     """Every claim's (verdict, detail) on `model`, computed as the report computes it (claims 20–24 only if
     `expensive`)."""
-    from analyses.claims import degeneracy, guard
-    from analyses.correlations import analyse_correlations
-    from analyses.layernorm_basis import analyse_layernorm_basis
-    from analyses.ln_gains import analyse_ln_gains
-    from analyses.outliers import analyse_outliers
-    from analyses.position import analyse_position
-    from analyses.svd import analyse_svd
-    from analyses.unigram import analyse_unigram
-    from analyses.zero_layer import analyse_zero_layer
-
     w = model.tokens
     layers = list(range(N_LAYERS))
     gains = np.vstack([np.stack([model.ln1[i], model.ln2[i]]) for i in layers] + [model.ln_f[None, :]])

@@ -10,7 +10,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from report.context import Options
+from report.context import Options, resolve_device
 from report.errors import TERMINATION_REQUESTED, ReportError, Terminated, stop_if_terminated
 from report.hub import split_revision
 
@@ -42,16 +42,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.model = args.model or ["gpt2"]
     return args
-
-
-def resolve_device(choice: str) -> str:
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ReportError("--device cuda was asked for, but torch sees no CUDA device here.")
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
 
 
 def output_names(requests: list) -> list[str]:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from report.architectures import Architecture, MatrixSpec
+from report.cache import file_hash
 from report.errors import ReportError
 
 ROW_BLOCK = 1024  # rows read per slice: bounds memory at ROW_BLOCK × row length float32 values
@@ -105,8 +106,6 @@ class ModelTensors:
 
     def files_sha256(self) -> str:
         """sha256 over every weight file's bytes: the identity of the whole model (for forward passes)."""
-        from report.cache import file_hash
-
         digest = hashlib.sha256()
         files = self._files()
         for path in files:

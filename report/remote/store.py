@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from report.errors import ReportError
+from report.remote.ranges import Tensor
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
 WEIGHTS = "model.safetensors"
@@ -193,8 +194,6 @@ def verify_safetensors(path: Path, tensors: list) -> None:
 
 def stored_tensors(path: Path) -> list:
     """Every tensor of an entry's safetensors file, located in it (to copy into a grown entry)."""
-    from report.remote.ranges import Tensor
-
     with open(path, "rb") as handle:
         length = int.from_bytes(handle.read(8), "little")
         header = json.loads(handle.read(length))

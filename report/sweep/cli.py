@@ -8,7 +8,13 @@ import sys
 import traceback
 from pathlib import Path
 
+from report.cache import Cache
 from report.errors import ReportError
+from report.pipeline import ensure_writable
+from report.sweep import engine
+from report.sweep.sources import discover
+from report.sweep.task import Settings
+from report.sweep.write import write_sweep
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,13 +50,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    from report.cache import Cache
-    from report.pipeline import ensure_writable
-    from report.sweep import engine
-    from report.sweep.sources import discover
-    from report.sweep.task import Settings
-    from report.sweep.write import write_sweep
-
     if args.corpus is not None and not args.corpus.is_file():
         raise ReportError(f"The corpus {args.corpus} is not a readable file.")
     if args.workers is not None and args.workers < 1:

@@ -16,13 +16,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from report import results_json
+from report.cache import Cache
+from report.context import Options, resolve_device
+from report.errors import ReportError
+from report.pipeline import Request, analyse, results_document, write_report
+from report.progress import Progress
 from report.sweep.sources import Checkpoint
 
 
 @dataclass(frozen=True)
 class Settings:
     """What every checkpoint's analysis shares; picklable, so it travels to cluster workers."""
-
     frequency: str = "proxy"
     corpus: str | None = None
     seed: int = 0
@@ -40,8 +45,6 @@ def analyse_checkpoint(checkpoint: Checkpoint, settings: Settings) -> dict:
     try:
         outcome.update(_analyse(checkpoint, settings))
     except Exception as exc:  # recorded and shown in the report; the sweep goes on
-        from report.errors import ReportError
-
         message = str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}"
         outcome.update(status="failed", error=message)
     outcome["seconds"] = time.perf_counter() - began
@@ -63,13 +66,6 @@ def peak_rss_mb() -> float:
 def _analyse(checkpoint: Checkpoint, settings: Settings) -> dict:
     import torch
 
-    from report import results_json
-    from report.cache import Cache
-    from report.cli import resolve_device
-    from report.context import Options
-    from report.pipeline import Request, analyse, results_document
-    from report.progress import Progress
-
     if settings.threads:
         torch.set_num_threads(settings.threads)
     request = Request(model=checkpoint.source, revision=checkpoint.revision,
@@ -87,8 +83,6 @@ def _analyse(checkpoint: Checkpoint, settings: Settings) -> dict:
 
 def ln_gains(weights) -> dict:
     """Every LayerNorm's gain vector, by role then layer: {role: [[gain per dim] per layer]} (6 digits)."""
-    from report import results_json
-
     gains: dict[str, list] = {}
     for norm in sorted(weights.layer_norms, key=lambda n: (n.role, n.layer)):
         if norm.layer >= 0:  # the final norm (layer -1 or similar) is not per layer
@@ -98,9 +92,6 @@ def ln_gains(weights) -> dict:
 
 def _full_report(ctx) -> dict[str, bytes]:
     """The checkpoint's own report (HTML, PDF, figures), as file bytes by relative path."""
-    from report.pipeline import write_report
-    from report.progress import Progress
-
     staging = Path(tempfile.mkdtemp(prefix="sweep-checkpoint-"))
     this = multiprocessing.current_process()
     daemon = this._config.get("daemon", False)
