@@ -7,7 +7,9 @@ import json
 import pytest
 from pypdf import PdfReader
 
+from report import pipeline
 from report.cli import main
+from report.progress import Progress
 from report.sections import all_sections
 
 REQUIRED = {
@@ -25,12 +27,31 @@ REQUIRED_ANALYSES = {
 }
 
 
+BARS: list[Progress] = []
+
+
+class RecordedProgress(Progress):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        BARS.append(self)
+
+
 @pytest.fixture(scope="module")
 def report_dir(planted, tmp_path_factory):
     out = tmp_path_factory.mktemp("e2e")
-    code = main(["--model", str(planted.folder), "--out", str(out), "--corpus", str(planted.corpus), "--quiet"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "Progress", RecordedProgress)
+        code = main(["--model", str(planted.folder), "--out", str(out), "--corpus", str(planted.corpus), "--quiet"])
     assert code == 0
     return out / planted.folder.name
+
+
+def test_progress_total_is_every_step_taken(report_dir):
+    """The bar's total comes from the registry and the named steps, and matches the steps a report takes."""
+    (bar,) = BARS
+    steps = [name for name, _ in bar.timings]
+    assert steps == [*pipeline.STEPS_BEFORE, *(s.key for s in all_sections()), *pipeline.STEPS_AFTER]
+    assert bar.bar.total == len(steps)
 
 
 @pytest.fixture(scope="module")

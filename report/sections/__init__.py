@@ -66,6 +66,8 @@ def check_registry(registry: tuple[Entry, ...], sections: dict[str, Section], mo
             continue
         if section.key != name:
             problems.append(f"report/sections/{name}.py defines a Section keyed {section.key!r}; use {name!r}")
+        if section.result is object:
+            problems.append(f"section {name!r} does not declare the type its run returns: Section(result=...)")
         for read, kind in section.reads.items():
             producer = sections.get(read)
             if read not in names[:position]:

@@ -67,6 +67,7 @@ def test_a_consistent_registry_passes_and_places_moved_sections():
     ((Entry("a"), Entry("b")), [section("a", reads={"b": Small}), section("b")], None,
      "section 'a' reads 'b', which runs later"),
     ((Entry("a"),), [section("a", reads={"nowhere": Small})], None, "reads 'nowhere', which is not registered"),
+    ((Entry("a"),), [section("a", result=object)], None, "section 'a' does not declare the type its run returns"),
     ((Entry("a"), Entry("b")), [section("a", result=Other), section("b", reads={"a": Small})], None,
      "section 'b' reads 'a' as Small, but 'a' gives Other"),
     ((Entry("a"), Entry("b")), [section("a", result=Small | None), section("b", reads={"a": Small})], None,
