@@ -309,3 +309,17 @@ def architecture_for(config: dict) -> Architecture:
         raise
     except KeyError as exc:
         raise ValueError(f"no {exc.args[0]!r} for model_type {model_type!r}") from exc
+
+
+def keys_to_read(config: dict, available) -> list[str]:
+    """The checkpoint keys `load_weights` reads from a checkpoint whose keys are `available`: what a
+    ranged fetch from the Hub must get (the same lookup as the loader's `read`, without reading)."""
+    arch = architecture_for(config)
+    available = set(available)
+    names = [arch.token_embeddings, arch.position_embeddings, arch.unembedding]
+    names += [spec.key + suffix for spec in arch.layer_norms for suffix in (".weight", ".bias")]
+    keys = []
+    for name in filter(None, names):
+        found = (p + c for c in arch.candidates(name) for p in arch.prefixes if p + c in available)
+        keys += [key] if (key := next(found, None)) else []
+    return sorted(set(keys))

@@ -176,20 +176,6 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
     )
 
 
-def keys_to_read(config: dict, available) -> list[str]:
-    """The checkpoint keys `load_weights` reads from a checkpoint whose keys are `available`: what a
-    ranged fetch from the Hub must get (the same lookup as `read` above, without reading)."""
-    arch = architecture_for(config)
-    available = set(available)
-    names = [arch.token_embeddings, arch.position_embeddings, arch.unembedding]
-    names += [spec.key + suffix for spec in arch.layer_norms for suffix in (".weight", ".bias")]
-    keys = []
-    for name in filter(None, names):
-        found = (p + c for c in arch.candidates(name) for p in arch.prefixes if p + c in available)
-        keys += [key] if (key := next(found, None)) else []
-    return sorted(set(keys))
-
-
 class TensorReader:
     """Finds keys across one or many safetensors files (or an opted-in pickle) and reads single tensors."""
 

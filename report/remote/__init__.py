@@ -6,9 +6,9 @@ safetensors headers with two small range requests per shard; fetch only the tens
 sources ask for, in parallel across shards; keep them in the report's cache as one local safetensors
 file per repo + commit sha (see store.py). A second run, or HF_HUB_OFFLINE=1, reads from there.
 
-Which tensors: `KEY_SOURCES` are functions `(config, available_keys) -> names`; the loader's
-`keys_to_read` (embeddings, positions, LayerNorms, an untied head) is the first. A section that reads
-more (MLP weights, say) adds its own with `add_key_source`; an entry cached before that fetches only
+Which tensors: `KEY_SOURCES` are functions `(config, available_keys) -> names`; what the loader reads
+(`architectures.keys_to_read`: embeddings, positions, LayerNorms, an untied head) is the first. A section
+that reads more (MLP weights, say) adds its own with `add_key_source`; an entry cached before that fetches only
 the missing tensors and is rewritten with all of them. A name is a checkpoint key, or `key[a:b]` for
 rows a..b-1 of it (one contiguous byte range), stored in the local file under that name.
 """
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from report.architectures import keys_to_read
 from report.errors import ReportError
 from report.remote.ranges import FetchError, Header, RemoteFile, Tensor, copy_local, read_headers, read_tensors
 from report.remote.store import SHA, Entry, Store, stored_tensors
@@ -34,13 +35,7 @@ INDEX = "model.safetensors.index.json"
 KeySource = Callable[[dict, set], Iterable[str]]
 
 
-def _loader_keys(config: dict, available: set) -> Iterable[str]:
-    from report.loader import keys_to_read
-
-    return keys_to_read(config, available)
-
-
-KEY_SOURCES: list[KeySource] = [_loader_keys]
+KEY_SOURCES: list[KeySource] = [keys_to_read]
 
 
 def add_key_source(source: KeySource) -> None:
