@@ -7,13 +7,14 @@ registry is checked when this package is imported, so a mistake fails every test
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from report.section import FigureSpec, Section
 
-__all__ = ["FigureSpec", "Section", "Entry", "REGISTRY", "RegistryError", "all_sections", "display_order",
+__all__ = ["FigureSpec", "Section", "Entry", "REGISTRY", "TOP", "RegistryError", "all_sections", "display_order",
            "display_rank", "check_registry"]
 
 TOP = ""  # `shown_after=TOP`: the first section of the report
@@ -68,6 +69,10 @@ def check_registry(registry: tuple[Entry, ...], sections: dict[str, Section], mo
             problems.append(f"report/sections/{name}.py defines a Section keyed {section.key!r}; use {name!r}")
         if section.result is object:
             problems.append(f"section {name!r} does not declare the type its run returns: Section(result=...)")
+        gatherer = next((n for n in names[:position] if n in sections and sections[n].reads_every_earlier), None)
+        if gatherer is not None and _has_claims(section.result):
+            problems.append(f"section {name!r} states claims but runs after {gatherer!r}, which gathers every "
+                            "earlier section's: register it above")
         for read, kind in section.reads.items():
             producer = sections.get(read)
             if read not in names[:position]:
@@ -87,6 +92,11 @@ def _gives(result, declared) -> bool:
     """Whether every value of type `result` (a type or a union of types) is an instance of `declared`."""
     kinds = getattr(result, "__args__", None) or (result,)
     return all(isinstance(None, declared) if k is type(None) else issubclass(k, declared) for k in kinds)
+
+
+def _has_claims(result) -> bool:
+    kinds = getattr(result, "__args__", None) or (result,)
+    return any(dataclasses.is_dataclass(k) and "claims" in {f.name for f in dataclasses.fields(k)} for k in kinds)
 
 
 def _name(kind) -> str:

@@ -10,7 +10,7 @@ from report import render, results_json
 from report.figures_io import FigureWriter
 from report.pipeline import provenance, slug, write_atomically
 from report.plots import sweep as plots
-from report.sections import FigureSpec
+from report.section import FigureSpec
 from report.sweep import trajectory
 from report.sweep.sources import Checkpoint
 

@@ -31,6 +31,11 @@ class Other:
     value: int
 
 
+@dataclass(frozen=True)
+class Stated:
+    claims: tuple = ()
+
+
 def section(key: str, result=Small, **kwargs) -> Section:
     return Section(key, key.title(), lambda ctx: result(1), lambda r, ctx: {}, lambda r, ctx: [],
                    lambda r, ctx: {}, result=result, **kwargs)
@@ -68,6 +73,8 @@ def test_a_consistent_registry_passes_and_places_moved_sections():
      "section 'a' reads 'b', which runs later"),
     ((Entry("a"),), [section("a", reads={"nowhere": Small})], None, "reads 'nowhere', which is not registered"),
     ((Entry("a"),), [section("a", result=object)], None, "section 'a' does not declare the type its run returns"),
+    ((Entry("gather"), Entry("late")), [section("gather", reads_every_earlier=True), section("late", result=Stated)],
+     None, "section 'late' states claims but runs after 'gather', which gathers"),
     ((Entry("a"), Entry("b")), [section("a", result=Other), section("b", reads={"a": Small})], None,
      "section 'b' reads 'a' as Small, but 'a' gives Other"),
     ((Entry("a"), Entry("b")), [section("a", result=Small | None), section("b", reads={"a": Small})], None,
