@@ -12,6 +12,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from analyses import claims
 from report.section import FigureSpec, Section
 
 __all__ = ["FigureSpec", "Section", "Entry", "REGISTRY", "TOP", "RegistryError", "all_sections", "display_order",
@@ -52,10 +53,12 @@ class RegistryError(ImportError):
     """The registry and the section modules disagree; raised when report.sections is imported."""
 
 
-def check_registry(registry: tuple[Entry, ...], sections: dict[str, Section], modules: set[str]) -> None:
+def check_registry(registry: tuple[Entry, ...], sections: dict[str, Section], modules: set[str],
+                   claim_sections: dict[str, str] | None = None) -> None:
     """Raise RegistryError unless every module in `modules` is registered once, each section's key is its
-    module's name, every read names a section registered above it with a matching result type, and the
-    reading order places every section exactly once."""
+    module's name, every read names a section registered above it with a matching result type, the
+    reading order places every section exactly once, and every claim ({name: section}) names a section
+    whose claim table can show it."""
     names = [e.name for e in registry]
     problems = [f"section {n!r} is registered twice" for n in sorted({n for n in names if names.count(n) > 1})]
     problems += [f"report/sections/{m}.py is not registered: add Entry({m!r}) to REGISTRY in run order"
@@ -82,6 +85,8 @@ def check_registry(registry: tuple[Entry, ...], sections: dict[str, Section], mo
             elif producer is not None and not _gives(producer.result, kind):
                 problems.append(f"section {name!r} reads {read!r} as {_name(kind)}, but {read!r} gives "
                                 f"{_name(producer.result)}")
+    problems += [f"claim {claim!r} is shown in section {where!r}, which is not registered (analyses/claims.py)"
+                 for claim, where in sorted((claim_sections or {}).items()) if where not in names]
     problems += _place_problems(registry)
     if problems:
         raise RegistryError("The section registry (report/sections/__init__.py) is inconsistent:\n  - "
@@ -148,7 +153,7 @@ def _load(registry: tuple[Entry, ...], modules: set[str]) -> dict[str, Section]:
 
 
 _SECTIONS = _load(REGISTRY, _modules())
-check_registry(REGISTRY, _SECTIONS, _modules())
+check_registry(REGISTRY, _SECTIONS, _modules(), {c.name: c.section for c in claims.REGISTRY})
 _DISPLAY = tuple(_reading_order(REGISTRY))
 
 

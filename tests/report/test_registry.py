@@ -93,6 +93,12 @@ def test_a_bad_registry_fails_with_a_clear_message(entries, sections, modules, m
     assert message in str(error.value)
 
 
+def test_a_claim_must_be_shown_in_a_registered_section():
+    check_registry((Entry("a"),), {"a": section("a")}, {"a"}, {"a_claim": "a"})
+    with pytest.raises(RegistryError, match="claim 'lost' is shown in section 'gone', which is not registered"):
+        check_registry((Entry("a"),), {"a": section("a")}, {"a"}, {"a_claim": "a", "lost": "gone"})
+
+
 def test_a_section_key_must_be_its_module_name():
     with pytest.raises(RegistryError, match="defines a Section keyed 'b'; use 'a'"):
         check_registry((Entry("a"),), {"a": section("b")}, {"a"})
