@@ -42,6 +42,7 @@ EXACT_PAIRS = 16384  # pairs scored in float64 at once
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
 REFINE_ROWS = 256  # query rows per float32 re-screen
 ARITHMETIC = 4e-7  # relative slack for float32 rounding of the screen's own thresholds
+GROUP = 16  # query rows whose largest score per column is taken first: candidates are sought in those maxima
 
 
 def error_bound(precision: str, d: int) -> float:
@@ -223,7 +224,7 @@ class PairPass:
         slack = self.eta + ARITHMETIC * own.abs()
         state = _RowState(qn, own, slack, self.eps)
         near: list[tuple[torch.Tensor, torch.Tensor]] = []
-        t2 = (self.threshold * self.scale) ** 2
+        t2 = (self.threshold * self.scale) ** 2 if self.threshold > 0 else 0.0  # ≤ 0: no crowding pairs
         screened = 0
         threads = torch.get_num_threads()
         for c0 in range(self.first[a], self.n_keys, COLUMN_CHUNK):
@@ -235,13 +236,14 @@ class PairPass:
             torch.set_num_threads(1)
             self._mask(s, a, b, c0, c1)
             screened += s.numel()
-            kmin, kmax = float(self.kn[c0]), float(self.kn[c1 - 1])
+            kmax = float(self.kn[c1 - 1])
             best = s.amax(1).float()
+            tops = _group_max(s)
             hit = (best >= own - (self.eps + TOLERANCE) * qn * kmax - slack) & (qn > 0)
             if hit.any():
-                state.add(s, hit, c0, self.kn[c0:c1], best)
+                state.add(s, tops, hit, c0, self.kn[c0:c1], best)
             if t2 > 0:
-                near += self._near_candidates(s, best, a, b, c0, c1, kmin, kmax, t2)
+                near += self._near_candidates(s, tops, a, b, c0, c1, t2)
         scored = self._settle_predictions(a, state) + self._settle_near(a, near)
         return screened, scored
 
@@ -266,29 +268,34 @@ class PairPass:
         inside = torch.nonzero((position >= c0) & (position < c1)).flatten()
         s[inside, position[inside] - c0] = -float("inf")
 
-    def _near_candidates(self, s, best, a, b, c0, c1, kmin, kmax, t2) -> list:
+    def _near_candidates(self, s, tops, a, b, c0, c1, t2) -> list:
         """Pairs (row, column), column after row, whose screened distance could be ≤ the threshold.
 
-        2u·v ≥ |u|² + |v|² − t² − (screen error) is needed; a row (column) can hold such a pair only if its
-        largest score passes with the smallest |v| (|u|) of the chunk (block) and the largest error."""
+        2u·v ≥ |u|² + |v|² − t² − (screen error) is needed, and |v| ≤ |u| + t (keys are sorted by norm, so
+        this cuts the chunk's columns); a group of GROUP rows can hold such a pair in a column only if the
+        group's largest score there passes with the group's smallest |u| and largest error."""
         qn, kn = self.qn[a:b], self.kn[c0:c1]
-        qmin, qmax = float(qn.min()), float(qn.max())
+        reach = (float(qn.max()) + math.sqrt(t2)) * (1 + 1e-5)  # float32 norms: slack for their rounding
+        width = int(torch.searchsorted(kn, torch.tensor([reach], device=kn.device), right=True))
+        if width == 0:
+            return []
 
         def margin(x, y):
             return 2 * self.eps * x * y + ARITHMETIC * (x * x + y * y + t2) + 2 * self.eta
 
-        rows = torch.nonzero(2 * best >= qn * qn + kmin ** 2 - t2 - margin(qn, kmax)).flatten()
-        if not len(rows):
-            return []
-        column_best = s.amax(0).float()
-        columns = torch.nonzero(2 * column_best >= qmin ** 2 + kn * kn - t2 - margin(qmax, kn)).flatten()
-        if not len(columns):
-            return []
-        sub = s[rows][:, columns].float()
-        x, y = qn[rows][:, None], kn[columns][None, :]
-        ok = (2 * sub >= x * x + y * y - t2 - margin(x, y)) & ((columns[None, :] + c0) > (rows[:, None] + a))
-        i, j = torch.nonzero(ok, as_tuple=True)
-        return [(rows[i] + a, columns[j] + c0)] if len(i) else []
+        def passes(score, x_low, x_high, y):
+            return 2 * score >= x_low * x_low + y * y - t2 - margin(x_high, y)
+
+        y = kn[:width]
+        lows, highs = _group_reduce(qn, "amin"), _group_reduce(qn, "amax")
+        ok = passes(tops[:, :width].float(), lows[:, None], highs[:, None], y[None, :])
+        ok &= (torch.arange(width, device=s.device)[None, :] + c0
+               > torch.arange(len(lows), device=s.device)[:, None] * GROUP + a)
+        i, j = _rows_of_groups(s, *torch.nonzero(ok, as_tuple=True))
+        x = qn[i]
+        keep = passes(s[i, j].float(), x, x, y[j]) & (j + c0 > i + a)
+        i, j = i[keep], j[keep]
+        return [(i + a, j + c0)] if len(i) else []
 
     def _settle_predictions(self, a: int, state: "_RowState") -> int:
         """Score the surviving candidates in float64 and apply the rule (analyses.zero_layer)."""
@@ -395,8 +402,9 @@ class _RowState:
         self.columns: list[torch.Tensor] = []
         self.upper: list[torch.Tensor] = []
 
-    def add(self, s, hit, c0, kn, best) -> None:
-        """Take one chunk's screened scores `s` (row maxima `best`, keys' norms `kn`) for the rows in `hit`.
+    def add(self, s, tops, hit, c0, kn, best) -> None:
+        """Take one chunk's screened scores `s` (row maxima `best`, maxima of groups of rows `tops`, keys' norms
+        `kn`) for the rows in `hit`.
 
         The running bounds use the chunk's largest |k| (weaker, still valid, and free); a pair is kept when
         upper ≥ own − tolerance (and, once definite, ≥ best lower bound − tolerance), which reads
@@ -407,14 +415,17 @@ class _RowState:
         self.best_lower = torch.where(hit, torch.maximum(self.best_lower, best - self.eps * qn * kmax - slack),
                                       self.best_lower)
         target = torch.where(self.definite, torch.maximum(own, self.best_lower), own) - slack
-        floor = torch.where(hit, target - reach * kmax, torch.full_like(target, float("inf")))
+        floor = target - reach * kmax
         if s.dtype != torch.float32:  # compare in s's own precision, rounding the floor down first
-            floor = (floor - floor.abs() * 2.0 ** -7).to(s.dtype)
-        rows = torch.nonzero(hit).flatten()
-        if len(rows) * 8 < len(hit):  # few rows: gather them first
-            i, j = torch.nonzero(s[rows] >= floor[rows, None], as_tuple=True)
-            i = rows[i]
-        else:
+            floor = floor - floor.abs() * 2.0 ** -7
+        floor = torch.where(hit, floor, torch.full_like(floor, float("inf"))).to(s.dtype)  # inf: no candidates
+        # groups of rows whose largest score in a column reaches the group's lowest floor, then their rows
+        groups, columns = torch.nonzero(tops >= _group_reduce(floor, "amin")[:, None], as_tuple=True)
+        if len(groups) * GROUP * 8 <= s.numel():
+            i, j = _rows_of_groups(s, groups, columns)
+            keep = s[i, j] >= floor[i]
+            i, j = i[keep], j[keep]
+        else:  # candidates almost everywhere: one pass over the scores is cheaper than gathering
             i, j = torch.nonzero(s >= floor[:, None], as_tuple=True)
         if not len(i):
             return
@@ -434,6 +445,31 @@ class _RowState:
         tolerance = TOLERANCE * qn[rows] * kn[columns]
         keep = ~self.definite[rows] | (upper >= self.best_lower[rows] - tolerance)
         return rows[keep], columns[keep]
+
+
+def _group_max(s: torch.Tensor) -> torch.Tensor:
+    """[ceil(rows / GROUP), columns] largest score of each group of GROUP consecutive rows in each column."""
+    full = s.shape[0] // GROUP * GROUP
+    parts = [s[:full].view(-1, GROUP, s.shape[1]).amax(1)] if full else []
+    if full < s.shape[0]:
+        parts.append(s[full:].amax(0, keepdim=True))
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def _group_reduce(x: torch.Tensor, how: str) -> torch.Tensor:
+    """[ceil(len / GROUP)] the smallest ("amin") or largest ("amax") of each group of GROUP consecutive values."""
+    pad = -len(x) % GROUP
+    fill = float("inf") if how == "amin" else -float("inf")
+    padded = torch.cat([x, x.new_full((pad,), fill)]) if pad else x
+    return getattr(padded.view(-1, GROUP), how)(1)
+
+
+def _rows_of_groups(s: torch.Tensor, groups: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, columns) of every row of the given groups in the paired columns (rows past the end dropped)."""
+    rows = (groups[:, None] * GROUP + torch.arange(GROUP, device=groups.device)[None, :]).flatten()
+    columns = columns[:, None].expand(-1, GROUP).flatten()
+    inside = rows < s.shape[0]
+    return rows[inside], columns[inside]
 
 
 _TRIANGLES: dict = {}
