@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from analyses.pair_copies import exact_copies
+
 TOLERANCE = 1e-6  # ties: scores closer than this × |u||v| are equal (see analyses.zero_layer)
 ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
@@ -111,9 +113,12 @@ class PairScan:
     Attributes:
         predicts: [queries] int64 id of the key token each query token predicts (its own id unless an exception).
         exception: [queries] bool, True where a token does not predict itself.
-        near_pairs: [pairs, 2] int64 token ids (i < j) of every pair at distance ≤ threshold (symmetric pass
-            only; empty otherwise), sorted.
+        near_pairs: [pairs, 2] int64 token ids (i < j) of every pair of distinct rows at distance ≤ threshold
+            (symmetric pass only; empty otherwise), sorted. Each id is its group's lowest (see `copies`): the
+            copies of a row are 0 apart, and as far from another row's copies as the rows are.
         near_distances: [pairs] float64 exact distance of each of those pairs (embedding units).
+        copies: [queries] int64 lowest id of a row identical to each token's (its own id when none; symmetric
+            pass only, else every token's own id); analyses.pair_copies counts the pairs with every copy.
         threshold: the distance threshold used (embedding units; ≤ 0: none).
         precision: "bf16" or "fp32", the precision of the screen.
         pairs_screened: products the screen computed (q·k pairs).
@@ -124,6 +129,7 @@ class PairScan:
     exception: np.ndarray
     near_pairs: np.ndarray
     near_distances: np.ndarray
+    copies: np.ndarray
     threshold: float
     precision: str
     pairs_screened: int
@@ -141,10 +147,18 @@ class PairPass:
 
     def __init__(self, keys: np.ndarray, queries: np.ndarray | None = None, threshold: float = -1.0,
                  device: str = "cpu", precision: str | None = None):
-        k32 = torch.as_tensor(np.asarray(keys, dtype=np.float32), device=device)
-        if k32.ndim != 2 or k32.shape[0] < 1:
-            raise ValueError(f"expected a matrix of token rows, got shape {tuple(k32.shape)}")
+        keys = np.asarray(keys, dtype=np.float32)
+        if keys.ndim != 2 or keys.shape[0] < 1:
+            raise ValueError(f"expected a matrix of token rows, got shape {keys.shape}")
         self.symmetric = queries is None
+        self.copies = np.arange(len(keys) if self.symmetric else len(queries), dtype=np.int64)
+        self.distinct = None  # ids of the rows the symmetric pass runs on, when some rows are exact copies
+        if self.symmetric:
+            self.copies = exact_copies(keys)
+            if (self.copies != np.arange(len(keys))).any():
+                self.distinct = np.flatnonzero(self.copies == np.arange(len(keys)))
+                keys = keys[self.distinct]
+        k32 = torch.as_tensor(keys, device=device)
         q32 = k32 if self.symmetric else torch.as_tensor(np.asarray(queries, dtype=np.float32), device=device)
         if q32.shape[1] != k32.shape[1] or (not self.symmetric and q32.shape[0] > k32.shape[0]):
             raise ValueError(f"queries {tuple(q32.shape)} do not match keys {tuple(k32.shape)}")
@@ -374,15 +388,22 @@ class PairPass:
         predicts[self.query_ids] = self.predicts
         exception = torch.empty_like(self.exception)
         exception[self.query_ids] = self.exception
+        predicts, exception = predicts.cpu().numpy(), exception.cpu().numpy()
         pairs = np.zeros((0, 2), dtype=np.int64)
         distances = np.zeros(0)
         if self._near:
             pairs = torch.cat([self._near[a][0] for a in sorted(self._near)]).cpu().numpy()
             distances = torch.cat([self._near[a][1] for a in sorted(self._near)]).cpu().numpy()
+        if self.distinct is not None:  # back to every token: a copy answers as its group's first row
+            group = np.searchsorted(self.distinct, self.copies)
+            exception = exception[group]
+            predicts = np.where(exception, self.distinct[predicts[group]], np.arange(len(self.copies)))
+            pairs = self.distinct[pairs]  # ascending ids: i < j still holds
+        if len(pairs):
             order = np.lexsort((pairs[:, 1], pairs[:, 0]))
             pairs, distances = pairs[order], distances[order]
-        return PairScan(predicts.cpu().numpy(), exception.cpu().numpy(), pairs, distances, self.threshold,
-                        self.precision, *self._counts)
+        return PairScan(predicts, exception, pairs, distances, self.copies, self.threshold, self.precision,
+                        *self._counts)
 
 
 class _RowState:

@@ -81,3 +81,41 @@ def test_mean_shifted_low_width(small_blocks):
     rng = np.random.default_rng(7)
     w = rng.normal(size=(600, 8)) * 0.1 + 0.5
     assert_exact(w, 0.05)
+
+
+def expand(pairs: np.ndarray, copies: np.ndarray) -> set:
+    """Every pair of tokens the pass's answer stands for: pairs inside each group of copies and across pairs."""
+    members: dict = {}
+    for t, first in enumerate(copies):
+        members.setdefault(int(first), []).append(t)
+    out = {(a, b) for group in members.values() for i, a in enumerate(group) for b in group[i + 1:]}
+    out |= {(min(a, b), max(a, b)) for i, j in pairs for a in members[int(i)] for b in members[int(j)]}
+    return out
+
+
+def test_a_large_group_of_identical_rows_is_stored_once():
+    from analyses.outliers import K, _kth_within
+    from analyses.pair_copies import near_pair_count
+
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(2000, 12)).astype(np.float32)
+    w[300:1500] = w[7]  # 1201 identical rows: 720,600 pairs at distance 0
+    w[1600:1610] = w[1900]  # a group whose first row is not the lowest of the rows involved here
+    w[1700:1705] = w[3] + np.float32(0.01)  # close to a row, not equal
+    w[1800], w[1801] = 0.0, -0.0  # equal values, different bits
+    threshold = 0.9
+    predicts, exception = brute_force(w)
+    pairs, distance = brute_near(w, threshold)
+    for precision in ("fp32", "bf16"):
+        found = scan_pairs(w, threshold=threshold, precision=precision)
+        np.testing.assert_array_equal(found.predicts, predicts)
+        np.testing.assert_array_equal(found.exception, exception)
+        assert found.copies[1200] == 7 and found.copies[1605] == 1600 and found.copies[1801] == 1800
+        assert len(found.near_pairs) < 20 * len(w)  # the pairs inside the group are not stored
+        assert near_pair_count(found.near_pairs, found.copies, threshold) == len(pairs)
+        assert expand(found.near_pairs, found.copies) == {(int(i), int(j)) for i, j in pairs}
+        kth = _kth_within(found.near_pairs, found.near_distances, found.copies, threshold)
+        full = np.full((len(w), len(w)), np.inf)
+        full[pairs[:, 0], pairs[:, 1]] = full[pairs[:, 1], pairs[:, 0]] = distance
+        expected = np.sort(full, axis=1)[:, K - 1]
+        assert kth == {t: float(expected[t]) for t in np.flatnonzero(np.isfinite(expected))}
