@@ -1,14 +1,10 @@
 """One exact pass over pairs of token vectors: every token's zero-layer prediction (the argmax of its row of
 logits) and every pair of tokens closer than the crowding threshold, at a cost that does not depend on the data.
 
-Exact answers from a cheap screen:
-    Scores S = q·k are screened in bf16 where the hardware multiplies bf16 faster than float32 (else in
-    float32), on a copy of the weights scaled by a power of two (exact) so that no value over- or underflows.
-    The screen's error is proven, not estimated: rounding each input to bf16 moves it by at most u = 2⁻⁸ of
-    its size, so by Cauchy–Schwarz the product moves by at most (2u + u²)|q||k|; float32 accumulation of d
-    terms adds γ_d = d·2⁻²⁴/(1 − d·2⁻²⁴) of |q||k|, and rounding the result to bf16 another u. Every pair
-    the screen cannot rule out is scored again in float64 from the float32 weights and judged by the exact
-    rule, so the answers are those of a float64 brute force.
+Exact answers from a cheap screen: scores are screened in low precision with a proven error bound
+(analyses.pair_screen); the pairs the screen cannot rule out (analyses.pair_candidates) are scored again in
+float64 from the float32 weights and judged by the exact rule, so the answers are those of a float64 brute
+force. Exact duplicate rows run through the pass once (analyses.pair_copies).
 
 The symmetric pass (tied embeddings, and crowding): u·v ≤ |u||v| and u·u = |u|², so only a longer token can
 beat u (or tie a winner within the tolerance). Tokens are sorted by norm and each block of query tokens is
@@ -26,84 +22,28 @@ does not depend on how the blocks were shared.
 from __future__ import annotations
 
 import math
-import os
 import threading
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from analyses.pair_candidates import RowCandidates, group_max, near_candidates
 from analyses.pair_copies import exact_copies
+from analyses.pair_screen import (  # noqa: F401  (re-exported: the pass's public API)
+    ARITHMETIC,
+    TOLERANCE,
+    absolute_error,
+    error_bound,
+    gemm_speeds,
+    screen_precision,
+)
 
-TOLERANCE = 1e-6  # ties: scores closer than this × |u||v| are equal (see analyses.zero_layer)
 ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
 EXACT_PAIRS = 16384  # pairs scored in float64 at once
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
 REFINE_ROWS = 256  # query rows per float32 re-screen
-ARITHMETIC = 4e-7  # relative slack for float32 rounding of the screen's own thresholds
-GROUP = 16  # query rows whose largest score per column is taken first: candidates are sought in those maxima
-
-
-def error_bound(precision: str, d: int) -> float:
-    """ε such that |screen score − q·k| ≤ ε|q||k| (plus an absolute term for subnormals, see `_absolute`)."""
-    gamma = d * 2.0 ** -24 / (1 - d * 2.0 ** -24)
-    u = 2.0 ** -8
-    if precision == "bf16":
-        bound = (2 * u + u * u) + gamma * (1 + u) ** 2 + u * (1 + u) ** 2 * (1 + gamma)
-    elif torch.get_float32_matmul_precision() == "highest":
-        bound = gamma
-    else:  # float32 products may run on bf16 units internally: inputs rounded, float32 result
-        bound = (2 * u + u * u) + gamma * (1 + u) ** 2
-    return 1.01 * bound
-
-
-def _absolute(d: int) -> float:
-    """Error from values that are subnormal after scaling (flushed to zero at worst): ≤ 4d·2⁻¹²⁶ per score."""
-    return 4 * d * 2.0 ** -126
-
-
-def screen_precision(device: str | torch.device = "cpu") -> str:
-    """"bf16" where the hardware has bf16 matrix units, else "fp32" (WEIGHTS_REPORT_SCREEN overrides).
-
-    Decided from the hardware's feature flags, not from a timing, so that a machine always makes the same
-    choice (the report's text names it); the answers are exact either way, only the speed differs."""
-    forced = os.environ.get("WEIGHTS_REPORT_SCREEN", "")
-    if forced in ("bf16", "fp32"):
-        return forced
-    device = torch.device(device)
-    if device.type == "cuda":
-        major, _ = torch.cuda.get_device_capability(device)
-        return "bf16" if major >= 8 else "fp32"  # Ampere and later: bf16 tensor cores
-    if device.type != "cpu":
-        return "fp32"
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return "fp32"
-    flags = set().union(*(line.split(":", 1)[1].split() for line in text.splitlines()
-                          if line.startswith(("flags", "Features")) and ":" in line))
-    return "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "fp32"
-
-
-def gemm_speeds(device: str | torch.device = "cpu", d: int = 768) -> dict:
-    """Measured matrix-product speed (GFLOP/s) in float32 and bf16 on this device, for the benchmark."""
-    generator = torch.Generator().manual_seed(0)
-    a, b = torch.randn(1024, d, generator=generator), torch.randn(4096, d, generator=generator)
-    speeds = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        x, y = a.to(device, dtype), b.to(device, dtype)
-        times = []
-        for _ in range(4):
-            start = time.perf_counter()
-            torch.mm(x, y.T)
-            if x.device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        speeds[name] = 2 * 1024 * 4096 * d / min(times[1:]) / 1e9
-    return speeds
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,7 +104,7 @@ class PairPass:
             raise ValueError(f"queries {tuple(q32.shape)} do not match keys {tuple(k32.shape)}")
         d = k32.shape[1]
         self.precision = precision or screen_precision(device)
-        self.eps, self.eta = error_bound(self.precision, d), _absolute(d)
+        self.eps, self.eta = error_bound(self.precision, d), absolute_error(d)
         self.threshold = float(threshold) if self.symmetric else -1.0
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         largest = max(float(k32.abs().max()), float(q32.abs().max()))  # NaN propagates
@@ -236,7 +176,7 @@ class PairPass:
     def _block(self, a: int, b: int, buffer: torch.Tensor) -> tuple[int, int]:
         qn, own = self.qn[a:b], self.own[a:b]
         slack = self.eta + ARITHMETIC * own.abs()
-        state = _RowState(qn, own, slack, self.eps)
+        state = RowCandidates(qn, own, slack, self.eps)
         near: list[tuple[torch.Tensor, torch.Tensor]] = []
         t2 = (self.threshold * self.scale) ** 2 if self.threshold > 0 else 0.0  # ≤ 0: no crowding pairs
         screened = 0
@@ -252,12 +192,12 @@ class PairPass:
             screened += s.numel()
             kmax = float(self.kn[c1 - 1])
             best = s.amax(1).float()
-            tops = _group_max(s)
+            tops = group_max(s)
             hit = (best >= own - (self.eps + TOLERANCE) * qn * kmax - slack) & (qn > 0)
             if hit.any():
                 state.add(s, tops, hit, c0, self.kn[c0:c1], best)
             if t2 > 0:
-                near += self._near_candidates(s, tops, a, b, c0, c1, t2)
+                near += near_candidates(s, tops, qn, self.kn[c0:c1], a, c0, t2, self.eps, self.eta)
         scored = self._settle_predictions(a, state) + self._settle_near(a, near)
         return screened, scored
 
@@ -282,36 +222,7 @@ class PairPass:
         inside = torch.nonzero((position >= c0) & (position < c1)).flatten()
         s[inside, position[inside] - c0] = -float("inf")
 
-    def _near_candidates(self, s, tops, a, b, c0, c1, t2) -> list:
-        """Pairs (row, column), column after row, whose screened distance could be ≤ the threshold.
-
-        2u·v ≥ |u|² + |v|² − t² − (screen error) is needed, and |v| ≤ |u| + t (keys are sorted by norm, so
-        this cuts the chunk's columns); a group of GROUP rows can hold such a pair in a column only if the
-        group's largest score there passes with the group's smallest |u| and largest error."""
-        qn, kn = self.qn[a:b], self.kn[c0:c1]
-        reach = (float(qn.max()) + math.sqrt(t2)) * (1 + 1e-5)  # float32 norms: slack for their rounding
-        width = int(torch.searchsorted(kn, torch.tensor([reach], device=kn.device), right=True))
-        if width == 0:
-            return []
-
-        def margin(x, y):
-            return 2 * self.eps * x * y + ARITHMETIC * (x * x + y * y + t2) + 2 * self.eta
-
-        def passes(score, x_low, x_high, y):
-            return 2 * score >= x_low * x_low + y * y - t2 - margin(x_high, y)
-
-        y = kn[:width]
-        lows, highs = _group_reduce(qn, "amin"), _group_reduce(qn, "amax")
-        ok = passes(tops[:, :width].float(), lows[:, None], highs[:, None], y[None, :])
-        ok &= (torch.arange(width, device=s.device)[None, :] + c0
-               > torch.arange(len(lows), device=s.device)[:, None] * GROUP + a)
-        i, j = _rows_of_groups(s, *torch.nonzero(ok, as_tuple=True))
-        x = qn[i]
-        keep = passes(s[i, j].float(), x, x, y[j]) & (j + c0 > i + a)
-        i, j = i[keep], j[keep]
-        return [(i + a, j + c0)] if len(i) else []
-
-    def _settle_predictions(self, a: int, state: "_RowState") -> int:
+    def _settle_predictions(self, a: int, state: RowCandidates) -> int:
         """Score the surviving candidates in float64 and apply the rule (analyses.zero_layer)."""
         rows, columns = state.survivors(self.qn[a:], self.kn)
         if self.precision == "bf16" and len(rows) > REFINE_MIN:
@@ -404,93 +315,6 @@ class PairPass:
             pairs, distances = pairs[order], distances[order]
         return PairScan(predicts, exception, pairs, distances, self.copies, self.threshold, self.precision,
                         *self._counts)
-
-
-class _RowState:
-    """Per query row of one block: candidates that might beat or tie the winner, and running bounds.
-
-    lower (screen − error) bounds a pair's exact score from below and upper from above. A row is *definite*
-    once some pair's lower bound beats its own score by the tolerance: it is then an exception, and only
-    pairs whose upper bound reaches the best lower bound (less the tolerance) can win or tie the winner.
-    Until then, every pair that might reach its own score stays a candidate."""
-
-    def __init__(self, qn, own, slack, eps):
-        self.qn, self.own, self.slack, self.eps = qn, own, slack, eps
-        self.reach = (eps + TOLERANCE) * qn
-        self.best_lower = torch.full_like(qn, -float("inf"))
-        self.definite = torch.zeros(len(qn), dtype=torch.bool, device=qn.device)
-        self.rows: list[torch.Tensor] = []
-        self.columns: list[torch.Tensor] = []
-        self.upper: list[torch.Tensor] = []
-
-    def add(self, s, tops, hit, c0, kn, best) -> None:
-        """Take one chunk's screened scores `s` (row maxima `best`, maxima of groups of rows `tops`, keys' norms
-        `kn`) for the rows in `hit`.
-
-        The running bounds use the chunk's largest |k| (weaker, still valid, and free); a pair is kept when
-        upper ≥ own − tolerance (and, once definite, ≥ best lower bound − tolerance), which reads
-        s + (ε + TOLERANCE)|q||k| ≥ target; |k| ≤ the chunk's largest gives a one-pass filter per row."""
-        kmax = kn[-1]
-        qn, own, slack, reach = self.qn, self.own, self.slack, self.reach
-        self.definite |= hit & (best - reach * kmax - slack > own)
-        self.best_lower = torch.where(hit, torch.maximum(self.best_lower, best - self.eps * qn * kmax - slack),
-                                      self.best_lower)
-        target = torch.where(self.definite, torch.maximum(own, self.best_lower), own) - slack
-        floor = target - reach * kmax
-        if s.dtype != torch.float32:  # compare in s's own precision, rounding the floor down first
-            floor = floor - floor.abs() * 2.0 ** -7
-        floor = torch.where(hit, floor, torch.full_like(floor, float("inf"))).to(s.dtype)  # inf: no candidates
-        # groups of rows whose largest score in a column reaches the group's lowest floor, then their rows
-        groups, columns = torch.nonzero(tops >= _group_reduce(floor, "amin")[:, None], as_tuple=True)
-        if len(groups) * GROUP * 8 <= s.numel():
-            i, j = _rows_of_groups(s, groups, columns)
-            keep = s[i, j] >= floor[i]
-            i, j = i[keep], j[keep]
-        else:  # candidates almost everywhere: one pass over the scores is cheaper than gathering
-            i, j = torch.nonzero(s >= floor[:, None], as_tuple=True)
-        if not len(i):
-            return
-        value, k = s[i, j].float(), kn[j]
-        ok = value + reach[i] * k >= target[i]
-        i, j, value, k = i[ok], j[ok], value[ok], k[ok]
-        self.rows.append(i)
-        self.columns.append(j + c0)
-        self.upper.append(value + self.eps * qn[i] * k + slack[i])
-
-    def survivors(self, qn, kn) -> tuple[torch.Tensor, torch.Tensor]:
-        """(rows, columns) of candidates still in play with the final bounds."""
-        if not self.rows:
-            empty = torch.zeros(0, dtype=torch.long, device=self.definite.device)
-            return empty, empty
-        rows, columns, upper = torch.cat(self.rows), torch.cat(self.columns), torch.cat(self.upper)
-        tolerance = TOLERANCE * qn[rows] * kn[columns]
-        keep = ~self.definite[rows] | (upper >= self.best_lower[rows] - tolerance)
-        return rows[keep], columns[keep]
-
-
-def _group_max(s: torch.Tensor) -> torch.Tensor:
-    """[ceil(rows / GROUP), columns] largest score of each group of GROUP consecutive rows in each column."""
-    full = s.shape[0] // GROUP * GROUP
-    parts = [s[:full].view(-1, GROUP, s.shape[1]).amax(1)] if full else []
-    if full < s.shape[0]:
-        parts.append(s[full:].amax(0, keepdim=True))
-    return torch.cat(parts) if len(parts) > 1 else parts[0]
-
-
-def _group_reduce(x: torch.Tensor, how: str) -> torch.Tensor:
-    """[ceil(len / GROUP)] the smallest ("amin") or largest ("amax") of each group of GROUP consecutive values."""
-    pad = -len(x) % GROUP
-    fill = float("inf") if how == "amin" else -float("inf")
-    padded = torch.cat([x, x.new_full((pad,), fill)]) if pad else x
-    return getattr(padded.view(-1, GROUP), how)(1)
-
-
-def _rows_of_groups(s: torch.Tensor, groups: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, columns) of every row of the given groups in the paired columns (rows past the end dropped)."""
-    rows = (groups[:, None] * GROUP + torch.arange(GROUP, device=groups.device)[None, :]).flatten()
-    columns = columns[:, None].expand(-1, GROUP).flatten()
-    inside = rows < s.shape[0]
-    return rows[inside], columns[inside]
 
 
 _TRIANGLES: dict = {}
