@@ -15,6 +15,7 @@ import torch
 from analyses.pair_screen import ARITHMETIC, TOLERANCE
 
 GROUP = 16  # query rows whose largest score per column is taken first
+SLICE = 256  # query rows per step where crowding candidates are sought in every score
 
 
 class RowCandidates:
@@ -97,15 +98,28 @@ def near_candidates(s, tops, qn, kn, first_row, first_column, t2, eps, eta) -> l
     def passes(score, x_low, x_high, y):
         return 2 * score >= x_low * x_low + y * y - t2 - margin(x_high, y)
 
+    def after(rows):  # key position after the query's own (each pair once)
+        return torch.arange(width, device=s.device)[None, :] + first_column > rows + first_row
+
     y = kn[:width]
     lows, highs = group_reduce(qn, "amin"), group_reduce(qn, "amax")
     ok = passes(tops[:, :width].float(), lows[:, None], highs[:, None], y[None, :])
-    ok &= (torch.arange(width, device=s.device)[None, :] + first_column
-           > torch.arange(len(lows), device=s.device)[:, None] * GROUP + first_row)
-    i, j = rows_of_groups(s, *torch.nonzero(ok, as_tuple=True))
-    x = qn[i]
-    keep = passes(s[i, j].float(), x, x, y[j]) & (j + first_column > i + first_row)
-    i, j = i[keep], j[keep]
+    ok &= after(torch.arange(len(lows), device=s.device)[:, None] * GROUP)
+    groups, columns = torch.nonzero(ok, as_tuple=True)
+    if len(groups) * GROUP * 8 <= s.shape[0] * width:
+        i, j = rows_of_groups(s, groups, columns)
+        x = qn[i]
+        keep = passes(s[i, j].float(), x, x, y[j]) & (j + first_column > i + first_row)
+        i, j = i[keep], j[keep]
+    else:  # pairs almost everywhere: one pass over the scores, a slice of rows at a time (bounded memory)
+        found = []
+        for r in range(0, s.shape[0], SLICE):
+            x = qn[r:r + SLICE, None]
+            keep = passes(s[r:r + SLICE, :width].float(), x, x, y[None, :])
+            keep &= after(torch.arange(r, r + len(x), device=s.device)[:, None])
+            i, j = torch.nonzero(keep, as_tuple=True)
+            found.append((i + r, j))
+        i, j = torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found])
     return [(i + first_row, j + first_column)] if len(i) else []
 
 
