@@ -80,13 +80,15 @@ class RowCandidates:
         return rows[keep], columns[keep]
 
 
-def near_candidates(s, tops, qn, kn, first_row, first_column, t2, eps, eta) -> list:
+def near_candidates(s, tops, best, qn, kn, first_row, first_column, t2, eps, eta) -> list:
     """Pairs (row, column) of the scores `s` of rows from `first_row` on against keys from `first_column` on
-    (norms qn, kn; group maxima `tops`), column after row, whose screened distance could be ≤ the threshold.
+    (norms qn, kn; row maxima `best`; group maxima `tops`, or None to take them here), column after row, whose
+    screened distance could be ≤ the threshold.
 
     2u·v ≥ |u|² + |v|² − t² − (screen error) is needed, and |v| ≤ |u| + t (keys are sorted by norm, so
-    this cuts the chunk's columns); a group of GROUP rows can hold such a pair in a column only if the
-    group's largest score there passes with the group's smallest |u| and largest error."""
+    this cuts the chunk's columns); a row can hold such a pair only if its largest score passes with the
+    smallest |v| and the largest error, and a group of GROUP rows only if the group's largest score in the
+    column passes with the group's smallest |u| and largest error."""
     reach = (float(qn.max()) + math.sqrt(t2)) * (1 + 1e-5)  # float32 norms: slack for their rounding
     width = int(torch.searchsorted(kn, torch.tensor([reach], device=kn.device), right=True))
     if width == 0:
@@ -102,6 +104,9 @@ def near_candidates(s, tops, qn, kn, first_row, first_column, t2, eps, eta) -> l
         return torch.arange(width, device=s.device)[None, :] + first_column > rows + first_row
 
     y = kn[:width]
+    if not bool((2 * best >= qn * qn + y[0] ** 2 - t2 - margin(qn, y[-1])).any()):
+        return []
+    tops = group_max(s) if tops is None else tops
     lows, highs = group_reduce(qn, "amin"), group_reduce(qn, "amax")
     ok = passes(tops[:, :width].float(), lows[:, None], highs[:, None], y[None, :])
     ok &= after(torch.arange(len(lows), device=s.device)[:, None] * GROUP)

@@ -10,21 +10,25 @@ from __future__ import annotations
 import numpy as np
 
 CHUNK = 4096  # rows hashed at once
+HASHED = 16  # leading values weighted in the hash
 
 
 def exact_copies(w: np.ndarray) -> np.ndarray:
-    """[rows] int64: for each row, the lowest id of a row equal to it (its own id when it has no copy).
+    """[rows] int64: for each row, the lowest id of a row with the same bits (its own id when it has none).
 
-    Rows are equal when every value is equal (so −0.0 equals 0.0). Rows are hashed from their bits (integer
-    arithmetic, the same for the same row wherever it sits), and only rows with equal hashes are compared."""
-    rows = np.ascontiguousarray(np.asarray(w, dtype=np.float32) + np.float32(0))  # −0.0 + 0 = +0.0
+    Rows are hashed from their bits (integer arithmetic: the same for the same row wherever it sits; the
+    first HASHED values weighted, and the sum of all), and only rows with equal hashes are compared. Rows that
+    differ only in the sign of a zero are equal in value but not collapsed: the pass handles them exactly."""
+    rows = np.ascontiguousarray(w, dtype=np.float32)
     n = rows.shape[0]
     copies = np.arange(n, dtype=np.int64)
     if n < 2 or rows.shape[1] == 0:
         return np.zeros(n, dtype=np.int64)
-    weights = np.random.default_rng(0).integers(1, 2 ** 63, rows.shape[1], dtype=np.uint64) | np.uint64(1)
     bits = rows.view(np.uint32)
-    hashes = np.concatenate([(bits[a:a + CHUNK].astype(np.uint64) * weights).sum(1) for a in range(0, n, CHUNK)])
+    weights = np.random.default_rng(0).integers(1, 2 ** 63, min(HASHED, rows.shape[1]), dtype=np.uint64)
+    hashes = np.concatenate([(bits[a:a + CHUNK, :HASHED].astype(np.uint64) * weights).sum(1)
+                             for a in range(0, n, CHUNK)])
+    hashes += bits.sum(1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     order = np.argsort(hashes, kind="stable")  # equal hashes: ascending ids
     same = hashes[order][1:] == hashes[order][:-1]
     if not same.any():

@@ -192,12 +192,13 @@ class PairPass:
             screened += s.numel()
             kmax = float(self.kn[c1 - 1])
             best = s.amax(1).float()
-            tops = group_max(s)
             hit = (best >= own - (self.eps + TOLERANCE) * qn * kmax - slack) & (qn > 0)
+            tops = None  # maxima of groups of rows, taken only when some row holds candidates
             if hit.any():
+                tops = group_max(s)
                 state.add(s, tops, hit, c0, self.kn[c0:c1], best)
             if t2 > 0:
-                near += near_candidates(s, tops, qn, self.kn[c0:c1], a, c0, t2, self.eps, self.eta)
+                near += near_candidates(s, tops, best, qn, self.kn[c0:c1], a, c0, t2, self.eps, self.eta)
         scored = self._settle_predictions(a, state) + self._settle_near(a, near)
         return screened, scored
 
