@@ -27,6 +27,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.stats import rankdata
 
 from analyses.claims import Claim, claim
+from analyses.pair_copies import near_pair_count
 from analyses.stats import MAD_TO_SIGMA
 from analyses.token_pairs import PairScan, scan_pairs
 
@@ -153,10 +154,10 @@ def analyse_outliers(token_embeddings: np.ndarray, unigram_dim: int | None, extr
         if scan.threshold != scale.threshold or len(scan.predicts) != n:
             raise ValueError("the pair pass does not match these embeddings and this crowding threshold")
     crowding = dict(zip(scale.sample.tolist(), scale.distances.tolist()))
-    kth = _kth_within(scan.near_pairs, scan.near_distances)
+    kth = _kth_within(scan.near_pairs, scan.near_distances, scan.copies, scale.threshold)
     crowding.update(kth)
     crowded = np.array(sorted(kth), dtype=int)
-    clumps = _link(crowded, scan.near_pairs)
+    clumps = _link(crowded, scan.near_pairs, scan.copies)
     members = tuple(sorted(i for c in clumps for i in c))
 
     unigram = w32[:, unigram_dim].astype(np.float64) if unigram_dim is not None else None
@@ -168,23 +169,37 @@ def analyse_outliers(token_embeddings: np.ndarray, unigram_dim: int | None, extr
     notable = list(dict.fromkeys([*longest, *shortest, *members, *(int(i) for i in extra_notable)]))[:MAX_NOTABLE]
     neighbours = _cosine_neighbours(w, norms, notable)
     return OutliersResult(norms, centroid_distance, unigram_dim, unigram, longest, shortest, len(scale.sample),
-                          scale.median, scale.threshold, len(scan.near_pairs), True, scan.precision,
+                          scale.median, scale.threshold,
+                          near_pair_count(scan.near_pairs, scan.copies, scale.threshold), True, scan.precision,
                           {int(k): float(v) for k, v in sorted(crowding.items())},
                           tuple(int(i) for i in crowded), clumps, members, neighbours, clump_pct,
                           (_claim24(clumps, clump_pct, unigram_dim, complete=True),))  # the pair pass is exhaustive
 
 
-def _kth_within(pairs: np.ndarray, distances: np.ndarray) -> dict:
-    """{token: its K-th smallest distance} for every token with at least K others within the threshold."""
-    if len(pairs) == 0:
+def _kth_within(pairs: np.ndarray, distances: np.ndarray, copies: np.ndarray, threshold: float) -> dict:
+    """{token: its K-th smallest distance} for every token with at least K others within the threshold.
+
+    `pairs` join distinct rows (each id its group's first, see analyses.token_pairs.PairScan): a row's copies
+    count as neighbours at distance 0, and each pair counts once per copy of the other row."""
+    sizes = np.bincount(copies, minlength=len(copies))
+    groups = np.flatnonzero(sizes > 1) if threshold >= 0 else np.zeros(0, dtype=np.int64)
+    ends = np.concatenate([pairs[:, 0], pairs[:, 1], groups])
+    others = np.concatenate([sizes[pairs[:, 1]], sizes[pairs[:, 0]], sizes[groups] - 1])  # neighbours per entry
+    both = np.concatenate([distances, distances, np.zeros(len(groups))])
+    if len(ends) == 0:
         return {}
-    ends = np.concatenate([pairs[:, 0], pairs[:, 1]])
-    both = np.concatenate([distances, distances])
     order = np.lexsort((both, ends))
-    ends, both = ends[order], both[order]
+    ends, both, others = ends[order], both[order], others[order]
     starts = np.searchsorted(ends, np.unique(ends))
-    counts = np.diff(np.append(starts, len(ends)))
-    return {int(ends[s]): float(both[s + K - 1]) for s, c in zip(starts, counts) if c >= K}
+    kth = {}
+    for start, stop in zip(starts, np.append(starts[1:], len(ends))):
+        at = int(np.searchsorted(np.cumsum(others[start:stop]), K))  # first entry that reaches K neighbours
+        if at < stop - start:
+            kth[int(ends[start])] = float(both[start + at])
+    if len(groups):  # every copy shares its group's distances
+        members = np.flatnonzero(copies != np.arange(len(copies)))
+        kth.update({int(t): kth[int(copies[t])] for t in members if int(copies[t]) in kth})
+    return kth
 
 
 def _row_norms(w32: np.ndarray, centre: np.ndarray, chunk: int = 8192) -> np.ndarray:
@@ -227,14 +242,19 @@ def _kth_distance(w: torch.Tensor, w32: np.ndarray, ids: np.ndarray, chunk: int 
     return out
 
 
-def _link(crowded: np.ndarray, pairs: np.ndarray) -> tuple[tuple[int, ...], ...]:
-    """Single-linkage groups of crowded tokens within the threshold of each other, with ≥ MIN_CLUMP members."""
+def _link(crowded: np.ndarray, pairs: np.ndarray, copies: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    """Single-linkage groups of crowded tokens within the threshold of each other, with ≥ MIN_CLUMP members.
+
+    Copies of a row are linked to each other (distance 0) and share the row's links; a row and its copies are
+    crowded together (they share their neighbours' distances)."""
     if len(crowded) < MIN_CLUMP:
         return ()
-    links = pairs[np.isin(pairs[:, 0], crowded) & np.isin(pairs[:, 1], crowded)]
-    rows, columns = np.searchsorted(crowded, links[:, 0]), np.searchsorted(crowded, links[:, 1])
-    graph = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(crowded), len(crowded)))
+    firsts = np.unique(copies[crowded])  # crowded distinct rows
+    links = pairs[np.isin(pairs[:, 0], firsts) & np.isin(pairs[:, 1], firsts)]
+    rows, columns = np.searchsorted(firsts, links[:, 0]), np.searchsorted(firsts, links[:, 1])
+    graph = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(firsts), len(firsts)))
     _, labels = connected_components(graph, directed=False)
+    labels = labels[np.searchsorted(firsts, copies[crowded])]  # each crowded token takes its row's group
     groups = [tuple(int(i) for i in crowded[labels == g]) for g in np.unique(labels)]
     clumps = [g for g in groups if len(g) >= MIN_CLUMP]
     return tuple(sorted(clumps, key=lambda g: (-len(g), g[0])))

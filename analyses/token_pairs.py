@@ -1,14 +1,10 @@
 """One exact pass over pairs of token vectors: every token's zero-layer prediction (the argmax of its row of
 logits) and every pair of tokens closer than the crowding threshold, at a cost that does not depend on the data.
 
-Exact answers from a cheap screen:
-    Scores S = q·k are screened in bf16 where the hardware multiplies bf16 faster than float32 (else in
-    float32), on a copy of the weights scaled by a power of two (exact) so that no value over- or underflows.
-    The screen's error is proven, not estimated: rounding each input to bf16 moves it by at most u = 2⁻⁸ of
-    its size, so by Cauchy–Schwarz the product moves by at most (2u + u²)|q||k|; float32 accumulation of d
-    terms adds γ_d = d·2⁻²⁴/(1 − d·2⁻²⁴) of |q||k|, and rounding the result to bf16 another u. Every pair
-    the screen cannot rule out is scored again in float64 from the float32 weights and judged by the exact
-    rule, so the answers are those of a float64 brute force.
+Exact answers from a cheap screen: scores are screened in low precision with a proven error bound
+(analyses.pair_screen); the pairs the screen cannot rule out (analyses.pair_candidates) are scored again in
+float64 from the float32 weights and judged by the exact rule, so the answers are those of a float64 brute
+force. Exact duplicate rows run through the pass once (analyses.pair_copies).
 
 The symmetric pass (tied embeddings, and crowding): u·v ≤ |u||v| and u·u = |u|², so only a longer token can
 beat u (or tie a winner within the tolerance). Tokens are sorted by norm and each block of query tokens is
@@ -26,81 +22,28 @@ does not depend on how the blocks were shared.
 from __future__ import annotations
 
 import math
-import os
 import threading
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-TOLERANCE = 1e-6  # ties: scores closer than this × |u||v| are equal (see analyses.zero_layer)
+from analyses.pair_candidates import RowCandidates, group_max, near_candidates
+from analyses.pair_copies import exact_copies
+from analyses.pair_screen import (  # noqa: F401  (re-exported: the pass's public API)
+    ARITHMETIC,
+    TOLERANCE,
+    absolute_error,
+    error_bound,
+    gemm_speeds,
+    screen_precision,
+)
+
 ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
 EXACT_PAIRS = 16384  # pairs scored in float64 at once
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
 REFINE_ROWS = 256  # query rows per float32 re-screen
-ARITHMETIC = 4e-7  # relative slack for float32 rounding of the screen's own thresholds
-
-
-def error_bound(precision: str, d: int) -> float:
-    """ε such that |screen score − q·k| ≤ ε|q||k| (plus an absolute term for subnormals, see `_absolute`)."""
-    gamma = d * 2.0 ** -24 / (1 - d * 2.0 ** -24)
-    u = 2.0 ** -8
-    if precision == "bf16":
-        bound = (2 * u + u * u) + gamma * (1 + u) ** 2 + u * (1 + u) ** 2 * (1 + gamma)
-    elif torch.get_float32_matmul_precision() == "highest":
-        bound = gamma
-    else:  # float32 products may run on bf16 units internally: inputs rounded, float32 result
-        bound = (2 * u + u * u) + gamma * (1 + u) ** 2
-    return 1.01 * bound
-
-
-def _absolute(d: int) -> float:
-    """Error from values that are subnormal after scaling (flushed to zero at worst): ≤ 4d·2⁻¹²⁶ per score."""
-    return 4 * d * 2.0 ** -126
-
-
-def screen_precision(device: str | torch.device = "cpu") -> str:
-    """"bf16" where the hardware has bf16 matrix units, else "fp32" (WEIGHTS_REPORT_SCREEN overrides).
-
-    Decided from the hardware's feature flags, not from a timing, so that a machine always makes the same
-    choice (the report's text names it); the answers are exact either way, only the speed differs."""
-    forced = os.environ.get("WEIGHTS_REPORT_SCREEN", "")
-    if forced in ("bf16", "fp32"):
-        return forced
-    device = torch.device(device)
-    if device.type == "cuda":
-        major, _ = torch.cuda.get_device_capability(device)
-        return "bf16" if major >= 8 else "fp32"  # Ampere and later: bf16 tensor cores
-    if device.type != "cpu":
-        return "fp32"
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return "fp32"
-    flags = set().union(*(line.split(":", 1)[1].split() for line in text.splitlines()
-                          if line.startswith(("flags", "Features")) and ":" in line))
-    return "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "fp32"
-
-
-def gemm_speeds(device: str | torch.device = "cpu", d: int = 768) -> dict:
-    """Measured matrix-product speed (GFLOP/s) in float32 and bf16 on this device, for the benchmark."""
-    generator = torch.Generator().manual_seed(0)
-    a, b = torch.randn(1024, d, generator=generator), torch.randn(4096, d, generator=generator)
-    speeds = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        x, y = a.to(device, dtype), b.to(device, dtype)
-        times = []
-        for _ in range(4):
-            start = time.perf_counter()
-            torch.mm(x, y.T)
-            if x.device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        speeds[name] = 2 * 1024 * 4096 * d / min(times[1:]) / 1e9
-    return speeds
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,9 +53,12 @@ class PairScan:
     Attributes:
         predicts: [queries] int64 id of the key token each query token predicts (its own id unless an exception).
         exception: [queries] bool, True where a token does not predict itself.
-        near_pairs: [pairs, 2] int64 token ids (i < j) of every pair at distance ≤ threshold (symmetric pass
-            only; empty otherwise), sorted.
+        near_pairs: [pairs, 2] int64 token ids (i < j) of every pair of distinct rows at distance ≤ threshold
+            (symmetric pass only; empty otherwise), sorted. Each id is its group's lowest (see `copies`): the
+            copies of a row are 0 apart, and as far from another row's copies as the rows are.
         near_distances: [pairs] float64 exact distance of each of those pairs (embedding units).
+        copies: [queries] int64 lowest id of a row identical to each token's (its own id when none; symmetric
+            pass only, else every token's own id); analyses.pair_copies counts the pairs with every copy.
         threshold: the distance threshold used (embedding units; ≤ 0: none).
         precision: "bf16" or "fp32", the precision of the screen.
         pairs_screened: products the screen computed (q·k pairs).
@@ -123,6 +69,7 @@ class PairScan:
     exception: np.ndarray
     near_pairs: np.ndarray
     near_distances: np.ndarray
+    copies: np.ndarray
     threshold: float
     precision: str
     pairs_screened: int
@@ -140,16 +87,24 @@ class PairPass:
 
     def __init__(self, keys: np.ndarray, queries: np.ndarray | None = None, threshold: float = -1.0,
                  device: str = "cpu", precision: str | None = None):
-        k32 = torch.as_tensor(np.asarray(keys, dtype=np.float32), device=device)
-        if k32.ndim != 2 or k32.shape[0] < 1:
-            raise ValueError(f"expected a matrix of token rows, got shape {tuple(k32.shape)}")
+        keys = np.asarray(keys, dtype=np.float32)
+        if keys.ndim != 2 or keys.shape[0] < 1:
+            raise ValueError(f"expected a matrix of token rows, got shape {keys.shape}")
         self.symmetric = queries is None
+        self.copies = np.arange(len(keys) if self.symmetric else len(queries), dtype=np.int64)
+        self.distinct = None  # ids of the rows the symmetric pass runs on, when some rows are exact copies
+        if self.symmetric:
+            self.copies = exact_copies(keys)
+            if (self.copies != np.arange(len(keys))).any():
+                self.distinct = np.flatnonzero(self.copies == np.arange(len(keys)))
+                keys = keys[self.distinct]
+        k32 = torch.as_tensor(keys, device=device)
         q32 = k32 if self.symmetric else torch.as_tensor(np.asarray(queries, dtype=np.float32), device=device)
         if q32.shape[1] != k32.shape[1] or (not self.symmetric and q32.shape[0] > k32.shape[0]):
             raise ValueError(f"queries {tuple(q32.shape)} do not match keys {tuple(k32.shape)}")
         d = k32.shape[1]
         self.precision = precision or screen_precision(device)
-        self.eps, self.eta = error_bound(self.precision, d), _absolute(d)
+        self.eps, self.eta = error_bound(self.precision, d), absolute_error(d)
         self.threshold = float(threshold) if self.symmetric else -1.0
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         largest = max(float(k32.abs().max()), float(q32.abs().max()))  # NaN propagates
@@ -221,9 +176,9 @@ class PairPass:
     def _block(self, a: int, b: int, buffer: torch.Tensor) -> tuple[int, int]:
         qn, own = self.qn[a:b], self.own[a:b]
         slack = self.eta + ARITHMETIC * own.abs()
-        state = _RowState(qn, own, slack, self.eps)
+        state = RowCandidates(qn, own, slack, self.eps)
         near: list[tuple[torch.Tensor, torch.Tensor]] = []
-        t2 = (self.threshold * self.scale) ** 2
+        t2 = (self.threshold * self.scale) ** 2 if self.threshold > 0 else 0.0  # ≤ 0: no crowding pairs
         screened = 0
         threads = torch.get_num_threads()
         for c0 in range(self.first[a], self.n_keys, COLUMN_CHUNK):
@@ -235,13 +190,15 @@ class PairPass:
             torch.set_num_threads(1)
             self._mask(s, a, b, c0, c1)
             screened += s.numel()
-            kmin, kmax = float(self.kn[c0]), float(self.kn[c1 - 1])
+            kmax = float(self.kn[c1 - 1])
             best = s.amax(1).float()
             hit = (best >= own - (self.eps + TOLERANCE) * qn * kmax - slack) & (qn > 0)
+            tops = None  # maxima of groups of rows, taken only when some row holds candidates
             if hit.any():
-                state.add(s, hit, c0, self.kn[c0:c1], best)
+                tops = group_max(s)
+                state.add(s, tops, hit, c0, self.kn[c0:c1], best)
             if t2 > 0:
-                near += self._near_candidates(s, best, a, b, c0, c1, kmin, kmax, t2)
+                near += near_candidates(s, tops, best, qn, self.kn[c0:c1], a, c0, t2, self.eps, self.eta)
         scored = self._settle_predictions(a, state) + self._settle_near(a, near)
         return screened, scored
 
@@ -266,31 +223,7 @@ class PairPass:
         inside = torch.nonzero((position >= c0) & (position < c1)).flatten()
         s[inside, position[inside] - c0] = -float("inf")
 
-    def _near_candidates(self, s, best, a, b, c0, c1, kmin, kmax, t2) -> list:
-        """Pairs (row, column), column after row, whose screened distance could be ≤ the threshold.
-
-        2u·v ≥ |u|² + |v|² − t² − (screen error) is needed; a row (column) can hold such a pair only if its
-        largest score passes with the smallest |v| (|u|) of the chunk (block) and the largest error."""
-        qn, kn = self.qn[a:b], self.kn[c0:c1]
-        qmin, qmax = float(qn.min()), float(qn.max())
-
-        def margin(x, y):
-            return 2 * self.eps * x * y + ARITHMETIC * (x * x + y * y + t2) + 2 * self.eta
-
-        rows = torch.nonzero(2 * best >= qn * qn + kmin ** 2 - t2 - margin(qn, kmax)).flatten()
-        if not len(rows):
-            return []
-        column_best = s.amax(0).float()
-        columns = torch.nonzero(2 * column_best >= qmin ** 2 + kn * kn - t2 - margin(qmax, kn)).flatten()
-        if not len(columns):
-            return []
-        sub = s[rows][:, columns].float()
-        x, y = qn[rows][:, None], kn[columns][None, :]
-        ok = (2 * sub >= x * x + y * y - t2 - margin(x, y)) & ((columns[None, :] + c0) > (rows[:, None] + a))
-        i, j = torch.nonzero(ok, as_tuple=True)
-        return [(rows[i] + a, columns[j] + c0)] if len(i) else []
-
-    def _settle_predictions(self, a: int, state: "_RowState") -> int:
+    def _settle_predictions(self, a: int, state: RowCandidates) -> int:
         """Score the surviving candidates in float64 and apply the rule (analyses.zero_layer)."""
         rows, columns = state.survivors(self.qn[a:], self.kn)
         if self.precision == "bf16" and len(rows) > REFINE_MIN:
@@ -367,73 +300,22 @@ class PairPass:
         predicts[self.query_ids] = self.predicts
         exception = torch.empty_like(self.exception)
         exception[self.query_ids] = self.exception
+        predicts, exception = predicts.cpu().numpy(), exception.cpu().numpy()
         pairs = np.zeros((0, 2), dtype=np.int64)
         distances = np.zeros(0)
         if self._near:
             pairs = torch.cat([self._near[a][0] for a in sorted(self._near)]).cpu().numpy()
             distances = torch.cat([self._near[a][1] for a in sorted(self._near)]).cpu().numpy()
+        if self.distinct is not None:  # back to every token: a copy answers as its group's first row
+            group = np.searchsorted(self.distinct, self.copies)
+            exception = exception[group]
+            predicts = np.where(exception, self.distinct[predicts[group]], np.arange(len(self.copies)))
+            pairs = self.distinct[pairs]  # ascending ids: i < j still holds
+        if len(pairs):
             order = np.lexsort((pairs[:, 1], pairs[:, 0]))
             pairs, distances = pairs[order], distances[order]
-        return PairScan(predicts.cpu().numpy(), exception.cpu().numpy(), pairs, distances, self.threshold,
-                        self.precision, *self._counts)
-
-
-class _RowState:
-    """Per query row of one block: candidates that might beat or tie the winner, and running bounds.
-
-    lower (screen − error) bounds a pair's exact score from below and upper from above. A row is *definite*
-    once some pair's lower bound beats its own score by the tolerance: it is then an exception, and only
-    pairs whose upper bound reaches the best lower bound (less the tolerance) can win or tie the winner.
-    Until then, every pair that might reach its own score stays a candidate."""
-
-    def __init__(self, qn, own, slack, eps):
-        self.qn, self.own, self.slack, self.eps = qn, own, slack, eps
-        self.reach = (eps + TOLERANCE) * qn
-        self.best_lower = torch.full_like(qn, -float("inf"))
-        self.definite = torch.zeros(len(qn), dtype=torch.bool, device=qn.device)
-        self.rows: list[torch.Tensor] = []
-        self.columns: list[torch.Tensor] = []
-        self.upper: list[torch.Tensor] = []
-
-    def add(self, s, hit, c0, kn, best) -> None:
-        """Take one chunk's screened scores `s` (row maxima `best`, keys' norms `kn`) for the rows in `hit`.
-
-        The running bounds use the chunk's largest |k| (weaker, still valid, and free); a pair is kept when
-        upper ≥ own − tolerance (and, once definite, ≥ best lower bound − tolerance), which reads
-        s + (ε + TOLERANCE)|q||k| ≥ target; |k| ≤ the chunk's largest gives a one-pass filter per row."""
-        kmax = kn[-1]
-        qn, own, slack, reach = self.qn, self.own, self.slack, self.reach
-        self.definite |= hit & (best - reach * kmax - slack > own)
-        self.best_lower = torch.where(hit, torch.maximum(self.best_lower, best - self.eps * qn * kmax - slack),
-                                      self.best_lower)
-        target = torch.where(self.definite, torch.maximum(own, self.best_lower), own) - slack
-        floor = torch.where(hit, target - reach * kmax, torch.full_like(target, float("inf")))
-        if s.dtype != torch.float32:  # compare in s's own precision, rounding the floor down first
-            floor = (floor - floor.abs() * 2.0 ** -7).to(s.dtype)
-        rows = torch.nonzero(hit).flatten()
-        if len(rows) * 8 < len(hit):  # few rows: gather them first
-            i, j = torch.nonzero(s[rows] >= floor[rows, None], as_tuple=True)
-            i = rows[i]
-        else:
-            i, j = torch.nonzero(s >= floor[:, None], as_tuple=True)
-        if not len(i):
-            return
-        value, k = s[i, j].float(), kn[j]
-        ok = value + reach[i] * k >= target[i]
-        i, j, value, k = i[ok], j[ok], value[ok], k[ok]
-        self.rows.append(i)
-        self.columns.append(j + c0)
-        self.upper.append(value + self.eps * qn[i] * k + slack[i])
-
-    def survivors(self, qn, kn) -> tuple[torch.Tensor, torch.Tensor]:
-        """(rows, columns) of candidates still in play with the final bounds."""
-        if not self.rows:
-            empty = torch.zeros(0, dtype=torch.long, device=self.definite.device)
-            return empty, empty
-        rows, columns, upper = torch.cat(self.rows), torch.cat(self.columns), torch.cat(self.upper)
-        tolerance = TOLERANCE * qn[rows] * kn[columns]
-        keep = ~self.definite[rows] | (upper >= self.best_lower[rows] - tolerance)
-        return rows[keep], columns[keep]
+        return PairScan(predicts, exception, pairs, distances, self.copies, self.threshold, self.precision,
+                        *self._counts)
 
 
 _TRIANGLES: dict = {}

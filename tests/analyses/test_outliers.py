@@ -162,3 +162,18 @@ def test_results_json_has_the_contract_keys(planted_ctx):
     assert {"clump_token_ids", "clumps", "rule", "longest", "shortest", "neighbours"} <= set(fragment)
     assert fragment["clump_token_ids"] == sorted(fragment["clump_token_ids"])
     assert len(fragment["longest"]) == N_EXTREMES
+
+
+def test_clump_of_identical_rows_is_found_and_counted():
+    """Exact copies run through the pass once; the clump, the crowded tokens and the pair count still cover
+    every copy."""
+    w, _ = noise_with_clump("near", n=2000, size=1)
+    members = np.arange(100, 400)
+    w[members] = w[50]  # 301 identical rows with token 50
+    r = analyse_outliers(w, None)
+    crowded, _ = brute_force_crowded(w, r.threshold)
+    np.testing.assert_array_equal(r.crowded, crowded)
+    assert set(r.clumps[0]) >= {50, *members.tolist()}
+    w64 = w.astype(np.float64)
+    within = sum(int((np.linalg.norm(w64[a + 1:] - w64[a], axis=1) <= r.threshold).sum()) for a in range(len(w)))
+    assert r.near_pairs == within >= 301 * 300 // 2

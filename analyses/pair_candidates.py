@@ -1,0 +1,153 @@
+"""Candidates of the pair pass (analyses.token_pairs) from one chunk of screened scores: pairs that might beat or
+tie a row's own score, and pairs that might lie within the crowding threshold.
+
+Both are sought first in the largest score of each group of GROUP consecutive rows per column (one cheap pass
+over the scores), then in the rows of the groups that pass: the same pairs as a full compare, at a fraction of
+its cost where few pass (at low width a full compare costs more than the product itself).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from analyses.pair_screen import ARITHMETIC, TOLERANCE
+
+GROUP = 16  # query rows whose largest score per column is taken first
+SLICE = 256  # query rows per step where crowding candidates are sought in every score
+
+
+class RowCandidates:
+    """Per query row of one block: candidates that might beat or tie the winner, and running bounds.
+
+    lower (screen − error) bounds a pair's exact score from below and upper from above. A row is *definite*
+    once some pair's lower bound beats its own score by the tolerance: it is then an exception, and only
+    pairs whose upper bound reaches the best lower bound (less the tolerance) can win or tie the winner.
+    Until then, every pair that might reach its own score stays a candidate."""
+
+    def __init__(self, qn, own, slack, eps):
+        self.qn, self.own, self.slack, self.eps = qn, own, slack, eps
+        self.reach = (eps + TOLERANCE) * qn
+        self.best_lower = torch.full_like(qn, -float("inf"))
+        self.definite = torch.zeros(len(qn), dtype=torch.bool, device=qn.device)
+        self.rows: list[torch.Tensor] = []
+        self.columns: list[torch.Tensor] = []
+        self.upper: list[torch.Tensor] = []
+
+    def add(self, s, tops, hit, c0, kn, best) -> None:
+        """Take one chunk's screened scores `s` (row maxima `best`, maxima of groups of rows `tops`, keys' norms
+        `kn`) for the rows in `hit`.
+
+        The running bounds use the chunk's largest |k| (weaker, still valid, and free); a pair is kept when
+        upper ≥ own − tolerance (and, once definite, ≥ best lower bound − tolerance), which reads
+        s + (ε + TOLERANCE)|q||k| ≥ target; |k| ≤ the chunk's largest gives a one-pass filter per row."""
+        kmax = kn[-1]
+        qn, own, slack, reach = self.qn, self.own, self.slack, self.reach
+        self.definite |= hit & (best - reach * kmax - slack > own)
+        self.best_lower = torch.where(hit, torch.maximum(self.best_lower, best - self.eps * qn * kmax - slack),
+                                      self.best_lower)
+        target = torch.where(self.definite, torch.maximum(own, self.best_lower), own) - slack
+        floor = target - reach * kmax
+        if s.dtype != torch.float32:  # compare in s's own precision, rounding the floor down first
+            floor = floor - floor.abs() * 2.0 ** -7
+        floor = torch.where(hit, floor, torch.full_like(floor, float("inf"))).to(s.dtype)  # inf: no candidates
+        # groups of rows whose largest score in a column reaches the group's lowest floor, then their rows
+        groups, columns = torch.nonzero(tops >= group_reduce(floor, "amin")[:, None], as_tuple=True)
+        if len(groups) * GROUP * 8 <= s.numel():
+            i, j = rows_of_groups(s, groups, columns)
+            keep = s[i, j] >= floor[i]
+            i, j = i[keep], j[keep]
+        else:  # candidates almost everywhere: one pass over the scores is cheaper than gathering
+            i, j = torch.nonzero(s >= floor[:, None], as_tuple=True)
+        if not len(i):
+            return
+        value, k = s[i, j].float(), kn[j]
+        ok = value + reach[i] * k >= target[i]
+        i, j, value, k = i[ok], j[ok], value[ok], k[ok]
+        self.rows.append(i)
+        self.columns.append(j + c0)
+        self.upper.append(value + self.eps * qn[i] * k + slack[i])
+
+    def survivors(self, qn, kn) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, columns) of candidates still in play with the final bounds."""
+        if not self.rows:
+            empty = torch.zeros(0, dtype=torch.long, device=self.definite.device)
+            return empty, empty
+        rows, columns, upper = torch.cat(self.rows), torch.cat(self.columns), torch.cat(self.upper)
+        tolerance = TOLERANCE * qn[rows] * kn[columns]
+        keep = ~self.definite[rows] | (upper >= self.best_lower[rows] - tolerance)
+        return rows[keep], columns[keep]
+
+
+def near_candidates(s, tops, best, qn, kn, first_row, first_column, t2, eps, eta) -> list:
+    """Pairs (row, column) of the scores `s` of rows from `first_row` on against keys from `first_column` on
+    (norms qn, kn; row maxima `best`; group maxima `tops`, or None to take them here), column after row, whose
+    screened distance could be ≤ the threshold.
+
+    2u·v ≥ |u|² + |v|² − t² − (screen error) is needed, and |v| ≤ |u| + t (keys are sorted by norm, so
+    this cuts the chunk's columns); a row can hold such a pair only if its largest score passes with the
+    smallest |v| and the largest error, and a group of GROUP rows only if the group's largest score in the
+    column passes with the group's smallest |u| and largest error."""
+    reach = (float(qn.max()) + math.sqrt(t2)) * (1 + 1e-5)  # float32 norms: slack for their rounding
+    width = int(torch.searchsorted(kn, torch.tensor([reach], device=kn.device), right=True))
+    if width == 0:
+        return []
+
+    def margin(x, y):
+        return 2 * eps * x * y + ARITHMETIC * (x * x + y * y + t2) + 2 * eta
+
+    def passes(score, x_low, x_high, y):
+        return 2 * score >= x_low * x_low + y * y - t2 - margin(x_high, y)
+
+    def after(rows):  # key position after the query's own (each pair once)
+        return torch.arange(width, device=s.device)[None, :] + first_column > rows + first_row
+
+    y = kn[:width]
+    if not bool((2 * best >= qn * qn + y[0] ** 2 - t2 - margin(qn, y[-1])).any()):
+        return []
+    tops = group_max(s) if tops is None else tops
+    lows, highs = group_reduce(qn, "amin"), group_reduce(qn, "amax")
+    ok = passes(tops[:, :width].float(), lows[:, None], highs[:, None], y[None, :])
+    ok &= after(torch.arange(len(lows), device=s.device)[:, None] * GROUP)
+    groups, columns = torch.nonzero(ok, as_tuple=True)
+    if len(groups) * GROUP * 8 <= s.shape[0] * width:
+        i, j = rows_of_groups(s, groups, columns)
+        x = qn[i]
+        keep = passes(s[i, j].float(), x, x, y[j]) & (j + first_column > i + first_row)
+        i, j = i[keep], j[keep]
+    else:  # pairs almost everywhere: one pass over the scores, a slice of rows at a time (bounded memory)
+        found = []
+        for r in range(0, s.shape[0], SLICE):
+            x = qn[r:r + SLICE, None]
+            keep = passes(s[r:r + SLICE, :width].float(), x, x, y[None, :])
+            keep &= after(torch.arange(r, r + len(x), device=s.device)[:, None])
+            i, j = torch.nonzero(keep, as_tuple=True)
+            found.append((i + r, j))
+        i, j = torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found])
+    return [(i + first_row, j + first_column)] if len(i) else []
+
+
+def group_max(s: torch.Tensor) -> torch.Tensor:
+    """[ceil(rows / GROUP), columns] largest score of each group of GROUP consecutive rows in each column."""
+    full = s.shape[0] // GROUP * GROUP
+    parts = [s[:full].view(-1, GROUP, s.shape[1]).amax(1)] if full else []
+    if full < s.shape[0]:
+        parts.append(s[full:].amax(0, keepdim=True))
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def group_reduce(x: torch.Tensor, how: str) -> torch.Tensor:
+    """[ceil(len / GROUP)] the smallest ("amin") or largest ("amax") of each group of GROUP consecutive values."""
+    pad = -len(x) % GROUP
+    fill = float("inf") if how == "amin" else -float("inf")
+    padded = torch.cat([x, x.new_full((pad,), fill)]) if pad else x
+    return getattr(padded.view(-1, GROUP), how)(1)
+
+
+def rows_of_groups(s: torch.Tensor, groups: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, columns) of every row of the given groups in the paired columns (rows past the end dropped)."""
+    rows = (groups[:, None] * GROUP + torch.arange(GROUP, device=groups.device)[None, :]).flatten()
+    columns = columns[:, None].expand(-1, GROUP).flatten()
+    inside = rows < s.shape[0]
+    return rows[inside], columns[inside]

@@ -1,0 +1,121 @@
+"""The pair pass on the regimes that made it slow: low width, many exceptions, a wide bf16 bound relative to the
+gaps, crowding pairs everywhere; and exact duplicate rows. Every answer equals a float64 brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analyses import token_pairs
+from analyses.calibration import null_model
+from analyses.token_pairs import scan_pairs
+from tests.analyses.test_zero_layer import brute_force
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Many row blocks, column chunks and row groups (with a ragged last group) on small matrices."""
+    monkeypatch.setattr(token_pairs, "ROW_BLOCK", 80)
+    monkeypatch.setattr(token_pairs, "COLUMN_CHUNK", 112)
+
+
+def brute_near(w: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i < j) at float64 distance ≤ threshold, sorted, with its distance."""
+    d = distances(w)
+    i, j = np.nonzero(np.triu(d <= threshold, 1))
+    return np.stack([i, j], 1), d[i, j]
+
+
+def distances(w: np.ndarray) -> np.ndarray:
+    w64 = w.astype(np.float64)
+    return np.concatenate([np.linalg.norm(w64[a:a + 100, None, :] - w64[None, :, :], axis=2)
+                           for a in range(0, len(w), 100)])
+
+
+def assert_exact(w: np.ndarray, threshold: float) -> None:
+    w = np.asarray(w, dtype=np.float32)
+    predicts, exception = brute_force(w)
+    pairs, distances = brute_near(w, threshold)
+    for precision in ("fp32", "bf16"):
+        found = scan_pairs(w, threshold=threshold, precision=precision)
+        np.testing.assert_array_equal(found.exception, exception)
+        np.testing.assert_array_equal(found.predicts, predicts)
+        np.testing.assert_array_equal(found.near_pairs, pairs.reshape(-1, 2))
+        np.testing.assert_allclose(found.near_distances, distances, rtol=1e-12)
+
+
+def low_rank(n: int, d: int, seed: int) -> np.ndarray:
+    """The calibration's low-rank null at a small size: nearly every token is an exception, and at low width
+    the bf16 error bound is wide next to the gaps between scores."""
+    rng = np.random.default_rng(seed)
+    scale = 10 ** rng.normal(-1, 0.25, d)
+    tokens = rng.standard_normal((n, 4)) @ rng.standard_normal((4, d)) / 2 + 0.05 * rng.standard_normal((n, d))
+    return tokens * scale
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_low_width_many_exceptions_and_crowding_pairs(small_blocks, seed):
+    w = low_rank(700, 16, seed)
+    threshold = float(np.quantile(distances(w)[np.triu_indices(len(w), 1)], 0.01))  # thousands of pairs
+    assert brute_force(w.astype(np.float32))[1].mean() > 0.5
+    assert_exact(w, threshold)
+
+
+def test_low_width_in_one_block():
+    """Default block sizes: candidates come from the maxima of row groups rather than a full compare."""
+    w = null_model("low-rank", 64, 2048, 0).tokens
+    threshold = float(np.quantile(distances(w)[np.triu_indices(len(w), 1)], 0.0005))
+    assert brute_force(w.astype(np.float32))[1].mean() > 0.5
+    assert_exact(w, threshold)
+
+
+def test_candidates_everywhere_take_the_dense_path(small_blocks):
+    """Every score within the bf16 bound of every row's own: the group maxima admit everything."""
+    rng = np.random.default_rng(5)
+    u = rng.normal(size=8)
+    w = u * (1 + 1e-4 * rng.normal(size=(400, 1))) + 1e-5 * rng.normal(size=(400, 8))
+    assert_exact(w, 1e-3)
+
+
+def test_mean_shifted_low_width(small_blocks):
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(600, 8)) * 0.1 + 0.5
+    assert_exact(w, 0.05)
+
+
+def expand(pairs: np.ndarray, copies: np.ndarray) -> set:
+    """Every pair of tokens the pass's answer stands for: pairs inside each group of copies and across pairs."""
+    members: dict = {}
+    for t, first in enumerate(copies):
+        members.setdefault(int(first), []).append(t)
+    out = {(a, b) for group in members.values() for i, a in enumerate(group) for b in group[i + 1:]}
+    out |= {(min(a, b), max(a, b)) for i, j in pairs for a in members[int(i)] for b in members[int(j)]}
+    return out
+
+
+def test_a_large_group_of_identical_rows_is_stored_once():
+    from analyses.outliers import K, _kth_within
+    from analyses.pair_copies import near_pair_count
+
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(2000, 12)).astype(np.float32)
+    w[300:1500] = w[7]  # 1201 identical rows: 720,600 pairs at distance 0
+    w[1600:1610] = w[1900]  # a group whose first row is not the lowest of the rows involved here
+    w[1700:1705] = w[3] + np.float32(0.01)  # close to a row, not equal
+    w[1800], w[1801] = 0.0, -0.0  # equal values, different bits: not collapsed, still exact
+    threshold = 0.9
+    predicts, exception = brute_force(w)
+    pairs, distance = brute_near(w, threshold)
+    for precision in ("fp32", "bf16"):
+        found = scan_pairs(w, threshold=threshold, precision=precision)
+        np.testing.assert_array_equal(found.predicts, predicts)
+        np.testing.assert_array_equal(found.exception, exception)
+        assert found.copies[1200] == 7 and found.copies[1605] == 1600 and found.copies[1801] == 1801
+        assert len(found.near_pairs) < 20 * len(w)  # the pairs inside the group are not stored
+        assert near_pair_count(found.near_pairs, found.copies, threshold) == len(pairs)
+        assert expand(found.near_pairs, found.copies) == {(int(i), int(j)) for i, j in pairs}
+        kth = _kth_within(found.near_pairs, found.near_distances, found.copies, threshold)
+        full = np.full((len(w), len(w)), np.inf)
+        full[pairs[:, 0], pairs[:, 1]] = full[pairs[:, 1], pairs[:, 0]] = distance
+        expected = np.sort(full, axis=1)[:, K - 1]
+        assert kth == {t: float(expected[t]) for t in np.flatnonzero(np.isfinite(expected))}
