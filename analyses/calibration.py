@@ -27,6 +27,7 @@ Study-size effects as planted (size s scales each one; s = 0.5 is "half"):
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,9 +36,10 @@ from analyses.claims import BY_NAME, REGISTRY, degeneracy, guard
 from analyses.correlations import analyse_correlations
 from analyses.layernorm_basis import analyse_layernorm_basis
 from analyses.ln_gains import analyse_ln_gains
-from analyses.outliers import analyse_outliers
+from analyses.outliers import analyse_outliers, crowding_scale
 from analyses.position import analyse_position
 from analyses.svd import analyse_svd
+from analyses.token_pairs import scan_pairs
 from analyses.unigram import analyse_unigram
 from analyses.zero_layer import analyse_zero_layer
 
@@ -334,8 +336,13 @@ def verdicts(model: Synthetic, seed: int, expensive: bool = True,
                  "log_frequency": model.log_frequency, "token_index": np.arange(len(w), dtype=np.float64)}
     found += analyse_correlations(variables, unigram.dim, unigram.standout, True, seed, n_resamples,
                                   token_embeddings=w).claims
-    if expensive:
-        found += analyse_zero_layer(w, model.token_bytes, model.unprintable).claims
-        found += analyse_outliers(w, unigram.dim if unigram.standout else None, (), seed).claims
+    if expensive:  # one pair pass for both, with the exception targets, as the report runs them
+        crowding = crowding_scale(w, seed)
+        pairs = scan_pairs(w, threshold=crowding.threshold)
+        zero_layer = analyse_zero_layer(w, model.token_bytes, model.unprintable, found=pairs)
+        targets = Counter(e.predicts_id for e in zero_layer.exceptions)
+        found += zero_layer.claims
+        found += analyse_outliers(w, unigram.dim if unigram.standout else None,
+                                  sorted(targets, key=lambda v: (-targets[v], v)), seed, found=(crowding, pairs)).claims
     checked = guard(tuple(found), degeneracy(w, model.positions, gains))
     return {c.id: (c.verdict, c.detail) for c in checked}
