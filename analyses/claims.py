@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from analyses.vectors import BLOCK_ROWS
+
 HOLDS, FAILS, NOT_APPLICABLE = "holds", "fails", "not-applicable"
 
 # Which weights a claim's verdict reads: the claim is "not applicable" when any of them is degenerate.
@@ -182,7 +184,7 @@ def _matrix_problem(rows: np.ndarray, what: str) -> str | None:
     if rows.size == 0:
         return f"the {what} are empty"
     sample = rows[np.linspace(0, len(rows) - 1, min(len(rows), SAMPLE_ROWS)).astype(int)].astype(np.float64)
-    if not all(np.isfinite(block).all() for block in np.array_split(rows, max(1, len(rows) // 8192))):
+    if not all(np.isfinite(block).all() for block in np.array_split(rows, max(1, len(rows) // BLOCK_ROWS))):
         return f"the {what} hold non-finite values"
     if not np.any(sample):
         return f"the {what} are all zero"

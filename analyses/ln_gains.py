@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import robust_z
+from analyses.stats import robust_z, spearman
 
 OUTLIER_Z = 5.0
 MAX_LAYER0_RATIO = 0.8
@@ -75,10 +75,10 @@ def analyse_ln_gains(layers: Sequence[int], ln1_gains: np.ndarray, ln2_gains: np
     heavy[list(heavy_dims)] = True
     applicable = bool(has_positions and heavy.any() and (~heavy).any() and len(layers) > 0)
 
-    spearman, ratio, lower_p, outliers = {}, {}, {}, {}
+    rho, ratio, lower_p, outliers = {}, {}, {}, {}
     for role in ROLES:
         rows = log_gain[role]
-        spearman[role] = np.array([_spearman(row, log_pos) if has_positions else np.nan for row in rows])
+        rho[role] = np.array([spearman(row, log_pos) if has_positions else np.nan for row in rows])
         no_heavy = np.full(len(rows), np.nan)
         ratio[role] = np.array([_heavy_ratio(g, heavy) for g in gains[role]]) if heavy.any() else no_heavy
         lower_p[role] = np.array([_lower_p(g, heavy) for g in gains[role]]) if heavy.any() else no_heavy.copy()
@@ -88,15 +88,9 @@ def analyse_ln_gains(layers: Sequence[int], ln1_gains: np.ndarray, ln2_gains: np
     claims = (_claim8(np.asarray(layers), ratio, lower_p, outliers, d, applicable),)
     return LnGainsResult(
         layers=np.asarray(layers, dtype=int), log_position_std=log_pos, log_abs_gain=log_gain,
-        heavy_dims=tuple(int(i) for i in heavy_dims), spearman=spearman, heavy_ratio=ratio, heavy_lower_p=lower_p,
+        heavy_dims=tuple(int(i) for i in heavy_dims), spearman=rho, heavy_ratio=ratio, heavy_lower_p=lower_p,
         outlier_dims=outliers, applicable=applicable, claims=claims,
     )
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(stats.spearmanr(a, b).statistic)
 
 
 def _heavy_ratio(abs_gain: np.ndarray, heavy: np.ndarray) -> float:

@@ -30,8 +30,8 @@ from analyses.claims import Claim, claim
 from analyses.pair_copies import near_pair_count
 from analyses.stats import MAD_TO_SIGMA
 from analyses.token_pairs import PairScan, scan_pairs
+from analyses.vectors import N_EXTREMES, row_norms
 
-N_EXTREMES = 20
 K = 5  # neighbours that define crowding
 SAMPLE = 512
 LOW_Z = 3.5
@@ -126,7 +126,7 @@ def crowding_scale(token_embeddings: np.ndarray, seed: int = 0, device: str = "c
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, size=min(SAMPLE, n), replace=False)) if n > K + 1 else np.zeros(0, int)
     distances = np.array(_kth_distance(torch.as_tensor(w32, device=device), w32, sample))
-    median, threshold = _threshold(distances, _row_norms(w32, np.zeros(w32.shape[1])))
+    median, threshold = _threshold(distances, row_norms(w32))
     return CrowdingScale(sample, distances, median, threshold)
 
 
@@ -141,7 +141,7 @@ def analyse_outliers(token_embeddings: np.ndarray, unigram_dim: int | None, extr
     n = w32.shape[0]
     w = torch.as_tensor(w32, device=device)
     mean = w32.mean(axis=0, dtype=np.float64)
-    norms, centroid_distance = _row_norms(w32, np.zeros_like(mean)), _row_norms(w32, mean)
+    norms, centroid_distance = row_norms(w32), row_norms(w32, centre=mean)
     m = min(N_EXTREMES, n)
     longest = tuple(int(i) for i in np.argsort(-norms, kind="stable")[:m])
     shortest = tuple(int(i) for i in np.argsort(norms, kind="stable")[:m])
@@ -200,15 +200,6 @@ def _kth_within(pairs: np.ndarray, distances: np.ndarray, copies: np.ndarray, th
         members = np.flatnonzero(copies != np.arange(len(copies)))
         kth.update({int(t): kth[int(copies[t])] for t in members if int(copies[t]) in kth})
     return kth
-
-
-def _row_norms(w32: np.ndarray, centre: np.ndarray, chunk: int = 8192) -> np.ndarray:
-    """|row − centre| for every row in float64, a chunk at a time (no full-size temporaries)."""
-    out = np.empty(len(w32))
-    for a in range(0, len(w32), chunk):
-        diff = w32[a:a + chunk].astype(np.float64) - centre
-        out[a:a + chunk] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    return out
 
 
 def _threshold(sample_distances: np.ndarray, norms: np.ndarray) -> tuple[float, float]:

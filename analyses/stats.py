@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal, stats
 
+from analyses.vectors import BLOCK_ROWS
+
 MAD_TO_SIGMA = 1.4826
 
 
@@ -54,6 +56,14 @@ def two_cluster_split(values: np.ndarray) -> TwoClusterSplit:
     gap = abs(high_values.mean() - low_values.mean())
     ashman = float(np.sqrt(2) * gap / spread) if spread > 0 else float("inf")
     return TwoClusterSplit(threshold, high, ashman)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's ρ of paired values; NaN when it is undefined (fewer than 3 pairs, or either side constant)."""
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -165,7 +175,7 @@ def fisher_direction(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return direction / (np.linalg.norm(direction) or 1.0)
 
 
-def column_moments(rows: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def column_moments(rows: np.ndarray, chunk: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (population) std of every column in float64, two passes a block of rows at a time: no
     full-size float64 copy of a float32 matrix, and no cancellation from subtracting large squares."""
     rows = np.asarray(rows)

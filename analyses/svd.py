@@ -15,9 +15,9 @@ import torch
 
 from analyses.claims import Claim, claim
 from analyses.stats import auroc, fisher_direction, two_gaussian_mixture
+from analyses.vectors import BLOCK_ROWS, N_EXTREMES, row_norms
 
 N_COMPONENTS = 3
-N_EXTREMES = 20
 N_NULL = 200
 EXTREME_PCT = 0.8  # claim 17: each group's mean percentile on component 0 at its own end (0.8 or 0.2)
 MAX_P = 0.01
@@ -85,18 +85,19 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
     w = torch.as_tensor(np.asarray(token_embeddings, dtype=np.float32), device=device)
     # The Gram matrix squares W's condition number: accumulate it in float64 (a block of rows at a time), or
     # the smallest singular values lose relative precision.
-    gram = sum(block.T @ block for block in (w[a:a + 8192].double() for a in range(0, len(w), 8192))).cpu().numpy()
+    gram = sum(block.T @ block for block in (w[a:a + BLOCK_ROWS].double() for a in range(0, len(w), BLOCK_ROWS)))
+    gram = gram.cpu().numpy()
     eigenvalues, eigenvectors = np.linalg.eigh(gram)
     order = np.argsort(eigenvalues)[::-1]
     singular = np.sqrt(np.clip(eigenvalues[order], 0, None))
     directions = eigenvectors[:, order[:N_COMPONENTS]].T.copy()
-    blocks = np.array_split(np.asarray(token_embeddings), max(1, len(w) // 8192))
+    blocks = np.array_split(np.asarray(token_embeddings), max(1, len(w) // BLOCK_ROWS))
     mean = sum(block.sum(axis=0, dtype=np.float64) for block in blocks) / len(w)
     for k in range(len(directions)):
         flip = directions[k] @ mean < 0 if k == 0 else directions[k][np.argmax(np.abs(directions[k]))] < 0
         directions[k] *= -1 if flip else 1
     coords = (w @ torch.as_tensor(directions.T, dtype=torch.float32, device=device)).double().cpu().numpy()
-    norms = torch.linalg.vector_norm(w, dim=1).double().cpu().numpy()
+    norms = row_norms(token_embeddings)  # float64, as every section's norms: the same longest tokens everywhere
     cos_mean = float(abs(directions[0] @ mean) / (np.linalg.norm(mean) or 1.0))
     same_sign = float(max(np.mean(coords[:, 0] > 0), np.mean(coords[:, 0] < 0)))
 

@@ -38,6 +38,7 @@ from analyses.pair_screen import (  # noqa: F401  (re-exported: the pass's publi
     gemm_speeds,
     screen_precision,
 )
+from analyses.vectors import BLOCK_ROWS
 
 ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
@@ -131,8 +132,8 @@ class PairPass:
             self.qs = (q32 * self.scale).to(dtype)
             self.qn64 = _squares(q32).sqrt()
             self.first = [0] * q32.shape[0]
-            self.own64 = torch.cat([(q32[a:a + 8192].double() * k32[a:a + 8192].double()).sum(1)
-                                    for a in range(0, q32.shape[0], 8192)])
+            self.own64 = torch.cat([(q32[a:a + BLOCK_ROWS].double() * k32[a:a + BLOCK_ROWS].double()).sum(1)
+                                    for a in range(0, q32.shape[0], BLOCK_ROWS)])
             inverse = torch.empty_like(self.key_order)
             inverse[self.key_order] = torch.arange(len(self.key_order), device=k32.device)
             self.self_position = inverse[: q32.shape[0]]
@@ -331,7 +332,7 @@ def _lower_triangle(rows: int, width: int, device) -> torch.Tensor:
 
 def _squares(w: torch.Tensor) -> torch.Tensor:
     """Float64 squared row norms (each row's u·u, as the exact scores sum it), a chunk at a time."""
-    return torch.cat([(w[a:a + 8192].double() ** 2).sum(1) for a in range(0, w.shape[0], 8192)])
+    return torch.cat([(w[a:a + BLOCK_ROWS].double() ** 2).sum(1) for a in range(0, w.shape[0], BLOCK_ROWS)])
 
 
 def _dots(q: torch.Tensor, q_ids: torch.Tensor, k: torch.Tensor, k_ids: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,8 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import column_moments, recurrence_p, robust_z
+from analyses.stats import column_moments, recurrence_p, robust_z, spearman
+from analyses.vectors import row_norms
 
 STANDOUT_Z = 5.0
 MIN_LAYERS = 2
@@ -155,7 +156,7 @@ def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_emb
         layers_standing_out=(tuple(int(layers[i]) for i in np.flatnonzero(z[:, dim] >= STANDOUT_Z))
                              if len(layers) else ()),
         contrast_dim=contrast, values=values, contrast_values=tokens[:, contrast].astype(np.float64),
-        norms=np.linalg.norm(tokens, axis=1).astype(np.float64), token_mean=float(token_mean[dim]),
+        norms=row_norms(tokens), token_mean=float(token_mean[dim]),
         token_std=float(token_std[dim]),
         position_std=float(pos_std[dim]), position_pct=position_pct, abs_mean_pct=abs_mean_pct, std_pct=std_pct,
         frequency_spearman=rho, frequency_n=int(known.sum()), buckers_above=above, buckers_below=below,
@@ -179,7 +180,7 @@ def _buckers(values: np.ndarray, log_frequency: np.ndarray, known: np.ndarray):
     n = len(ids)
     value_rank = (stats.rankdata(values[ids]) - 0.5) / n - 0.5
     freq_rank = (stats.rankdata(log_frequency[ids]) - 0.5) / n - 0.5
-    rho = float(stats.spearmanr(values[ids], log_frequency[ids]).statistic)
+    rho = spearman(values[ids], log_frequency[ids])
     residual = value_rank - rho * freq_rank
     order = np.argsort(residual, kind="stable")
     above = tuple((int(ids[i]), float(residual[i])) for i in order[::-1][:N_BUCKERS])

@@ -29,6 +29,7 @@ import torch
 
 from analyses.claims import Claim, claim
 from analyses.token_pairs import TOLERANCE, PairScan, scan_pairs  # noqa: F401  (TOLERANCE is re-exported)
+from analyses.vectors import row_norms
 
 SELF_FRACTION_MIN = 0.98
 COSINE_MIN = 0.8
@@ -140,7 +141,7 @@ def analyse_zero_layer(token_embeddings: np.ndarray, token_bytes: Sequence[bytes
         found = zero_layer_predictions(w, device, None if unembedding is None else out)
     elif len(found.predicts) != n:
         raise ValueError(f"predictions for {len(found.predicts)} tokens, embeddings for {n}")
-    norms = _norms(w)
+    norms = row_norms(w)
     exceptions = []
     for u in np.flatnonzero(found.exception):
         v = int(found.predicts[u])
@@ -155,10 +156,6 @@ def analyse_zero_layer(token_embeddings: np.ndarray, token_bytes: Sequence[bytes
     return ZeroLayerResult(n, fraction, tuple(exceptions), counts, norms, unembedding is not None, found.precision,
                            found.pairs_screened, found.pairs_scored, n * out.shape[0],
                            _claims(fraction, exceptions, counts, token_bytes, unprintable))
-
-
-def _norms(w: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.linalg.norm(w[a:a + 8192].astype(np.float64), axis=1) for a in range(0, len(w), 8192)])
 
 
 def category_of(u: bytes, v: bytes, u_unprintable: bool, v_unprintable: bool) -> str:

@@ -10,9 +10,14 @@ import threading
 import traceback
 from pathlib import Path
 
+from report import output_folder
+from report.cache import Cache
+from report.compare import build_comparison
 from report.context import Options, resolve_device
 from report.errors import TERMINATION_REQUESTED, ReportError, Terminated, stop_if_terminated
 from report.hub import split_revision
+from report.pipeline import Request, build, label, protected_folders
+from report.sweep.cli import main as sweep_main
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,41 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def output_names(requests: list) -> list[str]:
-    """One folder per model, named by the shortest distinct path suffix; refuse, before any work, models
-    that would still write to the same folder (or to the comparison's), or over anything not ours."""
-    from report.compare import COMPARISON_FOLDER
-    from report.output_folder import folder_names
-    from report.pipeline import label
-
-    labels = [label(r) for r in requests]
-    names = folder_names(labels)
-    seen: dict[str, str] = {}
-    for name, text in zip(names, labels):
-        if name in seen:
-            raise ReportError(f"{seen[name]!r} and {text!r} would both be written to {name}/; give each model "
-                              "once, or copy one of the folders under another name.")
-        if name == COMPARISON_FOLDER and len(requests) > 1:
-            raise ReportError(f"{text!r} would be written to {name}/, where the comparison goes; rename the folder.")
-        seen[name] = text
-    return names
-
-
-def check_destinations(requests: list, names: list[str], out: Path) -> None:
-    """Refuse before any work a destination that is, holds or lies in a model folder, or is not ours."""
-    from report.compare import COMPARISON_FOLDER
-    from report.output_folder import check_destination
-    from report.pipeline import protected_folders
-
-    protected = [p for r in requests for p in protected_folders(r)]
-    for name in names + ([COMPARISON_FOLDER] if len(requests) > 1 else []):
-        check_destination(out / name, protected)
-
-
 def run(args: argparse.Namespace) -> int:
-    from report.cache import Cache
-    from report.pipeline import Request, build, ensure_writable
-
     if args.seed < 0:
         raise ReportError(f"--seed {args.seed}: a seed is a whole number of 0 or more.")
     if args.corpus is not None and not args.corpus.is_file():
@@ -89,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
     requests = [Request(model=name, revision=revision or args.revision, corpus=args.corpus,
                         frequency=args.frequency, allow_pickle=args.allow_pickle, options=options)
                 for name, revision in map(split_revision, args.model)]
-    names = output_names(requests)
-    check_destinations(requests, names, args.out)
-    ensure_writable(args.out)
+    # Refused before any work: two models in one folder, a model's own folder, anything not ours, no write access.
+    names = output_folder.report_folders([label(r) for r in requests])
+    output_folder.check_run_destinations(args.out, names, [p for r in requests for p in protected_folders(r)])
+    output_folder.ensure_writable(args.out)
     written = []
     cache = Cache.from_environment(enabled=not args.no_cache)
     for request, name in zip(requests, names):
@@ -99,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
     for folder in written:
         print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
     if len(written) > 1:
-        from report.compare import build_comparison
-
         folder = build_comparison(list(zip(requests, written)), args.out, show_progress=not args.quiet, cache=cache)
         print(f"wrote {folder}/report.html, report.pdf, comparison.json and figures/ comparing {len(written)} models")
     return 0
@@ -149,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sweep"]:  # training checkpoints: its own options (report/sweep/cli.py)
-        from report.sweep.cli import main as sweep_main
         return sweep_main(argv[1:])
     args = parse_args(argv)
     try:

@@ -19,22 +19,20 @@ from itertools import combinations, zip_longest
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from analyses.claims import BY_ID
-from report import render, results_json
+from analyses.stats import spearman
+from analyses.vectors import row_cosines, row_norms
+from report import output_folder, render, results_json
 from report.cache import Cache
 from report.errors import ReportError
 from report.figures_io import FigureWriter
-from report.hub import resolve
-from report.loader import load_weights
+from report.pipeline import load_model, provenance
 from report.plots import compare as plots
 from report.progress import Progress
 from report.sections import FigureSpec
-from report.sections.model_card import row_cosines, row_norms, tokenizer_sha256
-from report.tokens import load_tokenizer, load_tokens
+from report.tokens import tokenizer_sha256
 
-COMPARISON_FOLDER = "comparison"
 TOP = 10  # rows in each "moved most" list
 MOVED = 1e-6  # changes below this (log norm ratio, 1 − cos, |Δ gain|) count as no change
 
@@ -213,7 +211,7 @@ def pair_diff(a: ModelDigest, b: ModelDigest, matrix_a: np.ndarray, matrix_b: np
     tokens = {
         "compared": n, "same_tokenizer": a.tokenizer_sha256 == b.tokenizer_sha256,
         "norm_ratio_median": float(np.exp(np.median(log_ratio))),
-        "norm_spearman": _spearman(a.token_norms[:n], b.token_norms[:n]),
+        "norm_spearman": spearman(a.token_norms[:n], b.token_norms[:n]),
         "cos_median": float(np.median(cos)), "cos_p05": float(np.quantile(cos, 0.05)),
         "grew_most": [token(i) for i in grew],
         "shrank_most": [token(i) for i in shrank],
@@ -240,14 +238,8 @@ def _norm_name(role: str, layer: int) -> str:
     return {"ln_f": "final norm", "ln_emb": "embedding norm"}.get(role, f"layer {layer} {role.replace('ln_', 'LN')}")
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    return float(stats.spearmanr(x, y).statistic) if len(x) > 2 else float("nan")
-
-
 def comparison_document(digests: list[ModelDigest], diffs: list[dict]) -> dict:
     """Everything the comparison shows, as plain data (arrays stay out: they are in the figures)."""
-    from report.pipeline import provenance
-
     models = []
     for m in digests:
         model = m.results["model"]
@@ -282,7 +274,7 @@ def gather(entries: list[tuple], progress: Progress) -> tuple[list[ModelDigest],
     digests, diffs, kept = [], [], {}
     for index, ((request, folder), result) in enumerate(zip(entries, results)):
         with progress.step(f"reload {labels[index]}"):
-            weights, tokens = _load(request)
+            weights, tokens = load_model(request)
         digest = make_digest(weights, tokens, result, labels[index], folder)
         shape = shapes[index]
         if shape in kept:
@@ -303,24 +295,15 @@ def _read_results(folder: Path) -> dict:
         raise ReportError(f"Cannot read {folder / 'results.json'} for the comparison: {exc}.") from exc
 
 
-def _load(request):
-    source = resolve(request.model, request.revision, request.allow_pickle)
-    weights = load_weights(source, request.allow_pickle)
-    tokens = load_tokens(load_tokenizer(source.path), weights.vocab_rows, weights.word_start_rule)
-    return weights, tokens
-
-
 def build_comparison(entries: list[tuple], out_root: Path, show_progress: bool = True,
                      cache: Cache | None = None) -> Path:
     """Write OUT/comparison/ (report.html, report.pdf, comparison.json, figures/) for the models in
     `entries`, pairs of (Request, its written report folder); return the folder. With a cache, the same
     reports (byte for byte) and the same code give back the stored comparison without reloading a model."""
-    from report.pipeline import _output_folder, write_atomically
-
     progress = Progress("comparison", total=2 * len(entries) + 4, enabled=show_progress)
     try:
         key = comparison_key(entries)
-        destination = _output_folder(out_root, COMPARISON_FOLDER)
+        destination = output_folder.destination_folder(out_root, output_folder.COMPARISON_FOLDER)
 
         def write(staging: Path) -> None:
             if cache is None or not cache.restore_outputs(key, staging):
@@ -329,7 +312,7 @@ def build_comparison(entries: list[tuple], out_root: Path, show_progress: bool =
                 if cache is not None:
                     cache.store_outputs(key, staging)
 
-        write_atomically(destination, write)
+        output_folder.write_atomically(destination, write)
     finally:
         progress.close()
     return destination

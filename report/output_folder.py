@@ -1,5 +1,8 @@
 """Which folder a report goes to, and the rules that keep a user's data safe while it is written.
 
+The output layout is known here only: OUT/<model folder>/ per model (`folder_names`), OUT/comparison/ when
+several models are compared, and each written whole through `write_atomically`.
+
 - A report folder carries a marker file (`.weights-report`); only a folder with that marker, or an older
   report recognised by its results.json / comparison.json, is ever replaced. Anything else is refused.
 - Nothing is written into, over, or around a model's own folder.
@@ -18,11 +21,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from report.errors import ReportError
+from report.errors import ReportError, stop_if_terminated
 
 MARKER = ".weights-report"
 STAGING_MARKER = ".weights-report-staging"
 STAGING = re.compile(r"^\.(?P<name>.+)\.(?:staging|old)-(?P<pid>\d+)(?:-[A-Za-z0-9_]+)?$")
+COMPARISON_FOLDER = "comparison"  # OUT/comparison/: the side-by-side report of several models
 OUR_DOCUMENTS = {"results.json": ("schema_version", "model", "analyses"),
                  "comparison.json": ("schema_version",), "sweep.json": ("checkpoints", "trajectories")}
 
@@ -59,6 +63,73 @@ def folder_names(labels: list[str]) -> list[str]:
             k += 1
         names.append(slug("-".join(own[-k:])))
     return names
+
+
+def folder_name(label: str) -> str:
+    """The folder of one model on its own (a sweep's checkpoint, a model given without others)."""
+    return folder_names([label])[0]
+
+
+def report_folders(labels: list[str]) -> list[str]:
+    """The folder of each model in one run; refuse, before any work, models that would write to the same
+    folder, or (when several are compared) to the comparison's."""
+    names = folder_names(labels)
+    seen: dict[str, str] = {}
+    for name, text in zip(names, labels):
+        if name in seen:
+            raise ReportError(f"{seen[name]!r} and {text!r} would both be written to {name}/; give each model "
+                              "once, or copy one of the folders under another name.")
+        if name == COMPARISON_FOLDER and len(labels) > 1:
+            raise ReportError(f"{text!r} would be written to {name}/, where the comparison goes; rename the folder.")
+        seen[name] = text
+    return names
+
+
+def check_run_destinations(out_root: Path, names: list[str], protected: list[Path]) -> None:
+    """`check_destination` for every folder a run writes: each model's, and the comparison's when several."""
+    for name in names + ([COMPARISON_FOLDER] if len(names) > 1 else []):
+        check_destination(out_root / name, protected)
+
+
+def ensure_writable(out_root: Path) -> None:
+    """Fail before any long step if the output folder cannot be created or written."""
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out_root, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise ReportError(f"Cannot write to the output folder {out_root}: {exc.strerror or exc}.") from exc
+
+
+def destination_folder(out_root: Path, name: str) -> Path:
+    """The absolute folder `out_root/<folder_name(name)>`, once `out_root` is known to be writable."""
+    ensure_writable(out_root)
+    folder = (out_root / folder_name(name)).resolve()
+    if folder.parent != out_root.resolve():
+        raise ReportError(f"The model id {name!r} would write outside {out_root}.")
+    return folder
+
+
+def write_atomically(destination: Path, write, model: str = "") -> None:
+    """Call `write(folder)` on a hidden sibling folder, mark it as ours, then swap it into place. A failure or
+    interrupt before the swap removes the sibling and leaves `destination` untouched. The swap (`replace`)
+    first renames an old report aside to `.NAME.old-PID`, then the new one into place, then deletes the old;
+    a run that dies between the two renames leaves no `destination`, and the next run (`remove_stale`)
+    moves the old report back."""
+    remove_stale(destination.parent)
+    staging = make_staging(destination)
+    try:  # (a signal between those two lines leaves an empty staging folder, which the next run removes)
+        write(staging)
+        stop_if_terminated()
+        finish_staging(staging, model or destination.name)
+        replace(staging, destination)
+    except OSError as exc:  # a full disk, a quota, a folder made read-only meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ReportError(f"Could not write the report into {destination.parent}: "
+                          f"{exc.strerror or exc}. Nothing there was changed.") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def is_ours(folder: Path) -> bool:

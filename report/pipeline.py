@@ -1,16 +1,16 @@
 """One model's report from start to finish: load, analyse, draw, render, and move into place.
 
 Everything is written into a hidden temporary folder next to the destination and renamed into place
-only when complete, so an interrupted or failed run never leaves a half-written report.
+only when complete (report/output_folder.py), so an interrupted or failed run never leaves a half-written
+report. `load_model` is the load path on its own, for the comparison's second look at each model.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import platform
-import shutil
 import sys
-import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
@@ -19,14 +19,13 @@ from pathlib import Path
 from report import __version__, output_folder, render, results_json, search_index
 from report.cache import Cache, file_hash, folder_hash
 from report.context import Options, RunContext
-from report.errors import ReportError, stop_if_terminated
 from report.figures_io import FigureWriter
 from report.frequency import from_corpus, from_token_index, from_wordfreq
-from report.hub import resolve
-from report.loader import check_minimum_size, load_weights
+from report.hub import ModelSource, resolve
+from report.loader import ModelWeights, check_minimum_size, load_weights
 from report.progress import Progress
 from report.sections import all_sections, display_rank
-from report.tokens import load_tokenizer, load_tokens
+from report.tokens import TokenTable, load_tokenizer, load_tokens
 
 # Progress steps around the sections' own (one each); `analyse` and `write_report` take them in this order.
 STEPS_BEFORE = ("resolve", "load weights", "tokenizer", "frequency")
@@ -45,11 +44,6 @@ class Request:
     frequency: str = "proxy"  # or "token-index"
     allow_pickle: bool = False
     options: Options = Options()
-
-
-def slug(model_id: str) -> str:
-    """A folder name for a model id that cannot leave the output folder."""
-    return output_folder.folder_names([model_id])[0]
 
 
 def label(request: Request) -> str:
@@ -74,14 +68,39 @@ def provenance() -> dict:
     return {"tool_version": __version__, "python": platform.python_version(), "libraries": versions}
 
 
+def load_source(request: Request, progress: Progress | None = None) -> tuple[ModelSource, ModelWeights]:
+    """Find the model's files (Hub or local) and read its weights (two steps of `progress`, if given)."""
+    step = progress.step if progress is not None else _no_step
+    with step("resolve"):
+        source = resolve(request.model, request.revision, request.allow_pickle)
+    with step("load weights"):
+        weights = load_weights(source, request.allow_pickle)
+    return source, weights
+
+
+def _no_step(name: str) -> nullcontext:
+    return nullcontext()
+
+
+def load_token_table(source: ModelSource, weights: ModelWeights):
+    """The model's tokenizer and its TokenTable for the weights' rows; refuses a model too small to study."""
+    tokenizer = load_tokenizer(source.path)
+    tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
+    check_minimum_size(weights.model_id, tokens.n_tokens, weights.d_model)
+    return tokenizer, tokens
+
+
+def load_model(request: Request) -> tuple[ModelWeights, TokenTable]:
+    """The weights and token table of one model, loaded as a report loads them (no analysis)."""
+    source, weights = load_source(request)
+    return weights, load_token_table(source, weights)[1]
+
+
 def analyse(request: Request, progress: Progress, cache: Cache | None = None) -> tuple[RunContext, str]:
     """Load the model and run every section's analysis (or take them from the cache).
 
     Returns the context and the analysis cache key."""
-    with progress.step("resolve"):
-        source = resolve(request.model, request.revision, request.allow_pickle)
-    with progress.step("load weights"):
-        weights = load_weights(source, request.allow_pickle)
+    source, weights = load_source(request, progress)
     key = Cache.analysis_key({  # everything a section reads: weights, tokenizer and config files, corpus, options
         "weights": weights.tensors_sha256, "model": weights.model_id, "revision": weights.revision,
         "files": folder_hash(source.path), "options": dataclasses.asdict(request.options),
@@ -97,9 +116,7 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
     started = _start_background(weights, weights.vocab_rows, request.options)
     try:
         with progress.step("tokenizer"):
-            tokenizer = load_tokenizer(source.path)
-            tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
-            check_minimum_size(weights.model_id, tokens.n_tokens, weights.d_model)
+            tokenizer, tokens = load_token_table(source, weights)
         if tokens.n_tokens != weights.vocab_rows:  # padding rows must not take part: start again without them
             _cancel(started)
             started = _start_background(weights, tokens.n_tokens, request.options)
@@ -212,9 +229,9 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
     """Write one model's report into out_root/<name>/ (by default named after the model) and return that
     folder. Refused before any work if that folder holds anything this tool did not write, or is (or
     holds, or lies in) the model's own folder."""
-    name = name or slug(label(request))
+    name = name or output_folder.folder_name(label(request))
     output_folder.check_destination(out_root / name, protected_folders(request))
-    destination = _output_folder(out_root, name)
+    destination = output_folder.destination_folder(out_root, name)
     progress = Progress(request.model, total=len(STEPS_BEFORE) + len(all_sections()) + len(STEPS_AFTER),
                         enabled=show_progress)
     try:
@@ -227,49 +244,9 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
                 if cache is not None:
                     cache.store_outputs(render_key, staging)
 
-        write_atomically(destination, write, ctx.weights.model_id)
+        output_folder.write_atomically(destination, write, ctx.weights.model_id)
     finally:
         progress.close()
     if show_progress:
         print(progress.summary(), file=sys.stderr)
     return destination
-
-
-def ensure_writable(out_root: Path) -> None:
-    """Fail before any long step if the output folder cannot be created or written."""
-    try:
-        out_root.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out_root, prefix=".write-test-", delete=True)
-        probe.close()
-    except OSError as exc:
-        raise ReportError(f"Cannot write to the output folder {out_root}: {exc.strerror or exc}.") from exc
-
-
-def _output_folder(out_root: Path, model_id: str) -> Path:
-    ensure_writable(out_root)
-    destination = (out_root / slug(model_id)).resolve()
-    if destination.parent != out_root.resolve():
-        raise ReportError(f"The model id {model_id!r} would write outside {out_root}.")
-    return destination
-
-
-def write_atomically(destination: Path, write, model: str = "") -> None:
-    """Call `write(folder)` on a hidden sibling folder, mark it as ours, then swap it into place. A failure or
-    interrupt before the swap removes the sibling and leaves `destination` untouched. The swap
-    (output_folder.replace) first renames an old report aside to `.NAME.old-PID`, then the new one into place,
-    then deletes the old; a run that dies between the two renames leaves no `destination`, and the next run
-    (output_folder.remove_stale) moves the old report back."""
-    output_folder.remove_stale(destination.parent)
-    staging = output_folder.make_staging(destination)
-    try:  # (a signal between those two lines leaves an empty staging folder, which the next run removes)
-        write(staging)
-        stop_if_terminated()
-        output_folder.finish_staging(staging, model or destination.name)
-        output_folder.replace(staging, destination)
-    except OSError as exc:  # a full disk, a quota, a folder made read-only meanwhile
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ReportError(f"Could not write the report into {destination.parent}: "
-                          f"{exc.strerror or exc}. Nothing there was changed.") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

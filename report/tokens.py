@@ -7,6 +7,7 @@ would be invisible, reorder text, or is not valid UTF-8.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -59,6 +60,14 @@ class TokenTable:
     def n_tokens(self) -> int:
         """Rows that have a token (they come first; rows past the tokenizer's vocabulary are padding)."""
         return int(self.has_token.sum())
+
+
+def tokenizer_sha256(tokens: TokenTable) -> str:
+    """Identity of a vocabulary: the sha256 of its token strings in id order (equal hash, equal tokens)."""
+    digest = hashlib.sha256()
+    for raw, present in zip(tokens.raw, tokens.has_token):
+        digest.update((raw if present else "").encode("utf-8", errors="surrogatepass") + b"\x00")
+    return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)

@@ -27,8 +27,8 @@ def overview(r: OutliersResult, y_label: str) -> "style.Figure":
     ax = fig.add_subplot()
     y = _y(r)
     ax.scatter(r.norms, y, color="#9a9a9a", label=f"all tokens ({len(y):,})", **style.cloud(len(y)))
-    for ids, label, marker, colour in ((r.longest, "20 longest", "^", style.OKABE_ITO["blue"]),
-                                       (r.shortest, "20 shortest", "v", style.OKABE_ITO["sky"])):
+    for ids, label, marker, colour in ((r.longest, f"{len(r.longest)} longest", "^", style.OKABE_ITO["blue"]),
+                                       (r.shortest, f"{len(r.shortest)} shortest", "v", style.OKABE_ITO["sky"])):
         ax.scatter(r.norms[list(ids)], y[list(ids)], marker=marker, s=14, color=colour, label=label, linewidths=0)
     for n, clump in enumerate(r.clumps[: len(CLUMP_COLOURS)]):
         ids = list(clump)

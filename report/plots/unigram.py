@@ -25,7 +25,8 @@ def ln2_gains(r: UnigramResult, norm_label: str = "LN2") -> "style.Figure":
     offsets = (np.arange(d) / max(d - 1, 1) - 0.5) * COLUMN_WIDTH
     x = (np.arange(n_layers)[:, None] + offsets[None, :]).ravel()
     colours = np.tile(np.arange(d), n_layers)
-    points = gain_ax.scatter(x, r.abs_gains.ravel(), c=colours, cmap="viridis", s=2, linewidths=0, rasterized=True)
+    points = gain_ax.scatter(x, r.abs_gains.ravel(), c=colours, cmap=style.MAGNITUDE_CMAP, s=2, linewidths=0,
+                             rasterized=True)
     steps = np.arange(n_layers)
     gain_ax.plot(steps + offsets[r.dim], r.abs_gains[:, r.dim], color="black", marker="*", markersize=8,
                  linestyle="-", linewidth=0.8, label=f"dim {r.dim} (unigram)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from analyses.literature import FoundToken, LiteratureResult, analyse_literature
 from analyses.outliers import OutliersResult
+from analyses.vectors import N_EXTREMES
 from analyses.zero_layer import ZeroLayerResult
 from report.context import RunContext
 from report.plots import literature as plots
@@ -57,7 +58,7 @@ def _entries(r: LiteratureResult, f: FoundToken) -> str:
 
 
 def _on_lists(f: FoundToken) -> str:
-    flags = ((f.in_clump, "clump"), (f.in_longest, "20 longest"), (f.in_shortest, "20 shortest"),
+    flags = ((f.in_clump, "clump"), (f.in_longest, f"{N_EXTREMES} longest"), (f.in_shortest, f"{N_EXTREMES} shortest"),
              (f.in_exceptions, "zero-layer exception"))
     return ", ".join(name for flag, name in flags if flag)
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from analyses.stats import spearman
+from analyses.vectors import row_cosines, row_norms
 from report.architectures import architecture_for
 from report.context import RunContext
 from report.section import Section
-from report.tokens import TokenTable
+from report.tokens import tokenizer_sha256
 
 
 @dataclass(frozen=True)
@@ -51,39 +51,12 @@ def padding_summary(weights, n_tokens: int) -> dict | None:
     rows = weights.token_embeddings[n_tokens:]
     if len(rows) == 0:
         return None
-    norms = np.linalg.norm(rows, axis=1)
-    token_norms = np.linalg.norm(weights.token_embeddings[:n_tokens], axis=1)
+    norms = row_norms(rows)
+    token_norms = row_norms(weights.token_embeddings[:n_tokens])
     return {"rows": int(len(rows)), "first_row": int(n_tokens), "norm_min": float(norms.min()),
             "norm_median": float(np.median(norms)), "norm_max": float(norms.max()),
             "token_norm_median": float(np.median(token_norms)),
             "all_identical": bool(np.all(rows == rows[0]))}
-
-
-def tokenizer_sha256(tokens: TokenTable) -> str:
-    """Identity of a vocabulary: the sha256 of its token strings in id order (equal hash, equal tokens)."""
-    digest = hashlib.sha256()
-    for raw, present in zip(tokens.raw, tokens.has_token):
-        digest.update((raw if present else "").encode("utf-8", errors="surrogatepass") + b"\x00")
-    return digest.hexdigest()
-
-
-CHUNK = 8192  # rows per block, so float64 work on a 50k × 1600 matrix never copies it whole
-
-
-def row_norms(w: np.ndarray) -> np.ndarray:
-    """[rows] Euclidean norm of each row, accumulated in float64 block by block."""
-    return np.concatenate([np.linalg.norm(w[i:i + CHUNK].astype(np.float64), axis=1)
-                           for i in range(0, len(w), CHUNK)]) if len(w) else np.zeros(0)
-
-
-def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[rows] cosine between row i of `a` and row i of `b` (0 where either row is zero)."""
-    out = np.zeros(len(a))
-    for i in range(0, len(a), CHUNK):
-        x, y = a[i:i + CHUNK].astype(np.float64), b[i:i + CHUNK].astype(np.float64)
-        denom = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
-        out[i:i + CHUNK] = np.einsum("ij,ij->i", x, y) / np.where(denom > 0, denom, 1)
-    return out
 
 
 def unembedding_summary(inputs: np.ndarray, outputs: np.ndarray) -> dict:
@@ -91,7 +64,7 @@ def unembedding_summary(inputs: np.ndarray, outputs: np.ndarray) -> dict:
     norm_in, norm_out = row_norms(inputs), row_norms(outputs)
     mean_in, mean_out = inputs.mean(axis=0, dtype=np.float64), outputs.mean(axis=0, dtype=np.float64)
     mean_cos = float(mean_in @ mean_out / (np.linalg.norm(mean_in) * np.linalg.norm(mean_out) or 1.0))
-    return {"norm_spearman": float(stats.spearmanr(norm_in, norm_out).statistic),
+    return {"norm_spearman": spearman(norm_in, norm_out),
             "norm_pearson": float(np.corrcoef(norm_in, norm_out)[0, 1]),
             "mean_direction_cos": mean_cos, "row_cos_median": float(np.median(row_cosines(inputs, outputs))),
             "norm_ratio_median": float(np.median(norm_out / np.where(norm_in > 0, norm_in, 1)))}

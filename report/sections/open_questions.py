@@ -101,6 +101,8 @@ def _mlp_read(ctx: RunContext) -> tuple[MlpReadResult | None, str | None, dict]:
 
 def _neighbours(matrix: np.ndarray, ids) -> dict:
     """{id: ((neighbour id, cosine), …)} by cosine over all rows, the token itself left out."""
+    # float32 throughout (not analyses.vectors.row_norms): the ranking is of float32 products, and a float64
+    # copy of the whole matrix for a handful of probed tokens would only cost memory
     unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
     found = {}
     for i in ids:

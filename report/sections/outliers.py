@@ -67,7 +67,7 @@ def figures(r: OutliersResult, ctx: RunContext) -> list[FigureSpec]:
     y_label = f"value on unigram dim {r.unigram_dim}" if r.unigram_dim is not None else "distance to the centroid"
     specs = [FigureSpec("outliers_norm_scatter", plots.overview(r, y_label),
                         f"Every token by embedding norm and {y_label}; crowded clumps highlighted, the "
-                        "20 longest and 20 shortest vectors marked.")]
+                        f"{len(r.longest)} longest and {len(r.shortest)} shortest vectors marked.")]
     if r.clumps:
         specs.append(FigureSpec("outliers_clump_zoom", plots.clump_zoom(r, y_label, ctx.tokens.display),
                                 "The largest clump up close, each member labelled with its token string "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from report.cache import Cache
 from report.errors import ReportError
-from report.pipeline import ensure_writable
+from report.output_folder import ensure_writable
 from report.sweep import engine
 from report.sweep.sources import discover
 from report.sweep.task import Settings

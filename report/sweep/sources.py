@@ -16,7 +16,7 @@ from pathlib import Path
 
 from report.errors import ReportError
 from report.hub import HUB_ID
-from report.pipeline import slug
+from report.output_folder import folder_name
 
 TRAINER_FOLDER = re.compile(r"^checkpoint-(\d+)$")
 WILDCARDS = set("*?[")
@@ -61,7 +61,7 @@ def discover(run: str, revisions: list[str] | None = None) -> list[Checkpoint]:
 
 def run_name(run: str) -> str:
     path = Path(run).expanduser()
-    return slug(path.resolve().name if path.is_dir() else run)
+    return folder_name(path.resolve().name if path.is_dir() else run)
 
 
 def trainer_checkpoints(folder: Path, name: str) -> list[Checkpoint]:
@@ -97,7 +97,7 @@ def hub_checkpoints(repo_id: str, revisions: list[str]) -> list[Checkpoint]:
             raise ReportError(f"No branch or tag of {repo_id} matches {', '.join(patterns)} "
                               f"({len(refs)} refs listed).")
         names = sorted(set(names) | set(matched))
-    name = slug(repo_id)
+    name = folder_name(repo_id)
     return [Checkpoint(name, revision_step(repo_id, r), repo_id, r) for r in names]
 
 

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from report import results_json
 from report.cache import Cache
 from report.context import Options, resolve_device
@@ -64,8 +66,6 @@ def peak_rss_mb() -> float:
 
 
 def _analyse(checkpoint: Checkpoint, settings: Settings) -> dict:
-    import torch
-
     if settings.threads:
         torch.set_num_threads(settings.threads)
     request = Request(model=checkpoint.source, revision=checkpoint.revision,

@@ -1,5 +1,5 @@
 """The driver's side of a sweep: checkpoint rows, sweep.json, figures, sweep.html and sweep.pdf, written into
-a hidden folder and moved into place only when complete (the single-model pipeline's `write_atomically`)."""
+a hidden folder and moved into place only when complete (`output_folder.write_atomically`, as for one model)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 from report import render, results_json
 from report.figures_io import FigureWriter
-from report.pipeline import provenance, slug, write_atomically
+from report.output_folder import destination_folder, folder_name, write_atomically
+from report.pipeline import provenance
 from report.plots import sweep as plots
 from report.section import FigureSpec
 from report.sweep import trajectory
@@ -19,7 +20,8 @@ SCHEMA_VERSION = 1
 
 def checkpoint_folder(checkpoint: Checkpoint, several_runs: bool) -> str:
     """Where a checkpoint's results.json goes, relative to the sweep folder."""
-    return f"checkpoints/{slug(checkpoint.run)}/{checkpoint.step}" if several_runs else f"checkpoints/{checkpoint.step}"
+    folder = f"checkpoints/{folder_name(checkpoint.run)}" if several_runs else "checkpoints"
+    return f"{folder}/{checkpoint.step}"
 
 
 def sweep_document(name: str, runs: dict[str, list[Checkpoint]], outcomes: dict[str, list[dict]],
@@ -48,8 +50,7 @@ def write_sweep(out_root: Path, name: str, runs: dict[str, list[Checkpoint]], ou
                 settings: dict) -> tuple[Path, dict]:
     """Write OUT/<name>/ and return the folder and the sweep document."""
     document = sweep_document(name, runs, outcomes, settings)
-    out_root.mkdir(parents=True, exist_ok=True)
-    destination = (out_root / slug(name)).resolve()
+    destination = destination_folder(out_root, name)
 
     def write(folder: Path) -> None:
         several = len(runs) > 1
