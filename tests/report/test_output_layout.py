@@ -11,8 +11,9 @@ from report import output_folder
 from report.errors import ReportError
 
 ROOT = Path(__file__).resolve().parents[2]
-JOINTS = ["report/cli.py", "report/compare.py", "report/pipeline.py", *sorted(
-    str(p.relative_to(ROOT)) for p in (ROOT / "report" / "sweep").glob("*.py"))]
+# analyses/calibration.py is left out only while issue 13 rewrites it (its imports run the analyses it calibrates)
+MODULES = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("report/**/*.py"), *ROOT.glob("analyses/*.py")]
+                 if p.name != "calibration.py" or p.parent.name != "analyses")
 
 
 def test_folder_names_clash_and_the_comparison_folder_are_refused():
@@ -39,12 +40,13 @@ def test_destination_folder_stays_inside_the_output_folder(tmp_path):
     assert folder.parent == out.resolve() and out.is_dir() and folder.name == "org--..--..--model"
 
 
-@pytest.mark.parametrize("path", JOINTS)
+@pytest.mark.parametrize("path", MODULES)
 def test_no_project_import_is_hidden_in_a_function(path):
     tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
     hidden = [f"line {node.lineno}" for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-              for node in ast.walk(fn) if isinstance(node, ast.ImportFrom)
-              and (node.module or "").split(".")[0] in ("report", "analyses")]
+              for node in ast.walk(fn) if isinstance(node, (ast.Import, ast.ImportFrom))
+              and any(name.split(".")[0] in ("report", "analyses")
+                      for name in [getattr(node, "module", None) or "", *(a.name for a in node.names)])]
     assert not hidden, f"{path} imports project modules inside functions: {hidden}"
 
 
