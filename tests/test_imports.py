@@ -11,16 +11,6 @@ import report.sections
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("analyses", "report")
 
-# Project imports still made inside functions, each with why, to be emptied: a new one fails the test, and one
-# that is gone must leave this list too. (Heavy third-party imports inside functions are fine, with a comment.)
-KNOWN_LAZY = {
-    ("report.cli", "report.cache"): "cli: keeps `--help` and argument errors fast (issue 12c moves the joints)",
-    ("report.cli", "report.compare"): "cli: as above",
-    ("report.cli", "report.output_folder"): "cli: as above",
-    ("report.cli", "report.pipeline"): "cli: as above",
-    ("report.cli", "report.sweep.cli"): "cli: as above",
-    ("report.compare", "report.pipeline"): "compare repeats pipeline's load steps (issue 12c)",
-}
 
 
 def _module_name(path: Path) -> str:
@@ -98,10 +88,17 @@ def test_no_import_cycles():
     assert _cycles(edges) == []
 
 
-def test_no_new_project_imports_inside_functions():
+def test_no_project_import_inside_a_function():
     _, lazy = _imports(_modules())
-    assert sorted(lazy - set(KNOWN_LAZY)) == [], "import these at the top of the module"
-    assert sorted(set(KNOWN_LAZY) - lazy) == [], "gone: remove them from KNOWN_LAZY"
+    assert sorted(lazy) == [], "import these at the top of the module"
+
+
+def test_no_module_reaches_for_a_private_name_of_another():
+    for module, path in sorted(_modules().items()):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
+                private = [a.name for a in node.names if a.name.startswith("_") and not a.name.endswith("__")]
+                assert not private, f"{module} imports {private} from {node.module}"
 
 
 def test_the_checks_see_cycles_and_lazy_imports(tmp_path):
