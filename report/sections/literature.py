@@ -75,7 +75,7 @@ def context(r: LiteratureResult, ctx: RunContext) -> dict:
     found = [ctx.token(f.token_id) | {"f": f, "entries": _entries(r, f), "lists": _on_lists(f)} for f in r.found]
     overlap = {name: [ctx.token(i) for i in ids] for name, ids in r.overlap.items()}
     return {"r": r, "sources": sources, "found": found, "overlap": overlap, "n_found": len(r.found),
-            "n_clump": len(ctx.earlier("outliers").clump_token_ids)}
+            "n_clump": len(ctx.earlier("outliers").clump_token_ids), "n_extremes": len(ctx.earlier("outliers").longest)}
 
 
 SECTION = Section("literature", "What published work found", run, to_json, figures, context,
