@@ -11,6 +11,7 @@ from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
 from report.figures_io import FigureWriter
+from report.lean_svg import lean_svg
 from report.plots import style
 
 
@@ -52,7 +53,7 @@ def test_vectors_in_job_order_then_rasters(tmp_path, workers):
     assert [[f["name"] for f in job] for job in shown] == JOBS
     for figure in (f for job in shown for f in job):
         svg = base64.b64decode(figure["uri"].split(",", 1)[1])
-        assert svg == (tmp_path / f"{figure['name']}.svg").read_bytes()
+        assert svg == lean_svg((tmp_path / f"{figure['name']}.svg").read_bytes())
         assert f"title-{figure['name']}".encode() in svg  # text stays text (svg.fonttype none)
         assert figure["caption"] == f"caption of {figure['name']}" and figure["width_in"] == 2
     assert sorted(p.stem for p in tmp_path.glob("*.png")) == sorted(n for names in JOBS for n in names)
