@@ -53,8 +53,13 @@ def _universal_rule(sheet: ET.Element) -> dict[str, str] | None:
 
 
 def lean_svg(svg: bytes) -> bytes:
-    """`svg` (as matplotlib writes it) with the same drawing in fewer, simpler nodes; see the module text."""
-    root = ET.fromstring(svg)
+    """`svg` (as matplotlib writes it) with the same drawing in fewer, simpler nodes; see the module text.
+    An SVG that is not well-formed XML (matplotlib writes a control character in a label as it is) is
+    returned unchanged: leaning it is an optimisation, never a reason for a figure to go missing."""
+    try:
+        root = ET.fromstring(svg)
+    except ET.ParseError:
+        return svg
     referenced = {name for node in root.iter() for value in node.attrib.values()
                   for name in _REFERENCE.findall(value)}
     sheets = {sheet: _universal_rule(sheet) for sheet in root.iter(_STYLE)}

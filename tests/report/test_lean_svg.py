@@ -69,6 +69,11 @@ def test_a_sheet_that_is_not_one_universal_rule_keeps_every_style():
     assert all(node.get("stroke") is None for node in lean.iter() if node.get("style"))
 
 
+def test_svg_that_is_not_well_formed_is_passed_through():
+    broken = HANDMADE.replace(b"a <tspan>", b"a\x01<tspan>")  # a control character, as matplotlib writes it
+    assert lean_svg(broken) == broken
+
+
 def _matplotlib_svg() -> bytes:
     rng = np.random.default_rng(0)
     with style.style():
