@@ -178,8 +178,9 @@ def summarise(data: dict) -> dict:
         fprs = [(v["fp"] / v["null"], v["fp"], v["null"], size) for size, v in by_size.items() if v["null"]]
         powers = [(v["study"] / v["study_n"], v["study"], v["study_n"], size)
                   for size, v in by_size.items() if v["study_n"]]
-        worst_fpr = max(fprs) if fprs else None
-        worst_power = min(powers) if powers else None
+        # ties (e.g. no false positive anywhere) go to the cell with the widest interval: the least measured one
+        worst_fpr = max(fprs, key=lambda f: (f[0], wilson(f[1], f[2])[1])) if fprs else None
+        worst_power = min(powers, key=lambda p: (p[0], wilson(p[1], p[2])[0])) if powers else None
         misses = []
         if worst_fpr and worst_fpr[0] > MAX_FPR:
             misses.append(f"false-positive rate {worst_fpr[0]:.0%} at {worst_fpr[3]}")
