@@ -114,8 +114,8 @@ def write_atomically(destination: Path, write, model: str = "") -> None:
     """Call `write(folder)` on a hidden sibling folder, mark it as ours, then swap it into place. A failure or
     interrupt before the swap removes the sibling and leaves `destination` untouched. The swap (`replace`)
     first renames an old report aside to `.NAME.old-PID`, then the new one into place, then deletes the old;
-    a run that dies between the two renames leaves no `destination`, and the next run (`remove_stale`)
-    moves the old report back."""
+    if the second rename fails the old report is put back, and a run killed between the two renames leaves
+    no `destination`, which the next run (`remove_stale`) moves back."""
     remove_stale(destination.parent)
     staging = make_staging(destination)
     try:  # (a signal between those two lines leaves an empty staging folder, which the next run removes)
@@ -246,6 +246,11 @@ def replace(staging: Path, destination: Path) -> None:
         else:
             old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
             destination.rename(old)
-    staging.rename(destination)
+    try:
+        staging.rename(destination)
+    except BaseException:
+        if old is not None and not destination.exists():
+            old.rename(destination)  # the swap failed: put the old report back, so nothing has changed
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

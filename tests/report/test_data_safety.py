@@ -98,6 +98,28 @@ def test_replace_refuses_at_the_last_moment_too(tmp_path):
     assert (destination / "data.csv").read_text() == "1,2,3"
 
 
+def test_a_failed_swap_puts_the_old_report_back(tmp_path, monkeypatch):
+    """The new folder cannot be renamed into place (a disk error): the old report is where it was."""
+    destination = tmp_path / "name"
+    destination.mkdir()
+    output_folder.write_marker(destination, "model")
+    (destination / "report.html").write_text("old")
+    staging = tmp_path / ".name.staging-1-x"
+    staging.mkdir()
+    rename = type(staging).rename
+
+    def failing_rename(self, target):
+        if self == staging:
+            raise OSError(5, "Input/output error")
+        return rename(self, target)
+
+    monkeypatch.setattr(type(staging), "rename", failing_rename)
+    with pytest.raises(OSError):
+        output_folder.replace(staging, destination)
+    assert (destination / "report.html").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".name.staging-1-x", "name"]
+
+
 def test_checkpoints_sharing_a_folder_name_get_distinct_folders(tmp_path):
     a = plant(tmp_path / "run-a" / "checkpoint-500", SMALL).folder
     b = tmp_path / "run-b" / "checkpoint-500"
