@@ -27,7 +27,6 @@ Study-size effects as planted (size s scales each one; s = 0.5 is "half"):
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -340,9 +339,8 @@ def verdicts(model: Synthetic, seed: int, expensive: bool = True,
         crowding = crowding_scale(w, seed)
         pairs = scan_pairs(w, threshold=crowding.threshold)
         zero_layer = analyse_zero_layer(w, model.token_bytes, model.unprintable, found=pairs)
-        targets = Counter(e.predicts_id for e in zero_layer.exceptions)
         found += zero_layer.claims
-        found += analyse_outliers(w, unigram.dim if unigram.standout else None,
-                                  sorted(targets, key=lambda v: (-targets[v], v)), seed, found=(crowding, pairs)).claims
+        found += analyse_outliers(w, unigram.dim if unigram.standout else None, zero_layer.targets, seed,
+                                  found=(crowding, pairs)).claims
     checked = guard(tuple(found), degeneracy(w, model.positions, gains))
     return {c.id: (c.verdict, c.detail) for c in checked}

@@ -21,11 +21,13 @@ input. Untied models take a dense blocked pass of the same kind (no symmetry to 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
+from scipy import stats
 
 from analyses.claims import Claim, claim
 from analyses.token_pairs import TOLERANCE, PairScan, scan_pairs  # noqa: F401  (TOLERANCE is re-exported)
@@ -106,6 +108,12 @@ class ZeroLayerResult:
     pairs_total: int
     claims: tuple[Claim, ...]
 
+    @property
+    def targets(self) -> list[int]:
+        """The tokens that exceptions predict, most often predicted first (ties by id)."""
+        counts = Counter(e.predicts_id for e in self.exceptions)
+        return sorted(counts, key=lambda v: (-counts[v], v))
+
 
 def dense_argmax(token_embeddings: np.ndarray, device: str = "cpu", block: int = 1024) -> np.ndarray:
     """The naive floor: argmax of each row of W·Wᵀ in float32, one block of rows at a time.
@@ -181,8 +189,6 @@ def _claims(fraction: float, exceptions: list[ZeroLayerException], counts: dict,
             unprintable: np.ndarray | None = None) -> tuple[Claim, ...]:
     """Claims 20–23. Base rates for 22 and 23 come from the vocabulary: how often a pair of tokens drawn at random
     would drop a leading space, or involve an odd (unprintable, invalid or machine-readable) token."""
-    from scipy import stats
-
     n = len(exceptions)
     cosines = np.array([e.cosine for e in exceptions])
     ratios = np.array([e.norm_ratio for e in exceptions])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from analyses.outliers import MIN_CLUMP, N_NEIGHBOURS, RULE, K, OutliersResult, analyse_outliers, percentile_ranks
 from analyses.unigram import UnigramResult
 from analyses.zero_layer import ZeroLayerResult
@@ -23,16 +21,10 @@ def unigram_dim(ctx: RunContext) -> int | None:
     return int(unigram.dim)
 
 
-def _exception_targets(ctx: RunContext) -> list[int]:
-    zero_layer = ctx.earlier("zero_layer")
-    counts = Counter(e.predicts_id for e in zero_layer.exceptions)
-    return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
 def run(ctx: RunContext) -> OutliersResult:
     search = ctx.started.get("zero_layer")  # the pair pass there also found every crowded pair
     found = search.result() if search is not None else None
-    return analyse_outliers(ctx.embeddings, unigram_dim(ctx), _exception_targets(ctx), ctx.options.seed,
+    return analyse_outliers(ctx.embeddings, unigram_dim(ctx), ctx.earlier("zero_layer").targets, ctx.options.seed,
                             ctx.options.device, found=(found.crowding, found.pairs) if found is not None else None)
 
 
