@@ -34,7 +34,7 @@ MAX_FPR, MIN_POWER = 0.05, 0.90
 # (one core, measured) ~0.4 s at d = 64, 2.3 s at 768 and 6 s at 1600 for V = 4k, 3–16 s at V = 50k: two d×d
 # eigendecompositions and d rank transforms. Claims 20–24 cost ~1 s per model at V = 4k and 15–30 s at V = 50k,
 # so they run on one replicate there. The whole plan took 1,502 s on two shared cores.
-PLAN = ((64, 4000, 15, 15, 15), (768, 4000, 10, 5, 5), (1600, 4000, 10, 5, 3),
+PLAN = ((64, 4000, 15, 15, 15), (768, 4000, 10, 15, 5), (1600, 4000, 10, 15, 3),
         (64, 50000, 4, 2, 1), (768, 50000, 2, 1, 1), (1600, 50000, 1, 1, 1))
 SMALL_PLAN = ((32, 600, 1, 1, 1),)
 

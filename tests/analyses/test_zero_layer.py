@@ -284,3 +284,49 @@ def test_screen_precision_follows_the_hardware_flags_and_the_override(monkeypatc
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     expected = "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
     assert screen_precision("cpu") == expected
+
+
+def _vocabulary_and_weights(n: int, odd_in_five: int, seed: int = 0) -> tuple[list[bytes], np.ndarray]:
+    """Plain letter tokens, `odd_in_five` of every five markup (ids ≡ 0, 1, … mod 5); unit-norm rows, so no token
+    beats another by chance."""
+    letters = [bytes([97 + (i // 26 ** k) % 26 for k in range(3)]) for i in range(n)]
+    vocab = [b"<" + t + b">" if i % 5 < odd_in_five else t for i, t in enumerate(letters)]
+    w = np.random.default_rng(seed).normal(size=(n, 64))
+    return vocab, w / np.linalg.norm(w, axis=1, keepdims=True)
+
+
+def _claim23(w: np.ndarray, vocab: list[bytes]):
+    r = analyse_zero_layer(w.astype(np.float32), vocab, np.zeros(len(vocab), dtype=bool))
+    return next(c for c in r.claims if c.id == 23), r
+
+
+def test_claim23_holds_when_the_exceptions_are_odd_tokens():
+    vocab, w = _vocabulary_and_weights(1000, 1)
+    plain = [i for i in range(1000) if i % 5]
+    for u, v in zip(range(0, 400, 10), plain[500:540]):  # 40 odd tokens each predict their own plain one
+        w[v] = 1.2 * w[u]
+    c, r = _claim23(w, vocab)
+    assert len(r.exceptions) == 40 and c.verdict == "holds", c.detail
+
+
+def test_claim23_counts_a_shared_target_once():
+    """31 plain tokens all predict one markup token: every exception 'involves' it, but it is one token of 32.
+    A binomial over pairs would call this a strong effect."""
+    vocab, w = _vocabulary_and_weights(1000, 1)
+    centre, members = w[1], [i for i in range(2, 100) if i % 5][:30]
+    w[members] = centre + 0.01 * np.random.default_rng(1).normal(size=(30, 64))
+    w[0] = 1.5 * centre  # token 0 is markup
+    c, r = _claim23(w, vocab)
+    assert {e.predicts_id for e in r.exceptions} == {0} and len(r.exceptions) == 31  # the centre too
+    assert c.value == 1.0 and c.verdict == "fails", c.detail
+
+
+def test_claim23_needs_enrichment_not_only_a_large_share():
+    """Two tokens in five are markup: random pairs involve one 64% of the time, which is chance, not an effect."""
+    vocab, w = _vocabulary_and_weights(2000, 2)
+    rng = np.random.default_rng(2)
+    ids = rng.permutation(2000)[:200]
+    for u, v in zip(ids[:100], ids[100:]):
+        w[v] = 1.2 * w[u]
+    c, r = _claim23(w, vocab)
+    assert len(r.exceptions) == 100 and c.value >= 0.5 and c.verdict == "fails", c.detail
