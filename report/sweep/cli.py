@@ -10,7 +10,7 @@ from pathlib import Path
 
 from report.cache import Cache
 from report.errors import ReportError
-from report.output_folder import ensure_writable
+from report.output_folder import check_destination, destination_folder
 from report.sweep import engine
 from report.sweep.sources import discover
 from report.sweep.task import Settings
@@ -61,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
         if name in runs:
             raise ReportError(f"Two runs are both named {name!r}; give each run once, or copy one under another name.")
         runs[name] = checkpoints
-    ensure_writable(args.out)
+    name = args.name or (next(iter(runs)) if len(runs) == 1 else "sweep")
+    # Refuse a bad destination now, not after hours of checkpoints: a folder we did not write, or one in a run.
+    local_runs = [Path(spec).expanduser() for spec in args.run if Path(spec).expanduser().is_dir()]
+    check_destination(destination_folder(args.out, name), local_runs)
     cache = Cache.from_environment(enabled=not args.no_cache)
     settings = Settings(frequency=args.frequency, corpus=str(args.corpus.resolve()) if args.corpus else None,
                         seed=args.seed, device=args.device, cache_folder=str(cache.folder) if cache else None,
@@ -77,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
     for name, checkpoints in runs.items():
         by_run[name] = outcomes[start:start + len(checkpoints)]
         start += len(checkpoints)
-    name = args.name or (next(iter(runs)) if len(runs) == 1 else "sweep")
     recorded = {"frequency": "corpus" if args.corpus else args.frequency,
                 "corpus": str(args.corpus) if args.corpus else None, "seed": args.seed}
     folder, _ = write_sweep(args.out, name, runs, by_run, recorded)

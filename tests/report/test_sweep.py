@@ -179,3 +179,24 @@ def test_several_runs_are_compared_by_behaviour(tmp_path):
             assert row["results"].startswith(f"checkpoints/{name}/")
             assert (folder / row["results"]).is_file()
     assert document["runs"]["seed-b"]["emergence"]["unigram_dim"] is None
+
+
+def test_a_bad_destination_is_refused_before_any_checkpoint_runs(series, tmp_path, monkeypatch, capsys):
+    from report.sweep import engine
+
+    def never(*args, **kwargs):
+        raise AssertionError("a checkpoint ran before the destination was checked")
+
+    monkeypatch.setattr(engine, "run_local", never)
+    run = tmp_path / "runs" / "seed1"
+    for folder in series.folders[:2]:
+        shutil.copytree(folder, run / folder.name)
+    mine = tmp_path / "out" / "seed1"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    assert main(["sweep", "--run", str(run), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "was not written by this tool" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "mine"
+    assert main(["sweep", "--run", str(run), "--out", str(tmp_path / "runs"), "--quiet"]) == 2  # OUT/seed1 = the run
+    assert "model folder is never written into" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == sorted(f.name for f in series.folders[:2])
