@@ -173,3 +173,34 @@ def test_hostile_tokens_have_glyphs(tmp_path):
     text = _squash(PdfReader(str(target)).pages[0].extract_text())
     for s in ("龍喚士", "覚醒", "<script>alert(1)</script>", "</td></tr>", "&amp;", "$x^2$"):
         assert _squash(s) in text, s
+
+
+def test_fixed_tables_keep_their_widths_and_long_tokens_inside(tmp_path):
+    """Long tables use fixed column widths (`table.fixed`, widths on the header cells) so WeasyPrint need not
+    measure every word first: the widths hold whatever the content, and a long token wraps inside its column
+    instead of widening it or running over the next one."""
+    from weasyprint import HTML
+    from weasyprint.formatting_structure import boxes
+
+    token = render.fmt_token({"id": 7, "text": "ab" * 30, "bytes": ""})
+    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{render.asset('report.css')}</style></head>"
+            "<body><table class='tokens compact fixed'><thead><tr><th class='w-tok'>token</th>"
+            "<th class='num w-num'>norm</th><th>nearest by cosine</th></tr></thead>"
+            f"<tbody><tr><td>{token}</td><td class='num'>1.5</td><td>{token} {token}</td></tr></tbody></table>"
+            "</body></html>")
+    page = HTML(string=html, base_url=str(tmp_path)).render().pages[0]._page_box
+
+    def walk(box):
+        yield box
+        for child in getattr(box, "children", []):
+            yield from walk(child)
+
+    table = next(b for b in walk(page) if isinstance(b, boxes.TableBox))
+    em = 0.8 * 10 * 4 / 3  # table font size in px: 0.8em of the 10pt print body
+    assert table.column_widths[0] == pytest.approx(8 * em, rel=0.02)  # 7em + 0.5em padding on each side
+    assert table.column_widths[1] == pytest.approx(5.6 * em, rel=0.02)
+    cell = next(b for b in walk(table.children[-1]) if isinstance(b, boxes.TableCellBox))
+    right = cell.content_box_x() + cell.width
+    text = [b for b in walk(cell) if isinstance(b, boxes.TextBox)]
+    assert len({round(b.position_y) for b in text}) > 1  # the token wrapped
+    assert all(b.position_x + b.width <= right + 0.5 for b in text)
