@@ -40,6 +40,7 @@ MACHINE_OR_BYTE_MIN = 0.25  # "many of the confusing cases", as "many" in claim 
 HEADROOM_MIN = 0.5
 ODD_ODDS_MIN = 2.0
 MAX_P = 0.01
+PAIR_BLOCK = 4096  # exceptions whose rows are gathered in float64 at once (3 × 4096 × d × 8 bytes)
 
 LEADING_SPACE, UNPRINTABLE, MACHINE, OTHER = "leading-space removal", "unprintable byte", "machine-readable", "other"
 CATEGORIES = (LEADING_SPACE, UNPRINTABLE, MACHINE, OTHER)
@@ -151,20 +152,64 @@ def analyse_zero_layer(token_embeddings: np.ndarray, token_bytes: Sequence[bytes
     elif len(found.predicts) != n:
         raise ValueError(f"predictions for {len(found.predicts)} tokens, embeddings for {n}")
     norms = row_norms(w)
-    exceptions = []
-    for u in np.flatnonzero(found.exception):
-        v = int(found.predicts[u])
-        eu, wu, wv = w[u].astype(np.float64), out[u].astype(np.float64), out[v].astype(np.float64)
-        dot, own = float(eu @ wv), float(eu @ wu)
-        exceptions.append(ZeroLayerException(
-            int(u), v, dot / (norms[u] * np.linalg.norm(wv)), float(np.linalg.norm(wv) / np.linalg.norm(wu)),
-            (dot - own) / abs(own) if own else float("inf"),
-            category_of(token_bytes[u], token_bytes[v], bool(unprintable[u]), bool(unprintable[v]))))
+    exceptions = _exceptions(w, out, norms, found, token_bytes, unprintable)
     counts = {c: sum(e.category == c for e in exceptions) for c in CATEGORIES}
     fraction = 1.0 - len(exceptions) / n if n else float("nan")
     return ZeroLayerResult(n, fraction, tuple(exceptions), counts, norms, unembedding is not None, found.precision,
                            found.pairs_screened, found.pairs_scored, n * out.shape[0],
                            _claims(fraction, exceptions, counts, token_bytes, unprintable, seed))
+
+
+def _exceptions(w: np.ndarray, out: np.ndarray, norms: np.ndarray, found: PairScan, token_bytes: Sequence[bytes],
+                unprintable: np.ndarray) -> list[ZeroLayerException]:
+    """Every exception u → v with its measures, computed for all exceptions at once.
+
+    Each dot product is float64 `np.dot` of one row pair (one BLAS dot per pair, through matmul's stacked
+    vectors): the same summation as the scalar `eu @ wv` and `np.linalg.norm`, so the floats are
+    bit-identical to scoring the exceptions one at a time."""
+    us = np.flatnonzero(found.exception)
+    vs = found.predicts[us].astype(np.int64)
+    dot, own, norm_u, norm_v = (np.empty(len(us)) for _ in range(4))
+    for a in range(0, len(us), PAIR_BLOCK):
+        u, v = us[a:a + PAIR_BLOCK], vs[a:a + PAIR_BLOCK]
+        eu, wv = w[u].astype(np.float64)[:, None, :], out[v].astype(np.float64)[:, None, :]
+        wu = eu if out is w else out[u].astype(np.float64)[:, None, :]
+        dot[a:a + PAIR_BLOCK] = _row_dots(eu, wv)
+        own[a:a + PAIR_BLOCK] = _row_dots(eu, wu)
+        norm_u[a:a + PAIR_BLOCK] = np.sqrt(_row_dots(wu, wu))
+        norm_v[a:a + PAIR_BLOCK] = np.sqrt(_row_dots(wv, wv))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosine = dot / (norms[us] * norm_v)
+        ratio = norm_v / norm_u
+        margin = np.where(own != 0, (dot - own) / np.abs(own), np.inf)
+    categories = _categories(us, vs, token_bytes, unprintable)
+    return [ZeroLayerException(u, v, c, r, m, k) for u, v, c, r, m, k
+            in zip(us.tolist(), vs.tolist(), cosine.tolist(), ratio.tolist(), margin.tolist(), categories)]
+
+
+def _row_dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """[n] float64 dot of x[i] and y[i] ([n, 1, d] each), one BLAS dot per row (as `x[i] @ y[i]` sums it)."""
+    return np.matmul(x, y.transpose(0, 2, 1))[:, 0, 0] if len(x) else np.zeros(0)
+
+
+def _categories(us: np.ndarray, vs: np.ndarray, token_bytes: Sequence[bytes], unprintable: np.ndarray) -> list[str]:
+    """`category_of` for each pair (us[i], vs[i]), with the per-token tests run once per token involved."""
+    involved = np.union1d(us, vs).tolist()
+    flags = np.asarray(unprintable, dtype=bool)
+    odd = {t: bool(flags[t]) or not _valid_utf8(token_bytes[t]) for t in involved}
+    machine = {t: bool(_MACHINE.search(token_bytes[t].decode("utf-8", errors="replace"))) for t in involved}
+    categories = []
+    for u, v in zip(us.tolist(), vs.tolist()):
+        bu, bv = token_bytes[u], token_bytes[v]
+        if len(bu) > 1 and bu[:1] == b" " and bu[1:].lower() == bv.lower():
+            categories.append(LEADING_SPACE)
+        elif odd[u] or odd[v]:
+            categories.append(UNPRINTABLE)
+        elif machine[u] or machine[v]:
+            categories.append(MACHINE)
+        else:
+            categories.append(OTHER)
+    return categories
 
 
 def category_of(u: bytes, v: bytes, u_unprintable: bool, v_unprintable: bool) -> str:

@@ -330,3 +330,35 @@ def test_claim23_needs_enrichment_not_only_a_large_share():
         w[v] = 1.2 * w[u]
     c, r = _claim23(w, vocab)
     assert len(r.exceptions) == 100 and c.value >= 0.5 and c.verdict == "fails", c.detail
+
+
+ADVERSARIAL_BYTES = [b" word", b"word", b" Word", b"WORD", b" ", b"", b"\xe2\x80", b" \xe2\x80", b"\xff", b"abc",
+                     b"x", b" x", b"X", b"</td>", b"camelCase", b" camelCase", b"20170301", b"deadbeef", b"abcdef",
+                     b".com", b"http", b"\x00", b"\n", b" \n", b"caf\xc3\xa9", b" CAF\xc3\xa9", b"a_b", b"hello"]
+
+
+@pytest.mark.parametrize("untied", [False, True])
+def test_batched_exceptions_equal_one_at_a_time(monkeypatch, untied):
+    """Every exception's floats are bit-identical to scoring it alone (float64 dots of its rows, as results.json
+    has always had them), across several gather blocks; categories agree with category_of."""
+    from analyses import zero_layer
+
+    monkeypatch.setattr(zero_layer, "PAIR_BLOCK", 37)
+    rng = np.random.default_rng(40)
+    n, d = 400, 48
+    w = (rng.normal(size=(n, d)) * rng.lognormal(0, 1.0, size=(n, 1)) + rng.normal(size=d)).astype(np.float32)
+    out = (0.7 * w + rng.normal(0, 0.5, size=(n, d))).astype(np.float32) if untied else None
+    token_bytes = [ADVERSARIAL_BYTES[i] for i in rng.integers(0, len(ADVERSARIAL_BYTES), n)]
+    unprintable = rng.random(n) < 0.05
+    r = analyse_zero_layer(w, token_bytes, unprintable, unembedding=out)
+    assert len(r.exceptions) > 100
+    o = w if out is None else out
+    for e in r.exceptions:
+        u, v = e.token_id, e.predicts_id
+        eu, wu, wv = w[u].astype(np.float64), o[u].astype(np.float64), o[v].astype(np.float64)
+        dot, own = float(eu @ wv), float(eu @ wu)
+        assert e.cosine == dot / (r.norms[u] * np.linalg.norm(wv))
+        assert e.norm_ratio == float(np.linalg.norm(wv) / np.linalg.norm(wu))
+        assert e.dot_margin == ((dot - own) / abs(own) if own else float("inf"))
+        assert e.category == category_of(token_bytes[u], token_bytes[v], bool(unprintable[u]), bool(unprintable[v]))
+    assert len({e.category for e in r.exceptions}) == len(CATEGORIES)
