@@ -343,7 +343,35 @@ def _dots(q: torch.Tensor, q_ids: torch.Tensor, k: torch.Tensor, k_ids: torch.Te
 
 def scan_pairs(keys: np.ndarray, queries: np.ndarray | None = None, threshold: float = -1.0,
                device: str = "cpu", precision: str | None = None) -> PairScan:
-    """The whole pass on the calling thread (see `PairPass`)."""
+    """The whole pass (see `PairPass`), on the calling thread and, on a CPU with two or more cores, a second
+    thread: each takes half the cores, so that while one does a block's single-core bookkeeping the other's
+    product keeps the remaining cores busy. The result does not depend on how the blocks were shared."""
     scan = PairPass(keys, queries, threshold, device, precision)
-    scan.work()
+    cores = torch.get_num_threads()
+    if torch.device(device).type != "cpu" or cores < 2:
+        scan.work()
+        return scan.result()
+    errors: list[BaseException] = []
+
+    def helper() -> None:
+        torch.set_num_threads(cores // 2)  # per thread: the calling thread keeps its own setting
+        try:
+            scan.work()
+        except BaseException as exc:  # handed to the calling thread below
+            errors.append(exc)
+            scan.cancel()
+
+    thread = threading.Thread(target=helper, daemon=True, name="pair pass helper")
+    thread.start()
+    try:
+        torch.set_num_threads(cores - cores // 2)
+        scan.work()
+    except BaseException:
+        scan.cancel()
+        raise
+    finally:
+        torch.set_num_threads(cores)
+        thread.join()
+    if errors:
+        raise errors[0]
     return scan.result()

@@ -119,3 +119,34 @@ def test_a_large_group_of_identical_rows_is_stored_once():
         full[pairs[:, 0], pairs[:, 1]] = full[pairs[:, 1], pairs[:, 0]] = distance
         expected = np.sort(full, axis=1)[:, K - 1]
         assert kth == {t: float(expected[t]) for t in np.flatnonzero(np.isfinite(expected))}
+
+
+def test_two_threads_share_the_pass_and_agree_with_one(small_blocks, monkeypatch):
+    """scan_pairs on two threads (half the cores each) gives the one-thread pass's result, and an error in
+    either thread reaches the caller."""
+    import torch
+
+    w = null_model("heavy-tailed", 32, 900, 5).tokens.astype(np.float32)
+    w[100:200] = w[:100] * 1.001  # near-duplicates: crowding pairs
+    threshold = float(np.quantile(distances(w[:200])[np.triu_indices(200, 1)], 0.01))
+    single = token_pairs.PairPass(w, threshold=threshold)
+    single.work()
+    one = single.result()
+    cores = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        two = scan_pairs(w, threshold=threshold)
+        assert torch.get_num_threads() == 2  # the caller's setting is restored
+        np.testing.assert_array_equal(two.predicts, one.predicts)
+        np.testing.assert_array_equal(two.near_pairs, one.near_pairs)
+        np.testing.assert_array_equal(two.near_distances, one.near_distances)
+        assert (two.pairs_screened, two.pairs_scored) == (one.pairs_screened, one.pairs_scored)
+
+        def broken(self, a, b, buffer):
+            raise ValueError("block failed")
+
+        monkeypatch.setattr(token_pairs.PairPass, "_block", broken)
+        with pytest.raises(ValueError, match="block failed"):
+            scan_pairs(w, threshold=threshold)
+    finally:
+        torch.set_num_threads(cores)
