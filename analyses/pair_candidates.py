@@ -97,31 +97,46 @@ def near_candidates(s, tops, best, qn, kn, first_row, first_column, t2, eps, eta
     def margin(x, y):
         return 2 * eps * x * y + ARITHMETIC * (x * x + y * y + t2) + 2 * eta
 
-    def passes(score, x_low, x_high, y):
-        return 2 * score >= x_low * x_low + y * y - t2 - margin(x_high, y)
+    y = kn[:width]
+    if not bool((2 * best >= qn * qn + y[0] ** 2 - t2 - margin(qn, y[-1])).any()):
+        return []
+    # The test 2·score ≥ x_low² + y² − t² − margin(x_high, y), halved and split into a per-row constant, a
+    # per-key constant and a product: score ≥ row + key + slope·y, three passes over a [rows, keys] tensor
+    # instead of a dozen. Each part is summed in float64 and rounded to float32 once, so the float32
+    # rounding (≤ 3 units of ½(x² + y² + t²)) stays within the ARITHMETIC slack, as the unsplit form did.
+    key = (0.5 * (1 - ARITHMETIC) * y.double() ** 2).float()
+
+    def row_terms(x_low, x_high):
+        low, high = x_low.double(), x_high.double()
+        return (0.5 * (low * low - t2 - ARITHMETIC * (high * high + t2)) - eta).float(), (-eps * high).float()
+
+    def passes(score, row, slope, key, y):
+        return score >= (row + key).addcmul_(slope, y)
 
     def after(rows):  # key position after the query's own (each pair once)
         return torch.arange(width, device=s.device)[None, :] + first_column > rows + first_row
 
-    y = kn[:width]
-    if not bool((2 * best >= qn * qn + y[0] ** 2 - t2 - margin(qn, y[-1])).any()):
-        return []
+    diagonal = first_column <= first_row + s.shape[0] - 1  # some key lies at or before some query
     tops = group_max(s) if tops is None else tops
-    lows, highs = group_reduce(qn, "amin"), group_reduce(qn, "amax")
-    ok = passes(tops[:, :width].float(), lows[:, None], highs[:, None], y[None, :])
-    ok &= after(torch.arange(len(lows), device=s.device)[:, None] * GROUP)
+    row, slope = row_terms(group_reduce(qn, "amin"), group_reduce(qn, "amax"))
+    ok = passes(tops[:, :width], row[:, None], slope[:, None], key[None, :], y[None, :])
+    if diagonal:
+        ok &= after(torch.arange(len(row), device=s.device)[:, None] * GROUP)
     groups, columns = torch.nonzero(ok, as_tuple=True)
+    row, slope = row_terms(qn, qn)
     if len(groups) * GROUP * 8 <= s.shape[0] * width:
         i, j = rows_of_groups(s, groups, columns)
-        x = qn[i]
-        keep = passes(s[i, j].float(), x, x, y[j]) & (j + first_column > i + first_row)
+        keep = passes(s[i, j], row[i], slope[i], key[j], y[j])
+        if diagonal:
+            keep &= j + first_column > i + first_row
         i, j = i[keep], j[keep]
     else:  # pairs almost everywhere: one pass over the scores, a slice of rows at a time (bounded memory)
         found = []
         for r in range(0, s.shape[0], SLICE):
-            x = qn[r:r + SLICE, None]
-            keep = passes(s[r:r + SLICE, :width].float(), x, x, y[None, :])
-            keep &= after(torch.arange(r, r + len(x), device=s.device)[:, None])
+            keep = passes(s[r:r + SLICE, :width], row[r:r + SLICE, None], slope[r:r + SLICE, None], key[None, :],
+                          y[None, :])
+            if diagonal:
+                keep &= after(torch.arange(r, r + len(keep), device=s.device)[:, None])
             i, j = torch.nonzero(keep, as_tuple=True)
             found.append((i + r, j))
         i, j = torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found])
