@@ -16,6 +16,7 @@ from analyses.pair_screen import ARITHMETIC, TOLERANCE
 
 GROUP = 16  # query rows whose largest score per column is taken first
 SLICE = 256  # query rows per step where crowding candidates are sought in every score
+BAND = 1024  # keys (columns) that share one bound on |k| when candidates are sought
 
 
 class RowCandidates:
@@ -37,29 +38,37 @@ class RowCandidates:
 
     def add(self, s, tops, hit, c0, kn, best) -> None:
         """Take one chunk's screened scores `s` (row maxima `best`, maxima of groups of rows `tops`, keys' norms
-        `kn`) for the rows in `hit`.
+        `kn`, ascending) for the rows in `hit`.
 
         The running bounds use the chunk's largest |k| (weaker, still valid, and free); a pair is kept when
         upper ≥ own − tolerance (and, once definite, ≥ best lower bound − tolerance), which reads
-        s + (ε + TOLERANCE)|q||k| ≥ target; |k| ≤ the chunk's largest gives a one-pass filter per row."""
+        s + (ε + TOLERANCE)|q||k| ≥ target. Candidates are sought band by band of BAND keys, with the band's
+        largest |k| (its last, the keys being sorted): a floor per row and band, tight even where the norms
+        within a chunk spread widely (heavy tails), then the exact test with each key's own |k|."""
         kmax = kn[-1]
         qn, own, slack, reach = self.qn, self.own, self.slack, self.reach
         self.definite |= hit & (best - reach * kmax - slack > own)
         self.best_lower = torch.where(hit, torch.maximum(self.best_lower, best - self.eps * qn * kmax - slack),
                                       self.best_lower)
         target = torch.where(self.definite, torch.maximum(own, self.best_lower), own) - slack
-        floor = target - reach * kmax
+        band_of = torch.arange(s.shape[1], device=s.device) // BAND  # each column's band
+        band_max = kn[torch.clamp((torch.arange(len(kn[::BAND]), device=s.device) + 1) * BAND, max=len(kn)) - 1]
+        floor = target[:, None] - reach[:, None] * band_max[None, :]  # [rows, bands]
         if s.dtype != torch.float32:  # compare in s's own precision, rounding the floor down first
             floor = floor - floor.abs() * 2.0 ** -7
-        floor = torch.where(hit, floor, torch.full_like(floor, float("inf"))).to(s.dtype)  # inf: no candidates
+        floor = torch.where(hit[:, None], floor, torch.full_like(floor, float("inf"))).to(s.dtype)  # inf: none
         # groups of rows whose largest score in a column reaches the group's lowest floor, then their rows
-        groups, columns = torch.nonzero(tops >= group_reduce(floor, "amin")[:, None], as_tuple=True)
+        group_floor = group_reduce(floor, "amin")
+        groups, columns = torch.nonzero(tops >= group_floor[:, band_of], as_tuple=True)
         if len(groups) * GROUP * 8 <= s.numel():
             i, j = rows_of_groups(s, groups, columns)
-            keep = s[i, j] >= floor[i]
+            keep = s[i, j] >= floor[i, band_of[j]]
             i, j = i[keep], j[keep]
         else:  # candidates almost everywhere: one pass over the scores is cheaper than gathering
-            i, j = torch.nonzero(s >= floor[:, None], as_tuple=True)
+            found = [torch.nonzero(s[:, b * BAND:(b + 1) * BAND] >= floor[:, b, None], as_tuple=True)
+                     for b in range(floor.shape[1])]
+            i = torch.cat([f[0] for f in found])
+            j = torch.cat([f[1] + b * BAND for b, f in enumerate(found)])
         if not len(i):
             return
         value, k = s[i, j].float(), kn[j]
@@ -153,11 +162,12 @@ def group_max(s: torch.Tensor) -> torch.Tensor:
 
 
 def group_reduce(x: torch.Tensor, how: str) -> torch.Tensor:
-    """[ceil(len / GROUP)] the smallest ("amin") or largest ("amax") of each group of GROUP consecutive values."""
+    """[ceil(len / GROUP), ...] the smallest ("amin") or largest ("amax") of each group of GROUP consecutive
+    values (rows, when x has columns)."""
     pad = -len(x) % GROUP
     fill = float("inf") if how == "amin" else -float("inf")
-    padded = torch.cat([x, x.new_full((pad,), fill)]) if pad else x
-    return getattr(padded.view(-1, GROUP), how)(1)
+    padded = torch.cat([x, x.new_full((pad, *x.shape[1:]), fill)]) if pad else x
+    return getattr(padded.view(-1, GROUP, *x.shape[1:]), how)(1)
 
 
 def rows_of_groups(s: torch.Tensor, groups: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

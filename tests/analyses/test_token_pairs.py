@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyses import token_pairs
+from analyses import pair_candidates, token_pairs
 from analyses.calibration import null_model
 from analyses.token_pairs import scan_pairs
 from tests.analyses.test_zero_layer import brute_force
@@ -14,9 +14,10 @@ from tests.analyses.test_zero_layer import brute_force
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Many row blocks, column chunks and row groups (with a ragged last group) on small matrices."""
+    """Many row blocks, column chunks, bands of keys and row groups (with a ragged last group) on small matrices."""
     monkeypatch.setattr(token_pairs, "ROW_BLOCK", 80)
     monkeypatch.setattr(token_pairs, "COLUMN_CHUNK", 112)
+    monkeypatch.setattr(pair_candidates, "BAND", 32)  # bands of keys, the last one ragged
 
 
 def brute_near(w: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -150,3 +151,26 @@ def test_two_threads_share_the_pass_and_agree_with_one(small_blocks, monkeypatch
             scan_pairs(w, threshold=threshold)
     finally:
         torch.set_num_threads(cores)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("spread", [2.0, 40.0])  # candidates almost everywhere (one pass), or few (groups first)
+def test_row_candidates_keep_every_pair_that_may_reach_the_target(monkeypatch, dtype, spread):
+    """The banded floors only narrow the search: the candidates kept are exactly the pairs with
+    s + (ε + TOLERANCE)|q||k| ≥ target, with each key's own |k|, where key norms spread widely within a chunk."""
+    import torch
+
+    monkeypatch.setattr(pair_candidates, "BAND", 64)
+    rng = np.random.default_rng(7)
+    rows, columns = 45, 300  # a ragged last group of rows, a ragged last band
+    kn = torch.tensor(np.sort(rng.lognormal(0, 1.5, columns)), dtype=torch.float32)
+    qn, own, slack = torch.ones(rows), torch.ones(rows), torch.zeros(rows)
+    state = pair_candidates.RowCandidates(qn, own, slack, 0.01)
+    reach = state.reach
+    s = (1 - reach[:, None] * kn[None, :] * torch.tensor(rng.uniform(0, spread, (rows, columns)),
+                                                         dtype=torch.float32)).to(getattr(torch, dtype))
+    state.add(s, pair_candidates.group_max(s), torch.ones(rows, dtype=torch.bool), 0, kn, s.amax(1).float())
+    assert not state.definite.any()
+    expected = set(zip(*np.nonzero((s.float() + reach[:, None] * kn[None, :] >= own[:, None]).numpy())))
+    found = set(zip(torch.cat(state.rows).tolist(), torch.cat(state.columns).tolist())) if state.rows else set()
+    assert found == {(int(i), int(j)) for i, j in expected} and 0 < len(found) < rows * columns

@@ -51,10 +51,11 @@ def assert_matches_brute_force(w: np.ndarray, out: np.ndarray | None = None) -> 
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Many row blocks and column chunks on small matrices."""
-    from analyses import token_pairs
+    from analyses import pair_candidates, token_pairs
 
     monkeypatch.setattr(token_pairs, "ROW_BLOCK", 64)
     monkeypatch.setattr(token_pairs, "COLUMN_CHUNK", 96)
+    monkeypatch.setattr(pair_candidates, "BAND", 40)
 
 
 @pytest.mark.parametrize("seed", range(8))
