@@ -38,11 +38,10 @@ from analyses.pair_screen import (  # noqa: F401  (re-exported: the pass's publi
     gemm_speeds,
     screen_precision,
 )
-from analyses.vectors import BLOCK_ROWS
 
 ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
-EXACT_PAIRS = 16384  # pairs scored in float64 at once
+EXACT_PAIRS = 1024  # pairs (or rows) widened to float64 at once: a few MB, so they stay in cache
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
 REFINE_ROWS = 256  # query rows per float32 re-screen
 
@@ -108,9 +107,10 @@ class PairPass:
         self.eps, self.eta = error_bound(self.precision, d), absolute_error(d)
         self.threshold = float(threshold) if self.symmetric else -1.0
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
-        largest = max(float(k32.abs().max()), float(q32.abs().max()))  # NaN propagates
-        if not math.isfinite(largest):
+        extremes = [float(x) for m in ((k32,) if self.symmetric else (k32, q32)) for x in torch.aminmax(m)]
+        if not all(math.isfinite(x) for x in extremes):  # NaN propagates to both
             raise ValueError("the weights hold NaN or infinite values")
+        largest = max(abs(x) for x in extremes)
         # A power of two (exact) that brings the largest value into [0.5, 1), within float32's range.
         self.scale = 2.0 ** -max(-100, min(100, math.frexp(largest)[1])) if largest > 0 else 1.0
 
@@ -132,8 +132,8 @@ class PairPass:
             self.qs = (q32 * self.scale).to(dtype)
             self.qn64 = _squares(q32).sqrt()
             self.first = [0] * q32.shape[0]
-            self.own64 = torch.cat([(q32[a:a + BLOCK_ROWS].double() * k32[a:a + BLOCK_ROWS].double()).sum(1)
-                                    for a in range(0, q32.shape[0], BLOCK_ROWS)])
+            self.own64 = torch.cat([(q32[a:a + EXACT_PAIRS].double() * k32[a:a + EXACT_PAIRS].double()).sum(1)
+                                    for a in range(0, q32.shape[0], EXACT_PAIRS)])
             inverse = torch.empty_like(self.key_order)
             inverse[self.key_order] = torch.arange(len(self.key_order), device=k32.device)
             self.self_position = inverse[: q32.shape[0]]
@@ -332,7 +332,7 @@ def _lower_triangle(rows: int, width: int, device) -> torch.Tensor:
 
 def _squares(w: torch.Tensor) -> torch.Tensor:
     """Float64 squared row norms (each row's u·u, as the exact scores sum it), a chunk at a time."""
-    return torch.cat([(w[a:a + BLOCK_ROWS].double() ** 2).sum(1) for a in range(0, w.shape[0], BLOCK_ROWS)])
+    return torch.cat([(w[a:a + EXACT_PAIRS].double() ** 2).sum(1) for a in range(0, w.shape[0], EXACT_PAIRS)])
 
 
 def _dots(q: torch.Tensor, q_ids: torch.Tensor, k: torch.Tensor, k_ids: torch.Tensor) -> torch.Tensor:
