@@ -51,24 +51,19 @@ class RowCandidates:
         self.best_lower = torch.where(hit, torch.maximum(self.best_lower, best - self.eps * qn * kmax - slack),
                                       self.best_lower)
         target = torch.where(self.definite, torch.maximum(own, self.best_lower), own) - slack
-        band_of = torch.arange(s.shape[1], device=s.device) // BAND  # each column's band
         band_max = kn[torch.clamp((torch.arange(len(kn[::BAND]), device=s.device) + 1) * BAND, max=len(kn)) - 1]
         floor = target[:, None] - reach[:, None] * band_max[None, :]  # [rows, bands]
         if s.dtype != torch.float32:  # compare in s's own precision, rounding the floor down first
             floor = floor - floor.abs() * 2.0 ** -7
         floor = torch.where(hit[:, None], floor, torch.full_like(floor, float("inf"))).to(s.dtype)  # inf: none
         # groups of rows whose largest score in a column reaches the group's lowest floor, then their rows
-        group_floor = group_reduce(floor, "amin")
-        groups, columns = torch.nonzero(tops >= group_floor[:, band_of], as_tuple=True)
+        groups, columns = band_hits(tops, group_reduce(floor, "amin"))
         if len(groups) * GROUP * 8 <= s.numel():
             i, j = rows_of_groups(s, groups, columns)
-            keep = s[i, j] >= floor[i, band_of[j]]
+            keep = s[i, j] >= floor[i, j // BAND]
             i, j = i[keep], j[keep]
         else:  # candidates almost everywhere: one pass over the scores is cheaper than gathering
-            found = [torch.nonzero(s[:, b * BAND:(b + 1) * BAND] >= floor[:, b, None], as_tuple=True)
-                     for b in range(floor.shape[1])]
-            i = torch.cat([f[0] for f in found])
-            j = torch.cat([f[1] + b * BAND for b, f in enumerate(found)])
+            i, j = band_hits(s, floor)
         if not len(i):
             return
         value, k = s[i, j].float(), kn[j]
@@ -150,6 +145,23 @@ def near_candidates(s, tops, best, qn, kn, first_row, first_column, t2, eps, eta
             found.append((i + r, j))
         i, j = torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found])
     return [(i + first_row, j + first_column)] if len(i) else []
+
+
+def band_hits(x: torch.Tensor, floors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, columns) where x [rows, columns] ≥ the floor of the column's band (floors [rows, bands], bands of BAND
+    columns, the last one possibly shorter), each band compared through a view (no [rows, columns] floor)."""
+    full = x.shape[1] // BAND * BAND
+    rows, columns = [], []
+    if full:
+        r, band, offset = torch.nonzero(x[:, :full].view(len(x), -1, BAND) >= floors[:, :full // BAND, None],
+                                        as_tuple=True)
+        rows.append(r)
+        columns.append(band * BAND + offset)
+    if full < x.shape[1]:
+        r, offset = torch.nonzero(x[:, full:] >= floors[:, -1:], as_tuple=True)
+        rows.append(r)
+        columns.append(offset + full)
+    return (torch.cat(rows), torch.cat(columns)) if len(rows) > 1 else (rows[0], columns[0])
 
 
 def group_max(s: torch.Tensor) -> torch.Tensor:
