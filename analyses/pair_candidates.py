@@ -186,5 +186,7 @@ def rows_of_groups(s: torch.Tensor, groups: torch.Tensor, columns: torch.Tensor)
     """(rows, columns) of every row of the given groups in the paired columns (rows past the end dropped)."""
     rows = (groups[:, None] * GROUP + torch.arange(GROUP, device=groups.device)[None, :]).flatten()
     columns = columns[:, None].expand(-1, GROUP).flatten()
-    inside = rows < s.shape[0]
+    if s.shape[0] % GROUP == 0:
+        return rows, columns
+    inside = rows < s.shape[0]  # the last group is short
     return rows[inside], columns[inside]
