@@ -19,8 +19,6 @@ SVG = "http://www.w3.org/2000/svg"
 XLINK = "http://www.w3.org/1999/xlink"
 _GROUP, _METADATA, _DEFS, _STYLE, _TEXT = (f"{{{SVG}}}{tag}" for tag in ("g", "metadata", "defs", "style", "text"))
 _REFERENCE = re.compile(r"#([^\s)\"';,]+)")
-ET.register_namespace("", SVG)  # written back with the prefixes matplotlib used, not ns0:/ns1:
-ET.register_namespace("xlink", XLINK)
 # Properties that are also SVG presentation attributes, so `style="p: v"` and `p="v"` draw the same (no
 # stylesheet is left to outrank the attribute). A style naming anything else is kept as it is.
 PRESENTATION = frozenset({
@@ -90,4 +88,8 @@ def lean_svg(svg: bytes) -> bytes:
             parent.text = None
 
     lean(root)
+    # Written back with matplotlib's prefixes, not ns0:/ns1:. The prefix map is global and other libraries
+    # change it (WeasyPrint's PDF metadata module maps "" to no namespace when first imported), so set it here.
+    ET.register_namespace("", SVG)
+    ET.register_namespace("xlink", XLINK)
     return ET.tostring(root, encoding="utf-8", xml_declaration=False)

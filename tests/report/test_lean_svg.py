@@ -114,3 +114,13 @@ def test_matplotlib_figure_draws_the_same_in_fewer_nodes(tmp_path):
     before, after = _pdf_pixels(svg, tmp_path, "before"), _pdf_pixels(lean, tmp_path, "after")
     assert before.shape == after.shape and (before < 200).mean() > 0.002  # something was drawn (on an A4 page)
     assert np.array_equal(before, after)
+
+
+def test_prefixes_survive_another_library_changing_the_global_map():
+    """WeasyPrint's PDF metadata module maps prefix "" to no namespace when it is first imported, which used to
+    turn a later report's inline SVGs into ns0:svg (and two runs in one process into different bytes)."""
+    first = lean_svg(HANDMADE)
+    ET.register_namespace("", "")
+    ET.register_namespace("xlink", "urn:not-xlink")
+    again = lean_svg(HANDMADE)
+    assert again == first and b"ns0:" not in again and b"<svg " in again and b"xlink:href" in again
