@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
         if name in runs:
             raise ReportError(f"Two runs are both named {name!r}; give each run once, or copy one under another name.")
         runs[name] = checkpoints
-    name = args.name or (next(iter(runs)) if len(runs) == 1 else "sweep")
+    sweep_name = args.name or (next(iter(runs)) if len(runs) == 1 else "sweep")
     # Refuse a bad destination now, not after hours of checkpoints: a folder we did not write, or one in a run.
     local_runs = [Path(spec).expanduser() for spec in args.run if Path(spec).expanduser().is_dir()]
-    check_destination(destination_folder(args.out, name), local_runs)
+    check_destination(destination_folder(args.out, sweep_name), local_runs)
     cache = Cache.from_environment(enabled=not args.no_cache)
     settings = Settings(frequency=args.frequency, corpus=str(args.corpus.resolve()) if args.corpus else None,
                         seed=args.seed, device=args.device, cache_folder=str(cache.folder) if cache else None,
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         start += len(checkpoints)
     recorded = {"frequency": "corpus" if args.corpus else args.frequency,
                 "corpus": str(args.corpus) if args.corpus else None, "seed": args.seed}
-    folder, _ = write_sweep(args.out, name, runs, by_run, recorded)
+    folder, _ = write_sweep(args.out, sweep_name, runs, by_run, recorded)
     failed = [c.label for c, o in zip(everything, outcomes) if o["status"] == "failed"]
     print(f"wrote {folder}/sweep.html, sweep.pdf, sweep.json and figures/ for {len(everything)} checkpoints"
           + (f"; {len(failed)} failed ({', '.join(failed[:5])}{', …' if len(failed) > 5 else ''}), shown in the "
