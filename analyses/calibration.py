@@ -338,7 +338,7 @@ def verdicts(model: Synthetic, seed: int, expensive: bool = True,
     if expensive:  # one pair pass for both, with the exception targets, as the report runs them
         crowding = crowding_scale(w, seed)
         pairs = scan_pairs(w, threshold=crowding.threshold)
-        zero_layer = analyse_zero_layer(w, model.token_bytes, model.unprintable, found=pairs, seed=seed)
+        zero_layer = analyse_zero_layer(w, model.token_bytes, model.unprintable, found=pairs)
         found += zero_layer.claims
         found += analyse_outliers(w, unigram.dim if unigram.standout else None, zero_layer.targets, seed,
                                   found=(crowding, pairs)).claims

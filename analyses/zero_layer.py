@@ -138,12 +138,12 @@ def zero_layer_predictions(token_embeddings: np.ndarray, device: str = "cpu", un
 
 def analyse_zero_layer(token_embeddings: np.ndarray, token_bytes: Sequence[bytes], unprintable: np.ndarray,
                        device: str = "cpu", found: PairScan | None = None,
-                       unembedding: np.ndarray | None = None, seed: int = 0) -> ZeroLayerResult:
+                       unembedding: np.ndarray | None = None) -> ZeroLayerResult:
     """Every token's zero-layer prediction, its exceptions with categories, and claims 20–23.
 
     `token_bytes[i]` and `unprintable[i]` describe token i (as in report.tokens.TokenTable). `unembedding`
     is the untied output matrix (rows = tokens), None when tied. `found` is the pass's result when it already
-    ran (the report runs it in the background); otherwise it runs here. `seed` drives claim 23's label shuffles."""
+    ran (the report runs it in the background); otherwise it runs here."""
     w = np.asarray(token_embeddings, dtype=np.float32)
     out = w if unembedding is None else np.asarray(unembedding, dtype=np.float32)
     n = w.shape[0]
@@ -157,7 +157,7 @@ def analyse_zero_layer(token_embeddings: np.ndarray, token_bytes: Sequence[bytes
     fraction = 1.0 - len(exceptions) / n if n else float("nan")
     return ZeroLayerResult(n, fraction, tuple(exceptions), counts, norms, unembedding is not None, found.precision,
                            found.pairs_screened, found.pairs_scored, n * out.shape[0],
-                           _claims(fraction, exceptions, counts, token_bytes, unprintable, seed))
+                           _claims(fraction, exceptions, counts, token_bytes, unprintable))
 
 
 def _exceptions(w: np.ndarray, out: np.ndarray, norms: np.ndarray, found: PairScan, token_bytes: Sequence[bytes],
@@ -232,10 +232,10 @@ def _valid_utf8(data: bytes) -> bool:
 
 
 def _claims(fraction: float, exceptions: list[ZeroLayerException], counts: dict, token_bytes: Sequence[bytes] = (),
-            unprintable: np.ndarray | None = None, seed: int = 0) -> tuple[Claim, ...]:
+            unprintable: np.ndarray | None = None) -> tuple[Claim, ...]:
     """Claims 20–23. Base rates for 22 and 23 come from the vocabulary: how often a random v would be u's
-    space-less twin, and how often a pair would involve an odd (unprintable, invalid or machine-readable) token
-    if the vocabulary's odd/plain labels were shuffled over the tokens."""
+    space-less twin, and how many of the distinct tokens in the exceptions would be odd (unprintable, invalid or
+    machine-readable) if the vocabulary's odd/plain labels were shuffled over the tokens."""
     n = len(exceptions)
     cosines = np.array([e.cosine for e in exceptions])
     ratios = np.array([e.norm_ratio for e in exceptions])

@@ -24,7 +24,7 @@ def run(ctx: RunContext) -> ZeroLayerResult:
     return analyse_zero_layer(ctx.embeddings, ctx.tokens.data[: ctx.n_tokens],
                               ctx.tokens.unprintable[: ctx.n_tokens], ctx.options.device,
                               found=search.result().predictions if search is not None else None,
-                              unembedding=unembedding, seed=ctx.options.seed)
+                              unembedding=unembedding)
 
 
 def to_json(r: ZeroLayerResult, ctx: RunContext) -> dict:
