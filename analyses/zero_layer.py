@@ -152,16 +152,17 @@ def analyse_zero_layer(token_embeddings: np.ndarray, token_bytes: Sequence[bytes
     elif len(found.predicts) != n:
         raise ValueError(f"predictions for {len(found.predicts)} tokens, embeddings for {n}")
     norms = row_norms(w)
-    exceptions = _exceptions(w, out, norms, found, token_bytes, unprintable)
+    unreadable, machine = _token_kinds(token_bytes, unprintable)
+    exceptions = _exceptions(w, out, norms, found, token_bytes, unreadable, machine)
     counts = {c: sum(e.category == c for e in exceptions) for c in CATEGORIES}
     fraction = 1.0 - len(exceptions) / n if n else float("nan")
     return ZeroLayerResult(n, fraction, tuple(exceptions), counts, norms, unembedding is not None, found.precision,
                            found.pairs_screened, found.pairs_scored, n * out.shape[0],
-                           _claims(fraction, exceptions, counts, token_bytes, unprintable))
+                           _claims(fraction, exceptions, counts, token_bytes, unreadable | machine))
 
 
 def _exceptions(w: np.ndarray, out: np.ndarray, norms: np.ndarray, found: PairScan, token_bytes: Sequence[bytes],
-                unprintable: np.ndarray) -> list[ZeroLayerException]:
+                unreadable: np.ndarray, machine: np.ndarray) -> list[ZeroLayerException]:
     """Every exception u → v with its measures, computed for all exceptions at once.
 
     Each dot product is float64 `np.dot` of one row pair (one BLAS dot per pair, through matmul's stacked
@@ -182,7 +183,8 @@ def _exceptions(w: np.ndarray, out: np.ndarray, norms: np.ndarray, found: PairSc
         cosine = dot / (norms[us] * norm_v)
         ratio = norm_v / norm_u
         margin = np.where(own != 0, (dot - own) / np.abs(own), np.inf)
-    categories = _categories(us, vs, token_bytes, unprintable)
+    categories = [_category(token_bytes[u], token_bytes[v], unreadable[u] or unreadable[v], machine[u] or machine[v])
+                  for u, v in zip(us.tolist(), vs.tolist())]
     return [ZeroLayerException(u, v, c, r, m, k) for u, v, c, r, m, k
             in zip(us.tolist(), vs.tolist(), cosine.tolist(), ratio.tolist(), margin.tolist(), categories)]
 
@@ -192,33 +194,28 @@ def _row_dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.matmul(x, y.transpose(0, 2, 1))[:, 0, 0] if len(x) else np.zeros(0)
 
 
-def _categories(us: np.ndarray, vs: np.ndarray, token_bytes: Sequence[bytes], unprintable: np.ndarray) -> list[str]:
-    """`category_of` for each pair (us[i], vs[i]), with the per-token tests run once per token involved."""
-    involved = np.union1d(us, vs).tolist()
+def _token_kinds(token_bytes: Sequence[bytes], unprintable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per token, once: unreadable (flagged unprintable, or bytes that are not valid UTF-8 on their own) and
+    machine-readable (CATEGORY_RULES' markup/code/data patterns). Either makes a token "odd" (claim 23)."""
     flags = np.asarray(unprintable, dtype=bool)
-    odd = {t: bool(flags[t]) or not _valid_utf8(token_bytes[t]) for t in involved}
-    machine = {t: bool(_MACHINE.search(token_bytes[t].decode("utf-8", errors="replace"))) for t in involved}
-    categories = []
-    for u, v in zip(us.tolist(), vs.tolist()):
-        bu, bv = token_bytes[u], token_bytes[v]
-        if len(bu) > 1 and bu[:1] == b" " and bu[1:].lower() == bv.lower():
-            categories.append(LEADING_SPACE)
-        elif odd[u] or odd[v]:
-            categories.append(UNPRINTABLE)
-        elif machine[u] or machine[v]:
-            categories.append(MACHINE)
-        else:
-            categories.append(OTHER)
-    return categories
+    unreadable = np.array([bool(flags[i]) or not _valid_utf8(t) for i, t in enumerate(token_bytes)], dtype=bool)
+    machine = np.array([bool(_MACHINE.search(t.decode("utf-8", errors="replace"))) for t in token_bytes], dtype=bool)
+    return unreadable, machine
 
 
 def category_of(u: bytes, v: bytes, u_unprintable: bool, v_unprintable: bool) -> str:
     """The category of an exception u → v, by the rules in CATEGORY_RULES, checked in that order."""
+    unreadable = u_unprintable or v_unprintable or not _valid_utf8(u) or not _valid_utf8(v)
+    return _category(u, v, unreadable, any(_MACHINE.search(t.decode("utf-8", errors="replace")) for t in (u, v)))
+
+
+def _category(u: bytes, v: bytes, unreadable: bool, machine: bool) -> str:
+    """The rules in order, with the per-token tests already done (`unreadable`, `machine`: either token)."""
     if len(u) > 1 and u[:1] == b" " and u[1:].lower() == v.lower():
         return LEADING_SPACE
-    if u_unprintable or v_unprintable or not _valid_utf8(u) or not _valid_utf8(v):
+    if unreadable:
         return UNPRINTABLE
-    if any(_MACHINE.search(t.decode("utf-8", errors="replace")) for t in (u, v)):
+    if machine:
         return MACHINE
     return OTHER
 
@@ -231,8 +228,8 @@ def _valid_utf8(data: bytes) -> bool:
     return True
 
 
-def _claims(fraction: float, exceptions: list[ZeroLayerException], counts: dict, token_bytes: Sequence[bytes] = (),
-            unprintable: np.ndarray | None = None) -> tuple[Claim, ...]:
+def _claims(fraction: float, exceptions: list[ZeroLayerException], counts: dict, token_bytes: Sequence[bytes],
+            odd_tokens: np.ndarray) -> tuple[Claim, ...]:
     """Claims 20–23. Base rates for 22 and 23 come from the vocabulary: how often a random v would be u's
     space-less twin, and how many of the distinct tokens in the exceptions would be odd (unprintable, invalid or
     machine-readable) if the vocabulary's odd/plain labels were shuffled over the tokens."""
@@ -246,10 +243,6 @@ def _claims(fraction: float, exceptions: list[ZeroLayerException], counts: dict,
     rest = n - counts[LEADING_SPACE]
     odd = counts[UNPRINTABLE] + counts[MACHINE]
     vocab = len(token_bytes)
-    flags = np.zeros(vocab, dtype=bool) if unprintable is None else np.asarray(unprintable, dtype=bool)
-    odd_tokens = np.array([bool(flags[i]) or not _valid_utf8(t)
-                           or bool(_MACHINE.search(t.decode("utf-8", errors="replace")))
-                           for i, t in enumerate(token_bytes)], dtype=bool)
     p_odd = float(odd_tokens.mean()) if vocab else float("nan")
     # Null: the odd/plain labels shuffled over the vocabulary. Many exceptions can share a token (a clump predicts
     # its longest member), so the test counts distinct tokens: odd ones among them are hypergeometric.
