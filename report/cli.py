@@ -14,6 +14,7 @@ from report import output_folder
 from report.cache import Cache
 from report.compare import build_comparison
 from report.context import Options, resolve_device
+from report.corpus import check as check_corpus
 from report.errors import TERMINATION_REQUESTED, ReportError, Terminated, stop_if_terminated
 from report.hub import split_revision
 from report.pipeline import Request, build, label, protected_folders
@@ -29,7 +30,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "folder in Hub layout; repeat to compare models (default: gpt2)")
     parser.add_argument("--out", default="out", type=Path, help="output folder (default: out)")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit) for every --model")
-    parser.add_argument("--corpus", type=Path, help="UTF-8 text file for exact token frequencies")
+    parser.add_argument("--corpus", type=Path,
+                        help="text file for exact token frequencies: UTF-8, or UTF-16/32 with a byte-order mark")
     parser.add_argument("--frequency", choices=("proxy", "token-index"), default="proxy",
                         help="frequency source without --corpus: wordfreq proxy (default) or token index only")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise ReportError(f"--seed {args.seed}: a seed is a whole number of 0 or more.")
     if args.corpus is not None and not args.corpus.is_file():
         raise ReportError(f"The corpus {args.corpus} is not a readable file.")
+    if args.corpus is not None:
+        check_corpus(args.corpus)  # text in a known encoding, or refused before any model is read
     if args.max_tokens < 1:
         raise ReportError(f"--max-tokens must be a positive number of tokens, not {args.max_tokens}.")
     options = Options(seed=args.seed, device=resolve_device(args.device), max_tokens=args.max_tokens)

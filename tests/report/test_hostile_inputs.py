@@ -378,3 +378,15 @@ def test_two_tokens_of_3000_characters(tmp_path, checkpoint):
     assert longs[0] in html  # in the search index
     results = (out / "ckpt" / "results.json").read_text(encoding="utf-8")
     assert "x" * 2999 in results or "78" * 2999 in results
+
+
+# --- issue 26: inputs that ran to rc 0 with wrong numbers, or failed with the wrong message ---
+
+@pytest.mark.parametrize("data, phrase", [
+    (bytes(range(256)) * 200, "looks binary"),
+    ("the river runs\n".encode("utf-16-le") * 500, "UTF-16 or UTF-32 without a byte-order mark"),
+])
+def test_corpus_that_is_not_text(tmp_path, capsys, checkpoint, data, phrase):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(data)
+    refused_and_contained(tmp_path, capsys, checkpoint, "corpus", phrase, extra=("--corpus", str(corpus)))
