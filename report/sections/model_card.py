@@ -43,6 +43,18 @@ class ModelCard:
     token_encoding: str = ""  # how token strings encode text: byte-level, sentencepiece, wordpiece, plain
     added_tokens: int = 0  # tokens added to the vocabulary as text (add_tokens), shown as that text
     tokens_beyond_embedding: int = 0  # tokenizer entries past the embedding's last row: they have no row
+    tensor_dtypes: tuple[tuple[str, str], ...] = ()  # (checkpoint key, stored dtype) of every tensor read
+    config_vocab_size: int | None = None  # config.json's vocab_size where it is smaller than the embedding
+
+
+def stored_dtypes(tensor_dtypes) -> str:
+    """The dtypes the tensors were stored in, in one phrase: "float32", or "float16 (24), float32 (2)"."""
+    counts: dict[str, int] = {}
+    for _, dtype in tensor_dtypes:
+        counts[dtype] = counts.get(dtype, 0) + 1
+    if len(counts) <= 1:
+        return next(iter(counts), "")  # "" for weights built by hand, not read from a checkpoint
+    return ", ".join(f"{dtype} ({n})" for dtype, n in sorted(counts.items()))
 
 
 def padding_summary(weights, n_tokens: int) -> dict | None:
@@ -86,7 +98,8 @@ def run(ctx: RunContext) -> ModelCard:
         notes=arch.notes, unembedding=unembedding,
         tokenizer_sha256=tokenizer_sha256(t), padding=padding_summary(w, n),
         token_encoding=t.scheme, added_tokens=int(t.added.sum()) if t.added is not None else 0,
-        tokens_beyond_embedding=t.beyond_embedding,
+        tokens_beyond_embedding=t.beyond_embedding, tensor_dtypes=tuple(sorted(w.tensor_dtype.items())),
+        config_vocab_size=arch.vocab_size if arch.vocab_size < w.vocab_rows else None,
     )
 
 
@@ -97,7 +110,9 @@ def to_json(card: ModelCard, ctx: RunContext) -> dict:
             "conventions": list(card.notes), "tokenizer_sha256": card.tokenizer_sha256,
             "analysed_matrix": "input embedding", "unembedding": card.unembedding, "padding": card.padding,
             "token_encoding": card.token_encoding, "added_tokens": card.added_tokens,
-            "tokens_beyond_embedding": card.tokens_beyond_embedding, "fetch": ctx.weights.fetch}
+            "tokens_beyond_embedding": card.tokens_beyond_embedding, "fetch": ctx.weights.fetch,
+            "stored_dtype": stored_dtypes(card.tensor_dtypes), "tensor_dtypes": dict(card.tensor_dtypes),
+            "config_vocab_size": card.config_vocab_size}
 
 
 def fetch_line(fetch: dict | None) -> str | None:
@@ -119,7 +134,8 @@ def figures(card: ModelCard, ctx: RunContext) -> list:
 
 def context(card: ModelCard, ctx: RunContext) -> dict:
     return {"card": card, "tensor_sha256": ctx.weights.tensor_sha256, "word_start_rule": ctx.weights.word_start_rule,
-            "fetch": fetch_line(ctx.weights.fetch)}
+            "fetch": fetch_line(ctx.weights.fetch), "stored_dtype": stored_dtypes(card.tensor_dtypes),
+            "tensor_dtype": dict(card.tensor_dtypes)}
 
 
 SECTION = Section("model_card", "The model and the notation", run, to_json, figures, context,

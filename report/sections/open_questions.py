@@ -83,6 +83,9 @@ def _mlp_read(ctx: RunContext) -> tuple[MlpReadResult | None, str | None, dict]:
             more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
             missing[role] = f"the checkpoint has no {absent[0]}{more}"
             continue
+        if quantized := tensors.not_weights(role):
+            missing[role] = quantized
+            continue
         side = "in" if role in ("mlp_in", "attn_value") else "out"
         values = np.array([tensors.feature_norms(role, i, side) for i in range(w.n_layers)])
         if values.shape != (w.n_layers, w.d_model):
