@@ -17,6 +17,7 @@ from report.context import Options, resolve_device
 from report.corpus import check as check_corpus
 from report.errors import TERMINATION_REQUESTED, ReportError, Terminated, stop_if_terminated
 from report.hub import split_revision
+from report.loader import check_model
 from report.pipeline import Request, build, label, protected_folders
 from report.sweep.cli import main as sweep_main
 
@@ -64,20 +65,46 @@ def run(args: argparse.Namespace) -> int:
     requests = [Request(model=name, revision=revision or args.revision, corpus=args.corpus,
                         frequency=args.frequency, allow_pickle=args.allow_pickle, options=options)
                 for name, revision in map(split_revision, args.model)]
+    check_models(requests)
     # Refused before any work: two models in one folder, a model's own folder, anything not ours, no write access.
     names = output_folder.report_folders([label(r) for r in requests])
     output_folder.check_run_destinations(args.out, names, [p for r in requests for p in protected_folders(r)])
     output_folder.ensure_writable(args.out)
-    written = []
     cache = Cache.from_environment(enabled=not args.no_cache)
+    written, failed = [], []
     for request, name in zip(requests, names):
-        written.append(build(request, args.out, show_progress=not args.quiet, cache=cache, name=name))
-    for folder in written:
+        try:
+            written.append((request, build(request, args.out, show_progress=not args.quiet, cache=cache, name=name)))
+        except ReportError as exc:
+            if len(requests) == 1:
+                raise
+            failed.append(f"{label(request)!r}: {exc}")  # the others still get their reports
+    for _, folder in written:
         print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
     if len(written) > 1:
-        folder = build_comparison(list(zip(requests, written)), args.out, show_progress=not args.quiet, cache=cache)
+        folder = build_comparison(written, args.out, show_progress=not args.quiet, cache=cache)
         print(f"wrote {folder}/report.html, report.pdf, comparison.json and figures/ comparing {len(written)} models")
+    if failed:
+        done = (f"The reports of the others were written: {', '.join(str(f) for _, f in written)}"
+                + (" (and their comparison)." if len(written) > 1 else ".") if written else "No report was written.")
+        raise ReportError(f"{len(failed)} of {len(requests)} models failed: {'; '.join(failed)} {done}")
     return 0
+
+
+def check_models(requests: list[Request]) -> None:
+    """Cheap checks of every model before any is built (a name, a folder with config.json and weights), so
+    a bad third model is found before the first two take their minutes; all failures in one message."""
+    problems = []
+    for request in requests:
+        try:
+            check_model(request.model, request.allow_pickle)
+        except ReportError as exc:
+            problems.append(str(exc) if len(requests) == 1 else f"{request.model!r}: {exc}")
+    if len(problems) == 1 and len(requests) == 1:
+        raise ReportError(problems[0])
+    if problems:
+        raise ReportError(f"{len(problems)} of {len(requests)} models cannot be read, so nothing was built: "
+                          + "; ".join(problems))
 
 
 MESSAGE_LIMIT = 1200  # characters: an error is a paragraph to read, not a dump

@@ -17,7 +17,7 @@ import torch
 
 from report.architectures import architecture_for
 from report.errors import ReportError
-from report.hub import ModelSource
+from report.hub import ModelSource, check_spec
 from report.tensors import FLOAT_DTYPES, ModelTensors
 
 
@@ -99,6 +99,21 @@ def read_config(folder: Path) -> dict:
         raise ReportError(f"{path} holds a JSON {type(config).__name__}, not an object of settings "
                           "(like {\"model_type\": \"gpt2\", ...}).")
     return config
+
+
+def check_model(spec: str, allow_pickle: bool = False) -> None:
+    """The cheap checks of a model argument, before any model is built: its form, and for a local folder its
+    config.json and weight files (safetensors headers only). A Hub id is checked when it is resolved."""
+    folder = check_spec(spec)
+    if folder is None:
+        return
+    read_config(folder)
+    pickle_only = not any(folder.glob("*.safetensors")) and not (folder / "model.safetensors.index.json").is_file()
+    if not (allow_pickle and pickle_only):
+        TensorReader(folder, allow_pickle=False)  # no weights, only pickles, unreadable headers or index
+    elif not any(folder.glob("pytorch_model*.bin")) and not any(folder.glob("*.pt")):
+        raise ReportError(f"{folder} holds no weights: expected *.safetensors (or, with --allow-pickle, "
+                          "pytorch_model.bin).")
 
 
 def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeights:

@@ -430,3 +430,13 @@ def test_model_card_states_each_tensors_dtype(tmp_path, checkpoint):
     html = (out / checkpoint.name / "report.html").read_text(encoding="utf-8")
     assert "Stored as" in html and "<td>bfloat16</td>" in html
     assert f"vocab_size = {config['vocab_size']:,}" in html
+
+
+def test_a_file_is_not_taken_for_a_hub_id(tmp_path, capsys, checkpoint):
+    refused_and_contained(tmp_path, capsys, checkpoint / "model.safetensors", "is a file, not a checkpoint folder")
+
+
+@pytest.mark.parametrize("model", ["", " "])
+def test_an_empty_model_is_not_the_current_folder(tmp_path, capsys, checkpoint, monkeypatch, model):
+    monkeypatch.chdir(checkpoint)  # a model folder: an empty --model once analysed it
+    refused_and_contained(tmp_path, capsys, model, "an empty --model names no model")
