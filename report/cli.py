@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
 import threading
 import traceback
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from report import output_folder
@@ -107,6 +110,31 @@ def check_models(requests: list[Request]) -> None:
                           + "; ".join(problems))
 
 
+@contextmanager
+def quiet(enabled: bool):
+    """--quiet: no progress bars of ours or huggingface_hub's (fetches), and no matplotlib warnings (a glyph
+    that no installed font has); forked figure workers inherit it. Errors are still printed."""
+    if not enabled:
+        yield
+        return
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    bars_were_off = are_progress_bars_disabled()
+    logger = logging.getLogger("matplotlib")
+    level = logger.level
+    disable_progress_bars()
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from")
+            warnings.filterwarnings("ignore", module=r"matplotlib(\..*)?$")
+            yield
+    finally:
+        logger.setLevel(level)
+        if not bars_were_off:
+            enable_progress_bars()
+
+
 MESSAGE_LIMIT = 1200  # characters: an error is a paragraph to read, not a dump
 
 
@@ -153,7 +181,8 @@ def _main(argv: list[str] | None) -> int:
         return sweep_main(argv[1:])
     args = parse_args(argv)
     try:
-        code = run(args)
+        with quiet(args.quiet):
+            code = run(args)
         stop_if_terminated()  # a SIGTERM whose exception was swallowed still ends the run as one
         return code
     except ReportError as exc:
