@@ -115,3 +115,12 @@ def test_claims_matrix_rows_by_number_with_registered_names_and_gaps_for_failed_
     rows = trajectory.claims_matrix([old, None, new])
     assert [(r["id"], r["name"]) for r in rows] == [(9, "unigram_dim_in_gains"), (24, "rare_token_clump")]
     assert [r["verdicts"] for r in rows] == [[None, None, "holds"], ["fails", None, "holds"]]
+
+
+@pytest.mark.parametrize("state", [{"global_step": True}, {"global_step": False}, {"global_step": 12.5},
+                                   {"global_step": -3}, {"global_step": "40"}, {}, []])
+def test_a_global_step_that_is_not_a_whole_number_falls_back_to_the_folder_number(tmp_path, state):
+    (tmp_path / "checkpoint-40").mkdir()
+    (tmp_path / "checkpoint-40" / "trainer_state.json").write_text(json.dumps(state))
+    (step,) = [c.step for c in sources.discover(str(tmp_path))]
+    assert step == 40 and type(step) is int
