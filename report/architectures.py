@@ -36,8 +36,9 @@ class LayerNormSpec:
 
     name: str
     layer: int
-    role: str  # "ln_1" (first in a block), "ln_2" (second in a block), "ln_f" (final), "ln_emb" (on the embeddings)
-    key: str  # key of the weight in the checkpoint, without ".weight"
+    role: str  # "ln_1" (first in a block), "ln_2" (second in a block), "ln_f" (final), "ln_emb" (on the embeddings),
+    # "ln_post" (on a sublayer's output before it joins the residual stream: Gemma-2/3, OLMo-2)
+    key: str | None  # key of the weight in the checkpoint, without ".weight"; None: a norm without parameters
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,19 @@ class Architecture:
     Attributes:
         position_offset: leading rows of the position table that no position uses (OPT, RoBERTa: 2);
             the loader drops them, so row 0 of the loaded table is position 0.
-        norm: "layernorm" (gain and bias) or "rmsnorm" (gain only: the loader fills a zero bias).
+        norm: "layernorm" (gain and bias), "rmsnorm" or "layernorm-no-bias" (gain only: the loader fills a zero
+            bias), or "no-parameters" (OLMo-1: neither; the loader fills a gain of 1 and a zero bias).
         aliases: (suffix, replacement) pairs for older key spellings, tried when a key is missing
             (BERT's `LayerNorm.gamma`, Pythia's `embed_out`).
         notes: conventions of this family that the report states in its model card.
         mlp_norm_role: role of the norm in front of each MLP ("ln_2" in pre-LN blocks; "ln_1" in post-LN
             blocks, where the norm after attention is the MLP's input).
         matrices: where each block keeps its MLP and attention matrices, by role (MATRIX_ROLES).
+        gain_offset: what the model adds to each stored norm weight to get the gain it multiplies by (Gemma
+            stores `weight` and scales by `1 + weight`); the loader hands the analyses the effective gain.
+        positions: what "position embeddings" means in this architecture, in one phrase.
+        not_applicable: (section key, reason) for the sections that have nothing to measure in this
+            architecture; the model card states them and the sections' own text says the same.
     """
 
     name: str
@@ -73,6 +80,16 @@ class Architecture:
     notes: tuple[str, ...] = ()
     mlp_norm_role: str = "ln_2"  # the norm whose output feeds the MLP: ln_2 pre-LN, ln_1 post-LN
     matrices: tuple[tuple[str, tuple[MatrixSpec, ...]], ...] = ()  # (role, specs) for MATRIX_ROLES
+    gain_offset: float = 0.0
+    positions: str = "a learned absolute position table"
+    not_applicable: tuple[tuple[str, str], ...] = ()
+
+    def norm_roles(self) -> dict[str, str]:
+        """{role: the checkpoint key of its first norm (layer 0, or the single one)} in model order."""
+        roles: dict[str, str] = {}
+        for spec in self.layer_norms:
+            roles.setdefault(spec.role, spec.key or f"{spec.name} (no parameters)")
+        return roles
 
     def matrix_specs(self, role: str) -> tuple[MatrixSpec, ...]:
         """The matrices of one role (see MATRIX_ROLES); empty when the adapter does not name it."""
@@ -119,17 +136,22 @@ class UnsupportedModel(KeyError):
         return str(self.args[0])
 
 
-def _norms(n_layers: int, first: str, second: str, final: str | None, embed: str | None = None):
-    """LayerNormSpecs in model order from key templates with `{i}` for the layer."""
+def _norms(n_layers: int, first: str, second: str | None, final: str | None, embed: str | None = None,
+           post: tuple[str, ...] = ()):
+    """LayerNormSpecs in model order from key templates with `{i}` for the layer; `second` None: blocks with one
+    norm (parallel attention and MLP); `post`: sublayer output norms (role ln_post), after the first two."""
     norms = [LayerNormSpec("embeddings_ln", -1, "ln_emb", embed)] if embed else []
     for i in range(n_layers):
         norms.append(LayerNormSpec(f"layers.{i}.ln_1", i, "ln_1", first.format(i=i)))
-        norms.append(LayerNormSpec(f"layers.{i}.ln_2", i, "ln_2", second.format(i=i)))
+        if second is not None:
+            norms.append(LayerNormSpec(f"layers.{i}.ln_2", i, "ln_2", second.format(i=i)))
+        norms += [LayerNormSpec(f"layers.{i}.ln_post_{j}", i, "ln_post", t.format(i=i)) for j, t in enumerate(post)]
     if final:
         norms.append(LayerNormSpec("final_ln", -1, "ln_f", final))
     return tuple(norms)
 
 
+ROTARY = "rotary embeddings inside attention (no table)"
 ROTARY_NOTE = ("Positions are encoded by rotary embeddings inside attention, so there is no learned position "
                "table: the position analyses are skipped.")
 
@@ -200,7 +222,7 @@ def gpt_neox(config: dict) -> Architecture:
                            "final_layer_norm"),
         prefixes=("gpt_neox.", ""), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
         n_positions=None, n_layers=n_layers, word_start_rule="leading-space",
-        aliases=(("lm_head.weight", "embed_out.weight"),),
+        aliases=(("lm_head.weight", "embed_out.weight"),), positions=ROTARY,
         notes=(ROTARY_NOTE,) + (("Attention and MLP read the same residual stream in parallel; LN2 is the "
                                  "MLP's own norm, not one after attention.",) if parallel else ()),
         matrices=_matrices("layers.{i}.mlp.dense_h_to_4h.weight", "layers.{i}.mlp.dense_4h_to_h.weight",
@@ -218,9 +240,49 @@ def llama(config: dict) -> Architecture:
         prefixes=("model.", ""), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
         n_positions=None, n_layers=n_layers, word_start_rule="leading-space", norm="rmsnorm",
         notes=(ROTARY_NOTE, "The norms are RMSNorms: a gain per dim and no bias (biases are shown as zero)."),
-        matrices=_matrices(("layers.{i}.mlp.gate_proj.weight", "layers.{i}.mlp.up_proj.weight"),
-                           "layers.{i}.mlp.down_proj.weight", "layers.{i}.self_attn.v_proj.weight",
-                           "layers.{i}.self_attn.o_proj.weight"),
+        matrices=_llama_matrices(), positions=ROTARY,
+    )
+
+
+def _llama_matrices() -> tuple:
+    return _matrices(("layers.{i}.mlp.gate_proj.weight", "layers.{i}.mlp.up_proj.weight"),
+                     "layers.{i}.mlp.down_proj.weight", "layers.{i}.self_attn.v_proj.weight",
+                     "layers.{i}.self_attn.o_proj.weight")
+
+
+def gemma(config: dict) -> Architecture:
+    """Gemma 1/2/3: RMSNorms that scale by `1 + weight`, embeddings scaled by √d, a tied head; Gemma-2 and 3 put
+    a second norm on each sublayer's output (sandwich norms) and Gemma-2 soft-caps its logits."""
+    n_layers, d = int(config["num_hidden_layers"]), int(config["hidden_size"])
+    sandwich = config["model_type"] != "gemma"
+    block = "layers.{i}."
+    second = block + ("pre_feedforward_layernorm" if sandwich else "post_attention_layernorm")
+    post = (block + "post_attention_layernorm", block + "post_feedforward_layernorm") if sandwich else ()
+    cap = config.get("final_logit_softcapping")
+    notes = (ROTARY_NOTE,
+             "The norms are RMSNorms that multiply by 1 + weight, not by weight: every gain in this report is that "
+             "effective gain (a stored 0 is a gain of 1). No norm has a bias (biases are shown as zero).",
+             f"Token embeddings are multiplied by √d = {d ** 0.5:.4g} on the way in. The report reads the stored rows: "
+             "a common factor changes no direction, cosine, rank, correlation or nearest neighbour, so no section's "
+             "answer depends on it; norms are in stored units (× √d in the residual stream).",
+             "The output head is tied to the input embedding unless the checkpoint says otherwise."
+             + (f" Output logits are soft-capped (c·tanh(z/c), c = {float(cap):g}): a monotone map, so which token "
+                "scores highest, the zero-layer prediction, is unchanged." if cap else
+                " Output logits are not soft-capped in this model."))
+    if sandwich:
+        notes += ("Each block has four norms: LN1 before attention, LN2 before the MLP (pre_feedforward_layernorm), "
+                  "and one on each sublayer's output before it joins the residual stream (post_attention_layernorm, "
+                  "post_feedforward_layernorm; role ln_post): the LayerNorm-basis section reads all four.",)
+    if config["model_type"] == "gemma3_text":
+        notes += ("The per-head query and key norms (q_norm, k_norm) act on head dims, not on the channel dims of "
+                  "the residual stream, and are not read.",)
+    return Architecture(
+        name=str(config["model_type"]), token_embeddings="embed_tokens.weight", position_embeddings=None,
+        unembedding="lm_head.weight",
+        layer_norms=_norms(n_layers, block + "input_layernorm", second, "norm", post=post),
+        prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
+        n_layers=n_layers, word_start_rule="leading-space", norm="rmsnorm", gain_offset=1.0, notes=notes,
+        matrices=_llama_matrices(), positions=ROTARY,
     )
 
 
@@ -281,6 +343,9 @@ ADAPTERS = {
     "distilbert": distilbert,
     "gpt2": gpt2,
     "gpt_neo": gpt_neo,
+    "gemma": gemma,
+    "gemma2": gemma,
+    "gemma3_text": gemma,
     "gpt_neox": gpt_neox,
     "llama": llama,
     "mistral": llama,
@@ -317,7 +382,7 @@ def keys_to_read(config: dict, available) -> list[str]:
     arch = architecture_for(config)
     available = set(available)
     names = [arch.token_embeddings, arch.position_embeddings, arch.unembedding]
-    names += [spec.key + suffix for spec in arch.layer_norms for suffix in (".weight", ".bias")]
+    names += [spec.key + suffix for spec in arch.layer_norms if spec.key for suffix in (".weight", ".bias")]
     keys = []
     for name in filter(None, names):
         found = (p + c for c in arch.candidates(name) for p in arch.prefixes if p + c in available)
