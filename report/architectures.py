@@ -152,6 +152,9 @@ def _norms(n_layers: int, first: str, second: str | None, final: str | None, emb
 
 
 ROTARY = "rotary embeddings inside attention (no table)"
+ALIBI = "ALiBi: a fixed penalty on attention scores that grows with distance (no table)"
+ALIBI_NOTE = ("Positions enter as ALiBi, a fixed penalty on attention scores that grows with the distance between "
+              "tokens, so there is no learned position table: the position analyses are skipped.")
 ROTARY_NOTE = ("Positions are encoded by rotary embeddings inside attention, so there is no learned position "
                "table: the position analyses are skipped.")
 
@@ -286,6 +289,50 @@ def gemma(config: dict) -> Architecture:
     )
 
 
+def bloom(config: dict) -> Architecture:
+    """BLOOM: ALiBi instead of positions, and a LayerNorm on the token embeddings before the first block."""
+    n_layers, d = int(config["n_layer"]), int(config.get("hidden_size") or config["n_embed"])
+    heads = int(config["n_head"])
+    head = d // heads  # the fused query_key_value rows are [head][q, k, v][head_dim]
+    values = tuple((h * 3 * head + 2 * head, h * 3 * head + 3 * head) for h in range(heads))
+    return Architecture(
+        name="bloom", token_embeddings="word_embeddings.weight", position_embeddings=None,
+        unembedding="lm_head.weight",
+        layer_norms=_norms(n_layers, "h.{i}.input_layernorm", "h.{i}.post_attention_layernorm", "ln_f",
+                           embed="word_embeddings_layernorm"),
+        prefixes=("transformer.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
+        n_layers=n_layers, word_start_rule="leading-space", positions=ALIBI,
+        notes=(ALIBI_NOTE,
+               "A LayerNorm sits on the token embeddings themselves (word_embeddings_layernorm), before the first "
+               "block: every token's row is normalised and scaled by its gains before anything reads it, so the "
+               "study's argument that LayerNorm gains single out the channel dims applies to it directly. It is "
+               "listed as the norm on the embeddings, and its gains are analysed with the others."),
+        matrices=_matrices("h.{i}.mlp.dense_h_to_4h.weight", "h.{i}.mlp.dense_4h_to_h.weight",
+                           "h.{i}.self_attention.query_key_value.weight", "h.{i}.self_attention.dense.weight",
+                           value_ranges=values),
+    )
+
+
+def gpt_bigcode(config: dict) -> Architecture:
+    """GPT-BigCode / StarCoder: GPT-2's layout with Linear weights, learned positions, multi-query attention."""
+    n_layers, d, heads = int(config["n_layer"]), int(config["n_embd"]), int(config["n_head"])
+    head = d // heads
+    multi_query = bool(config.get("multi_query", True))
+    # c_attn rows: multi-query [q (d), k (head), v (head)]; otherwise [head][q, k, v][head_dim]
+    values = ((d + head, d + 2 * head),) if multi_query else \
+        tuple((h * 3 * head + 2 * head, h * 3 * head + 3 * head) for h in range(heads))
+    notes = ("Attention is multi-query: every head shares one key and one value projection, so the attention "
+             "value read-weights are that one shared projection.",) if multi_query else ()
+    return Architecture(
+        name="gpt_bigcode", token_embeddings="wte.weight", position_embeddings="wpe.weight",
+        unembedding="lm_head.weight", layer_norms=_norms(n_layers, "h.{i}.ln_1", "h.{i}.ln_2", "ln_f"),
+        prefixes=("transformer.", ""), d_model=d, vocab_size=int(config["vocab_size"]),
+        n_positions=int(config["n_positions"]), n_layers=n_layers, word_start_rule="leading-space", notes=notes,
+        matrices=_matrices("h.{i}.mlp.c_fc.weight", "h.{i}.mlp.c_proj.weight", "h.{i}.attn.c_attn.weight",
+                           "h.{i}.attn.c_proj.weight", value_ranges=values),
+    )
+
+
 POST_LN_NOTE = ("This encoder normalises after each sublayer (post-LN). LN1 here is the norm after attention "
                 "(it feeds the MLP), LN2 the norm after the MLP (it feeds the next layer); the norm on the "
                 "embedding sum is listed separately and there is no final norm.")
@@ -340,8 +387,10 @@ def distilbert(config: dict) -> Architecture:
 
 ADAPTERS = {
     "bert": bert,
+    "bloom": bloom,
     "distilbert": distilbert,
     "gpt2": gpt2,
+    "gpt_bigcode": gpt_bigcode,
     "gpt_neo": gpt_neo,
     "gemma": gemma,
     "gemma2": gemma,

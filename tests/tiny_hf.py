@@ -53,6 +53,8 @@ def write_tiny(folder: Path, model_type: str, seed: int = 0, tokens: int = 300) 
     folder.mkdir(parents=True, exist_ok=True)
     vocab, _ = _train_tokenizer(folder, _corpus(np.random.default_rng(seed), 400),
                                 Spec(vocab_target=tokens, n_positions=POSITIONS))
+    # tokenizer.json, as real checkpoints ship it: AutoTokenizer would otherwise pick the model type's own class
+    transformers.GPT2TokenizerFast.from_pretrained(str(folder)).save_pretrained(str(folder))
     sizes = (SIZES.get(model_type, {}) if model_type in ("gpt_bigcode", "gptj") else COMMON | SIZES.get(model_type, {}))
     config = transformers.AutoConfig.for_model(model_type, vocab_size=len(vocab), bos_token_id=0, eos_token_id=0,
                                                pad_token_id=0, **sizes)

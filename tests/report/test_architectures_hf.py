@@ -26,6 +26,9 @@ ROLES = {
                "ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
     "gemma3_text": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.pre_feedforward_layernorm",
                     "ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "bloom": {"ln_emb": "word_embeddings_layernorm", "ln_1": "h.0.input_layernorm",
+              "ln_2": "h.0.post_attention_layernorm", "ln_f": "ln_f"},
+    "gpt_bigcode": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_2", "ln_f": "ln_f"},
 }
 EFFECTIVE_GAIN = {"gemma": "1 + weight", "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
 TYPES = tuple(ROLES)
@@ -132,9 +135,44 @@ def test_gemma_zero_weights_are_unit_gains_not_a_dead_model(tiny_models):
     assert all(np.all(ln.weight == 1) for ln in weights.layer_norms)
 
 
+# -- BLOOM: a LayerNorm on the embeddings -----------------------------------------------------------------------
+
+EMBEDDING_DIM = 7
+
+
+def test_bloom_embedding_layernorm_gains_are_analysed(tmp_path):
+    """A dim planted loud in word_embeddings_layernorm's gains is the LayerNorm-basis outlier of that norm."""
+    try:
+        folder = write_tiny(tmp_path / "bloom", "bloom")
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    path = folder / "model.safetensors"
+    tensors = load_file(str(path))
+    gain = 1 + np.random.default_rng(2).normal(0, 0.02, tensors["transformer.word_embeddings_layernorm.weight"].shape)
+    gain[EMBEDDING_DIM] = 4.0
+    tensors["transformer.word_embeddings_layernorm.weight"] = gain.astype(np.float32)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("bloom", 0, enabled=False))
+    rows = results_document(ctx)["analyses"]["layernorm_basis"]["per_layer_norm"]
+    embedding = [row for row in rows if row["role"] == "ln_emb"]
+    assert len(embedding) == 1 and embedding[0]["layer"] == -1
+    assert embedding[0]["outlier_dims"] == [EMBEDDING_DIM]
+    assert embedding[0]["top_dims"][0]["dim"] == EMBEDDING_DIM
+
+
+def test_gpt_bigcode_learned_positions_and_shared_value(tiny_models, analysed):
+    folder = _folder(tiny_models, "gpt_bigcode")
+    document = analysed["gpt_bigcode"]
+    assert document["model"]["n_positions"] == 32 and document["analyses"]["position"]["has_position_embeddings"]
+    weights = load_weights(resolve(str(folder)))
+    value = weights.tensors.read("attn_value", 0)  # [in, out]: the one shared value projection
+    c_attn = load_file(str(folder / "model.safetensors"))["transformer.h.0.attn.c_attn.weight"]
+    assert value.shape == (32, 8) and np.allclose(value, c_attn[40:48].T)
+
+
 # -- whole reports for a few types: the conventions and the reasons reach the HTML -------------------------------
 
-@pytest.mark.parametrize("model_type", ["gemma2"])
+@pytest.mark.parametrize("model_type", ["gemma2", "bloom"])
 def test_whole_report_states_the_architecture(tiny_models, tmp_path, model_type):
     folder = _folder(tiny_models, model_type)
     os.environ["WEIGHTS_REPORT_NO_CACHE"] = "1"
