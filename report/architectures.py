@@ -152,9 +152,6 @@ def _norms(n_layers: int, first: str, second: str | None, final: str | None, emb
 
 
 ROTARY = "rotary embeddings inside attention (no table)"
-ALIBI = "ALiBi: a fixed penalty on attention scores that grows with distance (no table)"
-ALIBI_NOTE = ("Positions enter as ALiBi, a fixed penalty on attention scores that grows with the distance between "
-              "tokens, so there is no learned position table: the position analyses are skipped.")
 ROTARY_NOTE = ("Positions are encoded by rotary embeddings inside attention, so there is no learned position "
                "table: the position analyses are skipped.")
 
@@ -253,86 +250,6 @@ def _llama_matrices() -> tuple:
                      "layers.{i}.self_attn.o_proj.weight")
 
 
-def gemma(config: dict) -> Architecture:
-    """Gemma 1/2/3: RMSNorms that scale by `1 + weight`, embeddings scaled by √d, a tied head; Gemma-2 and 3 put
-    a second norm on each sublayer's output (sandwich norms) and Gemma-2 soft-caps its logits."""
-    n_layers, d = int(config["num_hidden_layers"]), int(config["hidden_size"])
-    sandwich = config["model_type"] != "gemma"
-    block = "layers.{i}."
-    second = block + ("pre_feedforward_layernorm" if sandwich else "post_attention_layernorm")
-    post = (block + "post_attention_layernorm", block + "post_feedforward_layernorm") if sandwich else ()
-    cap = config.get("final_logit_softcapping")
-    notes = (ROTARY_NOTE,
-             "The norms are RMSNorms that multiply by 1 + weight, not by weight: every gain in this report is that "
-             "effective gain (a stored 0 is a gain of 1). No norm has a bias (biases are shown as zero).",
-             f"Token embeddings are multiplied by √d = {d ** 0.5:.4g} on the way in. The report reads the stored rows: "
-             "a common factor changes no direction, cosine, rank, correlation or nearest neighbour, so no section's "
-             "answer depends on it; norms are in stored units (× √d in the residual stream).",
-             "The output head is tied to the input embedding unless the checkpoint says otherwise."
-             + (f" Output logits are soft-capped (c·tanh(z/c), c = {float(cap):g}): a monotone map, so which token "
-                "scores highest, the zero-layer prediction, is unchanged." if cap else
-                " Output logits are not soft-capped in this model."))
-    if sandwich:
-        notes += ("Each block has four norms: LN1 before attention, LN2 before the MLP (pre_feedforward_layernorm), "
-                  "and one on each sublayer's output before it joins the residual stream (post_attention_layernorm, "
-                  "post_feedforward_layernorm; role ln_post): the LayerNorm-basis section reads all four.",)
-    if config["model_type"] == "gemma3_text":
-        notes += ("The per-head query and key norms (q_norm, k_norm) act on head dims, not on the channel dims of "
-                  "the residual stream, and are not read.",)
-    return Architecture(
-        name=str(config["model_type"]), token_embeddings="embed_tokens.weight", position_embeddings=None,
-        unembedding="lm_head.weight",
-        layer_norms=_norms(n_layers, block + "input_layernorm", second, "norm", post=post),
-        prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
-        n_layers=n_layers, word_start_rule="leading-space", norm="rmsnorm", gain_offset=1.0, notes=notes,
-        matrices=_llama_matrices(), positions=ROTARY,
-    )
-
-
-def bloom(config: dict) -> Architecture:
-    """BLOOM: ALiBi instead of positions, and a LayerNorm on the token embeddings before the first block."""
-    n_layers, d = int(config["n_layer"]), int(config.get("hidden_size") or config["n_embed"])
-    heads = int(config["n_head"])
-    head = d // heads  # the fused query_key_value rows are [head][q, k, v][head_dim]
-    values = tuple((h * 3 * head + 2 * head, h * 3 * head + 3 * head) for h in range(heads))
-    return Architecture(
-        name="bloom", token_embeddings="word_embeddings.weight", position_embeddings=None,
-        unembedding="lm_head.weight",
-        layer_norms=_norms(n_layers, "h.{i}.input_layernorm", "h.{i}.post_attention_layernorm", "ln_f",
-                           embed="word_embeddings_layernorm"),
-        prefixes=("transformer.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
-        n_layers=n_layers, word_start_rule="leading-space", positions=ALIBI,
-        notes=(ALIBI_NOTE,
-               "A LayerNorm sits on the token embeddings themselves (word_embeddings_layernorm), before the first "
-               "block: every token's row is normalised and scaled by its gains before anything reads it, so the "
-               "study's argument that LayerNorm gains single out the channel dims applies to it directly. It is "
-               "listed as the norm on the embeddings, and its gains are analysed with the others."),
-        matrices=_matrices("h.{i}.mlp.dense_h_to_4h.weight", "h.{i}.mlp.dense_4h_to_h.weight",
-                           "h.{i}.self_attention.query_key_value.weight", "h.{i}.self_attention.dense.weight",
-                           value_ranges=values),
-    )
-
-
-def gpt_bigcode(config: dict) -> Architecture:
-    """GPT-BigCode / StarCoder: GPT-2's layout with Linear weights, learned positions, multi-query attention."""
-    n_layers, d, heads = int(config["n_layer"]), int(config["n_embd"]), int(config["n_head"])
-    head = d // heads
-    multi_query = bool(config.get("multi_query", True))
-    # c_attn rows: multi-query [q (d), k (head), v (head)]; otherwise [head][q, k, v][head_dim]
-    values = ((d + head, d + 2 * head),) if multi_query else \
-        tuple((h * 3 * head + 2 * head, h * 3 * head + 3 * head) for h in range(heads))
-    notes = ("Attention is multi-query: every head shares one key and one value projection, so the attention "
-             "value read-weights are that one shared projection.",) if multi_query else ()
-    return Architecture(
-        name="gpt_bigcode", token_embeddings="wte.weight", position_embeddings="wpe.weight",
-        unembedding="lm_head.weight", layer_norms=_norms(n_layers, "h.{i}.ln_1", "h.{i}.ln_2", "ln_f"),
-        prefixes=("transformer.", ""), d_model=d, vocab_size=int(config["vocab_size"]),
-        n_positions=int(config["n_positions"]), n_layers=n_layers, word_start_rule="leading-space", notes=notes,
-        matrices=_matrices("h.{i}.mlp.c_fc.weight", "h.{i}.mlp.c_proj.weight", "h.{i}.attn.c_attn.weight",
-                           "h.{i}.attn.c_proj.weight", value_ranges=values),
-    )
-
-
 POST_LN_NOTE = ("This encoder normalises after each sublayer (post-LN). LN1 here is the norm after attention "
                 "(it feeds the MLP), LN2 the norm after the MLP (it feeds the next layer); the norm on the "
                 "embedding sum is listed separately and there is no final norm.")
@@ -387,14 +304,9 @@ def distilbert(config: dict) -> Architecture:
 
 ADAPTERS = {
     "bert": bert,
-    "bloom": bloom,
     "distilbert": distilbert,
     "gpt2": gpt2,
-    "gpt_bigcode": gpt_bigcode,
     "gpt_neo": gpt_neo,
-    "gemma": gemma,
-    "gemma2": gemma,
-    "gemma3_text": gemma,
     "gpt_neox": gpt_neox,
     "llama": llama,
     "mistral": llama,
@@ -402,6 +314,12 @@ ADAPTERS = {
     "qwen2": llama,
     "roberta": roberta,
 }
+
+
+# Today's families live in their own module, which builds on the helpers above.
+from report.architectures_today import TODAY  # noqa: E402
+
+ADAPTERS.update(TODAY)
 
 
 def architecture_for(config: dict) -> Architecture:

@@ -29,8 +29,15 @@ ROLES = {
     "bloom": {"ln_emb": "word_embeddings_layernorm", "ln_1": "h.0.input_layernorm",
               "ln_2": "h.0.post_attention_layernorm", "ln_f": "ln_f"},
     "gpt_bigcode": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_2", "ln_f": "ln_f"},
+    "qwen3": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "phi3": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "mixtral": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "olmo": {"ln_1": "layers.0.ln_1 (no parameters)", "ln_2": "layers.0.ln_2 (no parameters)",
+             "ln_f": "final_ln (no parameters)"},
+    "olmo2": {"ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
 }
-EFFECTIVE_GAIN = {"gemma": "1 + weight", "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
+EFFECTIVE_GAIN = {"olmo": "1 in every dim (the norms have no parameters)", "gemma": "1 + weight",
+                  "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
 TYPES = tuple(ROLES)
 
 
@@ -172,7 +179,7 @@ def test_gpt_bigcode_learned_positions_and_shared_value(tiny_models, analysed):
 
 # -- whole reports for a few types: the conventions and the reasons reach the HTML -------------------------------
 
-@pytest.mark.parametrize("model_type", ["gemma2", "bloom"])
+@pytest.mark.parametrize("model_type", ["gemma2", "olmo"])
 def test_whole_report_states_the_architecture(tiny_models, tmp_path, model_type):
     folder = _folder(tiny_models, model_type)
     os.environ["WEIGHTS_REPORT_NO_CACHE"] = "1"
