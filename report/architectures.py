@@ -317,7 +317,7 @@ ADAPTERS = {
 
 
 # Today's families live in their own module, which builds on the helpers above.
-from report.architectures_today import TODAY  # noqa: E402
+from report.architectures_today import REFUSED, TODAY  # noqa: E402
 
 ADAPTERS.update(TODAY)
 
@@ -331,10 +331,11 @@ def architecture_for(config: dict) -> Architecture:
     model_type = str(config.get("model_type", ""))
     if model_type not in ADAPTERS:
         what = f"model_type {model_type!r}" if model_type else "a config.json without a model_type"
+        why = f": it is {REFUSED[model_type]}" if model_type in REFUSED else ""
         raise UnsupportedModel(
-            f"{what} is not supported. Supported model types: {', '.join(sorted(ADAPTERS))} "
-            "(GPT-2 and distilgpt2, GPT-Neo, OPT, GPT-NeoX/Pythia, Llama-style RMSNorm models, and the "
-            "BERT, RoBERTa and DistilBERT encoders)")
+            f"{what} is not supported{why}. Supported model types: {', '.join(sorted(ADAPTERS))} "
+            "(GPT-2 and distilgpt2, GPT-Neo, OPT, GPT-NeoX/Pythia, Llama-style RMSNorm models, Gemma, BLOOM, "
+            "StarCoder, Phi-3, OLMo, Mixtral, and the BERT, RoBERTa and DistilBERT encoders)")
     try:
         return ADAPTERS[model_type](config)
     except UnsupportedModel:

@@ -189,3 +189,20 @@ TODAY = {
     "phi3": phi3,
     "qwen3": qwen3,
 }
+
+NO_TOKEN_EMBEDDING = ("its inputs are not tokens (image patches, audio frames or other features), so it has no "
+                      "token embedding matrix for the study to read")
+# Types refused with the reason, before the list of supported ones.
+REFUSED = {
+    "t5": "an encoder-decoder whose one shared embedding feeds two stacks of norms, with relative position buckets "
+          "inside attention; the report's sections assume one stack, so which norms play LN1 and LN2 would be "
+          "ambiguous (the study's questions would need asking per stack)",
+    "mt5": "an encoder-decoder like T5 (see t5)",
+    "umt5": "an encoder-decoder like T5 (see t5)",
+    "vit": NO_TOKEN_EMBEDDING,
+    "clip_vision_model": NO_TOKEN_EMBEDDING,
+    "dinov2": NO_TOKEN_EMBEDDING,
+    "wav2vec2": NO_TOKEN_EMBEDDING,
+    "hubert": NO_TOKEN_EMBEDDING,
+    "time_series_transformer": NO_TOKEN_EMBEDDING,
+}

@@ -177,6 +177,32 @@ def test_gpt_bigcode_learned_positions_and_shared_value(tiny_models, analysed):
     assert value.shape == (32, 8) and np.allclose(value, c_attn[40:48].T)
 
 
+def test_phi3_fused_matrices_are_split_where_read(tiny_models):
+    folder = _folder(tiny_models, "phi3")
+    raw = load_file(str(folder / "model.safetensors"))
+    tensors = load_weights(resolve(str(folder))).tensors
+    assert np.allclose(tensors.read("mlp_in", 0), raw["model.layers.0.mlp.gate_up_proj.weight"].T)  # gate, up
+    assert np.allclose(tensors.read("attn_value", 0), raw["model.layers.0.self_attn.qkv_proj.weight"][64:96].T)
+
+
+def test_mixtral_reads_every_expert(tiny_models):
+    folder = _folder(tiny_models, "mixtral")
+    raw = load_file(str(folder / "model.safetensors"))
+    tensors = load_weights(resolve(str(folder))).tensors
+    expected = np.concatenate([raw[f"model.layers.1.block_sparse_moe.experts.{e}.{w}.weight"].T
+                               for e in range(2) for w in ("w1", "w3")], axis=1)
+    assert np.allclose(tensors.read("mlp_in", 1), expected)
+    assert not tensors.has("mlp_out")
+
+
+@pytest.mark.parametrize("model_type,why", [("t5", "encoder-decoder"), ("vit", "no token embedding")])
+def test_refused_types_say_why(model_type, why):
+    from report.architectures import UnsupportedModel, architecture_for
+
+    with pytest.raises(UnsupportedModel, match=f"'{model_type}' is not supported: it is .*{why}"):
+        architecture_for({"model_type": model_type})
+
+
 # -- whole reports for a few types: the conventions and the reasons reach the HTML -------------------------------
 
 @pytest.mark.parametrize("model_type", ["gemma2", "olmo"])
