@@ -43,6 +43,7 @@ def sweep_document(name: str, runs: dict[str, list[Checkpoint]], outcomes: dict[
                         emergence=only["emergence"])
     document["runs"] = blocks
     document["across_runs"] = trajectory.across_runs(blocks)
+    document["emergence_spread"] = trajectory.emergence_spread(blocks)
     return document
 
 
