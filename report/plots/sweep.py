@@ -40,6 +40,7 @@ PANELS = (Panel("self_predict_fraction", "zero-layer self-prediction", FRACTION)
           Panel("norm_frequency_spearman", "Spearman ρ(norm, log freq)", CORRELATION),
           Panel("unigram_frequency_spearman", "Spearman ρ(unigram dim, log freq)", CORRELATION))
 UNIGRAM_DIM = Panel("unigram_dim", "dim", COUNT, "no checkpoint was analysed")  # dim 0 is a dim: not counts
+EMERGENCE_SHOWN = {"heavy_dim_count": "heavy_dims", "clump_size": "clump"}  # panel metric -> emergence key
 VERDICTS = (("holds", 0), ("fails", 1), ("not-applicable", 2), (None, 3))
 MAX_STEP_LABELS = 7  # per panel width; every checkpoint still gets a tick
 
@@ -114,6 +115,15 @@ def _series(steps, values) -> tuple[np.ndarray, np.ndarray]:
             np.array([np.nan if v is None else float(v) for v in values], dtype=float))
 
 
+def emergence_span(ax, found: dict, colour) -> None:
+    """A run's emergence interval shaded in its colour, its first step for good a dotted line (the line alone
+    when it held from the first checkpoint)."""
+    low, high = found["interval"]
+    if low is not None:
+        ax.axvspan(float(low), float(high), color=colour, alpha=0.15, linewidth=0)
+    ax.axvline(float(high), color=colour, linestyle=":", linewidth=0.8)
+
+
 def trajectories(runs: dict[str, dict]) -> style.Figure:
     """One small panel per headline number, one line per run, against training step."""
     fig = style.figure(height=6.4)
@@ -123,6 +133,9 @@ def trajectories(runs: dict[str, dict]) -> style.Figure:
         for index, (name, block) in enumerate(runs.items()):
             x, y = _series(block["steps"], block["trajectories"][panel.metric])
             ax.plot(x, y, label=name, markersize=3, **_look(index))
+            found = block["emergence"].get(EMERGENCE_SHOWN.get(panel.metric, ""))
+            if found is not None:
+                emergence_span(ax, found, _look(index)["color"])
         _step_axis(ax, all_steps)
         _value_axis(ax, panel, [v for block in runs.values() for v in block["trajectories"][panel.metric]])
         ax.set_title(panel.title)
@@ -149,9 +162,9 @@ def unigram_identity(runs: dict[str, dict]) -> style.Figure:
                    label="does not stand out")
         found = block["emergence"]["unigram_dim"]
         if found is not None:
-            ax.axvline(float(found["step"]), color=style.OKABE_ITO["black"], linestyle=":", linewidth=0.8)
+            emergence_span(ax, found, style.OKABE_ITO["black"])
         ax.set_ylabel("dim")
-        ax.set_title(f"{name}: " + (f"dim {found['dim']} from step {found['step']:,}" if found else
+        ax.set_title(f"{name}: " + (f"dim {found['dim']} by step {found['step']:,}" if found else
                                     "no unigram dim stands out at the end"))
         _step_axis(ax, all_steps)
         _value_axis(ax, UNIGRAM_DIM, block["trajectories"]["unigram_dim"])

@@ -12,9 +12,10 @@ from __future__ import annotations
 from statistics import median_low
 
 HOLD_SHARE = 0.8  # from the change point on, the verdict must hold at this share of known checkpoints
-RULE = ("one step from 'does not hold' to 'holds' fitted to the checkpoints' verdicts (the change point with "
-        f"the fewest disagreeing checkpoints; ties span the interval), if the verdict holds at ≥ {HOLD_SHARE:.0%} "
-        "of the known checkpoints from it on and 'never' does not fit as well; failed checkpoints are unknown")
+RULE = ("a step from not holding to holding, fitted to the verdicts of the checkpoints (the change point with "
+        "the fewest disagreeing checkpoints; ties span the interval), provided the verdict holds at "
+        f"≥ {HOLD_SHARE:.0%} of the known checkpoints from it on and never emerging does not fit as well; failed "
+        "checkpoints are unknown")
 
 
 def change_point(steps: list[int], flags: list[bool | None]) -> dict | None:

@@ -113,7 +113,8 @@ def emergence(steps: list[int], documents: list[dict | None], trajectories: dict
                                                   "dims": at_path(last_heavy, "analyses.position.heavy_dims")},
         "clump": None if clump is None else {**clump, "rule": RULES["clump"],
                                              "size": sizes[steps.index(clump["step"])]},
-        "rules": RULES,
+        "rules": RULES,  # each condition's whole rule; the same text as its entry's `rule`
+        "conditions": CONDITIONS, "rule": RULE,  # the parts: what holds at a checkpoint, and the change point
     }
 
 

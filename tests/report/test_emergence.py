@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import matplotlib.colors
 import numpy as np
 import pytest
 
@@ -184,3 +185,51 @@ def test_the_spread_over_runs():
     assert spread["heavy_dims"] == {"runs": 5, "emerged": 5, "never": [], "min": 50, "median": 50, "max": 50}
     assert spread["clump"] == {"runs": 5, "emerged": 0, "never": ["a", "b", "c", "d", "e"], "min": None,
                                "median": None, "max": None}
+
+
+def test_the_figures_shade_each_runs_interval_in_its_colour():
+    from report.plots import sweep as plots
+
+    def block(heavy, clump):
+        series = {m: [1.0, 2.0, 3.0, 4.0] for m in trajectory.METRICS}
+        return {"steps": [0, 100, 200, 300], "trajectories": series,
+                "emergence": {"unigram_dim": {"dim": 1, "step": 200, "interval": [100, 200]},
+                              "heavy_dims": heavy, "clump": clump}}
+
+    runs = {"a": block({"step": 300, "interval": [200, 300]}, None),
+            "b": block({"step": 0, "interval": [None, 0]}, {"step": 100, "interval": [0, 100]})}
+    fig = plots.trajectories(runs)
+
+    def spans(title):
+        ax = next(ax for ax in fig.axes if ax.get_title() == title)
+        return [(round(p.get_x()), round(p.get_x() + p.get_width()), p.get_facecolor()[:3]) for p in ax.patches]
+
+    colour = [tuple(matplotlib.colors.to_rgb(plots._look(i)["color"])) for i in (0, 1)]
+    assert spans("position-heavy dims") == [(200, 300, colour[0])]  # run b held from the first: a line only
+    assert spans("clump size (tokens)") == [(0, 100, colour[1])]
+    assert spans("zero-layer self-prediction") == []
+    identity = plots.unigram_identity(runs)
+    assert [[(round(p.get_x()), round(p.get_x() + p.get_width())) for p in ax.patches] for ax in identity.axes] \
+        == [[(100, 200)], [(100, 200)]]
+
+
+def test_the_report_shows_intervals_gaps_exceptions_and_the_spread():
+    from report import render
+
+    documents = [_document(5, False), _document(5, False), None, _document(5, True), _document(5, True),
+                 _document(5, True), _document(5, True), _document(5, False)]
+    runs = {"seed-a": _block(documents), "seed-b": _block([_document(5, False)] * 3)}
+    for block in runs.values():
+        block["checkpoints"] = [{"step": s, "status": "ok", "results": None, "report": None, "error": None}
+                                for s in block["steps"]]
+    doc = {"name": "seeds", "runs": runs, "across_runs": trajectory.across_runs(runs),
+           "emergence_spread": trajectory.emergence_spread(runs),
+           "settings": {"frequency": "token-index", "corpus": None, "seed": 0},
+           "provenance": {"tool_version": "0", "python": "3", "libraries": {}}}
+    names = ["sweep_unigram_identity", "sweep_trajectories", "sweep_claims_0", "sweep_claims_1"]
+    figures = {n: {"name": n, "uri": "", "number": i, "caption": "", "width_in": 1} for i, n in enumerate(names)}
+    html = render.render_html("sweep.html.j2", doc=doc, figures=figures, runs=list(runs.items()))
+    assert "dim 5, steps 100 – 300 <span class=\"rule\">(gap: step 200 failed)</span>" in html
+    assert "(verdict differs from the fit at step 700)" in html
+    assert "<th>unigram_dim</th><td>1 of 2 runs</td><td>300</td>" in html and "<td>seed-b</td>" in html
+    assert emergence.RULE in html
