@@ -1,5 +1,5 @@
 """Figures of a sweep: headline numbers against training step, the unigram dim's identity over the run, the
-LN gains of the final unigram dim, and the claims × checkpoints matrix.
+LN gains of the final unigram dim, and the claims × checkpoints matrix. Emergence intervals are shaded spans.
 
 Steps run on a symmetric-log axis (linear below the first non-zero step, logarithmic above), so step 0
 keeps its place while the long tail of a run stays readable. Every run keeps one colour, marker and line
@@ -133,11 +133,12 @@ def trajectories(runs: dict[str, dict]) -> style.Figure:
         for index, (name, block) in enumerate(runs.items()):
             x, y = _series(block["steps"], block["trajectories"][panel.metric])
             ax.plot(x, y, label=name, markersize=3, **_look(index))
-            found = block["emergence"].get(EMERGENCE_SHOWN.get(panel.metric, ""))
-            if found is not None:
-                emergence_span(ax, found, _look(index)["color"])
         _step_axis(ax, all_steps)
         _value_axis(ax, panel, [v for block in runs.values() for v in block["trajectories"][panel.metric]])
+        for index, block in enumerate(runs.values()):  # on a panel with values only, as the limits stand
+            found = block["emergence"].get(EMERGENCE_SHOWN.get(panel.metric, ""))
+            if found is not None and ax.lines:
+                emergence_span(ax, found, _look(index)["color"])
         ax.set_title(panel.title)
     if len(runs) > 1:
         drawn = next((ax for ax in axes if ax.lines), axes[0])

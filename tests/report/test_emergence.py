@@ -208,6 +208,10 @@ def test_the_figures_shade_each_runs_interval_in_its_colour():
     assert spans("position-heavy dims") == [(200, 300, colour[0])]  # run b held from the first: a line only
     assert spans("clump size (tokens)") == [(0, 100, colour[1])]
     assert spans("zero-layer self-prediction") == []
+    runs["a"]["trajectories"]["heavy_dim_count"] = [0, 0, 0, 0]
+    runs["b"]["trajectories"]["heavy_dim_count"] = [None] * 4
+    fig = plots.trajectories(runs)
+    assert spans("position-heavy dims") == []  # a panel that says it has no value shows no interval either
     identity = plots.unigram_identity(runs)
     assert [[(round(p.get_x()), round(p.get_x() + p.get_width())) for p in ax.patches] for ax in identity.axes] \
         == [[(100, 200)], [(100, 200)]]
