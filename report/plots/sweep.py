@@ -1,5 +1,5 @@
 """Figures of a sweep: headline numbers against training step, the unigram dim's identity over the run, the
-LN gains of the final unigram dim, and the claims × checkpoints matrix.
+LN gains of the final unigram dim, and the claims × checkpoints matrix. Emergence intervals are shaded spans.
 
 Steps run on a symmetric-log axis (linear below the first non-zero step, logarithmic above), so step 0
 keeps its place while the long tail of a run stays readable. Every run keeps one colour, marker and line
@@ -40,6 +40,7 @@ PANELS = (Panel("self_predict_fraction", "zero-layer self-prediction", FRACTION)
           Panel("norm_frequency_spearman", "Spearman ρ(norm, log freq)", CORRELATION),
           Panel("unigram_frequency_spearman", "Spearman ρ(unigram dim, log freq)", CORRELATION))
 UNIGRAM_DIM = Panel("unigram_dim", "dim", COUNT, "no checkpoint was analysed")  # dim 0 is a dim: not counts
+EMERGENCE_SHOWN = {"heavy_dim_count": "heavy_dims", "clump_size": "clump"}  # panel metric -> emergence key
 VERDICTS = (("holds", 0), ("fails", 1), ("not-applicable", 2), (None, 3))
 MAX_STEP_LABELS = 7  # per panel width; every checkpoint still gets a tick
 
@@ -114,6 +115,15 @@ def _series(steps, values) -> tuple[np.ndarray, np.ndarray]:
             np.array([np.nan if v is None else float(v) for v in values], dtype=float))
 
 
+def emergence_span(ax, found: dict, colour) -> None:
+    """A run's emergence interval shaded in its colour, its first step for good a dotted line (the line alone
+    when it held from the first checkpoint)."""
+    low, high = found["interval"]
+    if low is not None:
+        ax.axvspan(float(low), float(high), color=colour, alpha=0.15, linewidth=0)
+    ax.axvline(float(high), color=colour, linestyle=":", linewidth=0.8)
+
+
 def trajectories(runs: dict[str, dict]) -> style.Figure:
     """One small panel per headline number, one line per run, against training step."""
     fig = style.figure(height=6.4)
@@ -125,6 +135,10 @@ def trajectories(runs: dict[str, dict]) -> style.Figure:
             ax.plot(x, y, label=name, markersize=3, **_look(index))
         _step_axis(ax, all_steps)
         _value_axis(ax, panel, [v for block in runs.values() for v in block["trajectories"][panel.metric]])
+        for index, block in enumerate(runs.values()):  # on a panel with values only, as the limits stand
+            found = block["emergence"].get(EMERGENCE_SHOWN.get(panel.metric, ""))
+            if found is not None and ax.lines:
+                emergence_span(ax, found, _look(index)["color"])
         ax.set_title(panel.title)
     if len(runs) > 1:
         drawn = next((ax for ax in axes if ax.lines), axes[0])
@@ -149,9 +163,9 @@ def unigram_identity(runs: dict[str, dict]) -> style.Figure:
                    label="does not stand out")
         found = block["emergence"]["unigram_dim"]
         if found is not None:
-            ax.axvline(float(found["step"]), color=style.OKABE_ITO["black"], linestyle=":", linewidth=0.8)
+            emergence_span(ax, found, style.OKABE_ITO["black"])
         ax.set_ylabel("dim")
-        ax.set_title(f"{name}: " + (f"dim {found['dim']} from step {found['step']:,}" if found else
+        ax.set_title(f"{name}: " + (f"dim {found['dim']} by step {found['step']:,}" if found else
                                     "no unigram dim stands out at the end"))
         _step_axis(ax, all_steps)
         _value_axis(ax, UNIGRAM_DIM, block["trajectories"]["unigram_dim"])

@@ -41,7 +41,7 @@ def test_many_checkpoints_each_get_a_tick_and_the_labels_do_not_crowd():
 def test_steps_zero_and_ten_to_the_26_are_drawn():
     steps = (0, 10 ** 26)  # past int64: a Python int that numpy's log cannot take
     runs = {"run": block(steps, unigram_dim=[3, 3], unigram_standout=[True, True])}
-    runs["run"]["emergence"]["unigram_dim"] = {"dim": 3, "step": 10 ** 26, "previous_step": 0}
+    runs["run"]["emergence"]["unigram_dim"] = {"dim": 3, "step": 10 ** 26, "interval": [0, 10 ** 26]}
     for fig in (plots.trajectories(runs), plots.unigram_identity(runs)):
         fig.savefig(io.BytesIO(), format="svg")
     assert labels(panel(plots.trajectories(runs), "zero-layer self-prediction")) == ["0", "1e+26"]

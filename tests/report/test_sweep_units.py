@@ -1,5 +1,6 @@
 """Sweep pieces without running analyses: checkpoint discovery, Hub revision resolution (list_repo_refs
-mocked: no network in tests), the emergence rule, the pool size."""
+mocked: no network in tests), the comparison across runs, the pool size (the emergence rule:
+test_emergence.py)."""
 
 from __future__ import annotations
 
@@ -76,17 +77,6 @@ def test_listing_failure_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(huggingface_hub, "list_repo_refs", offline)
     with pytest.raises(ReportError, match="name them explicitly"):
         sources.discover("gpt2", ["step*"])
-
-
-def test_stable_from_needs_the_flag_to_hold_to_the_end():
-    steps = [0, 10, 20, 30, 40]
-    assert trajectory.stable_from(steps, [False, True, False, True, True]) == {"step": 30, "previous_step": 20}
-    assert trajectory.stable_from(steps, [True] * 5) == {"step": 0, "previous_step": None}
-    assert trajectory.stable_from(steps, [True, True, True, True, False]) is None
-    # a failed checkpoint (None) is unknown, not false: it neither breaks nor starts a stretch
-    assert trajectory.stable_from(steps, [False, True, None, True, True]) == {"step": 10, "previous_step": 0}
-    assert trajectory.stable_from(steps, [True, True, True, True, None]) == {"step": 0, "previous_step": None}
-    assert trajectory.stable_from(steps, [None] * 5) is None
 
 
 def test_across_runs_compares_behaviour_not_dim_index():
