@@ -36,8 +36,9 @@ class LayerNormSpec:
 
     name: str
     layer: int
-    role: str  # "ln_1" (first in a block), "ln_2" (second in a block), "ln_f" (final), "ln_emb" (on the embeddings)
-    key: str  # key of the weight in the checkpoint, without ".weight"
+    role: str  # "ln_1" (first in a block), "ln_2" (second in a block), "ln_f" (final), "ln_emb" (on the embeddings),
+    # "ln_post" (on a sublayer's output before it joins the residual stream: Gemma-2/3, OLMo-2)
+    key: str | None  # key of the weight in the checkpoint, without ".weight"; None: a norm without parameters
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,19 @@ class Architecture:
     Attributes:
         position_offset: leading rows of the position table that no position uses (OPT, RoBERTa: 2);
             the loader drops them, so row 0 of the loaded table is position 0.
-        norm: "layernorm" (gain and bias) or "rmsnorm" (gain only: the loader fills a zero bias).
+        norm: "layernorm" (gain and bias), "rmsnorm" or "layernorm-no-bias" (gain only: the loader fills a zero
+            bias), or "no-parameters" (OLMo-1: neither; the loader fills a gain of 1 and a zero bias).
         aliases: (suffix, replacement) pairs for older key spellings, tried when a key is missing
             (BERT's `LayerNorm.gamma`, Pythia's `embed_out`).
         notes: conventions of this family that the report states in its model card.
         mlp_norm_role: role of the norm in front of each MLP ("ln_2" in pre-LN blocks; "ln_1" in post-LN
             blocks, where the norm after attention is the MLP's input).
         matrices: where each block keeps its MLP and attention matrices, by role (MATRIX_ROLES).
+        gain_offset: what the model adds to each stored norm weight to get the gain it multiplies by (Gemma
+            stores `weight` and scales by `1 + weight`); the loader hands the analyses the effective gain.
+        positions: what "position embeddings" means in this architecture, in one phrase.
+        not_applicable: (section key, reason) for the sections that have nothing to measure in this
+            architecture; the model card states them and the sections' own text says the same.
     """
 
     name: str
@@ -73,6 +80,16 @@ class Architecture:
     notes: tuple[str, ...] = ()
     mlp_norm_role: str = "ln_2"  # the norm whose output feeds the MLP: ln_2 pre-LN, ln_1 post-LN
     matrices: tuple[tuple[str, tuple[MatrixSpec, ...]], ...] = ()  # (role, specs) for MATRIX_ROLES
+    gain_offset: float = 0.0
+    positions: str = "a learned absolute position table"
+    not_applicable: tuple[tuple[str, str], ...] = ()
+
+    def norm_roles(self) -> dict[str, str]:
+        """{role: the checkpoint key of its first norm (layer 0, or the single one)} in model order."""
+        roles: dict[str, str] = {}
+        for spec in self.layer_norms:
+            roles.setdefault(spec.role, spec.key or f"{spec.name} (no parameters)")
+        return roles
 
     def matrix_specs(self, role: str) -> tuple[MatrixSpec, ...]:
         """The matrices of one role (see MATRIX_ROLES); empty when the adapter does not name it."""
@@ -119,17 +136,22 @@ class UnsupportedModel(KeyError):
         return str(self.args[0])
 
 
-def _norms(n_layers: int, first: str, second: str, final: str | None, embed: str | None = None):
-    """LayerNormSpecs in model order from key templates with `{i}` for the layer."""
+def _norms(n_layers: int, first: str, second: str | None, final: str | None, embed: str | None = None,
+           post: tuple[str, ...] = ()):
+    """LayerNormSpecs in model order from key templates with `{i}` for the layer; `second` None: blocks with one
+    norm (parallel attention and MLP); `post`: sublayer output norms (role ln_post), after the first two."""
     norms = [LayerNormSpec("embeddings_ln", -1, "ln_emb", embed)] if embed else []
     for i in range(n_layers):
         norms.append(LayerNormSpec(f"layers.{i}.ln_1", i, "ln_1", first.format(i=i)))
-        norms.append(LayerNormSpec(f"layers.{i}.ln_2", i, "ln_2", second.format(i=i)))
+        if second is not None:
+            norms.append(LayerNormSpec(f"layers.{i}.ln_2", i, "ln_2", second.format(i=i)))
+        norms += [LayerNormSpec(f"layers.{i}.ln_post_{j}", i, "ln_post", t.format(i=i)) for j, t in enumerate(post)]
     if final:
         norms.append(LayerNormSpec("final_ln", -1, "ln_f", final))
     return tuple(norms)
 
 
+ROTARY = "rotary embeddings inside attention (no table)"
 ROTARY_NOTE = ("Positions are encoded by rotary embeddings inside attention, so there is no learned position "
                "table: the position analyses are skipped.")
 
@@ -200,7 +222,7 @@ def gpt_neox(config: dict) -> Architecture:
                            "final_layer_norm"),
         prefixes=("gpt_neox.", ""), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
         n_positions=None, n_layers=n_layers, word_start_rule="leading-space",
-        aliases=(("lm_head.weight", "embed_out.weight"),),
+        aliases=(("lm_head.weight", "embed_out.weight"),), positions=ROTARY,
         notes=(ROTARY_NOTE,) + (("Attention and MLP read the same residual stream in parallel; LN2 is the "
                                  "MLP's own norm, not one after attention.",) if parallel else ()),
         matrices=_matrices("layers.{i}.mlp.dense_h_to_4h.weight", "layers.{i}.mlp.dense_4h_to_h.weight",
@@ -218,10 +240,14 @@ def llama(config: dict) -> Architecture:
         prefixes=("model.", ""), d_model=int(config["hidden_size"]), vocab_size=int(config["vocab_size"]),
         n_positions=None, n_layers=n_layers, word_start_rule="leading-space", norm="rmsnorm",
         notes=(ROTARY_NOTE, "The norms are RMSNorms: a gain per dim and no bias (biases are shown as zero)."),
-        matrices=_matrices(("layers.{i}.mlp.gate_proj.weight", "layers.{i}.mlp.up_proj.weight"),
-                           "layers.{i}.mlp.down_proj.weight", "layers.{i}.self_attn.v_proj.weight",
-                           "layers.{i}.self_attn.o_proj.weight"),
+        matrices=_llama_matrices(), positions=ROTARY,
     )
+
+
+def _llama_matrices() -> tuple:
+    return _matrices(("layers.{i}.mlp.gate_proj.weight", "layers.{i}.mlp.up_proj.weight"),
+                     "layers.{i}.mlp.down_proj.weight", "layers.{i}.self_attn.v_proj.weight",
+                     "layers.{i}.self_attn.o_proj.weight")
 
 
 POST_LN_NOTE = ("This encoder normalises after each sublayer (post-LN). LN1 here is the norm after attention "
@@ -290,6 +316,12 @@ ADAPTERS = {
 }
 
 
+# Today's families live in their own module, which builds on the helpers above.
+from report.architectures_today import REFUSED, TODAY  # noqa: E402
+
+ADAPTERS.update(TODAY)
+
+
 def architecture_for(config: dict) -> Architecture:
     """The adapter for a config's `model_type`.
 
@@ -299,10 +331,11 @@ def architecture_for(config: dict) -> Architecture:
     model_type = str(config.get("model_type", ""))
     if model_type not in ADAPTERS:
         what = f"model_type {model_type!r}" if model_type else "a config.json without a model_type"
+        why = f": it is {REFUSED[model_type]}" if model_type in REFUSED else ""
         raise UnsupportedModel(
-            f"{what} is not supported. Supported model types: {', '.join(sorted(ADAPTERS))} "
-            "(GPT-2 and distilgpt2, GPT-Neo, OPT, GPT-NeoX/Pythia, Llama-style RMSNorm models, and the "
-            "BERT, RoBERTa and DistilBERT encoders)")
+            f"{what} is not supported{why}. Supported model types: {', '.join(sorted(ADAPTERS))} "
+            "(GPT-2 and distilgpt2, GPT-Neo, OPT, GPT-NeoX/Pythia, Llama-style RMSNorm models, Gemma, BLOOM, "
+            "StarCoder, Phi-3, OLMo, Mixtral, and the BERT, RoBERTa and DistilBERT encoders)")
     try:
         return ADAPTERS[model_type](config)
     except UnsupportedModel:
@@ -317,7 +350,7 @@ def keys_to_read(config: dict, available) -> list[str]:
     arch = architecture_for(config)
     available = set(available)
     names = [arch.token_embeddings, arch.position_embeddings, arch.unembedding]
-    names += [spec.key + suffix for spec in arch.layer_norms for suffix in (".weight", ".bias")]
+    names += [spec.key + suffix for spec in arch.layer_norms if spec.key for suffix in (".weight", ".bias")]
     keys = []
     for name in filter(None, names):
         found = (p + c for c in arch.candidates(name) for p in arch.prefixes if p + c in available)

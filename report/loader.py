@@ -23,7 +23,8 @@ from report.tensors import FLOAT_DTYPES, ModelTensors
 
 @dataclass(frozen=True, eq=False)
 class LayerNorm:
-    """One LayerNorm's parameters. `layer` is -1 for the final LayerNorm; `role` is ln_1, ln_2 or ln_f."""
+    """One LayerNorm's parameters. `layer` is -1 for the final LayerNorm; `role` is ln_1, ln_2 or ln_f.
+    `weight` is the effective gain, the factor the model multiplies by (Gemma's stored weight + 1)."""
 
     name: str
     layer: int
@@ -161,11 +162,15 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
         wpe = wpe[arch.position_offset:]  # rows no position uses (OPT, RoBERTa) are dropped
     norms = []
     for spec in arch.layer_norms:
-        weight = read(spec.key + ".weight")
-        bias = read(spec.key + ".bias", required=arch.norm != "rmsnorm")
-        _check_shape(source.model_id, spec.key + ".weight", weight, (arch.d_model,))
+        if spec.key is None:  # a norm without parameters (OLMo-1): gain 1, no bias
+            weight, bias = np.ones(arch.d_model, dtype=np.float32), None
+        else:
+            weight = read(spec.key + ".weight")
+            bias = read(spec.key + ".bias", required=arch.norm == "layernorm")
+            _check_shape(source.model_id, spec.key + ".weight", weight, (arch.d_model,))
         if bias is not None:
             _check_shape(source.model_id, spec.key + ".bias", bias, (arch.d_model,))
+        weight = weight + np.float32(arch.gain_offset) if arch.gain_offset else weight  # the gain the model applies
         norms.append(LayerNorm(spec.name, spec.layer, spec.role, weight,
                                np.zeros_like(weight) if bias is None else bias, has_bias=bias is not None))
     _check_gains(source.model_id, norms)
@@ -350,7 +355,7 @@ def _check_sizes(model_id: str, arch, reader: "TensorReader") -> None:
                         ("vocab_size", arch.vocab_size)):
         if value < 1:
             raise ReportError(f"{model_id}: config.json gives {what} = {value}; it must be at least 1.")
-    blocks = [spec for spec in arch.layer_norms if spec.layer >= 0]
+    blocks = [spec for spec in arch.layer_norms if spec.layer >= 0 and spec.key]
     last = max((spec.layer for spec in blocks), default=-1)
     missing = [spec.key for spec in blocks if spec.layer == last
                and not any(reader.find(n, arch.prefixes) for n in arch.candidates(spec.key + ".weight"))]

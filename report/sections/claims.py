@@ -12,6 +12,9 @@ from report.calibrate import load as load_calibration
 from report.context import RunContext
 from report.section import Section
 
+CALIBRATION_KEYS = ("fpr", "fpr_ci", "fpr_at", "power", "power_ci", "power_at", "status", "meets_targets", "misses",
+                    "unshown")
+
 
 def run(ctx: RunContext) -> tuple[Claim, ...]:
     found = [c for result in ctx.every_earlier().values() for c in getattr(result, "claims", ())]
@@ -34,8 +37,7 @@ def to_json(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
     rates = calibration()
     return {"tested": len(claims), "of": len(REGISTRY),
             "verdicts": {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")},
-            "calibration": {str(c.id): {key: rates[c.id][key] for key in ("fpr", "fpr_at", "power", "power_at",
-                                                                          "meets_targets", "misses")}
+            "calibration": {str(c.id): {key: rates[c.id].get(key) for key in CALIBRATION_KEYS}
                             for c in claims if c.id in rates}}
 
 

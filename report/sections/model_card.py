@@ -43,8 +43,27 @@ class ModelCard:
     token_encoding: str = ""  # how token strings encode text: byte-level, sentencepiece, wordpiece, plain
     added_tokens: int = 0  # tokens added to the vocabulary as text (add_tokens), shown as that text
     tokens_beyond_embedding: int = 0  # tokenizer entries past the embedding's last row: they have no row
+    norm_roles: dict | None = None  # {role: checkpoint key of its first norm}, from the architecture's adapter
+    effective_gain: str = "weight"  # the factor each norm multiplies by, in terms of its stored weight
+    positions: str = ""  # what "position embeddings" means in this architecture
+    not_applicable: dict | None = None  # {section key: why it has nothing to measure here}
     tensor_dtypes: tuple[tuple[str, str], ...] = ()  # (checkpoint key, stored dtype) of every tensor read
     config_vocab_size: int | None = None  # config.json's vocab_size where it is smaller than the embedding
+
+
+NORM_KINDS = {"layernorm": "LayerNorm (gain and bias)", "rmsnorm": "RMSNorm (gain only, no bias)",
+              "layernorm-no-bias": "LayerNorm without bias (gain only)",
+              "no-parameters": "LayerNorm without parameters (no gain, no bias)"}
+
+
+ROLE_LABELS = {"ln_emb": "on the embeddings", "ln_1": "LN1", "ln_2": "LN2", "ln_post": "on sublayer outputs",
+               "ln_f": "LNf"}
+
+
+def effective_gain(arch) -> str:
+    if arch.norm == "no-parameters":
+        return "1 in every dim (the norms have no parameters)"
+    return f"{arch.gain_offset:g} + weight" if arch.gain_offset else "weight"
 
 
 def stored_dtypes(tensor_dtypes) -> str:
@@ -94,7 +113,8 @@ def run(ctx: RunContext) -> ModelCard:
         d_model=w.d_model, n_positions=w.n_positions, n_layers=w.n_layers, layer_norms=len(w.layer_norms),
         tied=w.tied, frequency_kind=ctx.frequency.kind, frequency_detail=ctx.frequency.detail,
         frequency_known=int(ctx.frequency.known), tensors_sha256=w.tensors_sha256,
-        norm_kind="RMSNorm (gain only, no bias)" if arch.norm == "rmsnorm" else "LayerNorm (gain and bias)",
+        norm_kind=NORM_KINDS[arch.norm], norm_roles=arch.norm_roles(), effective_gain=effective_gain(arch),
+        positions=arch.positions, not_applicable=dict(arch.not_applicable),
         notes=arch.notes, unembedding=unembedding,
         tokenizer_sha256=tokenizer_sha256(t), padding=padding_summary(w, n),
         token_encoding=t.scheme, added_tokens=int(t.added.sum()) if t.added is not None else 0,
@@ -111,8 +131,9 @@ def to_json(card: ModelCard, ctx: RunContext) -> dict:
             "analysed_matrix": "input embedding", "unembedding": card.unembedding, "padding": card.padding,
             "token_encoding": card.token_encoding, "added_tokens": card.added_tokens,
             "tokens_beyond_embedding": card.tokens_beyond_embedding, "fetch": ctx.weights.fetch,
-            "stored_dtype": stored_dtypes(card.tensor_dtypes), "tensor_dtypes": dict(card.tensor_dtypes),
-            "config_vocab_size": card.config_vocab_size}
+            "norm_roles": card.norm_roles, "effective_gain": card.effective_gain, "positions": card.positions,
+            "not_applicable": card.not_applicable, "stored_dtype": stored_dtypes(card.tensor_dtypes),
+            "tensor_dtypes": dict(card.tensor_dtypes), "config_vocab_size": card.config_vocab_size}
 
 
 def fetch_line(fetch: dict | None) -> str | None:
@@ -134,8 +155,8 @@ def figures(card: ModelCard, ctx: RunContext) -> list:
 
 def context(card: ModelCard, ctx: RunContext) -> dict:
     return {"card": card, "tensor_sha256": ctx.weights.tensor_sha256, "word_start_rule": ctx.weights.word_start_rule,
-            "fetch": fetch_line(ctx.weights.fetch), "stored_dtype": stored_dtypes(card.tensor_dtypes),
-            "tensor_dtype": dict(card.tensor_dtypes)}
+            "fetch": fetch_line(ctx.weights.fetch), "role_labels": ROLE_LABELS,
+            "stored_dtype": stored_dtypes(card.tensor_dtypes), "tensor_dtype": dict(card.tensor_dtypes)}
 
 
 SECTION = Section("model_card", "The model and the notation", run, to_json, figures, context,

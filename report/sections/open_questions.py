@@ -53,15 +53,17 @@ class OpenQuestions:
     corpus_encoding: str | None = None
 
 
-def _read_gains(ctx: RunContext, role: str) -> np.ndarray:
-    """[L, d] gain of the norm whose output the role reads (pre-LN: the block's own; post-LN: the previous one)."""
+def _read_gains(ctx: RunContext, role: str) -> np.ndarray | None:
+    """[L, d] gain of the norm whose output the role reads (pre-LN: the block's own; post-LN: the previous one);
+    None where no norm sits in front of the read (OLMo-2): the weights alone then say what is read."""
     w = ctx.weights
     if role == "mlp_in":
-        return np.array([ln.weight for ln in w.norms_with_role(w.mlp_norm_role)])
-    if w.mlp_norm_role == "ln_2":
-        return np.array([ln.weight for ln in w.norms_with_role("ln_1")])
-    before = list(w.norms_with_role("ln_emb")[:1]) + list(w.norms_with_role("ln_2"))
-    return np.array([ln.weight for ln in before[: w.n_layers]])
+        norms = w.norms_with_role(w.mlp_norm_role)
+    elif w.mlp_norm_role == "ln_2":
+        norms = w.norms_with_role("ln_1")
+    else:
+        norms = (list(w.norms_with_role("ln_emb")[:1]) + list(w.norms_with_role("ln_2")))[: w.n_layers]
+    return np.array([ln.weight for ln in norms]) if len(norms) == w.n_layers else None
 
 
 def _fetched_only(weights) -> str:

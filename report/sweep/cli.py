@@ -10,8 +10,8 @@ from pathlib import Path
 
 from report.cache import Cache
 from report.errors import ReportError
-from report.output_folder import check_destination, destination_folder
-from report.sweep import engine
+from report.output_folder import check_destination, destination_folder, folder_name, folder_names
+from report.sweep import compatible, engine
 from report.sweep.sources import discover
 from report.sweep.task import Settings
 from report.sweep.write import write_sweep
@@ -50,21 +50,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.corpus is not None and not args.corpus.is_file():
-        raise ReportError(f"The corpus {args.corpus} is not a readable file.")
-    if args.workers is not None and args.workers < 1:
-        raise ReportError("--workers must be at least 1.")
+    check_options(args)
     runs: dict[str, list] = {}
-    for spec in args.run:
-        checkpoints = discover(spec, args.revisions if not Path(spec).expanduser().is_dir() else None)
-        name = checkpoints[0].run
-        if name in runs:
-            raise ReportError(f"Two runs are both named {name!r}; give each run once, or copy one under another name.")
-        runs[name] = checkpoints
+    given: dict[str, str] = {}
+    # runs are named as the report names models: a local folder by the shortest path suffix no other run shares,
+    # so only the same run given twice (or a symlink to it) can share a name
+    for spec, name in zip(args.run, folder_names(args.run)):
+        if name in given:
+            raise ReportError(f"{given[name]!r} and {spec!r} would both be named {name!r} (the same folder, or "
+                              "a link to it, given twice?); give each run once.")
+        given[name] = spec
+        runs[name] = discover(spec, args.revisions if not _is_local(spec) else None, name)
+    compatible.check_configs(runs)  # a run that mixes widths or vocabularies is refused before any analysis
     sweep_name = args.name or (next(iter(runs)) if len(runs) == 1 else "sweep")
-    # Refuse a bad destination now, not after hours of checkpoints: a folder we did not write, or one in a run.
-    local_runs = [Path(spec).expanduser() for spec in args.run if Path(spec).expanduser().is_dir()]
-    check_destination(destination_folder(args.out, sweep_name), local_runs)
+    # Refuse a bad destination now, not after hours of checkpoints (a folder we did not write, or one in a run),
+    # and before creating any folder: OUT itself may lie inside a run.
+    local_runs = [Path(spec).expanduser() for spec in args.run if _is_local(spec)]
+    check_destination(args.out.absolute() / folder_name(sweep_name), local_runs)
+    destination_folder(args.out, sweep_name)
     cache = Cache.from_environment(enabled=not args.no_cache)
     settings = Settings(frequency=args.frequency, corpus=str(args.corpus.resolve()) if args.corpus else None,
                         seed=args.seed, device=args.device, cache_folder=str(cache.folder) if cache else None,
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     for name, checkpoints in runs.items():
         by_run[name] = outcomes[start:start + len(checkpoints)]
         start += len(checkpoints)
+    compatible.check_outcomes(runs, by_run)  # the tokenizer, and Hub checkpoints, are known only now
     recorded = {"frequency": "corpus" if args.corpus else args.frequency,
                 "corpus": str(args.corpus) if args.corpus else None, "seed": args.seed}
     folder, _ = write_sweep(args.out, sweep_name, runs, by_run, recorded)
@@ -90,12 +94,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse bad options before any checkpoint is looked at."""
+    if args.seed < 0:
+        raise ReportError(f"--seed {args.seed}: a seed is a whole number of 0 or more.")
+    if args.corpus is not None and not args.corpus.is_file():
+        raise ReportError(f"The corpus {args.corpus} is not a readable file.")
+    if args.workers is not None and args.workers < 1:
+        raise ReportError("--workers must be at least 1.")
+    if args.revisions and all(_is_local(spec) for spec in args.run):
+        raise ReportError(f"--revisions applies to Hub ids, but every --run is a local folder "
+                          f"({', '.join(map(repr, args.run))}); a local run's checkpoints are its checkpoint-N "
+                          "subfolders.")
+
+
+def _is_local(spec: str) -> bool:
+    return Path(spec).expanduser().is_dir()
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
         return run(args)
     except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from report.cli import one_paragraph  # not at the top: report.cli imports this module
+
+        print(f"error: {one_paragraph(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: no sweep report was written; finished checkpoints are cached, so rerunning the same "

@@ -4,8 +4,9 @@ The pool is sized to the machine: no more processes than cores, nor than the mem
 `WORKER_MEMORY_GB` each (the peak a GPT-2-size analysis stays under), and torch threads are shared out
 so the processes do not oversubscribe the cores. A process that dies (killed, out of memory) breaks a
 Python process pool; the pool is then rebuilt and the unfinished checkpoints resubmitted, up to
-`ATTEMPTS` times each. On Dask the scheduler does the same when a worker is lost (a task is retried on
-another worker until it has killed `distributed.scheduler.allowed-failures` workers).
+`ATTEMPTS` times each. A worker ends when the driver dies (`lifeline`). On Dask the scheduler does the
+same when a worker is lost (a task is retried on another worker until it has killed
+`distributed.scheduler.allowed-failures` workers).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import replace
 from tqdm import tqdm
 
 from report.errors import ReportError
+from report.sweep.lifeline import die_with_parent
 from report.sweep.sources import Checkpoint
 from report.sweep.task import Settings, analyse_checkpoint
 
@@ -63,7 +65,9 @@ def run_local(checkpoints: list[Checkpoint], settings: Settings, workers: int | 
     try:
         while len(outcomes) < len(checkpoints):
             left = [i for i in range(len(checkpoints)) if i not in outcomes]
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            before = set(multiprocessing.active_children())
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=die_with_parent, initargs=(os.getpid(),))
             try:
                 running = {pool.submit(analyse_checkpoint, checkpoints[i], settings): i for i in left}
                 while running:
@@ -80,7 +84,7 @@ def run_local(checkpoints: list[Checkpoint], settings: Settings, workers: int | 
                         _finished(bar, checkpoints[index], outcomes[index], on_done, index)
                 pool.shutdown(wait=True)
             except BaseException:  # interrupted: stop the workers now rather than finish the queue
-                _stop(pool)
+                _stop(pool, before)
                 raise
             else:
                 pool.shutdown(wait=True)
@@ -118,16 +122,17 @@ def run_dask(checkpoints: list[Checkpoint], settings: Settings, address: str,
     return [outcomes[i] for i in range(len(checkpoints))]
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public way before Python 3.14;
-    pool.shutdown(wait=False, cancel_futures=True)  # and shutdown forgets them
-    for process in processes:
+def _stop(pool: ProcessPoolExecutor, before: set) -> None:
+    """Cancel what has not started and end the pool's workers: this process's children that `before` (taken
+    just before the pool was made) does not hold."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in set(multiprocessing.active_children()) - before:
         process.terminate()
 
 
 def lost(error: str) -> dict:
-    return {"status": "failed", "error": error, "results": None, "ln_gains": None, "files": {},
-            "computed": False, "seconds": None, "peak_rss_mb": None}
+    return {"status": "failed", "error": error, "results": None, "ln_gains": None, "tokenizer_sha256": None,
+            "files": {}, "computed": False, "seconds": None, "peak_rss_mb": None}
 
 
 def _finished(bar: tqdm, checkpoint: Checkpoint, outcome: dict, on_done, index: int) -> None:

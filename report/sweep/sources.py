@@ -36,19 +36,21 @@ class Checkpoint:
         return f"{self.run} step {self.step}"
 
 
-def discover(run: str, revisions: list[str] | None = None) -> list[Checkpoint]:
-    """The checkpoints of one run, in step order. `run` is a local folder or a Hub id."""
+def discover(run: str, revisions: list[str] | None = None, name: str | None = None) -> list[Checkpoint]:
+    """The checkpoints of one run, in step order. `run` is a local folder or a Hub id; `name` is the run's
+    name in the report (default: its folder's name, or the Hub id)."""
     folder = Path(run).expanduser()
+    name = name or run_name(run)
     if folder.is_dir():
         if revisions:
             raise ReportError(f"--revisions applies to Hub ids, but {run!r} is a local folder; its checkpoints "
                               "are its checkpoint-N subfolders.")
-        found = trainer_checkpoints(folder, run_name(run))
+        found = trainer_checkpoints(folder, name)
     elif HUB_ID.match(run) and not run.startswith((".", "/", "~")):
         if not revisions:
             raise ReportError(f"{run!r} is not a local folder; for a Hub id, say which revisions to sweep with "
                               "--revisions (a pattern such as 'step*', or names such as step1000,step2000).")
-        found = hub_checkpoints(run, revisions)
+        found = hub_checkpoints(run, revisions, name)
     else:
         raise ReportError(f"No such run folder: {run!r}. Give a folder of checkpoint-N subfolders (Hugging Face "
                           "Trainer layout) or a Hub id with --revisions.")
@@ -83,10 +85,11 @@ def trainer_step(folder: Path, from_name: int) -> int:
         step = state["global_step"]
     except (OSError, ValueError, KeyError, TypeError):
         return from_name
-    return step if isinstance(step, int) and step >= 0 else from_name
+    # JSON true is a Python int too (bool subclasses int); a step is a whole number, never a flag
+    return step if type(step) is int and step >= 0 else from_name
 
 
-def hub_checkpoints(repo_id: str, revisions: list[str]) -> list[Checkpoint]:
+def hub_checkpoints(repo_id: str, revisions: list[str], name: str) -> list[Checkpoint]:
     wanted = [r.strip() for value in revisions for r in value.split(",") if r.strip()]
     patterns = [r for r in wanted if WILDCARDS & set(r)]
     names = [r for r in wanted if r not in patterns]
@@ -97,7 +100,6 @@ def hub_checkpoints(repo_id: str, revisions: list[str]) -> list[Checkpoint]:
             raise ReportError(f"No branch or tag of {repo_id} matches {', '.join(patterns)} "
                               f"({len(refs)} refs listed).")
         names = sorted(set(names) | set(matched))
-    name = folder_name(repo_id)
     return [Checkpoint(name, revision_step(repo_id, r), repo_id, r) for r in names]
 
 

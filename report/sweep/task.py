@@ -25,6 +25,7 @@ from report.errors import ReportError
 from report.pipeline import Request, analyse, results_document, write_report
 from report.progress import Progress
 from report.sweep.sources import Checkpoint
+from report.tokens import tokenizer_sha256
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,11 @@ class Settings:
 
 
 def analyse_checkpoint(checkpoint: Checkpoint, settings: Settings) -> dict:
-    """{status, error, results, ln_gains, files, computed, seconds, peak_rss_mb} for one checkpoint."""
+    """{status, error, results, ln_gains, tokenizer_sha256, files, computed, seconds, peak_rss_mb} for one
+    checkpoint."""
     began = time.perf_counter()
-    outcome = {"status": "ok", "error": None, "results": None, "ln_gains": None, "files": {}, "computed": False}
+    outcome = {"status": "ok", "error": None, "results": None, "ln_gains": None, "tokenizer_sha256": None,
+               "files": {}, "computed": False}
     try:
         outcome.update(_analyse(checkpoint, settings))
     except Exception as exc:  # recorded and shown in the report; the sweep goes on
@@ -78,7 +81,7 @@ def _analyse(checkpoint: Checkpoint, settings: Settings) -> dict:
     computed = any(name == "tokenizer" for name, _ in progress.timings)  # a cache hit stops after loading
     files = _full_report(ctx) if settings.full_reports else {}
     return {"results": results_json.plain(results_document(ctx)), "ln_gains": ln_gains(ctx.weights),
-            "files": files, "computed": computed}
+            "tokenizer_sha256": tokenizer_sha256(ctx.tokens), "files": files, "computed": computed}
 
 
 def ln_gains(weights) -> dict:
@@ -94,14 +97,14 @@ def _full_report(ctx) -> dict[str, bytes]:
     """The checkpoint's own report (HTML, PDF, figures), as file bytes by relative path."""
     staging = Path(tempfile.mkdtemp(prefix="sweep-checkpoint-"))
     this = multiprocessing.current_process()
-    daemon = this._config.get("daemon", False)
+    daemon = this.daemon
     # Dask runs tasks in daemonic processes, which multiprocessing forbids to start children; the report's
     # figure workers are joined (or terminated) before write_report returns, so none can outlive this task.
-    this._config["daemon"] = False
+    this.daemon = False
     try:
         folder = staging / "report"
         write_report(ctx, folder, Progress("report", total=1, enabled=False))
         return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
     finally:
-        this._config["daemon"] = daemon
+        this.daemon = daemon
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,30 +1,34 @@
-"""From each checkpoint's results.json to trajectories and emergence steps (pure; no I/O).
+"""From each checkpoint's results.json to trajectories and emergence intervals (pure; no I/O).
 
-Emergence rules, all of the form "the first checkpoint from which X holds at every later checkpoint":
+Emergence: each condition's verdict at every checkpoint, fitted with one change point (report/sweep/emergence.py),
+so an isolated miss or a flip at the last checkpoint neither delays nor erases it:
 - unigram dim: the checkpoint's unigram dim stands out (the unigram analysis's own standout rule) and is the
-  same dim as at the last checkpoint. Dims are tracked by identity within one run only.
+  final dim: the one standing out most often over the last `FINAL_WINDOW` known checkpoints (ties: the later).
+  Dims are tracked by identity within one run only.
 - heavy dims: the position analysis finds a separated cluster of position-heavy dims.
-- clump: the outlier analysis finds a clump, and it holds at least `CLUMP_OVERLAP` of the final clump's tokens.
-A checkpoint that failed is left out of the rules (unknown, not false). The emergence step is a checkpoint's
-step; the structure appeared after `previous_step` (the checkpoint before it) and by `step`.
+- clump: the outlier analysis finds a clump holding at least `CLUMP_OVERLAP` of the final clump's tokens (the
+  last clump found).
+A checkpoint that failed is unknown, not false; inside an emergence interval it is named as a gap.
 """
 
 from __future__ import annotations
 
 from analyses.claims import BY_ID
 from report.results_json import at_path
+from report.sweep.emergence import RULE, change_point, spread
 
 CLUMP_OVERLAP = 0.5
+FINAL_WINDOW = 3
 METRICS = ("self_predict_fraction", "unigram_dim", "unigram_standout", "unigram_frequency_spearman",
            "heavy_dim_count", "clump_size", "clump_overlap_final", "cos_svd0_mean", "leading_space_auroc",
            "norm_frequency_spearman", "claims_holding")
-RULES = {
-    "unigram_dim": "first checkpoint from which the unigram dim stands out (≥ 2 pre-MLP norms with robust z ≥ 5) "
-                   "at every later checkpoint and is the same dim as at the last checkpoint",
-    "heavy_dims": "first checkpoint from which every later checkpoint has a separated cluster of position-heavy dims",
-    "clump": f"first checkpoint from which every later checkpoint has a clump holding ≥ {CLUMP_OVERLAP:.0%} of the "
-             "last checkpoint's clump tokens",
+CONDITIONS = {
+    "unigram_dim": f"the unigram dim stands out (≥ 2 pre-MLP norms with robust z ≥ 5) and is the dim standing out "
+                   f"most often over the last {FINAL_WINDOW} checkpoints",
+    "heavy_dims": "there is a separated cluster of position-heavy dims",
+    "clump": f"there is a clump holding ≥ {CLUMP_OVERLAP:.0%} of the last clump found's tokens",
 }
+RULES = {key: f"{condition}; emergence: {RULE}" for key, condition in CONDITIONS.items()}
 
 
 def norm_frequency_spearman(results: dict) -> float | None:
@@ -34,8 +38,8 @@ def norm_frequency_spearman(results: dict) -> float | None:
     return None
 
 
-def metrics(results: dict | None, final_clump: set[int]) -> dict:
-    """The headline numbers of one checkpoint; all None for a failed one."""
+def metrics(results: dict | None, reference_clump: set[int]) -> dict:
+    """The headline numbers of one checkpoint; all None for a failed one. `reference_clump`: the final clump."""
     if results is None:
         return dict.fromkeys(METRICS)
     clump = set(at_path(results, "analyses.outliers.clump_token_ids") or [])
@@ -46,24 +50,12 @@ def metrics(results: dict | None, final_clump: set[int]) -> dict:
         "unigram_frequency_spearman": at_path(results, "analyses.unigram.frequency.spearman"),
         "heavy_dim_count": at_path(results, "analyses.position.heavy_dim_count"),
         "clump_size": len(clump),
-        "clump_overlap_final": len(clump & final_clump) / len(final_clump) if final_clump else None,
+        "clump_overlap_final": len(clump & reference_clump) / len(reference_clump) if reference_clump else None,
         "cos_svd0_mean": at_path(results, "analyses.svd.cos_svd0_mean"),
         "leading_space_auroc": at_path(results, "analyses.svd.leading_space_auroc"),
         "norm_frequency_spearman": norm_frequency_spearman(results),
         "claims_holding": sum(c.get("verdict") == "holds" for c in results.get("claims", [])),
     }
-
-
-def stable_from(steps: list[int], flags: list[bool | None]) -> dict | None:
-    """{step, previous_step} of the first checkpoint from which every known flag is True; None if the last
-    known flag is not True."""
-    known = [(s, f) for s, f in zip(steps, flags) if f is not None]
-    if not known or not known[-1][1]:
-        return None
-    first = len(known) - 1
-    while first > 0 and known[first - 1][1]:
-        first -= 1
-    return {"step": known[first][0], "previous_step": known[first - 1][0] if first else None}
 
 
 def run_block(steps: list[int], entries: list[dict], outcomes: list[dict]) -> dict:
@@ -72,8 +64,8 @@ def run_block(steps: list[int], entries: list[dict], outcomes: list[dict]) -> di
     `entries` are the sweep.json checkpoint rows; `outcomes` the tasks' outcomes, both in step order."""
     documents = [o["results"] if o["status"] == "ok" else None for o in outcomes]
     last = next((d for d in reversed(documents) if d is not None), None)
-    final_clump = set(at_path(last, "analyses.outliers.clump_token_ids") or [])
-    rows = [metrics(d, final_clump) for d in documents]
+    reference_clump = final_clump(documents)
+    rows = [metrics(d, reference_clump) for d in documents]
     trajectories = {name: [row[name] for row in rows] for name in METRICS}
     return {
         "steps": steps,
@@ -81,26 +73,48 @@ def run_block(steps: list[int], entries: list[dict], outcomes: list[dict]) -> di
         "trajectories": trajectories,
         "emergence": emergence(steps, documents, trajectories),
         "claims": claims_matrix(documents),
-        "unigram_dim_ln_gains": unigram_ln_gains(at_path(last, "analyses.unigram.dim"), outcomes),
+        "unigram_dim_ln_gains": unigram_ln_gains(_first_set(final_unigram_dim(documents),
+                                                            at_path(last, "analyses.unigram.dim")), outcomes),
         "final": {name: next((v for v in reversed(trajectories[name]) if v is not None), None) for name in METRICS},
     }
 
 
+def _first_set(*values):
+    return next((v for v in values if v is not None), None)
+
+
+def final_clump(documents: list[dict | None]) -> set[int]:
+    """The last clump found: a last checkpoint without one (a flip) does not erase the clump's history."""
+    clumps = (at_path(d, "analyses.outliers.clump_token_ids") for d in reversed(documents) if d is not None)
+    return set(next((c for c in clumps if c), []))
+
+
+def final_unigram_dim(documents: list[dict | None]) -> int | None:
+    """The dim standing out most often over the last FINAL_WINDOW known checkpoints (ties: the later one)."""
+    window = [d for d in documents if d is not None][-FINAL_WINDOW:]
+    dims = [at_path(d, "analyses.unigram.dim") for d in window if at_path(d, "analyses.unigram.standout")]
+    return max(reversed(dims), key=dims.count) if dims else None
+
+
 def emergence(steps: list[int], documents: list[dict | None], trajectories: dict) -> dict:
-    last = next((d for d in reversed(documents) if d is not None), None)
-    final_dim = at_path(last, "analyses.unigram.dim") if at_path(last, "analyses.unigram.standout") else None
-    unigram = stable_from(steps, [None if d is None else bool(at_path(d, "analyses.unigram.standout"))
-                                  and at_path(d, "analyses.unigram.dim") == final_dim for d in documents])
-    heavy = stable_from(steps, [None if d is None else bool(at_path(d, "analyses.position.has_heavy_cluster"))
-                                for d in documents])
-    overlap = trajectories["clump_overlap_final"]
-    clump = stable_from(steps, [None if d is None else bool(size) and (share or 0) >= CLUMP_OVERLAP
-                                for d, size, share in zip(documents, trajectories["clump_size"], overlap)])
+    """{condition: its change point (report/sweep/emergence.py) with `rule` and what it found | None, rules}."""
+    final_dim = final_unigram_dim(documents)
+    unigram = change_point(steps, [None if d is None else bool(at_path(d, "analyses.unigram.standout"))
+                                   and at_path(d, "analyses.unigram.dim") == final_dim for d in documents])
+    heavy_flags = [None if d is None else bool(at_path(d, "analyses.position.has_heavy_cluster")) for d in documents]
+    heavy = change_point(steps, heavy_flags)
+    last_heavy = next((d for d, flag in zip(reversed(documents), reversed(heavy_flags)) if flag), None)
+    sizes, shares = trajectories["clump_size"], trajectories["clump_overlap_final"]
+    clump = change_point(steps, [None if d is None else bool(size) and (share or 0) >= CLUMP_OVERLAP
+                                 for d, size, share in zip(documents, sizes, shares)])
     return {
-        "unigram_dim": None if unigram is None else {"dim": final_dim, **unigram},
-        "heavy_dims": None if heavy is None else {**heavy, "dims": at_path(last, "analyses.position.heavy_dims")},
-        "clump": None if clump is None else {**clump, "size": trajectories["clump_size"][steps.index(clump["step"])]},
-        "rules": RULES,
+        "unigram_dim": None if unigram is None else {"dim": final_dim, **unigram, "rule": RULES["unigram_dim"]},
+        "heavy_dims": None if heavy is None else {**heavy, "rule": RULES["heavy_dims"],
+                                                  "dims": at_path(last_heavy, "analyses.position.heavy_dims")},
+        "clump": None if clump is None else {**clump, "rule": RULES["clump"],
+                                             "size": sizes[steps.index(clump["step"])]},
+        "rules": RULES,  # each condition's whole rule; the same text as its entry's `rule`
+        "conditions": CONDITIONS, "rule": RULE,  # the parts: what holds at a checkpoint, and the change point
     }
 
 
@@ -152,3 +166,8 @@ def across_runs(blocks: dict[str, dict]) -> list[dict]:
             "final": block["final"],
         })
     return rows
+
+
+def emergence_spread(blocks: dict[str, dict]) -> dict:
+    """{condition: {runs, emerged, never, min, median, max}} of the emergence steps over runs (seeds)."""
+    return {key: spread({name: block["emergence"][key] for name, block in blocks.items()}) for key in CONDITIONS}

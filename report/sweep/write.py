@@ -43,6 +43,7 @@ def sweep_document(name: str, runs: dict[str, list[Checkpoint]], outcomes: dict[
                         emergence=only["emergence"])
     document["runs"] = blocks
     document["across_runs"] = trajectory.across_runs(blocks)
+    document["emergence_spread"] = trajectory.emergence_spread(blocks)
     return document
 
 
@@ -76,10 +77,11 @@ def _figures(document: dict) -> list[FigureSpec]:
     runs = document["runs"]
     specs = [FigureSpec("sweep_unigram_identity", plots.unigram_identity(runs),  # in reading order
                         "The dim the unigram analysis names at each checkpoint; filled where it stands out. The "
-                        "dotted line marks the step from which the same dim stands out to the end."),
+                        "shaded span is the final dim's emergence interval, the dotted line its first step for good."),
              FigureSpec("sweep_trajectories", plots.trajectories(runs),
                         "Headline numbers against training step (symmetric-log axis: linear below the first "
-                        "non-zero step); gaps are checkpoints whose analysis failed.")]
+                        "non-zero step); gaps are checkpoints whose analysis failed. Shaded in each run's colour: "
+                        "the emergence interval of the position-heavy dims and of the clump.")]
     for index, (name, block) in enumerate(runs.items()):
         figure = plots.unigram_ln_gains(name, block)
         if figure is not None:

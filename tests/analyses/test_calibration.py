@@ -162,4 +162,21 @@ def test_searches_can_be_left_out_above_a_vocabulary_size_and_the_table_says_so(
               "2": {"d=64, V=4k": _row(0, 7, 1, 1), "d=64, V=50k": _row(0, 7, 1, 1)}}
     summary = calibrate.summarise({"sizes": sizes, "claims": claims})
     assert summary["22"]["misses"] == ["not run at d=64, V=50k (the zero-layer and clump searches were left out there)"]
-    assert summary["2"]["meets_targets"]
+    assert summary["2"]["misses"] == [] and summary["2"]["status"] == "not shown"  # 0 of 7 nulls shows ≤ 35% only
+
+
+def test_a_target_counts_as_met_only_when_its_95_percent_bound_meets_it():
+    assert calibrate.needed_replicates(calibrate.MAX_FPR, all_hits=False) == 73  # 0 of 73: upper bound 4.99%
+    assert calibrate.needed_replicates(calibrate.MIN_POWER, all_hits=True) == 35  # 35 of 35: lower bound 90.1%
+    sizes = [{"size": "d=64, V=4k", "replicates": 1, "zero_layer_and_clump": 1}]
+    enough = calibrate.summarise({"sizes": sizes, "claims": {"1": {"d=64, V=4k": _row(0, 73, 35, 35)}}})["1"]
+    assert enough["status"] == "shown" and enough["meets_targets"] and enough["unshown"] == []
+    few_nulls = calibrate.summarise({"sizes": sizes, "claims": {"1": {"d=64, V=4k": _row(0, 60, 35, 35)}}})["1"]
+    assert few_nulls["status"] == "not shown" and not few_nulls["meets_targets"]
+    assert few_nulls["unshown"] == ["false-positive rate up to 6% at d=64, V=4k (0 of 60 null models; 73 without a "
+                                    "false positive would show ≤ 5%)"]
+    few_planted = calibrate.summarise({"sizes": sizes, "claims": {"1": {"d=64, V=4k": _row(0, 80, 15, 15)}}})["1"]
+    assert few_planted["unshown"][0].startswith("power as low as 80% at d=64, V=4k (15 of 15 planted models; 35 hits")
+    assert "not shown at 95%" in calibrate._verdict_cell(few_planted)
+    missed = calibrate.summarise({"sizes": sizes, "claims": {"1": {"d=64, V=4k": _row(5, 80, 15, 15)}}})["1"]
+    assert missed["status"] == "missed" and missed["unshown"] == []

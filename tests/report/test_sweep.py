@@ -47,6 +47,12 @@ def test_emergence_steps_match_the_planted_onsets(series, local):
     assert found["heavy_dims"]["dims"] == list(growth.spec.heavy_dims)
     assert found["clump"]["step"] == series.first_step_from(growth.clump_from)
     assert found["clump"]["size"] == len(series.final.clump)
+    steps = growth.steps  # each interval: from the checkpoint before the planted onset to the first after it
+    for key, onset in (("unigram_dim", growth.unigram_from), ("heavy_dims", growth.heavy_from),
+                       ("clump", growth.clump_from)):
+        first = series.first_step_from(onset)
+        assert found[key]["interval"] == [steps[steps.index(first) - 1], first], key
+        assert found[key]["gaps"] == found[key]["exceptions"] == [] and found[key]["rule"] == found["rules"][key]
     assert document["runs"]["run"]["emergence"] == found
 
 
@@ -179,6 +185,10 @@ def test_several_runs_are_compared_by_behaviour(tmp_path):
             assert row["results"].startswith(f"checkpoints/{name}/")
             assert (folder / row["results"]).is_file()
     assert document["runs"]["seed-b"]["emergence"]["unigram_dim"] is None
+    spread = document["emergence_spread"]
+    assert spread["unigram_dim"] == {"runs": 2, "emerged": 1, "never": ["seed-b"], "min": 400, "median": 400,
+                                     "max": 400}
+    assert (spread["heavy_dims"]["min"], spread["heavy_dims"]["max"]) == (400, 400)
 
 
 def test_a_bad_destination_is_refused_before_any_checkpoint_runs(series, tmp_path, monkeypatch, capsys):

@@ -37,7 +37,8 @@ def test_sweep_over_hub_revisions(tmp_path, monkeypatch):
     results = json.loads((folder / rows[-1]["results"]).read_text(encoding="utf-8"))
     assert results["model"]["id"].startswith(REPO)
     growth, found = series.growth, document["emergence"]
-    assert found["unigram_dim"] == {"dim": growth.spec.unigram_dim, "step": 400, "previous_step": 200}
+    assert found["unigram_dim"]["dim"] == growth.spec.unigram_dim
+    assert found["unigram_dim"]["interval"] == [200, 400] and found["unigram_dim"]["gaps"] == []
     assert found["heavy_dims"]["step"] == 200 and found["clump"]["step"] == 800
     assert (folder / "sweep.pdf").stat().st_size > 0
     whole = sum((f / "model.safetensors").stat().st_size for f in series.folders)

@@ -1,5 +1,6 @@
 """Sweep pieces without running analyses: checkpoint discovery, Hub revision resolution (list_repo_refs
-mocked: no network in tests), the emergence rule, the pool size."""
+mocked: no network in tests), the comparison across runs, the pool size (the emergence rule:
+test_emergence.py)."""
 
 from __future__ import annotations
 
@@ -78,17 +79,6 @@ def test_listing_failure_is_one_clear_error(monkeypatch):
         sources.discover("gpt2", ["step*"])
 
 
-def test_stable_from_needs_the_flag_to_hold_to_the_end():
-    steps = [0, 10, 20, 30, 40]
-    assert trajectory.stable_from(steps, [False, True, False, True, True]) == {"step": 30, "previous_step": 20}
-    assert trajectory.stable_from(steps, [True] * 5) == {"step": 0, "previous_step": None}
-    assert trajectory.stable_from(steps, [True, True, True, True, False]) is None
-    # a failed checkpoint (None) is unknown, not false: it neither breaks nor starts a stretch
-    assert trajectory.stable_from(steps, [False, True, None, True, True]) == {"step": 10, "previous_step": 0}
-    assert trajectory.stable_from(steps, [True, True, True, True, None]) == {"step": 0, "previous_step": None}
-    assert trajectory.stable_from(steps, [None] * 5) is None
-
-
 def test_across_runs_compares_behaviour_not_dim_index():
     def block(dim_found):
         return {"steps": [0, 100], "final": dict.fromkeys(trajectory.METRICS),
@@ -115,3 +105,12 @@ def test_claims_matrix_rows_by_number_with_registered_names_and_gaps_for_failed_
     rows = trajectory.claims_matrix([old, None, new])
     assert [(r["id"], r["name"]) for r in rows] == [(9, "unigram_dim_in_gains"), (24, "rare_token_clump")]
     assert [r["verdicts"] for r in rows] == [[None, None, "holds"], ["fails", None, "holds"]]
+
+
+@pytest.mark.parametrize("state", [{"global_step": True}, {"global_step": False}, {"global_step": 12.5},
+                                   {"global_step": -3}, {"global_step": "40"}, {}, []])
+def test_a_global_step_that_is_not_a_whole_number_falls_back_to_the_folder_number(tmp_path, state):
+    (tmp_path / "checkpoint-40").mkdir()
+    (tmp_path / "checkpoint-40" / "trainer_state.json").write_text(json.dumps(state))
+    (step,) = [c.step for c in sources.discover(str(tmp_path))]
+    assert step == 40 and type(step) is int

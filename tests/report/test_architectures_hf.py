@@ -1,0 +1,228 @@
+"""Coverage of today's architectures: for every supported model_type, a tiny random model built by transformers
+itself goes through the report's analyses; the model card names which norm plays which role, the effective gain
+and what "positions" means, and every section either ran or is listed with the reason it does not apply.
+Known-answer tests plant what only the architecture's own conventions reveal (Gemma's `1 + weight` gain)."""
+
+from __future__ import annotations
+
+import os
+from html import unescape
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from report.hub import resolve
+from report.loader import load_weights
+from report.pipeline import Request, analyse, build, results_document
+from report.progress import Progress
+from report.sections import all_sections
+from tests.tiny_hf import MissingType, write_tiny
+
+# model_type -> {role: checkpoint key of its first norm}: which norm plays which role.
+ROLES = {
+    "gemma": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "gemma2": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.pre_feedforward_layernorm",
+               "ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "gemma3_text": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.pre_feedforward_layernorm",
+                    "ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "bloom": {"ln_emb": "word_embeddings_layernorm", "ln_1": "h.0.input_layernorm",
+              "ln_2": "h.0.post_attention_layernorm", "ln_f": "ln_f"},
+    "gpt_bigcode": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_2", "ln_f": "ln_f"},
+    "qwen3": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "phi3": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "mixtral": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "olmo": {"ln_1": "layers.0.ln_1 (no parameters)", "ln_2": "layers.0.ln_2 (no parameters)",
+             "ln_f": "final_ln (no parameters)"},
+    "olmo2": {"ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+}
+EFFECTIVE_GAIN = {"olmo": "1 in every dim (the norms have no parameters)", "gemma": "1 + weight",
+                  "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
+TYPES = tuple(ROLES)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict:
+    """One tiny random model per type, written once (a MissingType is kept and turned into a skip)."""
+    root = tmp_path_factory.mktemp("tiny-hf")
+    models = {}
+    for model_type in TYPES:
+        try:
+            models[model_type] = write_tiny(root / model_type, model_type)
+        except MissingType as exc:
+            models[model_type] = exc
+    return models
+
+
+def _folder(tiny_models, model_type):
+    built = tiny_models[model_type]
+    if isinstance(built, MissingType):
+        pytest.skip(str(built))
+    return built
+
+
+@pytest.fixture(scope="session")
+def analysed(tiny_models) -> dict:
+    """results.json's document for every type, from the report's own analysis path (no figures, no PDF)."""
+    documents = {}
+    for model_type, folder in tiny_models.items():
+        if not isinstance(folder, MissingType):
+            ctx, _ = analyse(Request(model=str(folder), frequency="token-index"),
+                             Progress(model_type, 0, enabled=False))
+            documents[model_type] = results_document(ctx)
+    return documents
+
+
+@pytest.mark.parametrize("model_type", TYPES)
+def test_model_card_names_roles_gain_and_positions(tiny_models, analysed, model_type):
+    _folder(tiny_models, model_type)
+    document = analysed[model_type]
+    card = document["analyses"]["model_card"]
+    assert document["model"]["architecture"] == model_type
+    assert card["norm_roles"] == ROLES[model_type]
+    assert card["effective_gain"] == EFFECTIVE_GAIN.get(model_type, "weight")
+    assert card["positions"]
+
+
+@pytest.mark.parametrize("model_type", TYPES)
+def test_every_section_ran_or_says_why_not(tiny_models, analysed, model_type):
+    _folder(tiny_models, model_type)
+    document = analysed[model_type]
+    skipped = document["analyses"]["model_card"]["not_applicable"]
+    assert all(reason for reason in skipped.values())
+    for section in all_sections():
+        key = section.json_key or section.key
+        assert key in document["analyses"] or section.key in skipped, section.key
+    if document["model"]["n_positions"] == 0:  # no table: every position claim is not applicable
+        verdicts = {c["id"]: c["verdict"] for c in document["claims"]}
+        assert all(verdicts[i] == "not-applicable" for i in (4, 5, 6, 7))
+
+
+# -- Gemma: the gain is 1 + weight ----------------------------------------------------------------------------
+
+UNIGRAM, DECOY = 5, 11
+
+
+def _plant_gemma_gains(folder) -> None:
+    """Effective pre-MLP gains: about 1 everywhere, 1.3 in UNIGRAM (the dim the MLPs turn up) and 0.02 in DECOY
+    (a dim they mute). Stored as weight = gain - 1, so a reader of raw weights sees |-0.98| at DECOY, the
+    loudest dim, and would take the muted dim for the unigram dim."""
+    path = folder / "model.safetensors"
+    tensors = load_file(str(path))
+    rng = np.random.default_rng(1)
+    for key in [k for k in tensors if k.endswith("pre_feedforward_layernorm.weight")]:
+        gain = 1 + rng.normal(0, 0.01, tensors[key].shape)
+        gain[UNIGRAM], gain[DECOY] = 1.3, 0.02
+        tensors[key] = (gain - 1).astype(np.float32)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def test_gemma_unigram_dim_is_found_through_the_effective_gain(tmp_path):
+    try:
+        folder = write_tiny(tmp_path / "gemma2", "gemma2")
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    _plant_gemma_gains(folder)
+    stored = load_file(str(folder / "model.safetensors"))["model.layers.0.pre_feedforward_layernorm.weight"]
+    weights = load_weights(resolve(str(folder)))
+    ln2 = weights.norms_with_role("ln_2")[0]
+    assert np.allclose(ln2.weight, stored + 1)
+    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("gemma2", 0, enabled=False))
+    unigram = results_document(ctx)["analyses"]["unigram"]
+    assert unigram["dim"] == UNIGRAM and unigram["standout"]
+    assert unigram["norm"]["role"] == "ln_2"
+
+
+def test_gemma_zero_weights_are_unit_gains_not_a_dead_model(tiny_models):
+    """Freshly initialised Gemma stores every norm weight as 0: a gain of 1, not an all-zero model to refuse."""
+    folder = _folder(tiny_models, "gemma")
+    raw = load_file(str(folder / "model.safetensors"))
+    assert not any(raw[k].any() for k in raw if k.endswith("layernorm.weight"))
+    weights = load_weights(resolve(str(folder)))
+    assert all(np.all(ln.weight == 1) for ln in weights.layer_norms)
+
+
+# -- BLOOM: a LayerNorm on the embeddings -----------------------------------------------------------------------
+
+EMBEDDING_DIM = 7
+
+
+def test_bloom_embedding_layernorm_gains_are_analysed(tmp_path):
+    """A dim planted loud in word_embeddings_layernorm's gains is the LayerNorm-basis outlier of that norm."""
+    try:
+        folder = write_tiny(tmp_path / "bloom", "bloom")
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    path = folder / "model.safetensors"
+    tensors = load_file(str(path))
+    gain = 1 + np.random.default_rng(2).normal(0, 0.02, tensors["transformer.word_embeddings_layernorm.weight"].shape)
+    gain[EMBEDDING_DIM] = 4.0
+    tensors["transformer.word_embeddings_layernorm.weight"] = gain.astype(np.float32)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("bloom", 0, enabled=False))
+    rows = results_document(ctx)["analyses"]["layernorm_basis"]["per_layer_norm"]
+    embedding = [row for row in rows if row["role"] == "ln_emb"]
+    assert len(embedding) == 1 and embedding[0]["layer"] == -1
+    assert embedding[0]["outlier_dims"] == [EMBEDDING_DIM]
+    assert embedding[0]["top_dims"][0]["dim"] == EMBEDDING_DIM
+
+
+def test_gpt_bigcode_learned_positions_and_shared_value(tiny_models, analysed):
+    folder = _folder(tiny_models, "gpt_bigcode")
+    document = analysed["gpt_bigcode"]
+    assert document["model"]["n_positions"] == 32 and document["analyses"]["position"]["has_position_embeddings"]
+    weights = load_weights(resolve(str(folder)))
+    value = weights.tensors.read("attn_value", 0)  # [in, out]: the one shared value projection
+    c_attn = load_file(str(folder / "model.safetensors"))["transformer.h.0.attn.c_attn.weight"]
+    assert value.shape == (32, 8) and np.allclose(value, c_attn[40:48].T)
+
+
+def test_phi3_fused_matrices_are_split_where_read(tiny_models):
+    folder = _folder(tiny_models, "phi3")
+    raw = load_file(str(folder / "model.safetensors"))
+    tensors = load_weights(resolve(str(folder))).tensors
+    assert np.allclose(tensors.read("mlp_in", 0), raw["model.layers.0.mlp.gate_up_proj.weight"].T)  # gate, up
+    assert np.allclose(tensors.read("attn_value", 0), raw["model.layers.0.self_attn.qkv_proj.weight"][64:96].T)
+
+
+def test_mixtral_reads_every_expert(tiny_models):
+    folder = _folder(tiny_models, "mixtral")
+    raw = load_file(str(folder / "model.safetensors"))
+    tensors = load_weights(resolve(str(folder))).tensors
+    expected = np.concatenate([raw[f"model.layers.1.block_sparse_moe.experts.{e}.{w}.weight"].T
+                               for e in range(2) for w in ("w1", "w3")], axis=1)
+    assert np.allclose(tensors.read("mlp_in", 1), expected)
+    assert not tensors.has("mlp_out")
+
+
+@pytest.mark.parametrize("model_type,why", [("t5", "encoder-decoder"), ("vit", "no token embedding")])
+def test_refused_types_say_why(model_type, why):
+    from report.architectures import UnsupportedModel, architecture_for
+
+    with pytest.raises(UnsupportedModel, match=f"'{model_type}' is not supported: it is .*{why}"):
+        architecture_for({"model_type": model_type})
+
+
+# -- whole reports for a few types: the conventions and the reasons reach the HTML -------------------------------
+
+@pytest.mark.parametrize("model_type", ["gemma2", "olmo"])
+def test_whole_report_states_the_architecture(tiny_models, tmp_path, model_type):
+    folder = _folder(tiny_models, model_type)
+    os.environ["WEIGHTS_REPORT_NO_CACHE"] = "1"
+    try:
+        written = build(Request(model=str(folder), frequency="token-index"), tmp_path, show_progress=False)
+    finally:
+        os.environ.pop("WEIGHTS_REPORT_NO_CACHE", None)
+    html = unescape((written / "report.html").read_text(encoding="utf-8"))
+    card = results_document_card(written)
+    for note in card["conventions"]:
+        assert note in html
+    for reason in card["not_applicable"].values():
+        assert reason in html
+    assert card["effective_gain"] in html
+
+
+def results_document_card(written) -> dict:
+    import json
+
+    return json.loads((written / "results.json").read_text(encoding="utf-8"))["analyses"]["model_card"]
