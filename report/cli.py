@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
 import threading
 import traceback
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from report import output_folder
 from report.cache import Cache
 from report.compare import build_comparison
 from report.context import Options, resolve_device
+from report.corpus import check as check_corpus
 from report.errors import TERMINATION_REQUESTED, ReportError, Terminated, stop_if_terminated
 from report.hub import split_revision
+from report.loader import check_model
 from report.pipeline import Request, build, label, protected_folders
 from report.sweep.cli import main as sweep_main
 
@@ -29,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "folder in Hub layout; repeat to compare models (default: gpt2)")
     parser.add_argument("--out", default="out", type=Path, help="output folder (default: out)")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit) for every --model")
-    parser.add_argument("--corpus", type=Path, help="UTF-8 text file for exact token frequencies")
+    parser.add_argument("--corpus", type=Path,
+                        help="text file for exact token frequencies: UTF-8, or UTF-16/32 with a byte-order mark")
     parser.add_argument("--frequency", choices=("proxy", "token-index"), default="proxy",
                         help="frequency source without --corpus: wordfreq proxy (default) or token index only")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -54,26 +60,79 @@ def run(args: argparse.Namespace) -> int:
         raise ReportError(f"--seed {args.seed}: a seed is a whole number of 0 or more.")
     if args.corpus is not None and not args.corpus.is_file():
         raise ReportError(f"The corpus {args.corpus} is not a readable file.")
+    if args.corpus is not None:
+        check_corpus(args.corpus)  # text in a known encoding, or refused before any model is read
     if args.max_tokens < 1:
         raise ReportError(f"--max-tokens must be a positive number of tokens, not {args.max_tokens}.")
     options = Options(seed=args.seed, device=resolve_device(args.device), max_tokens=args.max_tokens)
     requests = [Request(model=name, revision=revision or args.revision, corpus=args.corpus,
                         frequency=args.frequency, allow_pickle=args.allow_pickle, options=options)
                 for name, revision in map(split_revision, args.model)]
+    check_models(requests)
     # Refused before any work: two models in one folder, a model's own folder, anything not ours, no write access.
     names = output_folder.report_folders([label(r) for r in requests])
     output_folder.check_run_destinations(args.out, names, [p for r in requests for p in protected_folders(r)])
     output_folder.ensure_writable(args.out)
-    written = []
     cache = Cache.from_environment(enabled=not args.no_cache)
+    written, failed = [], []
     for request, name in zip(requests, names):
-        written.append(build(request, args.out, show_progress=not args.quiet, cache=cache, name=name))
-    for folder in written:
+        try:
+            written.append((request, build(request, args.out, show_progress=not args.quiet, cache=cache, name=name)))
+        except ReportError as exc:
+            if len(requests) == 1:
+                raise
+            failed.append(f"{label(request)!r}: {exc}")  # the others still get their reports
+    for _, folder in written:
         print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
     if len(written) > 1:
-        folder = build_comparison(list(zip(requests, written)), args.out, show_progress=not args.quiet, cache=cache)
+        folder = build_comparison(written, args.out, show_progress=not args.quiet, cache=cache)
         print(f"wrote {folder}/report.html, report.pdf, comparison.json and figures/ comparing {len(written)} models")
+    if failed:
+        done = (f"The reports of the others were written: {', '.join(str(f) for _, f in written)}"
+                + (" (and their comparison)." if len(written) > 1 else ".") if written else "No report was written.")
+        raise ReportError(f"{len(failed)} of {len(requests)} models failed: {'; '.join(failed)} {done}")
     return 0
+
+
+def check_models(requests: list[Request]) -> None:
+    """Cheap checks of every model before any is built (a name, a folder with config.json and weights), so
+    a bad third model is found before the first two take their minutes; all failures in one message."""
+    problems = []
+    for request in requests:
+        try:
+            check_model(request.model, request.allow_pickle)
+        except ReportError as exc:
+            problems.append(str(exc) if len(requests) == 1 else f"{request.model!r}: {exc}")
+    if len(problems) == 1 and len(requests) == 1:
+        raise ReportError(problems[0])
+    if problems:
+        raise ReportError(f"{len(problems)} of {len(requests)} models cannot be read, so nothing was built: "
+                          + "; ".join(problems))
+
+
+@contextmanager
+def quiet(enabled: bool):
+    """--quiet: no progress bars of ours or huggingface_hub's (fetches), and no matplotlib warnings (a glyph
+    that no installed font has); forked figure workers inherit it. Errors are still printed."""
+    if not enabled:
+        yield
+        return
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    bars_were_off = are_progress_bars_disabled()
+    logger = logging.getLogger("matplotlib")
+    level = logger.level
+    disable_progress_bars()
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from")
+            warnings.filterwarnings("ignore", module=r"matplotlib(\..*)?$")
+            yield
+    finally:
+        logger.setLevel(level)
+        if not bars_were_off:
+            enable_progress_bars()
 
 
 MESSAGE_LIMIT = 1200  # characters: an error is a paragraph to read, not a dump
@@ -122,7 +181,8 @@ def _main(argv: list[str] | None) -> int:
         return sweep_main(argv[1:])
     args = parse_args(argv)
     try:
-        code = run(args)
+        with quiet(args.quiet):
+            code = run(args)
         stop_if_terminated()  # a SIGTERM whose exception was swallowed still ends the run as one
         return code
     except ReportError as exc:

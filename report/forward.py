@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from analyses.experiments import Evaluation, Intervention
+from report import corpus as corpus_file
 from report.architectures import Architecture
 
 SEQUENCE_LENGTH = 128  # tokens per corpus sequence (fewer when the model has fewer positions)
@@ -59,7 +60,7 @@ def corpus_sequences(tokenizer, corpus: Path, length: int, max_tokens: int) -> n
     """[sequences, length] token ids: the corpus's first ≤ max_tokens tokens, cut into whole sequences."""
     wanted = max(1, max_tokens // length) * length
     ids: list[int] = []
-    with open(corpus, encoding="utf-8", errors="replace") as handle:
+    with corpus_file.check(corpus).open() as handle:  # decoded as the frequency counts decode it
         while len(ids) < wanted and (chunk := handle.readlines(1 << 16)):
             ids += tokenizer("".join(chunk), add_special_tokens=False)["input_ids"]
     n = min(len(ids), wanted) // length

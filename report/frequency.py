@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from report import corpus as corpus_file
 from report.errors import ReportError
 
 PROXY_WORDS = 40_000
@@ -67,10 +68,12 @@ def _credit(ids_per_text: list[list[int]], weights, rows: int) -> np.ndarray:
 
 
 def from_corpus(tokenizer, path: Path, rows: int) -> TokenFrequency:
-    """Exact token counts in a UTF-8 text file, tokenized with the model's tokenizer."""
+    """Exact token counts in a text file (UTF-8, or as its byte-order mark says), tokenized with the model's
+    tokenizer; a file that is not text is refused (report/corpus.py)."""
     counts = np.zeros(rows, dtype=np.float64)
+    text = corpus_file.check(path)
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with text.open() as handle:
             carry = ""
             while True:
                 chunk = handle.read(CORPUS_CHUNK_CHARS)
@@ -90,7 +93,7 @@ def from_corpus(tokenizer, path: Path, rows: int) -> TokenFrequency:
     total = int(counts.sum())
     if total == 0:
         raise ReportError(f"The corpus {path} holds no text, so no token frequencies can be counted.")
-    detail = f"exact counts of {total:,} tokens in {Path(path).name}"
+    detail = f"exact counts of {total:,} tokens in {Path(path).name} ({text.encoding})"
     return TokenFrequency("corpus", detail, counts, _log_relative(counts))
 
 

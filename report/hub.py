@@ -49,16 +49,31 @@ def split_revision(spec: str) -> tuple[str, str | None]:
 
 def resolve(spec: str, revision: str | None = None, allow_pickle: bool = False) -> ModelSource:
     """A local directory is used as is; anything else must be a Hub id, looked up in the cache first."""
+    local = check_spec(spec)
+    if local is not None:
+        return ModelSource(local.resolve(), spec.rstrip("/"), revision, from_hub=False)
+    return _from_hub(spec, revision, allow_pickle)
+
+
+def check_spec(spec: str) -> Path | None:
+    """The local folder `spec` names, None for a well-formed Hub id, or a ReportError saying what it is instead
+    (without touching the network)."""
+    if not spec.strip():
+        raise ReportError("An empty --model names no model (it is not taken as the current folder): give a Hub "
+                          "id such as 'gpt2' or a local folder in Hub layout, './' for the current one.")
     local = Path(spec).expanduser()
     if local.is_dir():
-        return ModelSource(local.resolve(), spec.rstrip("/"), revision, from_hub=False)
+        return local
+    if local.exists():
+        raise ReportError(f"{spec!r} is a file, not a checkpoint folder: give the folder that holds config.json, "
+                          "*.safetensors and the tokenizer files (or a Hub id such as 'gpt2').")
     if spec.startswith((".", "/", "~")) or os.sep + os.sep in spec or ".." in spec:
         raise ReportError(f"No such model directory: {spec!r}. Give a local folder in Hub layout "
                           "(config.json, *.safetensors, tokenizer files) or a Hub id such as 'gpt2'.")
     if not HUB_ID.match(spec):
         raise ReportError(f"{spec!r} is neither a local directory nor a valid Hub model id "
                           "(like 'gpt2' or 'openai-community/gpt2-medium').")
-    return _from_hub(spec, revision, allow_pickle)
+    return None
 
 
 def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> ModelSource:

@@ -17,8 +17,8 @@ import torch
 
 from report.architectures import architecture_for
 from report.errors import ReportError
-from report.hub import ModelSource
-from report.tensors import ModelTensors
+from report.hub import ModelSource, check_spec
+from report.tensors import FLOAT_DTYPES, ModelTensors
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +46,7 @@ class ModelWeights:
         tied: whether the output matrix is the input embedding matrix.
         tensors_sha256: sha256 over the names, dtypes, shapes and bytes of every tensor read.
         tensor_sha256: per-tensor sha256 of the stored bytes, by checkpoint key.
+        tensor_dtype: per-tensor stored dtype (float16, bfloat16, float32, float64), by checkpoint key.
         mlp_norm_role: role of the LayerNorm in front of each MLP ("ln_2", or "ln_1" in post-LN models).
         tensors: lazy, sliced access to the block matrices (MLP, attention) by role; None when built by hand.
     """
@@ -65,6 +66,7 @@ class ModelWeights:
     mlp_norm_role: str = "ln_2"
     fetch: dict | None = None  # for a Hub model read by ranged requests: bytes fetched, from which files
     tensors: ModelTensors | None = None
+    tensor_dtype: dict = field(default_factory=dict)
 
     @property
     def vocab_rows(self) -> int:
@@ -100,6 +102,21 @@ def read_config(folder: Path) -> dict:
     return config
 
 
+def check_model(spec: str, allow_pickle: bool = False) -> None:
+    """The cheap checks of a model argument, before any model is built: its form, and for a local folder its
+    config.json and weight files (safetensors headers only). A Hub id is checked when it is resolved."""
+    folder = check_spec(spec)
+    if folder is None:
+        return
+    read_config(folder)
+    pickle_only = not any(folder.glob("*.safetensors")) and not (folder / "model.safetensors.index.json").is_file()
+    if not (allow_pickle and pickle_only):
+        TensorReader(folder, allow_pickle=False)  # no weights, only pickles, unreadable headers or index
+    elif not any(folder.glob("pytorch_model*.bin")) and not any(folder.glob("*.pt")):
+        raise ReportError(f"{folder} holds no weights: expected *.safetensors (or, with --allow-pickle, "
+                          "pytorch_model.bin).")
+
+
 def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeights:
     """Load the embedding and LayerNorm tensors of the model in `source.path`."""
     config = read_config(source.path)
@@ -116,6 +133,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
     _check_sizes(source.model_id, arch, reader)
     tensors: dict[str, np.ndarray] = {}
     digests: dict[str, str] = {}
+    dtypes: dict[str, str] = {}
 
     def read(name: str, required: bool = True) -> np.ndarray | None:
         key = next(filter(None, (reader.find(n, arch.prefixes) for n in arch.candidates(name))), None)
@@ -124,9 +142,10 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
                 raise ReportError(f"{source.model_id}: the checkpoint has no tensor {name!r} "
                                   f"(looked for {', '.join(p + name for p in arch.prefixes)}).")
             return None
-        array, digest = reader.read(key)
+        array, digest, dtype = reader.read(key)
+        _check_dtype(source.model_id, key, dtype, reader.keys())
         _check_finite(source.model_id, key, array)
-        tensors[name], digests[key] = array, digest
+        tensors[name], digests[key], dtypes[key] = array, digest, dtype
         return array
 
     wte = read(arch.token_embeddings)
@@ -175,6 +194,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
         word_start_rule=arch.word_start_rule,
         tensors_sha256=combined.hexdigest(),
         tensor_sha256=dict(sorted(digests.items())),
+        tensor_dtype=dict(sorted(dtypes.items())),
         mlp_norm_role=arch.mlp_norm_role,
         fetch=source.fetch,
         tensors=ModelTensors(reader, arch, source.model_id),
@@ -264,8 +284,8 @@ class TensorReader:
         available = self.pickled if self.pickled is not None else self.key_to_file
         return next((p + name for p in prefixes if p + name in available), None)
 
-    def read(self, key: str) -> tuple[np.ndarray, str]:
-        """The tensor as float32 numpy, and the sha256 of its stored bytes."""
+    def read(self, key: str) -> tuple[np.ndarray, str, str]:
+        """The tensor as float32 numpy, the sha256 of its stored bytes, and its stored dtype ("float16", …)."""
         if self.pickled is not None:
             tensor = self.pickled[key]
         else:
@@ -283,7 +303,7 @@ class TensorReader:
         tensor = tensor.detach().contiguous()
         raw = tensor.reshape(-1).view(torch.uint8).numpy()
         digest = hashlib.sha256(raw.data).hexdigest()
-        return tensor.to(torch.float32).numpy().copy(), digest
+        return tensor.to(torch.float32).numpy().copy(), digest, str(tensor.dtype).removeprefix("torch.")
 
 
 MIN_TOKENS = 4  # the smallest vocabulary every section runs on (3 tokens break the nearest-neighbour counts)
@@ -355,6 +375,31 @@ def _check_shape(model_id: str, name: str, array: np.ndarray, expected: tuple) -
         want = "×".join("?" if e is None else str(e) for e in expected)
         raise ReportError(f"{model_id}: tensor {name} has shape {tuple(array.shape)}, but config.json "
                           f"implies {want}.")
+
+
+# Names that quantization formats (bitsandbytes, GPTQ/AWQ, FP8 checkpoints) store beside a quantized tensor.
+QUANT_SUFFIXES = ("SCB", "absmax", "quant_state", "quant_map", "scales", "qzeros", "weight_scale",
+                  "weight_scale_inv", "input_scale", "weight_format", "zero_point")
+
+
+def _check_dtype(model_id: str, key: str, dtype: str, keys: list[str]) -> None:
+    """Integer, boolean and 8-bit float tensors hold codes, masks or scaled values, not the weights: refused."""
+    if dtype in FLOAT_DTYPES:
+        return
+    stem = key.rsplit(".", 1)[0]
+    beside = [k for k in keys if k.startswith(stem + ".")
+              and any(part in QUANT_SUFFIXES for part in k[len(stem) + 1:].split("."))]
+    if beside:
+        why = (f"it is quantized (the checkpoint holds {', '.join(beside[:3])} beside it), and this tool does not "
+               "dequantize: it cannot apply a quantization format's scales exactly, and the codes themselves are "
+               "not the weights")
+    elif dtype == "bool":
+        why = "a boolean tensor is a mask, not learned weights"
+    else:
+        why = ("its values are integer or 8-bit codes of a quantized model, and the checkpoint carries no scales "
+               "beside it to turn them back into weights")
+    raise ReportError(f"{model_id}: tensor {key} is stored as {dtype}; {why}. The report reads float16, bfloat16, "
+                      "float32 or float64 weights only: analyse the unquantized checkpoint.")
 
 
 MAX_ABS = 1e12  # larger weights overflow float32 in the products the analyses take (|x|² · d)

@@ -17,6 +17,10 @@ from report.architectures import Architecture, MatrixSpec
 from report.cache import file_hash
 from report.errors import ReportError
 
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")  # stored values that are the weights themselves
+SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64", "I8": "int8",
+                      "U8": "uint8", "I32": "int32", "BOOL": "bool", "F8_E4M3": "float8_e4m3fn",
+                      "F8_E5M2": "float8_e5m2"}
 ROW_BLOCK = 1024  # rows read per slice: bounds memory at ROW_BLOCK × row length float32 values
 
 
@@ -41,6 +45,18 @@ class ModelTensors:
         if not specs:
             return [f"(no {role} matrices known for {self.arch.name})"]
         return [spec.key.format(i=i) for i in range(self.arch.n_layers) for spec in specs if self.key(spec, i) is None]
+
+    def not_weights(self, role: str) -> str | None:
+        """Why the role's matrices cannot be read as weights (stored as integer or 8-bit codes of a quantized
+        model, which this tool does not dequantize), or None when every one is stored as floats."""
+        for i in range(self.arch.n_layers):
+            for spec in self.arch.matrix_specs(role):
+                key = self.key(spec, i)
+                dtype = self._dtype(key) if key is not None else None
+                if dtype is not None and dtype not in FLOAT_DTYPES:
+                    return (f"{key} is stored as {dtype}, the codes of a quantized model, which this tool does not "
+                            "dequantize")
+        return None
 
     def has(self, role: str) -> bool:
         return not self.missing(role)
@@ -83,6 +99,13 @@ class ModelTensors:
             return list(self.reader.pickled[key].shape)
         with self._open(key) as handle:
             return list(handle.get_slice(key).get_shape())
+
+    def _dtype(self, key: str) -> str:
+        if self.reader.pickled is not None:
+            return str(self.reader.pickled[key].dtype).removeprefix("torch.")
+        with self._open(key) as handle:
+            stored = handle.get_slice(key).get_dtype()
+        return SAFETENSORS_DTYPES.get(stored, stored)
 
     def _slice(self, key: str, rows: slice, cols: slice) -> np.ndarray:
         if self.reader.pickled is not None:

@@ -75,6 +75,7 @@ class HubServer:
     def __init__(self):
         self.repos: dict[str, Repo] = {}
         self.faults: list[Fault] = []
+        self.omit_sizes = False  # like a mirror whose file list gives no sizes (the files' own HEAD still does)
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -272,7 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, path in sorted(commit.files.items()):
             size = path.stat().st_size
             sibling = {"rfilename": name, "size": size}
-            if any(fnmatch(name, p) for p in LFS_PATTERNS):
+            if self.hub.omit_sizes:
+                sibling = {"rfilename": name}
+            elif any(fnmatch(name, p) for p in LFS_PATTERNS):
                 sibling["lfs"] = {"sha256": self._etag(path, True), "size": size, "pointerSize": 134}
             siblings.append(sibling)
         self._json({"_id": repo_id, "id": repo_id, "modelId": repo_id, "sha": commit.sha, "private": False,

@@ -50,7 +50,16 @@ SIGNED_CMAP = "RdBu_r"  # diverging, colour-blind safe; zero is white, so B/W pr
 MAGNITUDE_CMAP = "cividis"  # sequential, colour-blind safe, lightness rises monotonically (B/W safe)
 
 
-FONT_FAMILIES = ("DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans", "Noto Sans Symbols2", "Symbola")
+# Scripts of the world's larger languages that neither DejaVu nor Noto Sans CJK cover, each in its Noto family
+# (fonts-noto-core): tokens of multilingual vocabularies are drawn in them, not as empty boxes.
+SCRIPT_FAMILIES = ("Noto Sans Devanagari", "Noto Sans Bengali", "Noto Sans Gurmukhi", "Noto Sans Gujarati",
+                   "Noto Sans Oriya", "Noto Sans Tamil", "Noto Sans Telugu", "Noto Sans Kannada", "Noto Sans Malayalam",
+                   "Noto Sans Sinhala", "Noto Sans Thai", "Noto Sans Lao", "Noto Sans Khmer", "Noto Sans Myanmar",
+                   "Noto Sans Tibetan", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Sans Syriac", "Noto Sans Thaana",
+                   "Noto Sans Georgian", "Noto Sans Armenian", "Noto Sans Ethiopic", "Noto Sans Cherokee",
+                   "Noto Sans Mongolian")
+FONT_FAMILIES = ("DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans", *SCRIPT_FAMILIES,
+                 "Noto Sans Symbols2", "Symbola")
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -81,10 +82,17 @@ def fetch(repo_id: str, revision: str | None) -> Fetched | None:
         raise ReportError(f"The Hub did not name the commit of {repo_id} at {revision or 'main'} (got {sha!r}).")
     store = Store(repo_id)
     store.set_ref(revision, sha)
+    names = {s.rfilename for s in info.siblings or []}
     sizes = {s.rfilename: s.size for s in info.siblings or [] if s.size is not None}
-    weight_files = sorted(n for n in sizes if n.endswith(".safetensors") and "/" not in n)
+    weight_files = sorted(n for n in names if n.endswith(".safetensors") and "/" not in n)
     if not weight_files:
+        if not any(fnmatch(n, "pytorch_model*.bin") or n.endswith(".pt") for n in names):
+            raise ReportError(f"Model {repo_id} at {revision or 'main'} ({sha[:12]}) has no weights at all: none of "
+                              f"its {len(names)} files is *.safetensors or pytorch_model*.bin.")
         return None
+    for name in weight_files + [n for n in SMALL_FILES + (INDEX,) if n in names and n not in sizes]:
+        if name not in sizes:  # a mirror's file list may omit sizes: the file's own answer gives it
+            sizes[name] = _size_of(repo_id, name, sha, endpoint)
     entry = store.entry(sha)
     small = _small_files(repo_id, sha, sizes, entry, store)
     if "config.json" not in small:
@@ -178,6 +186,17 @@ def _json(path: Path) -> dict:
     if not isinstance(value, dict):
         raise ReportError(f"{path.name} fetched from the Hub is not a JSON object.")
     return value
+
+
+def _size_of(repo_id: str, name: str, sha: str, endpoint: str) -> int:
+    """The size of one file from a HEAD request (X-Linked-Size or Content-Length), for lists without sizes."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    size = get_hf_file_metadata(hf_hub_url(repo_id, name, revision=sha, endpoint=endpoint)).size
+    if size is None:
+        raise FetchError(f"Neither the file list of {repo_id} nor its answer for {name} gives that file's size, "
+                         "which ranged reads need.")
+    return int(size)
 
 
 def _small_files(repo_id: str, sha: str, sizes: dict, entry: Entry | None, store: Store) -> dict[str, Path]:

@@ -47,6 +47,8 @@ class ModelCard:
     effective_gain: str = "weight"  # the factor each norm multiplies by, in terms of its stored weight
     positions: str = ""  # what "position embeddings" means in this architecture
     not_applicable: dict | None = None  # {section key: why it has nothing to measure here}
+    tensor_dtypes: tuple[tuple[str, str], ...] = ()  # (checkpoint key, stored dtype) of every tensor read
+    config_vocab_size: int | None = None  # config.json's vocab_size where it is smaller than the embedding
 
 
 NORM_KINDS = {"layernorm": "LayerNorm (gain and bias)", "rmsnorm": "RMSNorm (gain only, no bias)",
@@ -62,6 +64,16 @@ def effective_gain(arch) -> str:
     if arch.norm == "no-parameters":
         return "1 in every dim (the norms have no parameters)"
     return f"{arch.gain_offset:g} + weight" if arch.gain_offset else "weight"
+
+
+def stored_dtypes(tensor_dtypes) -> str:
+    """The dtypes the tensors were stored in, in one phrase: "float32", or "float16 (24), float32 (2)"."""
+    counts: dict[str, int] = {}
+    for _, dtype in tensor_dtypes:
+        counts[dtype] = counts.get(dtype, 0) + 1
+    if len(counts) <= 1:
+        return next(iter(counts), "")  # "" for weights built by hand, not read from a checkpoint
+    return ", ".join(f"{dtype} ({n})" for dtype, n in sorted(counts.items()))
 
 
 def padding_summary(weights, n_tokens: int) -> dict | None:
@@ -106,7 +118,8 @@ def run(ctx: RunContext) -> ModelCard:
         notes=arch.notes, unembedding=unembedding,
         tokenizer_sha256=tokenizer_sha256(t), padding=padding_summary(w, n),
         token_encoding=t.scheme, added_tokens=int(t.added.sum()) if t.added is not None else 0,
-        tokens_beyond_embedding=t.beyond_embedding,
+        tokens_beyond_embedding=t.beyond_embedding, tensor_dtypes=tuple(sorted(w.tensor_dtype.items())),
+        config_vocab_size=arch.vocab_size if arch.vocab_size < w.vocab_rows else None,
     )
 
 
@@ -119,7 +132,8 @@ def to_json(card: ModelCard, ctx: RunContext) -> dict:
             "token_encoding": card.token_encoding, "added_tokens": card.added_tokens,
             "tokens_beyond_embedding": card.tokens_beyond_embedding, "fetch": ctx.weights.fetch,
             "norm_roles": card.norm_roles, "effective_gain": card.effective_gain, "positions": card.positions,
-            "not_applicable": card.not_applicable}
+            "not_applicable": card.not_applicable, "stored_dtype": stored_dtypes(card.tensor_dtypes),
+            "tensor_dtypes": dict(card.tensor_dtypes), "config_vocab_size": card.config_vocab_size}
 
 
 def fetch_line(fetch: dict | None) -> str | None:
@@ -141,7 +155,8 @@ def figures(card: ModelCard, ctx: RunContext) -> list:
 
 def context(card: ModelCard, ctx: RunContext) -> dict:
     return {"card": card, "tensor_sha256": ctx.weights.tensor_sha256, "word_start_rule": ctx.weights.word_start_rule,
-            "fetch": fetch_line(ctx.weights.fetch), "role_labels": ROLE_LABELS}
+            "fetch": fetch_line(ctx.weights.fetch), "role_labels": ROLE_LABELS,
+            "stored_dtype": stored_dtypes(card.tensor_dtypes), "tensor_dtype": dict(card.tensor_dtypes)}
 
 
 SECTION = Section("model_card", "The model and the notation", run, to_json, figures, context,

@@ -15,6 +15,7 @@ from analyses.unigram import UnigramResult
 from report.architectures import MATRIX_ROLES
 from report.cache import file_hash
 from report.context import RunContext
+from report.corpus import check as check_corpus
 from report.forward import REPEATS, SEQUENCE_LENGTH, Runner, Skipped, corpus_sequences, load_model
 from report.plots import open_questions as plots
 from report.section import FigureSpec, Section
@@ -33,7 +34,8 @@ class OpenQuestions:
 
     Attributes:
         mlp: the weights-only analysis; missing_roles: {role: why it is left out}.
-        experiments: the forward-pass interventions; corpus_sha256, corpus_tokens: what they ran on.
+        experiments: the forward-pass interventions; corpus_sha256, corpus_tokens, corpus_encoding: what they
+            ran on (the encoding as report/corpus.py found it).
         probe_ids: clump and outlier tokens probed; neighbours: {id: ((input neighbours), (output neighbours))}
             as (id, cosine) pairs.
     """
@@ -48,6 +50,7 @@ class OpenQuestions:
     probe_ids: tuple[int, ...]
     clump_ids: tuple[int, ...]
     neighbours: dict
+    corpus_encoding: str | None = None
 
 
 def _read_gains(ctx: RunContext, role: str) -> np.ndarray | None:
@@ -81,6 +84,9 @@ def _mlp_read(ctx: RunContext) -> tuple[MlpReadResult | None, str | None, dict]:
         if absent:
             more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
             missing[role] = f"the checkpoint has no {absent[0]}{more}"
+            continue
+        if quantized := tensors.not_weights(role):
+            missing[role] = quantized
             continue
         side = "in" if role in ("mlp_in", "attn_value") else "out"
         values = np.array([tensors.feature_norms(role, i, side) for i in range(w.n_layers)])
@@ -153,7 +159,8 @@ def run(ctx: RunContext) -> OpenQuestions:
                                                  _neighbours(head[: ctx.n_tokens], probe).values())}
     experiments, skipped, n_tokens = _experiments(ctx, probe)
     return OpenQuestions(mlp, mlp_skipped, missing, experiments, skipped,
-                         file_hash(ctx.corpus) if ctx.corpus is not None else None, n_tokens, probe, clump, neighbours)
+                         file_hash(ctx.corpus) if ctx.corpus is not None else None, n_tokens, probe, clump, neighbours,
+                         check_corpus(ctx.corpus).encoding if ctx.corpus is not None else None)
 
 
 def _ci(delta) -> dict:
@@ -208,7 +215,7 @@ def top_level(r: OpenQuestions, ctx: RunContext) -> dict:
             for i, p, q in zip(e.repetition_ids, e.repetition_probability, e.repetition_percentile)],
         "ordinary_tokens": {"n": len(e.ordinary_ids),
                             "median_probability": float(np.median(e.ordinary_probability))},
-        "corpus": {"sha256": r.corpus_sha256, "tokens": r.corpus_tokens},
+        "corpus": {"sha256": r.corpus_sha256, "tokens": r.corpus_tokens, "encoding": r.corpus_encoding},
     }}
 
 

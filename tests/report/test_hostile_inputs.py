@@ -378,3 +378,65 @@ def test_two_tokens_of_3000_characters(tmp_path, checkpoint):
     assert longs[0] in html  # in the search index
     results = (out / "ckpt" / "results.json").read_text(encoding="utf-8")
     assert "x" * 2999 in results or "78" * 2999 in results
+
+
+# --- issue 26: inputs that ran to rc 0 with wrong numbers, or failed with the wrong message ---
+
+@pytest.mark.parametrize("data, phrase", [
+    (bytes(range(256)) * 200, "looks binary"),
+    ("the river runs\n".encode("utf-16-le") * 500, "UTF-16 or UTF-32 without a byte-order mark"),
+])
+def test_corpus_that_is_not_text(tmp_path, capsys, checkpoint, data, phrase):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(data)
+    refused_and_contained(tmp_path, capsys, checkpoint, "corpus", phrase, extra=("--corpus", str(corpus)))
+
+
+@pytest.mark.parametrize("dtype, extra, phrase", [
+    (torch.int8, {}, "no scales"),
+    (torch.bool, {}, "mask"),
+    (torch.float8_e4m3fn, {}, "8-bit"),
+    (torch.int8, {"wte.SCB": torch.ones(1)}, "wte.SCB"),
+])
+def test_embeddings_that_are_not_weights(tmp_path, capsys, checkpoint, dtype, extra, phrase):
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file as save_torch
+
+    tensors = load_torch(str(checkpoint / "model.safetensors"))
+    tensors["wte.weight"] = (tensors["wte.weight"] * 50).clamp(-100, 100).to(dtype)
+    save_torch({**tensors, **extra}, str(checkpoint / "model.safetensors"))
+    err = refused_and_contained(tmp_path, capsys, checkpoint, "wte.weight", str(dtype).removeprefix("torch."))
+    assert phrase in err
+
+
+def test_model_card_states_each_tensors_dtype(tmp_path, checkpoint):
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file as save_torch
+
+    tensors = load_torch(str(checkpoint / "model.safetensors"))
+    tensors["wte.weight"] = tensors["wte.weight"].to(torch.bfloat16)
+    tensors["wpe.weight"] = tensors["wpe.weight"].to(torch.float16)
+    save_torch(tensors, str(checkpoint / "model.safetensors"))
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["vocab_size"] -= 3  # smaller than the embedding: said, not silently passed
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "out"
+    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    card = json.loads((out / checkpoint.name / "results.json").read_text())["analyses"]["model_card"]
+    assert card["tensor_dtypes"]["wte.weight"] == "bfloat16" and card["tensor_dtypes"]["wpe.weight"] == "float16"
+    assert card["tensor_dtypes"]["h.0.ln_1.weight"] == "float32"
+    assert card["stored_dtype"] == f"bfloat16 (1), float16 (1), float32 ({len(card['tensor_dtypes']) - 2})"
+    assert card["config_vocab_size"] == config["vocab_size"]
+    html = (out / checkpoint.name / "report.html").read_text(encoding="utf-8")
+    assert "Stored as" in html and "<td>bfloat16</td>" in html
+    assert f"vocab_size = {config['vocab_size']:,}" in html
+
+
+def test_a_file_is_not_taken_for_a_hub_id(tmp_path, capsys, checkpoint):
+    refused_and_contained(tmp_path, capsys, checkpoint / "model.safetensors", "is a file, not a checkpoint folder")
+
+
+@pytest.mark.parametrize("model", ["", " "])
+def test_an_empty_model_is_not_the_current_folder(tmp_path, capsys, checkpoint, monkeypatch, model):
+    monkeypatch.chdir(checkpoint)  # a model folder: an empty --model once analysed it
+    refused_and_contained(tmp_path, capsys, model, "an empty --model names no model")

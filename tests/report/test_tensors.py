@@ -119,6 +119,20 @@ def test_missing_matrices_are_named(tmp_path):
         tensors.read("mlp_out", 0)
 
 
+def test_quantized_matrices_are_not_read_as_weights(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    _, tensors = _saved("gpt2", tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    key = next(k for k in state if k.endswith("h.1.mlp.c_fc.weight"))
+    state[key] = state[key].astype(np.int8)
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    tensors = ModelTensors(TensorReader(tmp_path, allow_pickle=False), tensors.arch, "gpt2")
+    assert tensors.not_weights("mlp_in") == (f"{key} is stored as int8, the codes of a quantized model, which this "
+                                             "tool does not dequantize")
+    assert tensors.not_weights("mlp_out") is None
+
+
 def test_the_model_files_identity_follows_any_tensor(tmp_path):
     """The experiments read every tensor, so their cache key must change when any of them does."""
     from safetensors.numpy import load_file, save_file
