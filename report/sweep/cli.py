@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 
 from report.cache import Cache
+from report.corpus import check as check_corpus
 from report.errors import ReportError
 from report.output_folder import check_destination, destination_folder, folder_name, folder_names
 from report.sweep import compatible, engine
@@ -36,7 +37,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, help="local pool size (default: by cores and memory)")
     parser.add_argument("--full-reports", action="store_true",
                         help="also write each checkpoint's own report.html, report.pdf and figures")
-    parser.add_argument("--corpus", type=Path, help="UTF-8 text file for exact token frequencies")
+    parser.add_argument("--corpus", type=Path,
+                        help="text file for exact token frequencies: UTF-8, or UTF-16/32 with a byte-order mark")
     parser.add_argument("--frequency", choices=("proxy", "token-index"), default="proxy",
                         help="frequency source without --corpus (default: proxy)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -100,6 +102,8 @@ def check_options(args: argparse.Namespace) -> None:
         raise ReportError(f"--seed {args.seed}: a seed is a whole number of 0 or more.")
     if args.corpus is not None and not args.corpus.is_file():
         raise ReportError(f"The corpus {args.corpus} is not a readable file.")
+    if args.corpus is not None:
+        check_corpus(args.corpus)  # text in a known encoding, or refused before any checkpoint runs
     if args.workers is not None and args.workers < 1:
         raise ReportError("--workers must be at least 1.")
     if args.revisions and all(_is_local(spec) for spec in args.run):

@@ -117,6 +117,15 @@ def test_bad_options_are_refused_before_any_checkpoint_runs(series, tmp_path, ca
     assert not (tmp_path / "out").exists()
 
 
+def test_a_corpus_that_is_not_text_is_refused_before_any_checkpoint_runs(series, tmp_path, capsys, no_work):
+    run = copy_run(series, tmp_path / "run")
+    corpus = tmp_path / "corpus.bin"
+    corpus.write_bytes(bytes(range(256)) * 64)
+    code, err = sweep(capsys, tmp_path, "--run", str(run), "--corpus", str(corpus))
+    assert_refused(code, err, "corpus.bin")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("inside", ["reports", "checkpoint-0/reports", "checkpoint-0"])
 def test_out_inside_the_run_is_refused_without_creating_a_folder_there(series, tmp_path, capsys, no_work, inside):
     run = copy_run(series, tmp_path / "run")
