@@ -170,7 +170,8 @@ def analyse_outliers(token_embeddings: np.ndarray, unigram_dim: int | None, extr
     neighbours = _cosine_neighbours(w, norms, notable)
     return OutliersResult(norms, centroid_distance, unigram_dim, unigram, longest, shortest, len(scale.sample),
                           scale.median, scale.threshold,
-                          near_pair_count(scan.near_pairs, scan.copies, scale.threshold), True, scan.precision,
+                          near_pair_count(scan.near_pairs, scan.copies, scale.threshold, scan.groups), True,
+                          scan.precision,
                           {int(k): float(v) for k, v in sorted(crowding.items())},
                           tuple(int(i) for i in crowded), clumps, members, neighbours, clump_pct,
                           (_claim24(clumps, clump_pct, unigram_dim, complete=True),))  # the pair pass is exhaustive
