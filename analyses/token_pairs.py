@@ -330,6 +330,7 @@ class PairPass:
             pairs = torch.cat([self._near[a][0] for a in sorted(self._near)]).cpu().numpy()
             distances = torch.cat([self._near[a][1] for a in sorted(self._near)]).cpu().numpy()
         groups = np.arange(self.n_keys if self.symmetric else self.n_queries)  # by row of the pass
+        grouped = np.zeros(len(groups), dtype=bool)
         if self.groups is not None and self.groups.groups:
             links, link_distances = self.groups.links()
             if self.threshold > 0:
@@ -337,14 +338,13 @@ class PairPass:
                 pairs, first = np.unique(pairs, axis=0, return_index=True)  # sorted; each pair once
                 distances = distances[first]
             for members, _, _ in self.groups.groups:
-                groups[members] = members[0]
+                groups[members], grouped[members] = members[0], True
         if self.distinct is not None:  # back to every token: a copy answers as its group's first row
             group = np.searchsorted(self.distinct, self.copies)
             exception = exception[group]
             predicts = np.where(exception, self.distinct[predicts[group]], np.arange(len(self.copies)))
             pairs = self.distinct[pairs]  # ascending ids: i < j still holds
-            grouped = groups[group] != group
-            groups = np.where(grouped, self.distinct[groups[group]], np.arange(len(self.copies)))
+            groups = np.where(grouped[group], self.distinct[groups[group]], np.arange(len(self.copies)))
         if len(pairs):
             order = np.lexsort((pairs[:, 1], pairs[:, 0]))
             pairs, distances = pairs[order], distances[order]
