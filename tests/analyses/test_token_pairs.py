@@ -208,9 +208,11 @@ def near_duplicate_clump(n: int, size: int, d: int = 32, seed: int = 1) -> tuple
 def test_a_near_duplicate_clump_gives_the_brute_force_answers():
     """Near-identical, not bit-identical rows: every prediction, every crowded token's K-th distance, the clump
     and the count of near pairs are the float64 brute force's, though the pairs inside the clump are not listed."""
-    from analyses.outliers import analyse_outliers
+    from analyses.outliers import K, analyse_outliers
+    from analyses.pair_groups import K_NEAREST
     from tests.analyses.test_outliers import brute_force_crowded
 
+    assert K <= K_NEAREST  # each member's K-th distance is among the nearest members the pass keeps
     w, members = near_duplicate_clump(1500, 300)
     r = analyse_outliers(w, None)
     crowded, kth = brute_force_crowded(w, r.threshold)
