@@ -11,8 +11,10 @@ Crowding rule (a density rule: it assumes nothing about where a clump sits):
 
 Search (exhaustive and exact): the crowding scale comes from the exact K-th neighbour distances of the
 SAMPLE tokens; then one pass over all pairs (analyses.token_pairs, shared with the zero-layer model) returns
-every pair of tokens at most the threshold apart, with exact float64 distances. A token is crowded exactly
-when at least K other tokens lie within the threshold, so nothing is left unchecked at any size.
+every pair of tokens at most the threshold apart, with exact float64 distances (inside a large group of
+near-duplicates, all of whose pairs are within it, each member's nearest members and a link to the group's
+centre stand for the pairs, which are counted from the group's size). A token is crowded exactly when at
+least K other tokens lie within the threshold, so nothing is left unchecked at any size.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from analyses.stats import MAD_TO_SIGMA
 from analyses.token_pairs import PairScan, scan_pairs
 from analyses.vectors import N_EXTREMES, row_norms
 
-K = 5  # neighbours that define crowding
+K = 5  # neighbours that define crowding (at most analyses.pair_groups.K_NEAREST)
 SAMPLE = 512
 LOW_Z = 3.5
 MAX_RATIO = 0.5
@@ -170,7 +172,8 @@ def analyse_outliers(token_embeddings: np.ndarray, unigram_dim: int | None, extr
     neighbours = _cosine_neighbours(w, norms, notable)
     return OutliersResult(norms, centroid_distance, unigram_dim, unigram, longest, shortest, len(scale.sample),
                           scale.median, scale.threshold,
-                          near_pair_count(scan.near_pairs, scan.copies, scale.threshold), True, scan.precision,
+                          near_pair_count(scan.near_pairs, scan.copies, scale.threshold, scan.groups), True,
+                          scan.precision,
                           {int(k): float(v) for k, v in sorted(crowding.items())},
                           tuple(int(i) for i in crowded), clumps, members, neighbours, clump_pct,
                           (_claim24(clumps, clump_pct, unigram_dim, complete=True),))  # the pair pass is exhaustive

@@ -43,9 +43,18 @@ def exact_copies(w: np.ndarray) -> np.ndarray:
     return copies
 
 
-def near_pair_count(pairs: np.ndarray, copies: np.ndarray, threshold: float) -> int:
+def near_pair_count(pairs: np.ndarray, copies: np.ndarray, threshold: float, groups: np.ndarray | None = None) -> int:
     """How many pairs of tokens lie within the threshold, counting every copy: the listed pairs of distinct
-    rows times the sizes of their groups, plus the pairs inside each group (distance 0)."""
+    rows times the sizes of their groups, plus the pairs inside each group (distance 0). With `groups`
+    (analyses.token_pairs.PairScan.groups), every pair inside a group of near-duplicates is within the threshold
+    and counted from the group's size; its listed pairs are skipped."""
     sizes = np.bincount(copies, minlength=len(copies)).astype(np.int64)
     inside = int((sizes * (sizes - 1) // 2).sum()) if threshold >= 0 else 0
+    if groups is not None and threshold >= 0 and (groups != np.arange(len(groups))).any():
+        label = groups[copies]  # per distinct row (and its copies)
+        pairs = pairs[label[pairs[:, 0]] != label[pairs[:, 1]]] if len(pairs) else pairs
+        rows = np.flatnonzero(copies == np.arange(len(copies)))
+        total = np.bincount(label[rows], weights=sizes[rows], minlength=len(copies)).astype(np.int64)
+        squares = np.bincount(label[rows], weights=sizes[rows] ** 2, minlength=len(copies)).astype(np.int64)
+        inside += int(((total * total - squares) // 2).sum())  # pairs across the distinct rows of each group
     return inside + int((sizes[pairs[:, 0]] * sizes[pairs[:, 1]]).sum()) if len(pairs) else inside

@@ -4,7 +4,8 @@ logits) and every pair of tokens closer than the crowding threshold, at a cost t
 Exact answers from a cheap screen: scores are screened in low precision with a proven error bound
 (analyses.pair_screen); the pairs the screen cannot rule out (analyses.pair_candidates) are scored again in
 float64 from the float32 weights and judged by the exact rule, so the answers are those of a float64 brute
-force. Exact duplicate rows run through the pass once (analyses.pair_copies).
+force. Exact duplicate rows run through the pass once (analyses.pair_copies); the pairs inside large groups of
+near-duplicate rows are settled apart, in float64, at a cost linear in each group's size (analyses.pair_groups).
 
 The symmetric pass (tied embeddings, and crowding): u·v ≤ |u||v| and u·u = |u|², so only a longer token can
 beat u (or tie a winner within the tolerance). Tokens are sorted by norm and each block of query tokens is
@@ -30,6 +31,7 @@ import torch
 
 from analyses.pair_candidates import RowCandidates, group_max, near_candidates
 from analyses.pair_copies import exact_copies
+from analyses.pair_groups import K_NEAREST, GroupIndex, group_radius, nearest
 from analyses.pair_screen import (  # noqa: F401  (re-exported: the pass's public API)
     ARITHMETIC,
     TOLERANCE,
@@ -55,10 +57,14 @@ class PairScan:
         exception: [queries] bool, True where a token does not predict itself.
         near_pairs: [pairs, 2] int64 token ids (i < j) of every pair of distinct rows at distance ≤ threshold
             (symmetric pass only; empty otherwise), sorted. Each id is its group's lowest (see `copies`): the
-            copies of a row are 0 apart, and as far from another row's copies as the rows are.
+            copies of a row are 0 apart, and as far from another row's copies as the rows are. Inside a group of
+            near-duplicates (see `groups`), where every pair is within the threshold, only each row's
+            K_NEAREST nearest members (and any tying the last) and its link to the group's centre row.
         near_distances: [pairs] float64 exact distance of each of those pairs (embedding units).
         copies: [queries] int64 lowest id of a row identical to each token's (its own id when none; symmetric
             pass only, else every token's own id); analyses.pair_copies counts the pairs with every copy.
+        groups: [queries] int64 lowest id of each token's group of near-duplicate rows (analyses.pair_groups;
+            its own id when none; copies share their row's group).
         threshold: the distance threshold used (embedding units; ≤ 0: none).
         precision: "bf16" or "fp32", the precision of the screen.
         pairs_screened: products the screen computed (q·k pairs).
@@ -70,6 +76,7 @@ class PairScan:
     near_pairs: np.ndarray
     near_distances: np.ndarray
     copies: np.ndarray
+    groups: np.ndarray
     threshold: float
     precision: str
     pairs_screened: int
@@ -127,6 +134,8 @@ class PairPass:
             self.first = torch.searchsorted(self.kn64, self.kn64 * (1 - 1e-9)).tolist()
             self.own64 = squares[self.key_order]
             self.self_position = torch.arange(len(self.kn64), device=k32.device)
+            radius = group_radius(self.kn64.cpu().numpy(), self.threshold)
+            self.groups = GroupIndex(k32, self.key_order, self.kn64, self.own64, self.first, radius)
         else:
             self.query_ids = torch.arange(q32.shape[0], device=k32.device)
             self.qs = (q32 * self.scale).to(dtype)
@@ -137,6 +146,7 @@ class PairPass:
             inverse = torch.empty_like(self.key_order)
             inverse[self.key_order] = torch.arange(len(self.key_order), device=k32.device)
             self.self_position = inverse[: q32.shape[0]]
+            self.groups = None
         self.qn = (self.qn64 * self.scale).float()
         self.own = (self.own64 * self.scale ** 2).float()
         self.n_queries, self.n_keys = self.qs.shape[0], self.ks.shape[0]
@@ -190,6 +200,8 @@ class PairPass:
             # machine it spares every small step a wait for the other threads.
             torch.set_num_threads(1)
             self._mask(s, a, b, c0, c1)
+            if self.groups is not None:
+                self.groups.mask(s, a, c0)  # pairs inside a group are settled below, in float64
             screened += s.numel()
             kmax = float(self.kn[c1 - 1])
             best = s.amax(1).float()
@@ -200,7 +212,8 @@ class PairPass:
                 state.add(s, tops, hit, c0, self.kn[c0:c1], best)
             if t2 > 0:
                 near += near_candidates(s, tops, best, qn, self.kn[c0:c1], a, c0, t2, self.eps, self.eta)
-        scored = self._settle_predictions(a, state) + self._settle_near(a, near)
+        inside = self.groups.block_pairs(a, b) if self.groups is not None else None
+        scored = self._settle_predictions(a, state, inside) + self._settle_near(a, near, inside)
         return screened, scored
 
     def _mask(self, s: torch.Tensor, a: int, b: int, c0: int, c1: int) -> None:
@@ -224,11 +237,14 @@ class PairPass:
         inside = torch.nonzero((position >= c0) & (position < c1)).flatten()
         s[inside, position[inside] - c0] = -float("inf")
 
-    def _settle_predictions(self, a: int, state: RowCandidates) -> int:
-        """Score the surviving candidates in float64 and apply the rule (analyses.zero_layer)."""
+    def _settle_predictions(self, a: int, state: RowCandidates, inside) -> int:
+        """Score the surviving candidates (and those inside groups) in float64 and apply the rule
+        (analyses.zero_layer)."""
         rows, columns = state.survivors(self.qn[a:], self.kn)
         if self.precision == "bf16" and len(rows) > REFINE_MIN:
             rows, columns = self._refine(a, rows, columns)
+        if inside is not None:
+            rows, columns = torch.cat([rows, inside[0] - a]), torch.cat([columns, inside[1]])
         if not len(rows):
             return 0
         positions = rows + a
@@ -279,16 +295,22 @@ class PairPass:
             keep[pick] = (upper >= own - tolerance) & (~definite[slot] | (upper >= best_lower[slot] - tolerance))
         return rows[keep], columns[keep]
 
-    def _settle_near(self, a: int, near: list) -> int:
-        if not near:
+    def _settle_near(self, a: int, near: list, inside) -> int:
+        if self.threshold <= 0:
             return 0
-        i = torch.cat([r for r, _ in near])
-        j = torch.cat([c for _, c in near])
+        grouped = inside is not None and len(inside[2])
+        if not near and not grouped:
+            return 0
+        i = torch.cat([r for r, _ in near] + ([inside[2]] if grouped else []))
+        j = torch.cat([c for _, c in near] + ([inside[3]] if grouped else []))
         ids_i, ids_j = self.key_order[i], self.key_order[j]
         distance = torch.cat([torch.linalg.vector_norm(self.k32[ids_i[s:s + EXACT_PAIRS]].double()
                                                        - self.k32[ids_j[s:s + EXACT_PAIRS]].double(), dim=1)
                               for s in range(0, len(i), EXACT_PAIRS)])
         keep = distance <= self.threshold
+        if grouped:  # inside groups, each row's K_NEAREST nearest members (a pair may come from both its rows)
+            listed = len(i) - len(inside[2])
+            keep[listed:] &= nearest(i[listed:], ids_j[listed:], distance[listed:], K_NEAREST)
         pairs = torch.stack([torch.minimum(ids_i, ids_j), torch.maximum(ids_i, ids_j)], 1)[keep]
         with self._lock:
             self._near[a] = (pairs, distance[keep])
@@ -307,16 +329,27 @@ class PairPass:
         if self._near:
             pairs = torch.cat([self._near[a][0] for a in sorted(self._near)]).cpu().numpy()
             distances = torch.cat([self._near[a][1] for a in sorted(self._near)]).cpu().numpy()
+        groups = np.arange(self.n_keys if self.symmetric else self.n_queries)  # by row of the pass
+        grouped = np.zeros(len(groups), dtype=bool)
+        if self.groups is not None and self.groups.groups:
+            links, link_distances = self.groups.links()
+            if self.threshold > 0:
+                pairs, distances = np.concatenate([pairs, links]), np.concatenate([distances, link_distances])
+                pairs, first = np.unique(pairs, axis=0, return_index=True)  # sorted; each pair once
+                distances = distances[first]
+            for members, _, _ in self.groups.groups:
+                groups[members], grouped[members] = members[0], True
         if self.distinct is not None:  # back to every token: a copy answers as its group's first row
             group = np.searchsorted(self.distinct, self.copies)
             exception = exception[group]
             predicts = np.where(exception, self.distinct[predicts[group]], np.arange(len(self.copies)))
             pairs = self.distinct[pairs]  # ascending ids: i < j still holds
+            groups = np.where(grouped[group], self.distinct[groups[group]], np.arange(len(self.copies)))
         if len(pairs):
             order = np.lexsort((pairs[:, 1], pairs[:, 0]))
             pairs, distances = pairs[order], distances[order]
-        return PairScan(predicts, exception, pairs, distances, self.copies, self.threshold, self.precision,
-                        *self._counts)
+        return PairScan(predicts, exception, pairs, distances, self.copies, groups, self.threshold,
+                        self.precision, *self._counts)
 
 
 _TRIANGLES: dict = {}

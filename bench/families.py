@@ -7,6 +7,8 @@ matrix built from a fixed seed (V = rows of the planted matrix, d = its width; n
     common-mean    a shared mean direction 0.42 × the median norm (SVD 0 ≈ mean), norm IQR/median ≈ 0.27
     heavy-tailed   Gaussian directions, log-normal norms (σ = 0.8): a few very long tokens beat many
     near-duplicate every third token a copy of another, scaled by 1 ± 3 % with a little noise, some exact
+    clump          common-mean rows, and 3,680 of them (7 %: reserved or padding tokens after weight decay)
+                   near-identical: one short centre plus noise 1e-3 of its length, none bit-identical
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-FAMILIES = ("isotropic", "common-mean", "heavy-tailed", "near-duplicate")
+FAMILIES = ("isotropic", "common-mean", "heavy-tailed", "near-duplicate", "clump")
+CLUMP_SHARE = 3680 / 50257
 
 
 def matrix(family: str, rows: int, d: int, seed: int = 0) -> np.ndarray:
@@ -38,6 +41,14 @@ def matrix(family: str, rows: int, d: int, seed: int = 0) -> np.ndarray:
         noise = rng.standard_normal((len(copies), d), dtype=np.float32) * np.float32(3e-3)
         w[copies] = w[sources] * scale + noise
         w[copies[:500]] = w[sources[:500]]  # exact duplicates
+        return w
+    if family == "clump":
+        w = matrix("common-mean", rows, d, seed)
+        centre = rng.standard_normal(d).astype(np.float32)
+        centre *= 0.3 / np.linalg.norm(centre)
+        members = rng.choice(rows, size=round(CLUMP_SHARE * rows), replace=False)
+        noise = rng.standard_normal((len(members), d), dtype=np.float32) * np.float32(0.3e-3 / np.sqrt(d))
+        w[members] = centre + noise
         return w
     raise ValueError(f"unknown family {family}")
 

@@ -1,5 +1,5 @@
 """`make bench`: the whole report against the naive dense pass, at GPT-2 and GPT-2-XL sizes, on the planted
-checkpoint and on four matrix families it does not resemble (bench/families.py).
+checkpoint and on five matrix families it does not resemble (bench/families.py).
 
 Builds planted checkpoints of the real shapes (V = 50,257; d = 768, 12 layers / d = 1600, 48 layers;
 1,024 positions) and GPT-2-size copies with each family's token matrix, then measures in separate processes,

@@ -41,8 +41,24 @@ def assert_exact(w: np.ndarray, threshold: float) -> None:
         found = scan_pairs(w, threshold=threshold, precision=precision)
         np.testing.assert_array_equal(found.exception, exception)
         np.testing.assert_array_equal(found.predicts, predicts)
-        np.testing.assert_array_equal(found.near_pairs, pairs.reshape(-1, 2))
-        np.testing.assert_allclose(found.near_distances, distances, rtol=1e-12)
+        assert_near_pairs(found, pairs, distances, threshold)
+
+
+def assert_near_pairs(found, pairs: np.ndarray, distances: np.ndarray, threshold: float) -> None:
+    """Every pair the pass lists is within the threshold at its exact distance; it lists every pair that is not
+    inside a group of near-duplicates, and counts those too."""
+    from analyses.pair_copies import near_pair_count
+
+    listed = dict(zip(map(tuple, found.near_pairs.tolist()), found.near_distances.tolist()))
+    expected = dict(zip(map(tuple, pairs.reshape(-1, 2).tolist()), distances.tolist()))
+    assert listed.keys() <= expected.keys()
+    np.testing.assert_allclose([listed[p] for p in sorted(listed)], [expected[p] for p in sorted(listed)],
+                               rtol=1e-12)
+    firsts = {(int(found.copies[i]), int(found.copies[j])) for i, j in expected}  # copies: as their first row
+    apart = {(i, j) for i, j in firsts if i != j and found.groups[i] != found.groups[j]}
+    assert apart <= listed.keys()
+    assert (found.near_pairs[:, 0] < found.near_pairs[:, 1]).all()
+    assert near_pair_count(found.near_pairs, found.copies, threshold, found.groups) == len(expected)
 
 
 def low_rank(n: int, d: int, seed: int) -> np.ndarray:
@@ -174,3 +190,46 @@ def test_row_candidates_keep_every_pair_that_may_reach_the_target(monkeypatch, d
     expected = set(zip(*np.nonzero((s.float() + reach[:, None] * kn[None, :] >= own[:, None]).numpy())))
     found = set(zip(torch.cat(state.rows).tolist(), torch.cat(state.columns).tolist())) if state.rows else set()
     assert found == {(int(i), int(j)) for i, j in expected} and 0 < len(found) < rows * columns
+
+
+def near_duplicate_clump(n: int, size: int, d: int = 32, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Trained-like rows and a clump of `size` near-identical rows (a common centre, noise ~3e-3 of its length:
+    reserved or padding tokens after weight decay), a few of them exact copies."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((n, d)) * rng.lognormal(0, 0.2, (n, 1))
+    centre = rng.standard_normal(d) * 0.3
+    members = np.sort(rng.choice(n, size, replace=False))
+    w[members] = centre + rng.standard_normal((size, d)) * 1e-3
+    w = w.astype(np.float32)
+    w[members[:4]] = w[members[4]]
+    return w, members
+
+
+def test_a_near_duplicate_clump_gives_the_brute_force_answers():
+    """Near-identical, not bit-identical rows: every prediction, every crowded token's K-th distance, the clump
+    and the count of near pairs are the float64 brute force's, though the pairs inside the clump are not listed."""
+    from analyses.outliers import K, analyse_outliers
+    from analyses.pair_groups import K_NEAREST
+    from tests.analyses.test_outliers import brute_force_crowded
+
+    assert K <= K_NEAREST  # each member's K-th distance is among the nearest members the pass keeps
+    w, members = near_duplicate_clump(1500, 300)
+    r = analyse_outliers(w, None)
+    crowded, kth = brute_force_crowded(w, r.threshold)
+    assert r.crowded == tuple(crowded) and [r.crowding[t] for t in crowded] == pytest.approx(kth, rel=1e-12)
+    assert r.clumps == (tuple(members.tolist()),)
+    assert_exact(w, r.threshold)
+    found = scan_pairs(w, threshold=r.threshold)
+    assert (found.groups[members] == members[0]).all()  # one group, the copies in it too
+    assert len(found.near_pairs) < 10 * len(members)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_near_duplicate_clump_costs_linear_memory(precision):
+    """The pass's records for a clump of n near-identical rows (listed near pairs, pairs scored in float64) grow
+    like n, not like its n²/2 pairs."""
+    for size in (200, 800):
+        w, _ = near_duplicate_clump(2000, size)
+        found = scan_pairs(w, threshold=0.5, precision=precision)
+        assert len(found.near_pairs) <= 10 * size
+        assert found.pairs_scored <= 20 * size + 2000
