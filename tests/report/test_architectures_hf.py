@@ -5,6 +5,7 @@ Known-answer tests plant what only the architecture's own conventions reveal (Ge
 
 from __future__ import annotations
 
+import json
 import os
 from html import unescape
 
@@ -35,7 +36,10 @@ ROLES = {
     "olmo": {"ln_1": "layers.0.ln_1 (no parameters)", "ln_2": "layers.0.ln_2 (no parameters)",
              "ln_f": "final_ln (no parameters)"},
     "olmo2": {"ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    # one norm feeds attention and the MLP in parallel: it plays both roles (listed as LN2 too)
+    "gptj": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_1", "ln_f": "ln_f"},
 }
+SHARED_NORM = ("gptj",)
 EFFECTIVE_GAIN = {"olmo": "1 in every dim (the norms have no parameters)", "gemma": "1 + weight",
                   "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
 TYPES = tuple(ROLES)
@@ -82,6 +86,20 @@ def test_model_card_names_roles_gain_and_positions(tiny_models, analysed, model_
     assert card["norm_roles"] == ROLES[model_type]
     assert card["effective_gain"] == EFFECTIVE_GAIN.get(model_type, "weight")
     assert card["positions"]
+
+
+@pytest.mark.parametrize("model_type", SHARED_NORM)
+def test_one_norm_per_block_plays_both_roles(tiny_models, analysed, model_type):
+    """The block's one norm is the pre-MLP norm of the unigram search, and LN-gains says the roles coincide."""
+    _folder(tiny_models, model_type)
+    analyses = analysed[model_type]["analyses"]
+    assert any("plays both of the study's roles" in note for note in analyses["model_card"]["conventions"])
+    assert analyses["unigram"]["norm"]["role"] == "ln_1" and analyses["unigram"]["norm"]["shared_with_attention"]
+    gains = analyses["ln_gains"]
+    assert gains["roles_coincide"] and gains["shared_norm"]
+    same = [json.dumps(row["ln_1"]) == json.dumps(row["ln_2"]) for row in gains["per_layer"]]  # NaN-safe
+    assert same == [True, True]
+    assert not analyses["mlp_read"]["missing_roles"]
 
 
 @pytest.mark.parametrize("model_type", TYPES)
@@ -205,7 +223,7 @@ def test_refused_types_say_why(model_type, why):
 
 # -- whole reports for a few types: the conventions and the reasons reach the HTML -------------------------------
 
-@pytest.mark.parametrize("model_type", ["gemma2", "olmo"])
+@pytest.mark.parametrize("model_type", ["gemma2", "olmo", "gptj"])
 def test_whole_report_states_the_architecture(tiny_models, tmp_path, model_type):
     folder = _folder(tiny_models, model_type)
     os.environ["WEIGHTS_REPORT_NO_CACHE"] = "1"
@@ -220,9 +238,45 @@ def test_whole_report_states_the_architecture(tiny_models, tmp_path, model_type)
     for reason in card["not_applicable"].values():
         assert reason in html
     assert card["effective_gain"] in html
+    if model_type == "gptj":  # one norm per block: both sections say it plays both roles
+        flat = " ".join(html.split())
+        assert "the two roles coincide" in flat and "it plays the role LN2 plays in GPT-2" in flat
 
 
 def results_document_card(written) -> dict:
     import json
 
     return json.loads((written / "results.json").read_text(encoding="utf-8"))["analyses"]["model_card"]
+
+
+# -- one norm per block: planted dims are found through the shared norm ------------------------------------------
+
+SHARED_DIM = 9
+
+
+@pytest.mark.parametrize("model_type,norm_key", [("gptj", "transformer.h.{i}.ln_1.weight")])
+def test_unigram_dim_planted_in_the_shared_norm_is_found(tmp_path, model_type, norm_key):
+    """Gains about 1, doubled in SHARED_DIM, in each block's only norm: the unigram search finds the dim there (the
+    norm is the pre-MLP norm), and the attention value reads are weighted by that same norm, so the dim leads them
+    too (read from the weights alone it would be an ordinary dim)."""
+    try:
+        folder = write_tiny(tmp_path / model_type, model_type)
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    path = folder / "model.safetensors"
+    tensors = load_file(str(path))
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        gain = 1 + rng.normal(0, 0.01, tensors[norm_key.format(i=i)].shape)
+        gain[SHARED_DIM] = 2.0
+        tensors[norm_key.format(i=i)] = gain.astype(np.float32)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress(model_type, 0, enabled=False))
+    analyses = results_document(ctx)["analyses"]
+    assert analyses["unigram"]["dim"] == SHARED_DIM and analyses["unigram"]["standout"]
+    assert analyses["unigram"]["layers_standing_out"] == [0, 1]
+    assert [row["ln_2"]["outlier_dims"] for row in analyses["ln_gains"]["per_layer"]] == [[SHARED_DIM]] * 2
+    for role in ("mlp_in", "attn_value"):
+        rows = analyses["mlp_read"]["roles"][role]["per_layer"]
+        assert all(row["strongest_dim"] == SHARED_DIM for row in rows), role
+

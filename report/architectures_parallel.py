@@ -1,0 +1,76 @@
+"""Adapters for blocks whose attention and MLP read the residual stream side by side, most often through one
+shared norm: Phi-1/2, GPT-J, Falcon, Cohere, and StableLM (a Llama layout with LayerNorms, parallel in some sizes).
+
+Where one norm feeds both sublayers it is listed once, as ln_1, with `shared_norm` set and `mlp_norm_role` ln_1:
+that norm is LN1 (in front of attention) and also the norm in front of the MLP. The unigram-dim search reads it
+as the pre-MLP norm, the LN-gains section says that its two roles coincide, and the MLP read profile weights both
+attention's and the MLP's reads by its gain. No second norm is invented.
+"""
+
+from __future__ import annotations
+
+from report.architectures import (
+    Architecture,
+    _matrices,
+    _norms,
+)
+
+
+def shared_norm_note(key: str) -> str:
+    return (f"Each block has one LayerNorm ({key}) whose output feeds attention and the MLP in parallel, so it "
+            "plays both of the study's roles: it is LN1, the norm in front of attention, and also the norm in front "
+            "of the MLP (listed as LN2 too). The unigram-dim search reads its gains as the pre-MLP gains; the "
+            "LayerNorm-gains section shows one set of gains for both roles (its LN2 columns repeat LN1) rather "
+            "than a second norm the model does not have.")
+
+
+PARALLEL_TWO_NORMS_NOTE = ("Attention and the MLP read the same residual stream in parallel, each through its own "
+                           "norm: LN1 is attention's ({first}), LN2 the MLP's ({second}), not a norm after attention.")
+
+
+def _rotary(head_dim: int, rotated: int) -> tuple[str, str]:
+    """(positions phrase, model-card note) for rotary embeddings on the first `rotated` of `head_dim` dims."""
+    if rotated >= head_dim:
+        share = "every dim of each attention head"
+    else:
+        share = f"the first {rotated} of each attention head's {head_dim} dims (partial rotary; the rest carry none)"
+    return (f"rotary embeddings inside attention on {share}; no table",
+            f"Positions are encoded by rotary embeddings inside attention, on {share}, so there is no learned "
+            "position table: the position analyses are skipped.")
+
+
+def _partial_factor(config: dict, default: float) -> float:
+    """The share of each head's dims that rotary rotates: top-level (older configs) or in rope_parameters."""
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    factor = config.get("partial_rotary_factor", rope.get("partial_rotary_factor") if isinstance(rope, dict) else None)
+    return float(default if factor is None else factor)
+
+
+def _head_dim(config: dict, d: int) -> int:
+    return int(config.get("head_dim") or d // int(config["num_attention_heads"]))
+
+
+HEAD_BIAS_NOTE = ("The output head has a bias (lm_head.bias), a per-token offset that does not depend on the input; "
+                  "the zero-layer and unembedding analyses read the head's weight matrix only.")
+
+
+def gptj(config: dict) -> Architecture:
+    """GPT-J: GPT-2's names, one LayerNorm (ln_1) per block feeding attention and the MLP in parallel, rotary on
+    rotary_dim dims of each head, an untied head with a bias."""
+    n_layers, d, heads = int(config["n_layer"]), int(config["n_embd"]), int(config["n_head"])
+    head = d // heads
+    positions, rotary_note = _rotary(head, int(config.get("rotary_dim") or head))
+    return Architecture(
+        name="gptj", token_embeddings="wte.weight", position_embeddings=None, unembedding="lm_head.weight",
+        layer_norms=_norms(n_layers, "h.{i}.ln_1", None, "ln_f"), prefixes=("transformer.", ""), d_model=d,
+        vocab_size=int(config["vocab_size"]), n_positions=None, n_layers=n_layers, word_start_rule="leading-space",
+        positions=positions, notes=(rotary_note, shared_norm_note("ln_1"), HEAD_BIAS_NOTE),
+        mlp_norm_role="ln_1", shared_norm=True,
+        matrices=_matrices("h.{i}.mlp.fc_in.weight", "h.{i}.mlp.fc_out.weight", "h.{i}.attn.v_proj.weight",
+                           "h.{i}.attn.out_proj.weight"),
+    )
+
+
+PARALLEL = {
+    "gptj": gptj,
+}
