@@ -14,6 +14,7 @@ from report.architectures import (
     _matrices,
     _norms,
 )
+from report.architectures_today import QK_NORM_NOTE
 
 
 def shared_norm_note(key: str) -> str:
@@ -54,6 +55,26 @@ HEAD_BIAS_NOTE = ("The output head has a bias (lm_head.bias), a per-token offset
                   "the zero-layer and unembedding analyses read the head's weight matrix only.")
 
 
+def phi(config: dict) -> Architecture:
+    """Phi-1 / Phi-1.5 / Phi-2: LayerNorms with bias, one per block feeding attention and the MLP in parallel,
+    partial rotary, an untied head with a bias."""
+    n_layers, d = int(config["num_hidden_layers"]), int(config["hidden_size"])
+    head = _head_dim(config, d)
+    positions, rotary_note = _rotary(head, int(head * _partial_factor(config, 0.5)))
+    notes = (rotary_note, shared_norm_note("input_layernorm"), HEAD_BIAS_NOTE)
+    if config.get("qk_layernorm"):
+        notes += (QK_NORM_NOTE,)
+    return Architecture(
+        name="phi", token_embeddings="embed_tokens.weight", position_embeddings=None, unembedding="lm_head.weight",
+        layer_norms=_norms(n_layers, "layers.{i}.input_layernorm", None, "final_layernorm"),
+        prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
+        n_layers=n_layers, word_start_rule="leading-space", positions=positions, notes=notes,
+        mlp_norm_role="ln_1", shared_norm=True,
+        matrices=_matrices("layers.{i}.mlp.fc1.weight", "layers.{i}.mlp.fc2.weight",
+                           "layers.{i}.self_attn.v_proj.weight", "layers.{i}.self_attn.dense.weight"),
+    )
+
+
 def gptj(config: dict) -> Architecture:
     """GPT-J: GPT-2's names, one LayerNorm (ln_1) per block feeding attention and the MLP in parallel, rotary on
     rotary_dim dims of each head, an untied head with a bias."""
@@ -73,4 +94,5 @@ def gptj(config: dict) -> Architecture:
 
 PARALLEL = {
     "gptj": gptj,
+    "phi": phi,
 }

@@ -37,9 +37,10 @@ ROLES = {
              "ln_f": "final_ln (no parameters)"},
     "olmo2": {"ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
     # one norm feeds attention and the MLP in parallel: it plays both roles (listed as LN2 too)
+    "phi": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.input_layernorm", "ln_f": "final_layernorm"},
     "gptj": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_1", "ln_f": "ln_f"},
 }
-SHARED_NORM = ("gptj",)
+SHARED_NORM = ("phi", "gptj")
 EFFECTIVE_GAIN = {"olmo": "1 in every dim (the norms have no parameters)", "gemma": "1 + weight",
                   "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
 TYPES = tuple(ROLES)
@@ -254,7 +255,8 @@ def results_document_card(written) -> dict:
 SHARED_DIM = 9
 
 
-@pytest.mark.parametrize("model_type,norm_key", [("gptj", "transformer.h.{i}.ln_1.weight")])
+@pytest.mark.parametrize("model_type,norm_key", [("gptj", "transformer.h.{i}.ln_1.weight"),
+                                                 ("phi", "model.layers.{i}.input_layernorm.weight")])
 def test_unigram_dim_planted_in_the_shared_norm_is_found(tmp_path, model_type, norm_key):
     """Gains about 1, doubled in SHARED_DIM, in each block's only norm: the unigram search finds the dim there (the
     norm is the pre-MLP norm), and the attention value reads are weighted by that same norm, so the dim leads them
@@ -280,3 +282,9 @@ def test_unigram_dim_planted_in_the_shared_norm_is_found(tmp_path, model_type, n
         rows = analyses["mlp_read"]["roles"][role]["per_layer"]
         assert all(row["strongest_dim"] == SHARED_DIM for row in rows), role
 
+
+def test_partial_rotary_is_stated(analysed, tiny_models):
+    _folder(tiny_models, "phi")
+    assert "first 4 of each attention head's 8 dims" in analysed["phi"]["analyses"]["model_card"]["positions"]
+    _folder(tiny_models, "gptj")  # rotary_dim 4 of 8
+    assert "first 4 of each attention head's 8 dims" in analysed["gptj"]["analyses"]["model_card"]["positions"]
