@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from report.architectures import (
     Architecture,
+    UnsupportedModel,
     _matrices,
     _norms,
 )
-from report.architectures_today import QK_NORM_NOTE
+from report.architectures_today import ALIBI, ALIBI_NOTE, QK_NORM_NOTE
 
 
 def shared_norm_note(key: str) -> str:
@@ -92,7 +93,62 @@ def gptj(config: dict) -> Architecture:
     )
 
 
+def _falcon_values(config: dict, d: int, heads: int, head: int, new: bool) -> tuple[tuple[tuple[int, int], ...], str]:
+    """The value rows of Falcon's fused query_key_value, and how its attention shares them."""
+    if new:  # rows are [kv group][its query heads, key, value][head_dim]
+        groups = int(config.get("num_kv_heads") or heads)
+        size = (heads // groups + 2) * head
+        return (tuple((g * size + size - head, g * size + size) for g in range(groups)),
+                f"Attention groups its {heads} query heads over {groups} key/value heads: the attention value "
+                "read-weights are those value projections, taken from the fused query_key_value matrix.")
+    if config.get("multi_query", True):  # rows are [all queries][one key][one value]
+        return (((d + head, d + 2 * head),),
+                "Attention is multi-query: every head shares one value projection, the attention value read-weights "
+                "(the value rows of the fused query_key_value matrix).")
+    return (tuple((h * 3 * head + 2 * head, h * 3 * head + 3 * head) for h in range(heads)),
+            "The attention value read-weights are the value rows of the fused query_key_value matrix.")
+
+
+def falcon(config: dict) -> Architecture:
+    """Falcon: parallel attention and MLP through one shared norm (7B), or through ln_attn and ln_mlp (the new
+    decoder architecture: 40B, 180B); sequential blocks where parallel_attn is false (falcon-rw); ALiBi or
+    rotary per config."""
+    n_layers = int(config.get("num_hidden_layers") or config["n_layer"])
+    d, heads = int(config["hidden_size"]), int(config.get("num_attention_heads") or config["n_head"])
+    head = d // heads
+    new = bool(config.get("new_decoder_architecture", False))
+    block = "h.{i}."
+    norms_per_block = config.get("num_ln_in_parallel_attn") or (2 if new else 1)
+    if not config.get("parallel_attn", True):
+        if new:
+            raise UnsupportedModel("this Falcon config sets new_decoder_architecture with parallel_attn false, a "
+                                   "combination transformers itself cannot run; it is not supported")
+        first, second, block_note = block + "input_layernorm", block + "post_attention_layernorm", None
+    elif new and int(norms_per_block) == 2:
+        first, second = block + "ln_attn", block + "ln_mlp"
+        block_note = PARALLEL_TWO_NORMS_NOTE.format(first="ln_attn", second="ln_mlp")
+    else:
+        first, second, block_note = block + "input_layernorm", None, shared_norm_note("input_layernorm")
+    values, value_note = _falcon_values(config, d, heads, head, new)
+    if config.get("alibi"):
+        positions, position_note = ALIBI, ALIBI_NOTE
+    else:
+        positions, position_note = _rotary(head, head)
+    return Architecture(
+        name="falcon", token_embeddings="word_embeddings.weight", position_embeddings=None,
+        unembedding="lm_head.weight", layer_norms=_norms(n_layers, first, second, "ln_f"),
+        prefixes=("transformer.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
+        n_layers=n_layers, word_start_rule="leading-space", positions=positions,
+        notes=tuple(filter(None, (position_note, block_note, value_note))),
+        mlp_norm_role="ln_1" if second is None else "ln_2", shared_norm=second is None,
+        matrices=_matrices(block + "mlp.dense_h_to_4h.weight", block + "mlp.dense_4h_to_h.weight",
+                           block + "self_attention.query_key_value.weight", block + "self_attention.dense.weight",
+                           value_ranges=values),
+    )
+
+
 PARALLEL = {
+    "falcon": falcon,
     "gptj": gptj,
     "phi": phi,
 }

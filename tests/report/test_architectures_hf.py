@@ -39,8 +39,9 @@ ROLES = {
     # one norm feeds attention and the MLP in parallel: it plays both roles (listed as LN2 too)
     "phi": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.input_layernorm", "ln_f": "final_layernorm"},
     "gptj": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_1", "ln_f": "ln_f"},
+    "falcon": {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.input_layernorm", "ln_f": "ln_f"},
 }
-SHARED_NORM = ("phi", "gptj")
+SHARED_NORM = ("phi", "gptj", "falcon")
 EFFECTIVE_GAIN = {"olmo": "1 in every dim (the norms have no parameters)", "gemma": "1 + weight",
                   "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
 TYPES = tuple(ROLES)
@@ -281,6 +282,54 @@ def test_unigram_dim_planted_in_the_shared_norm_is_found(tmp_path, model_type, n
     for role in ("mlp_in", "attn_value"):
         rows = analyses["mlp_read"]["roles"][role]["per_layer"]
         assert all(row["strongest_dim"] == SHARED_DIM for row in rows), role
+
+
+# -- Falcon's variants and StableLM's parallel residual ---------------------------------------------------------
+
+def test_falcon_new_decoder_architecture_has_two_parallel_norms(tmp_path):
+    """Falcon-40B's layout: ln_attn and ln_mlp side by side (LN1, LN2; nothing shared), grouped key/value heads
+    whose value rows are read from the fused matrix, and ALiBi where the config asks for it."""
+    try:
+        folder = write_tiny(tmp_path / "falcon", "falcon", overrides={
+            "new_decoder_architecture": True, "num_kv_heads": 2, "alibi": True})
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    weights = load_weights(resolve(str(folder)))
+    assert not weights.shared_norm and weights.mlp_norm_role == "ln_2"
+    assert [ln.name for ln in weights.layer_norms[:2]] == ["layers.0.ln_1", "layers.0.ln_2"]
+    raw = load_file(str(folder / "model.safetensors"))
+    assert np.array_equal(weights.norms_with_role("ln_2")[1].weight, raw["transformer.h.1.ln_mlp.weight"])
+    # 4 query heads over 2 groups of 8-dim heads: rows per group [q, q, k, v]; the values are rows 24:32 and 56:64
+    qkv = raw["transformer.h.0.self_attention.query_key_value.weight"]
+    assert np.allclose(weights.tensors.read("attn_value", 0), np.concatenate([qkv[24:32], qkv[56:64]]).T)
+    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("falcon", 0, enabled=False))
+    card = results_document(ctx)["analyses"]["model_card"]
+    assert card["norm_roles"] == {"ln_1": "h.0.ln_attn", "ln_2": "h.0.ln_mlp", "ln_f": "ln_f"}
+    assert card["positions"].startswith("ALiBi")
+    assert any("each through its own norm" in note for note in card["conventions"])
+
+
+@pytest.mark.parametrize("config,roles,shared", [
+    ({"parallel_attn": False, "multi_query": False, "alibi": True},  # falcon-rw: sequential, two norms
+     {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.post_attention_layernorm", "ln_f": "ln_f"}, False),
+    ({"new_decoder_architecture": True, "num_ln_in_parallel_attn": 1},  # Falcon-11B: one shared norm
+     {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.input_layernorm", "ln_f": "ln_f"}, True),
+])
+def test_falcon_norm_layout_follows_the_config(config, roles, shared):
+    from report.architectures import architecture_for
+
+    arch = architecture_for({"model_type": "falcon", "hidden_size": 32, "num_attention_heads": 4,
+                             "num_hidden_layers": 2, "vocab_size": 300, "num_kv_heads": 2} | config)
+    assert arch.norm_roles() == roles and arch.shared_norm == shared
+    assert arch.mlp_norm_role == ("ln_1" if shared else "ln_2")
+
+
+def test_falcon_layout_transformers_cannot_run_is_refused():
+    from report.architectures import UnsupportedModel, architecture_for
+
+    with pytest.raises(UnsupportedModel, match="new_decoder_architecture with parallel_attn false"):
+        architecture_for({"model_type": "falcon", "hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2,
+                          "vocab_size": 300, "new_decoder_architecture": True, "parallel_attn": False})
 
 
 def test_partial_rotary_is_stated(analysed, tiny_models):
