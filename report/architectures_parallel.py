@@ -12,6 +12,7 @@ from __future__ import annotations
 from report.architectures import (
     Architecture,
     UnsupportedModel,
+    _llama_matrices,
     _matrices,
     _norms,
 )
@@ -147,7 +148,33 @@ def falcon(config: dict) -> Architecture:
     )
 
 
+def cohere(config: dict) -> Architecture:
+    """Cohere (Command-R): Llama's names, LayerNorms without bias, one per block feeding attention and the MLP in
+    parallel, logits multiplied by logit_scale, a tied head."""
+    n_layers, d = int(config["num_hidden_layers"]), int(config["hidden_size"])
+    head = _head_dim(config, d)
+    positions, rotary_note = _rotary(head, head)
+    scale = float(config.get("logit_scale", 0.0625))
+    notes = (rotary_note, shared_norm_note("input_layernorm"),
+             "The norms are LayerNorms without a bias: they centre and scale, then multiply by a gain per dim "
+             "(biases are shown as zero).",
+             f"Output logits are multiplied by logit_scale = {scale:g}, one positive constant for every token: which "
+             "token scores highest (the zero-layer prediction) and every rank are unchanged; logit values in this "
+             "report are in the head's own units, before that scale.",
+             "The output head is tied to the input embedding unless the checkpoint holds a separate lm_head.")
+    if config.get("use_qk_norm"):
+        notes += (QK_NORM_NOTE,)
+    return Architecture(
+        name="cohere", token_embeddings="embed_tokens.weight", position_embeddings=None, unembedding="lm_head.weight",
+        layer_norms=_norms(n_layers, "layers.{i}.input_layernorm", None, "norm"), prefixes=("model.", ""),
+        d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None, n_layers=n_layers,
+        word_start_rule="leading-space", norm="layernorm-no-bias", positions=positions, notes=notes,
+        mlp_norm_role="ln_1", shared_norm=True, matrices=_llama_matrices(),
+    )
+
+
 PARALLEL = {
+    "cohere": cohere,
     "falcon": falcon,
     "gptj": gptj,
     "phi": phi,

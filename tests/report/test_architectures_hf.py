@@ -40,8 +40,9 @@ ROLES = {
     "phi": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.input_layernorm", "ln_f": "final_layernorm"},
     "gptj": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_1", "ln_f": "ln_f"},
     "falcon": {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.input_layernorm", "ln_f": "ln_f"},
+    "cohere": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.input_layernorm", "ln_f": "norm"},
 }
-SHARED_NORM = ("phi", "gptj", "falcon")
+SHARED_NORM = ("phi", "gptj", "falcon", "cohere")
 EFFECTIVE_GAIN = {"olmo": "1 in every dim (the norms have no parameters)", "gemma": "1 + weight",
                   "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
 TYPES = tuple(ROLES)
@@ -330,6 +331,14 @@ def test_falcon_layout_transformers_cannot_run_is_refused():
     with pytest.raises(UnsupportedModel, match="new_decoder_architecture with parallel_attn false"):
         architecture_for({"model_type": "falcon", "hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2,
                           "vocab_size": 300, "new_decoder_architecture": True, "parallel_attn": False})
+
+
+def test_cohere_states_its_logit_scale_and_bias_free_norms(tiny_models, analysed):
+    folder = _folder(tiny_models, "cohere")
+    card = analysed["cohere"]["analyses"]["model_card"]
+    assert any("logit_scale = 0.25" in note for note in card["conventions"])
+    assert card["norm_kind"] == "LayerNorm without bias (gain only)" and analysed["cohere"]["model"]["tied_embeddings"]
+    assert not any(ln.has_bias for ln in load_weights(resolve(str(folder))).layer_norms)
 
 
 def test_partial_rotary_is_stated(analysed, tiny_models):
