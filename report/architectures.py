@@ -349,7 +349,7 @@ def architecture_for(config: dict) -> Architecture:
         raise UnsupportedModel(
             f"{what} is not supported{why}. Supported model types: {', '.join(sorted(ADAPTERS))} "
             "(GPT-2 and distilgpt2, GPT-Neo, OPT, GPT-NeoX/Pythia, Llama-style RMSNorm models, Gemma, BLOOM, "
-            "StarCoder, Phi-1/2/3, GPT-J, Falcon, Cohere, OLMo, Mixtral, and the BERT, RoBERTa and "
+            "StarCoder, Phi-1/2/3, GPT-J, Falcon, Cohere, StableLM, OLMo, Mixtral, and the BERT, RoBERTa and "
             "DistilBERT encoders)")
     try:
         return ADAPTERS[model_type](config)

@@ -173,9 +173,33 @@ def cohere(config: dict) -> Architecture:
     )
 
 
+def stablelm(config: dict) -> Architecture:
+    """StableLM (and StableLM-2): Llama's names and matrices with LayerNorms that have a bias, partial rotary; the
+    sizes with use_parallel_residual have one norm per block feeding attention and the MLP."""
+    n_layers, d = int(config["num_hidden_layers"]), int(config["hidden_size"])
+    head = _head_dim(config, d)
+    positions, rotary_note = _rotary(head, int(head * _partial_factor(config, 0.25)))
+    parallel = bool(config.get("use_parallel_residual", False))
+    second = None if parallel else "layers.{i}.post_attention_layernorm"
+    notes = (rotary_note, "The norms are LayerNorms with a gain and a bias, in Llama's places and under its names.")
+    if parallel:
+        notes += (shared_norm_note("input_layernorm"),)
+    if config.get("qk_layernorm"):
+        notes += ("The per-head query and key LayerNorms (q_layernorm, k_layernorm) act inside attention heads, not "
+                  "on the channel dims of the residual stream, and are not read.",)
+    return Architecture(
+        name="stablelm", token_embeddings="embed_tokens.weight", position_embeddings=None,
+        unembedding="lm_head.weight", layer_norms=_norms(n_layers, "layers.{i}.input_layernorm", second, "norm"),
+        prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
+        n_layers=n_layers, word_start_rule="leading-space", positions=positions, notes=notes,
+        mlp_norm_role="ln_1" if parallel else "ln_2", shared_norm=parallel, matrices=_llama_matrices(),
+    )
+
+
 PARALLEL = {
     "cohere": cohere,
     "falcon": falcon,
     "gptj": gptj,
     "phi": phi,
+    "stablelm": stablelm,
 }

@@ -41,6 +41,7 @@ ROLES = {
     "gptj": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_1", "ln_f": "ln_f"},
     "falcon": {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.input_layernorm", "ln_f": "ln_f"},
     "cohere": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.input_layernorm", "ln_f": "norm"},
+    "stablelm": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
 }
 SHARED_NORM = ("phi", "gptj", "falcon", "cohere")
 EFFECTIVE_GAIN = {"olmo": "1 in every dim (the norms have no parameters)", "gemma": "1 + weight",
@@ -331,6 +332,21 @@ def test_falcon_layout_transformers_cannot_run_is_refused():
     with pytest.raises(UnsupportedModel, match="new_decoder_architecture with parallel_attn false"):
         architecture_for({"model_type": "falcon", "hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2,
                           "vocab_size": 300, "new_decoder_architecture": True, "parallel_attn": False})
+
+
+def test_stablelm_parallel_residual_shares_its_norm(tmp_path):
+    try:
+        folder = write_tiny(tmp_path / "stablelm", "stablelm", overrides={"use_parallel_residual": True})
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    weights = load_weights(resolve(str(folder)))
+    assert weights.shared_norm and weights.mlp_norm_role == "ln_1" and not weights.norms_with_role("ln_2")
+    assert all(ln.has_bias for ln in weights.layer_norms)  # LayerNorms with a bias, in Llama's places
+    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("stablelm", 0, enabled=False))
+    analyses = results_document(ctx)["analyses"]
+    assert analyses["model_card"]["norm_roles"]["ln_2"] == "layers.0.input_layernorm"
+    assert analyses["ln_gains"]["roles_coincide"] and analyses["unigram"]["norm"]["role"] == "ln_1"
+    assert "first 2 of each attention head's 8 dims" in analyses["model_card"]["positions"]
 
 
 def test_cohere_states_its_logit_scale_and_bias_free_norms(tiny_models, analysed):
