@@ -14,6 +14,9 @@ Roles of the LayerNorms, by family:
 | llama, mistral, qwen2 | `input_layernorm`            | `post_attention_layernorm`       | `norm` final               |
 | bert, roberta         | `attention.output.LayerNorm` | `output.LayerNorm`               | `embeddings.LayerNorm`     |
 | distilbert            | `sa_layer_norm`              | `output_layer_norm`              | `embeddings.LayerNorm`     |
+| phi, gptj, cohere     | the block's one norm         | the same norm (`shared_norm`)    | final norm                 |
+| falcon                | `input_layernorm` / `ln_attn`| the same norm / `ln_mlp`         | `ln_f`                     |
+| stablelm              | `input_layernorm`            | `post_attention_layernorm`       | `norm`                     |
 
 llama, mistral and qwen2 use RMSNorm for all three.
 
@@ -23,6 +26,10 @@ roles by position in the block (first norm → ln_1, second → ln_2) and say so
 norm on the embedding sum has role `ln_emb` and layer -1, and these models have no final norm. Where a
 section needs "the norm in front of the MLP" (the unigram dim), it reads `mlp_norm_role`: ln_2 in pre-LN
 blocks, ln_1 in post-LN ones (BERT, RoBERTa, DistilBERT, and OPT with do_layer_norm_before false).
+
+Blocks with one norm whose output feeds attention and the MLP in parallel (Phi-1/2, GPT-J, Cohere, most Falcons,
+StableLM with a parallel residual; report.architectures_parallel) list that norm once, as ln_1, with `shared_norm`
+set and `mlp_norm_role` ln_1: it plays both roles, and the sections read it as both rather than inventing an LN2.
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ class Architecture:
         positions: what "position embeddings" means in this architecture, in one phrase.
         not_applicable: (section key, reason) for the sections that have nothing to measure in this
             architecture; the model card states them and the sections' own text says the same.
+        shared_norm: each block has one norm (role ln_1) whose output feeds attention and the MLP alike, so it
+            plays both roles (mlp_norm_role is ln_1); the model card lists it as LN2 as well.
     """
 
     name: str
@@ -83,12 +92,15 @@ class Architecture:
     gain_offset: float = 0.0
     positions: str = "a learned absolute position table"
     not_applicable: tuple[tuple[str, str], ...] = ()
+    shared_norm: bool = False
 
     def norm_roles(self) -> dict[str, str]:
         """{role: the checkpoint key of its first norm (layer 0, or the single one)} in model order."""
         roles: dict[str, str] = {}
         for spec in self.layer_norms:
             roles.setdefault(spec.role, spec.key or f"{spec.name} (no parameters)")
+            if self.shared_norm and spec.role == "ln_1":
+                roles.setdefault("ln_2", roles["ln_1"])  # the same norm feeds the MLP
         return roles
 
     def matrix_specs(self, role: str) -> tuple[MatrixSpec, ...]:
@@ -317,9 +329,11 @@ ADAPTERS = {
 
 
 # Today's families live in their own module, which builds on the helpers above.
+from report.architectures_parallel import PARALLEL  # noqa: E402
 from report.architectures_today import REFUSED, TODAY  # noqa: E402
 
 ADAPTERS.update(TODAY)
+ADAPTERS.update(PARALLEL)
 
 
 def architecture_for(config: dict) -> Architecture:
@@ -335,7 +349,8 @@ def architecture_for(config: dict) -> Architecture:
         raise UnsupportedModel(
             f"{what} is not supported{why}. Supported model types: {', '.join(sorted(ADAPTERS))} "
             "(GPT-2 and distilgpt2, GPT-Neo, OPT, GPT-NeoX/Pythia, Llama-style RMSNorm models, Gemma, BLOOM, "
-            "StarCoder, Phi-3, OLMo, Mixtral, and the BERT, RoBERTa and DistilBERT encoders)")
+            "StarCoder, Phi-1/2/3, GPT-J, Falcon, Cohere, StableLM, OLMo, Mixtral, and the BERT, RoBERTa and "
+            "DistilBERT encoders)")
     try:
         return ADAPTERS[model_type](config)
     except UnsupportedModel:

@@ -48,6 +48,8 @@ class ModelWeights:
         tensor_sha256: per-tensor sha256 of the stored bytes, by checkpoint key.
         tensor_dtype: per-tensor stored dtype (float16, bfloat16, float32, float64), by checkpoint key.
         mlp_norm_role: role of the LayerNorm in front of each MLP ("ln_2", or "ln_1" in post-LN models).
+        shared_norm: each block has one norm (role ln_1) feeding attention and the MLP alike (Phi-1/2, GPT-J,
+            Cohere, Falcon-7B): it plays both roles, and there are no ln_2 norms.
         tensors: lazy, sliced access to the block matrices (MLP, attention) by role; None when built by hand.
     """
 
@@ -64,6 +66,7 @@ class ModelWeights:
     tensors_sha256: str
     tensor_sha256: dict = field(default_factory=dict)
     mlp_norm_role: str = "ln_2"
+    shared_norm: bool = False
     fetch: dict | None = None  # for a Hub model read by ranged requests: bytes fetched, from which files
     tensors: ModelTensors | None = None
     tensor_dtype: dict = field(default_factory=dict)
@@ -196,6 +199,7 @@ def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeight
         tensor_sha256=dict(sorted(digests.items())),
         tensor_dtype=dict(sorted(dtypes.items())),
         mlp_norm_role=arch.mlp_norm_role,
+        shared_norm=arch.shared_norm,
         fetch=source.fetch,
         tensors=ModelTensors(reader, arch, source.model_id),
     )

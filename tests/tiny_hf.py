@@ -42,8 +42,9 @@ class MissingType(LookupError):
     """The installed transformers has no config class for this model_type."""
 
 
-def write_tiny(folder: Path, model_type: str, seed: int = 0, tokens: int = 300) -> Path:
-    """A tiny random `model_type` causal LM in Hub layout in `folder` (created)."""
+def write_tiny(folder: Path, model_type: str, seed: int = 0, tokens: int = 300, overrides: dict | None = None) -> Path:
+    """A tiny random `model_type` causal LM in Hub layout in `folder` (created); `overrides`: config fields that
+    pick a variant of the type (Falcon's new_decoder_architecture, StableLM's use_parallel_residual)."""
     import torch
     import transformers
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
@@ -56,6 +57,7 @@ def write_tiny(folder: Path, model_type: str, seed: int = 0, tokens: int = 300) 
     # tokenizer.json, as real checkpoints ship it: AutoTokenizer would otherwise pick the model type's own class
     transformers.GPT2TokenizerFast.from_pretrained(str(folder)).save_pretrained(str(folder))
     sizes = (SIZES.get(model_type, {}) if model_type in ("gpt_bigcode", "gptj") else COMMON | SIZES.get(model_type, {}))
+    sizes |= overrides or {}
     config = transformers.AutoConfig.for_model(model_type, vocab_size=len(vocab), bos_token_id=0, eos_token_id=0,
                                                pad_token_id=0, **sizes)
     torch.manual_seed(seed)

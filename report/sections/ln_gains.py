@@ -11,11 +11,14 @@ from report.plots import ln_gains as plots
 from report.section import FigureSpec, Section
 
 ROLE_NAMES = {"ln_1": "LN1 (first LayerNorm of each block)", "ln_2": "LN2 (second LayerNorm of each block)"}
+SHARED = ("each block has one LayerNorm, whose output feeds attention and the MLP in parallel: the two roles "
+          "coincide, and the LN2 statistics are those of the same norm as LN1")
 
 
 def run(ctx: RunContext) -> LnGainsResult:
     w = ctx.weights
-    ln1, ln2 = w.norms_with_role("ln_1"), w.norms_with_role("ln_2")
+    ln1 = w.norms_with_role("ln_1")
+    ln2 = ln1 if w.shared_norm else w.norms_with_role("ln_2")  # one norm in front of both sublayers
     layers = [ln.layer for ln in ln1]
     shape = (len(layers), w.d_model)
     position = ctx.earlier("position")
@@ -36,6 +39,8 @@ def _per_layer(r: LnGainsResult) -> list[dict]:
 def to_json(r: LnGainsResult, ctx: RunContext) -> dict:
     return {
         "applicable": r.applicable,
+        "roles_coincide": ctx.weights.shared_norm,
+        "shared_norm": SHARED if ctx.weights.shared_norm else None,
         "heavy_dims": list(r.heavy_dims),
         "statistics": "per layer: Spearman ρ of log10 |gain| vs log10 std(position) over dims; median |gain| of "
                       "heavy dims / of other dims; one-sided Mann–Whitney p that heavy gains are lower",
@@ -53,7 +58,7 @@ def figures(r: LnGainsResult, ctx: RunContext) -> list[FigureSpec]:
     specs = [FigureSpec(f"ln_gains_{role}", plots.layer_grid(r, role),
                         f"{ROLE_NAMES[role]}: log10 |gain| against log10 std of the position embeddings, one point per "
                         f"channel dim, one panel per layer{subset}.{heavy}")
-             for role in ROLES]
+             for role in ROLES if not (ctx.weights.shared_norm and role == "ln_2")]  # LN2 would repeat LN1
     ratio = (" and the median |gain| of position-heavy dims relative to the other dims (right; 1 = no difference)"
              if r.heavy_dims else "")
     specs.append(FigureSpec("ln_gains_summary", plots.summary(r),
@@ -72,6 +77,7 @@ def context(r: LnGainsResult, ctx: RunContext) -> dict:
         "layer0": rows[0] if rows else None,
         "has_positions": bool(np.isfinite(r.log_position_std).any()),
         "outlier_z": OUTLIER_Z,
+        "shared": SHARED if ctx.weights.shared_norm else None,
     }
 
 

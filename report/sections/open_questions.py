@@ -59,7 +59,7 @@ def _read_gains(ctx: RunContext, role: str) -> np.ndarray | None:
     w = ctx.weights
     if role == "mlp_in":
         norms = w.norms_with_role(w.mlp_norm_role)
-    elif w.mlp_norm_role == "ln_2":
+    elif w.mlp_norm_role == "ln_2" or w.shared_norm:  # pre-LN; or one norm in front of both sublayers
         norms = w.norms_with_role("ln_1")
     else:
         norms = (list(w.norms_with_role("ln_emb")[:1]) + list(w.norms_with_role("ln_2")))[: w.n_layers]

@@ -39,7 +39,10 @@ def to_json(r: UnigramResult, ctx: RunContext) -> dict:
         "dim": r.dim,
         "standout": r.standout,
         "norm": {"role": ctx.weights.mlp_norm_role, "label": norm_label(ctx),
-                 "meaning": "the LayerNorm whose output feeds each MLP"},
+                 "meaning": "the LayerNorm whose output feeds each MLP"
+                            + (" (here the block's one norm, which feeds attention as well)"
+                               if ctx.weights.shared_norm else ""),
+                 "shared_with_attention": ctx.weights.shared_norm},
         "rule": RULE,
         "standout_z": STANDOUT_Z,
         "layers_standing_out": list(r.layers_standing_out),
@@ -92,7 +95,8 @@ def context(r: UnigramResult, ctx: RunContext) -> dict:
         "standout_z": STANDOUT_Z,
         "rule": RULE,
         "norm_label": norm_label(ctx),
-        "post_ln": ctx.weights.mlp_norm_role != "ln_2",
+        "post_ln": ctx.weights.mlp_norm_role != "ln_2" and not ctx.weights.shared_norm,
+        "shared_norm": ctx.weights.shared_norm,
     }
 
 

@@ -5,6 +5,7 @@ Known-answer tests plant what only the architecture's own conventions reveal (Ge
 
 from __future__ import annotations
 
+import json
 import os
 from html import unescape
 
@@ -35,7 +36,14 @@ ROLES = {
     "olmo": {"ln_1": "layers.0.ln_1 (no parameters)", "ln_2": "layers.0.ln_2 (no parameters)",
              "ln_f": "final_ln (no parameters)"},
     "olmo2": {"ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    # one norm feeds attention and the MLP in parallel: it plays both roles (listed as LN2 too)
+    "phi": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.input_layernorm", "ln_f": "final_layernorm"},
+    "gptj": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_1", "ln_f": "ln_f"},
+    "falcon": {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.input_layernorm", "ln_f": "ln_f"},
+    "cohere": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.input_layernorm", "ln_f": "norm"},
+    "stablelm": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
 }
+SHARED_NORM = ("phi", "gptj", "falcon", "cohere")
 EFFECTIVE_GAIN = {"olmo": "1 in every dim (the norms have no parameters)", "gemma": "1 + weight",
                   "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
 TYPES = tuple(ROLES)
@@ -82,6 +90,20 @@ def test_model_card_names_roles_gain_and_positions(tiny_models, analysed, model_
     assert card["norm_roles"] == ROLES[model_type]
     assert card["effective_gain"] == EFFECTIVE_GAIN.get(model_type, "weight")
     assert card["positions"]
+
+
+@pytest.mark.parametrize("model_type", SHARED_NORM)
+def test_one_norm_per_block_plays_both_roles(tiny_models, analysed, model_type):
+    """The block's one norm is the pre-MLP norm of the unigram search, and LN-gains says the roles coincide."""
+    _folder(tiny_models, model_type)
+    analyses = analysed[model_type]["analyses"]
+    assert any("plays both of the study's roles" in note for note in analyses["model_card"]["conventions"])
+    assert analyses["unigram"]["norm"]["role"] == "ln_1" and analyses["unigram"]["norm"]["shared_with_attention"]
+    gains = analyses["ln_gains"]
+    assert gains["roles_coincide"] and gains["shared_norm"]
+    same = [json.dumps(row["ln_1"]) == json.dumps(row["ln_2"]) for row in gains["per_layer"]]  # NaN-safe
+    assert same == [True, True]
+    assert not analyses["mlp_read"]["missing_roles"]
 
 
 @pytest.mark.parametrize("model_type", TYPES)
@@ -205,7 +227,7 @@ def test_refused_types_say_why(model_type, why):
 
 # -- whole reports for a few types: the conventions and the reasons reach the HTML -------------------------------
 
-@pytest.mark.parametrize("model_type", ["gemma2", "olmo"])
+@pytest.mark.parametrize("model_type", ["gemma2", "olmo", "gptj"])
 def test_whole_report_states_the_architecture(tiny_models, tmp_path, model_type):
     folder = _folder(tiny_models, model_type)
     os.environ["WEIGHTS_REPORT_NO_CACHE"] = "1"
@@ -220,9 +242,123 @@ def test_whole_report_states_the_architecture(tiny_models, tmp_path, model_type)
     for reason in card["not_applicable"].values():
         assert reason in html
     assert card["effective_gain"] in html
+    if model_type == "gptj":  # one norm per block: both sections say it plays both roles
+        flat = " ".join(html.split())
+        assert "the two roles coincide" in flat and "it plays the role LN2 plays in GPT-2" in flat
 
 
 def results_document_card(written) -> dict:
     import json
 
     return json.loads((written / "results.json").read_text(encoding="utf-8"))["analyses"]["model_card"]
+
+
+# -- one norm per block: planted dims are found through the shared norm ------------------------------------------
+
+SHARED_DIM = 9
+
+
+@pytest.mark.parametrize("model_type,norm_key", [("gptj", "transformer.h.{i}.ln_1.weight"),
+                                                 ("phi", "model.layers.{i}.input_layernorm.weight")])
+def test_unigram_dim_planted_in_the_shared_norm_is_found(tmp_path, model_type, norm_key):
+    """Gains about 1, doubled in SHARED_DIM, in each block's only norm: the unigram search finds the dim there (the
+    norm is the pre-MLP norm), and the attention value reads are weighted by that same norm, so the dim leads them
+    too (read from the weights alone it would be an ordinary dim)."""
+    try:
+        folder = write_tiny(tmp_path / model_type, model_type)
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    path = folder / "model.safetensors"
+    tensors = load_file(str(path))
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        gain = 1 + rng.normal(0, 0.01, tensors[norm_key.format(i=i)].shape)
+        gain[SHARED_DIM] = 2.0
+        tensors[norm_key.format(i=i)] = gain.astype(np.float32)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress(model_type, 0, enabled=False))
+    analyses = results_document(ctx)["analyses"]
+    assert analyses["unigram"]["dim"] == SHARED_DIM and analyses["unigram"]["standout"]
+    assert analyses["unigram"]["layers_standing_out"] == [0, 1]
+    assert [row["ln_2"]["outlier_dims"] for row in analyses["ln_gains"]["per_layer"]] == [[SHARED_DIM]] * 2
+    for role in ("mlp_in", "attn_value"):
+        rows = analyses["mlp_read"]["roles"][role]["per_layer"]
+        assert all(row["strongest_dim"] == SHARED_DIM for row in rows), role
+
+
+# -- Falcon's variants and StableLM's parallel residual ---------------------------------------------------------
+
+def test_falcon_new_decoder_architecture_has_two_parallel_norms(tmp_path):
+    """Falcon-40B's layout: ln_attn and ln_mlp side by side (LN1, LN2; nothing shared), grouped key/value heads
+    whose value rows are read from the fused matrix, and ALiBi where the config asks for it."""
+    try:
+        folder = write_tiny(tmp_path / "falcon", "falcon", overrides={
+            "new_decoder_architecture": True, "num_kv_heads": 2, "alibi": True})
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    weights = load_weights(resolve(str(folder)))
+    assert not weights.shared_norm and weights.mlp_norm_role == "ln_2"
+    assert [ln.name for ln in weights.layer_norms[:2]] == ["layers.0.ln_1", "layers.0.ln_2"]
+    raw = load_file(str(folder / "model.safetensors"))
+    assert np.array_equal(weights.norms_with_role("ln_2")[1].weight, raw["transformer.h.1.ln_mlp.weight"])
+    # 4 query heads over 2 groups of 8-dim heads: rows per group [q, q, k, v]; the values are rows 24:32 and 56:64
+    qkv = raw["transformer.h.0.self_attention.query_key_value.weight"]
+    assert np.allclose(weights.tensors.read("attn_value", 0), np.concatenate([qkv[24:32], qkv[56:64]]).T)
+    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("falcon", 0, enabled=False))
+    card = results_document(ctx)["analyses"]["model_card"]
+    assert card["norm_roles"] == {"ln_1": "h.0.ln_attn", "ln_2": "h.0.ln_mlp", "ln_f": "ln_f"}
+    assert card["positions"].startswith("ALiBi")
+    assert any("each through its own norm" in note for note in card["conventions"])
+
+
+@pytest.mark.parametrize("config,roles,shared", [
+    ({"parallel_attn": False, "multi_query": False, "alibi": True},  # falcon-rw: sequential, two norms
+     {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.post_attention_layernorm", "ln_f": "ln_f"}, False),
+    ({"new_decoder_architecture": True, "num_ln_in_parallel_attn": 1},  # Falcon-11B: one shared norm
+     {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.input_layernorm", "ln_f": "ln_f"}, True),
+])
+def test_falcon_norm_layout_follows_the_config(config, roles, shared):
+    from report.architectures import architecture_for
+
+    arch = architecture_for({"model_type": "falcon", "hidden_size": 32, "num_attention_heads": 4,
+                             "num_hidden_layers": 2, "vocab_size": 300, "num_kv_heads": 2} | config)
+    assert arch.norm_roles() == roles and arch.shared_norm == shared
+    assert arch.mlp_norm_role == ("ln_1" if shared else "ln_2")
+
+
+def test_falcon_layout_transformers_cannot_run_is_refused():
+    from report.architectures import UnsupportedModel, architecture_for
+
+    with pytest.raises(UnsupportedModel, match="new_decoder_architecture with parallel_attn false"):
+        architecture_for({"model_type": "falcon", "hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2,
+                          "vocab_size": 300, "new_decoder_architecture": True, "parallel_attn": False})
+
+
+def test_stablelm_parallel_residual_shares_its_norm(tmp_path):
+    try:
+        folder = write_tiny(tmp_path / "stablelm", "stablelm", overrides={"use_parallel_residual": True})
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    weights = load_weights(resolve(str(folder)))
+    assert weights.shared_norm and weights.mlp_norm_role == "ln_1" and not weights.norms_with_role("ln_2")
+    assert all(ln.has_bias for ln in weights.layer_norms)  # LayerNorms with a bias, in Llama's places
+    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("stablelm", 0, enabled=False))
+    analyses = results_document(ctx)["analyses"]
+    assert analyses["model_card"]["norm_roles"]["ln_2"] == "layers.0.input_layernorm"
+    assert analyses["ln_gains"]["roles_coincide"] and analyses["unigram"]["norm"]["role"] == "ln_1"
+    assert "first 2 of each attention head's 8 dims" in analyses["model_card"]["positions"]
+
+
+def test_cohere_states_its_logit_scale_and_bias_free_norms(tiny_models, analysed):
+    folder = _folder(tiny_models, "cohere")
+    card = analysed["cohere"]["analyses"]["model_card"]
+    assert any("logit_scale = 0.25" in note for note in card["conventions"])
+    assert card["norm_kind"] == "LayerNorm without bias (gain only)" and analysed["cohere"]["model"]["tied_embeddings"]
+    assert not any(ln.has_bias for ln in load_weights(resolve(str(folder))).layer_norms)
+
+
+def test_partial_rotary_is_stated(analysed, tiny_models):
+    _folder(tiny_models, "phi")
+    assert "first 4 of each attention head's 8 dims" in analysed["phi"]["analyses"]["model_card"]["positions"]
+    _folder(tiny_models, "gptj")  # rotary_dim 4 of 8
+    assert "first 4 of each attention head's 8 dims" in analysed["gptj"]["analyses"]["model_card"]["positions"]
