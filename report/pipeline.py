@@ -20,7 +20,7 @@ from report import __version__, output_folder, render, results_json, search_inde
 from report.cache import Cache, file_hash, folder_hash
 from report.context import Options, RunContext
 from report.figures_io import FigureWriter
-from report.frequency import from_corpus, from_token_index, from_wordfreq
+from report.frequency import TokenFrequency, from_corpus, from_token_index, from_wordfreq
 from report.hub import ModelSource, resolve
 from report.loader import ModelWeights, check_minimum_size, load_weights
 from report.progress import Progress
@@ -109,7 +109,7 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         "max_tokens": request.options.max_tokens,  # the experiments also read every block matrix:
         "model_files": weights.tensors.files_sha256() if request.corpus else weights.tensors.fingerprint(),
     })
-    cached = cache.load(key) if cache is not None else None
+    cached = cache.load(key, (TokenTable, TokenFrequency, dict)) if cache is not None else None
     if cached is not None:
         tokens, frequency, results = cached
         return RunContext(weights, tokens, frequency, request.options, results), key
