@@ -10,15 +10,19 @@ several models are compared, and each written whole through `write_atomically`.
   runs that died (SIGKILL, power loss) are removed by the next run in the same output folder.
 - Local checkpoints that share a folder name (`run-a/checkpoint-500`, `run-b/checkpoint-500`) are named
   by the shortest distinct suffix of their paths (`run-a-checkpoint-500`), the same on every run.
+- Folder names keep letters of every script (`模型一`, `модель`) and fit the file system's 255 bytes per name,
+  staging siblings included (`slug`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+import unicodedata
 from pathlib import Path
 
 from report.errors import ReportError, stop_if_terminated
@@ -31,10 +35,30 @@ OUR_DOCUMENTS = {"results.json": ("schema_version", "model", "analyses"),
                  "comparison.json": ("schema_version",), "sweep.json": ("checkpoints", "trajectories")}
 
 
+NAME_BYTES = 200  # a folder name's UTF-8 bytes: room left for `.NAME.staging-PID-XXXXXXXX` within 255 per name
+_HASH = 8  # hex digits of sha256 that keep a cut or emptied name distinct
+
+
+def _kept(char: str) -> bool:
+    """Letters, digits and combining marks of any script, and `._-`; never a separator, space, control,
+    format (bidi) or surrogate (undecodable byte) character."""
+    return unicodedata.category(char)[0] in "LNM" or char in "._-"
+
+
 def slug(text: str) -> str:
-    """A single folder name for any text: no separators, no leading dots."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "--", text).strip(".-")
-    return name or "model"
+    """A single folder name for any text that keeps what it can of it: `模型一` and `модель` stay themselves
+    (NFC), every run of other characters becomes `--`, leading and trailing dots and dashes go. A name that
+    keeps nothing, or is longer than NAME_BYTES, gets a short hash of the whole text, so distinct texts stay
+    distinct; slug(slug(x)) == slug(x)."""
+    text = unicodedata.normalize("NFC", text)
+    name = re.sub(r"\0+", "--", "".join(c if _kept(c) else "\0" for c in text)).strip(".-")
+    digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()[:_HASH]
+    if not name:
+        return f"model-{digest}"
+    if len(name.encode("utf-8")) > NAME_BYTES:
+        cut = name.encode("utf-8")[:NAME_BYTES - _HASH - 1].decode("utf-8", errors="ignore").rstrip(".-")
+        return f"{cut}-{digest}"
+    return name
 
 
 def _local_parts(model: str) -> tuple[str, ...] | None:
