@@ -3,8 +3,10 @@
 The output layout is known here only: OUT/<model folder>/ per model (`folder_names`), OUT/comparison/ when
 several models are compared, and each written whole through `write_atomically`.
 
-- A report folder carries a marker file (`.weights-report`); only a folder with that marker, or an older
-  report recognised by its results.json / comparison.json, is ever replaced. Anything else is refused.
+- A report folder carries a marker file (`.weights-report`) that names its kind (report, comparison, sweep);
+  only a folder with that marker, or an older one recognised by its results.json / comparison.json /
+  sweep.json, is ever replaced, and only by a folder of the same kind. Anything else is refused.
+- One run at a time writes a folder: a lock file `.NAME.lock` beside it (`claim`) makes a second run refuse.
 - Nothing is written into, over, or around a model's own folder.
 - Reports are written into a hidden staging folder that names the writing process; staging folders of
   runs that died (SIGKILL, power loss) are removed by the next run in the same output folder.
@@ -23,9 +25,15 @@ import re
 import shutil
 import tempfile
 import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
 
 from report.errors import ReportError, stop_if_terminated
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the lock file is still made with O_EXCL semantics below
+    fcntl = None
 
 MARKER = ".weights-report"
 STAGING_MARKER = ".weights-report-staging"
@@ -33,6 +41,7 @@ STAGING = re.compile(r"^\.(?P<name>.+)\.(?:staging|old)-(?P<pid>\d+)(?:-[A-Za-z0
 COMPARISON_FOLDER = "comparison"  # OUT/comparison/: the side-by-side report of several models
 OUR_DOCUMENTS = {"results.json": ("schema_version", "model", "analyses"),
                  "comparison.json": ("schema_version",), "sweep.json": ("checkpoints", "trajectories")}
+KINDS = {"sweep.json": "sweep", "comparison.json": "comparison", "results.json": "report"}  # in this order
 
 
 NAME_BYTES = 200  # a folder name's UTF-8 bytes: room left for `.NAME.staging-PID-XXXXXXXX` within 255 per name
@@ -111,8 +120,10 @@ def report_folders(labels: list[str]) -> list[str]:
 
 def check_run_destinations(out_root: Path, names: list[str], protected: list[Path]) -> None:
     """`check_destination` for every folder a run writes: each model's, and the comparison's when several."""
-    for name in names + ([COMPARISON_FOLDER] if len(names) > 1 else []):
-        check_destination(out_root / name, protected)
+    for name in names:
+        check_destination(out_root / name, protected, kind="report")
+    if len(names) > 1:
+        check_destination(out_root / COMPARISON_FOLDER, protected, kind="comparison")
 
 
 def ensure_writable(out_root: Path) -> None:
@@ -134,26 +145,105 @@ def destination_folder(out_root: Path, name: str) -> Path:
     return folder
 
 
-def write_atomically(destination: Path, write, model: str = "") -> None:
-    """Call `write(folder)` on a hidden sibling folder, mark it as ours, then swap it into place. A failure or
+def write_atomically(destination: Path, write, model: str = "", *, kind: str) -> None:
+    """Call `write(folder)` on a hidden sibling folder, mark it as ours (a folder of `kind`: report, comparison
+    or sweep), then swap it into place, holding `claim(destination)` throughout. A failure or
     interrupt before the swap removes the sibling and leaves `destination` untouched. The swap (`replace`)
     first renames an old report aside to `.NAME.old-PID`, then the new one into place, then deletes the old;
     if the second rename fails the old report is put back, and a run killed between the two renames leaves
     no `destination`, which the next run (`remove_stale`) moves back."""
-    remove_stale(destination.parent)
-    staging = make_staging(destination)
-    try:  # (a signal between those two lines leaves an empty staging folder, which the next run removes)
-        write(staging)
-        stop_if_terminated()
-        finish_staging(staging, model or destination.name)
-        replace(staging, destination)
-    except OSError as exc:  # a full disk, a quota, a folder made read-only meanwhile
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ReportError(f"Could not write the report into {destination.parent}: "
-                          f"{exc.strerror or exc}. Nothing there was changed.") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with claim(destination):
+        remove_stale(destination.parent)
+        staging = make_staging(destination)
+        try:  # (a signal between those two lines leaves an empty staging folder, which the next run removes)
+            write(staging)
+            stop_if_terminated()
+            finish_staging(staging, model or destination.name, kind)
+            replace(staging, destination, kind)
+        except OSError as exc:  # a full disk, a quota, a folder made read-only meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ReportError(f"Could not write the report into {destination.parent}: "
+                              f"{exc.strerror or exc}. Nothing there was changed.") from exc
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+_HELD: dict[Path, list] = {}  # lock file -> [its descriptor, how many claims of this process hold it]
+
+
+@contextmanager
+def claim(destination: Path):
+    """Hold `destination` for this process: while held, a run in another process that claims it is refused
+    with one message. The lock is a file beside it (`.NAME.lock`) under an exclusive flock, so a run that
+    died (kill -9, power loss) holds nothing: its lock file is taken over. Reentrant within a process (a
+    report claims its folder for the whole run, and writes it through `write_atomically`)."""
+    lock = destination.with_name(f".{destination.name}.lock")
+    if lock in _HELD:
+        _HELD[lock][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[lock][1] -= 1
+        return
+    _HELD[lock] = [_take(lock, destination), 1]
+    try:
+        yield
+    finally:
+        fd = _HELD.pop(lock)[0]
+        try:
+            lock.unlink()  # before the lock is released: whoever opened this file now finds it gone, and retries
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def _take(lock: Path, destination: Path) -> int:
+    """A descriptor of `lock`, exclusively locked by this process; ReportError if another live run holds it."""
+    for _ in range(5):  # the holder may remove the file between our open and our flock: then open it anew
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o644)
+        except FileExistsError:
+            fd = None
+        if fd is not None and fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", errors="replace").strip() or "?"
+                os.close(fd)
+                fd = None
+                _busy(destination, holder)
+            except OSError:
+                pass  # a file system without flock (some network mounts): go on without the lock
+        if fd is None:  # no flock: the file itself is the lock; a dead holder's file is taken over
+            holder = _holder(lock)
+            if holder is not None and _alive(holder):
+                _busy(destination, str(holder))
+            lock.unlink(missing_ok=True)
+            continue
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
+    _busy(destination, "?")
+
+
+def _holder(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _busy(destination: Path, holder: str) -> None:
+    raise ReportError(f"{destination} is being written by another run of weights-report (process {holder}) "
+                      "right now; only one run at a time writes a folder. Wait for it to finish, or choose "
+                      "another --out.")
 
 
 def is_ours(folder: Path) -> bool:
@@ -173,8 +263,21 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def check_destination(destination: Path, protected: list[Path]) -> None:
-    """Refuse a destination that would overwrite something this tool did not write, or touch a model folder."""
+def kind_of(folder: Path) -> str | None:
+    """What kind of folder of ours `folder` is (report, comparison, sweep): its marker says; an older marker
+    without a kind, or an older folder without a marker, is known by its own JSON."""
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        marker = None
+    if isinstance(marker, dict) and marker.get("kind") in KINDS.values():
+        return marker["kind"]
+    return next((kind for name, kind in KINDS.items() if (folder / name).is_file()), None)
+
+
+def check_destination(destination: Path, protected: list[Path], kind: str | None = None) -> None:
+    """Refuse a destination that would overwrite something this tool did not write, a folder of ours of
+    another kind than `kind` (a sweep by a report, …), or touch a model folder."""
     destination = destination.absolute()
     target = destination.resolve()
     for model in protected:
@@ -200,10 +303,16 @@ def check_destination(destination: Path, protected: list[Path]) -> None:
     if destination.is_dir() and not empty and not is_ours(destination):
         raise ReportError(f"{destination} exists and was not written by this tool (it has no {MARKER} marker "
                           "or results.json of ours), so it is not replaced. Move it away or choose another --out.")
+    existing = kind_of(destination) if kind is not None and destination.is_dir() and not empty else None
+    if existing is not None and existing != kind:
+        raise ReportError(f"{destination} is a {existing} written by weights-report; this {kind} would replace "
+                          f"it, and a {existing} is only ever replaced by a {existing}. Choose another --out, "
+                          f"or move the {existing} away.")
 
 
-def write_marker(folder: Path, model: str) -> None:
-    (folder / MARKER).write_text(json.dumps({"tool": "weights-report", "model": model}) + "\n", encoding="utf-8")
+def write_marker(folder: Path, model: str, kind: str = "report") -> None:
+    document = {"tool": "weights-report", "kind": kind, "model": model}
+    (folder / MARKER).write_text(json.dumps(document) + "\n", encoding="utf-8")
 
 
 def make_staging(destination: Path) -> Path:
@@ -218,9 +327,9 @@ def make_staging(destination: Path) -> Path:
     return staging
 
 
-def finish_staging(staging: Path, model: str) -> None:
+def finish_staging(staging: Path, model: str, kind: str) -> None:
     (staging / STAGING_MARKER).unlink(missing_ok=True)
-    write_marker(staging, model)
+    write_marker(staging, model, kind)
 
 
 def _alive(pid: int) -> bool:
@@ -259,12 +368,12 @@ def remove_stale(out_root: Path) -> None:
             continue  # another run got there first, or the folder is read-only: not ours to fight over
 
 
-def replace(staging: Path, destination: Path) -> None:
+def replace(staging: Path, destination: Path, kind: str | None = None) -> None:
     """Swap the finished folder into place; an old report is removed only after the new one is complete,
-    and only if this tool wrote it."""
+    and only if this tool wrote it (and, given `kind`, it is of that kind)."""
     old = None
     if destination.exists() or destination.is_symlink():
-        check_destination(destination, [])
+        check_destination(destination, [], kind)
         if destination.is_dir() and not any(destination.iterdir()):
             destination.rmdir()
         else:
