@@ -18,6 +18,7 @@ several models are compared, and each written whole through `write_atomically`.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -29,11 +30,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from report.errors import ReportError, stop_if_terminated
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; the lock file is still made with O_EXCL semantics below
-    fcntl = None
 
 MARKER = ".weights-report"
 STAGING_MARKER = ".weights-report-staging"
@@ -201,26 +197,15 @@ def claim(destination: Path):
 def _take(lock: Path, destination: Path) -> int:
     """A descriptor of `lock`, exclusively locked by this process; ReportError if another live run holds it."""
     for _ in range(5):  # the holder may remove the file between our open and our flock: then open it anew
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o644)
-        except FileExistsError:
-            fd = None
-        if fd is not None and fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 32).decode("ascii", errors="replace").strip() or "?"
-                os.close(fd)
-                fd = None
-                _busy(destination, holder)
-            except OSError:
-                pass  # a file system without flock (some network mounts): go on without the lock
-        if fd is None:  # no flock: the file itself is the lock; a dead holder's file is taken over
-            holder = _holder(lock)
-            if holder is not None and _alive(holder):
-                _busy(destination, str(holder))
-            lock.unlink(missing_ok=True)
-            continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", errors="replace").strip()
+            os.close(fd)
+            _busy(destination, holder or "?")
+        except OSError:
+            pass  # a file system without flock (some network mounts): the run goes on unlocked, as before
         try:
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino
         except FileNotFoundError:
@@ -231,13 +216,6 @@ def _take(lock: Path, destination: Path) -> int:
             return fd
         os.close(fd)
     _busy(destination, "?")
-
-
-def _holder(lock: Path) -> int | None:
-    try:
-        return int(lock.read_text(encoding="ascii").strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _busy(destination: Path, holder: str) -> None:
