@@ -273,3 +273,18 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
     output_folder.write_atomically(tmp_path / "ckpt", write, kind="report")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
     assert output_folder.kind_of(tmp_path / "ckpt") == "report"
+
+
+def test_a_sweep_does_not_replace_a_report_of_the_same_name(tmp_path, capsys):
+    from tests.planted_series import Growth, plant_series
+
+    series = plant_series(tmp_path / "runs" / "run", Growth(steps=(0, 800)))
+    out = tmp_path / "out"
+    report = out / "run"  # `report --model models/run` was here first
+    report.mkdir(parents=True)
+    output_folder.write_marker(report, "models/run")
+    (report / "results.json").write_text("{}")
+    before = snapshot(tmp_path)
+    code, err = run_cli(capsys, "sweep", "--run", str(series.root), "--out", str(out), "--no-cache", "--workers", "1")
+    assert_refused(code, err, f"{report} is a report", "this sweep would replace it")
+    assert snapshot(tmp_path) == before and sorted(p.name for p in out.iterdir()) == ["run"]
