@@ -34,6 +34,7 @@ from report.errors import ReportError, stop_if_terminated
 MARKER = ".weights-report"
 STAGING_MARKER = ".weights-report-staging"
 STAGING = re.compile(r"^\.(?P<name>.+)\.(?:staging|old)-(?P<pid>\d+)(?:-[A-Za-z0-9_]+)?$")
+LOCK = re.compile(r"^weights-report (?P<pid>\d+)\n$")  # a lock file's whole content: only ours are removed
 COMPARISON_FOLDER = "comparison"  # OUT/comparison/: the side-by-side report of several models
 OUR_DOCUMENTS = {"results.json": ("schema_version", "model", "analyses"),
                  "comparison.json": ("schema_version",), "sweep.json": ("checkpoints", "trajectories")}
@@ -201,9 +202,9 @@ def _take(lock: Path, destination: Path) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", errors="replace").strip()
+            holder = LOCK.match(os.read(fd, 64).decode("ascii", errors="replace"))
             os.close(fd)
-            _busy(destination, holder or "?")
+            _busy(destination, holder["pid"] if holder else "?")
         except OSError:
             pass  # a file system without flock (some network mounts): the run goes on unlocked, as before
         try:
@@ -212,7 +213,7 @@ def _take(lock: Path, destination: Path) -> int:
             same = False
         if same:
             os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            os.write(fd, f"weights-report {os.getpid()}\n".encode())
             return fd
         os.close(fd)
     _busy(destination, "?")
@@ -324,12 +325,15 @@ def _alive(pid: int) -> bool:
 
 def remove_stale(out_root: Path) -> None:
     """Clean up after runs in `out_root` that died: their staging folders go; a previous report that was
-    moved aside (`.NAME.old-PID`) goes back into place if nothing replaced it, else it goes too."""
+    moved aside (`.NAME.old-PID`) goes back into place if nothing replaced it, else it goes too; their lock
+    files (`.NAME.lock`, held by no one) go."""
     try:
         entries = list(out_root.iterdir())
     except OSError:
         return
     for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".lock"):
+            _remove_stale_lock(entry)
         match = STAGING.match(entry.name)
         if not match or entry.is_symlink() or not entry.is_dir() or _alive(int(match["pid"])):
             continue
@@ -344,6 +348,25 @@ def remove_stale(out_root: Path) -> None:
                     shutil.rmtree(entry, ignore_errors=True)
         except OSError:
             continue  # another run got there first, or the folder is read-only: not ours to fight over
+
+
+def _remove_stale_lock(lock: Path) -> None:
+    """Remove a lock file of ours that no live run holds (its run was killed); one in use, ours in this
+    process, or anyone else's file of that name is left alone."""
+    if lock in _HELD or lock.is_symlink() or not lock.is_file():
+        return
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # removed while held: a run that opened it retries
+        if LOCK.match(os.read(fd, 64).decode("ascii", errors="replace")):
+            lock.unlink()
+    except OSError:
+        pass  # held by a live run, or not ours to remove
+    finally:
+        os.close(fd)
 
 
 def replace(staging: Path, destination: Path, kind: str | None = None) -> None:

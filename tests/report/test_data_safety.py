@@ -265,13 +265,15 @@ def test_two_runs_into_one_folder_cannot_both_succeed(tmp_path, capsys, checkpoi
 def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / ".ckpt.lock").write_text(f"{dead.pid}\n")  # left by a run killed with SIGKILL
+    (tmp_path / ".ckpt.lock").write_text(f"weights-report {dead.pid}\n")  # left by a run killed with SIGKILL
+    (tmp_path / ".other.lock").write_text(f"weights-report {dead.pid}\n")  # another folder's, killed too
+    (tmp_path / ".notes.lock").write_text("a user's file that happens to be named like a lock")
 
     def write(folder):
         (folder / "results.json").write_text("{}")
 
     output_folder.write_atomically(tmp_path / "ckpt", write, kind="report")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".notes.lock", "ckpt"]
     assert output_folder.kind_of(tmp_path / "ckpt") == "report"
 
 
