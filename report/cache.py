@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -81,13 +82,33 @@ class Cache:
     def render_key(analysis_key: str) -> str:
         return hashlib.sha256((analysis_key + code_hash(RENDER_CODE)).encode()).hexdigest()[:32]
 
-    def load(self, key: str):
+    def load(self, key: str, parts: tuple[type, ...]):
+        """The entry stored under `key` if it is a tuple of instances of `parts`, else None. A missing entry is
+        simply computed; a damaged one (garbage bytes, a pickle of something else) is discarded with one line
+        on stderr, so the next run does not trip on it again."""
         path = self.folder / "analyses" / f"{key}.pickle"
         try:
             with open(path, "rb") as handle:
-                return pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            return None  # missing or stale entries are simply recomputed
+                value = pickle.load(handle)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # unpickling garbage can raise nearly anything (ValueError, KeyError, …)
+            return self._discard(path, f"{type(exc).__name__}: {exc}")
+        if not (isinstance(value, tuple) and len(value) == len(parts)
+                and all(isinstance(v, t) for v, t in zip(value, parts))):
+            return self._discard(path, f"it holds a {type(value).__name__}, not this tool's analyses")
+        return value
+
+    @staticmethod
+    def _discard(path: Path, why: str) -> None:
+        why = " ".join(why.split())[:200]
+        print(f"warning: the cache entry {path} could not be used ({why}); it is discarded and the analyses "
+              "are computed anew.", file=sys.stderr)
+        try:
+            path.unlink()
+        except OSError:
+            pass  # read-only cache: it is skipped again next time, with the same line
+        return None
 
     def store(self, key: str, value) -> None:
         target = self.folder / "analyses" / f"{key}.pickle"

@@ -312,7 +312,7 @@ def build_comparison(entries: list[tuple], out_root: Path, show_progress: bool =
                 if cache is not None:
                     cache.store_outputs(key, staging)
 
-        output_folder.write_atomically(destination, write)
+        output_folder.write_atomically(destination, write, kind="comparison")
     finally:
         progress.close()
     return destination

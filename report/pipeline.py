@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 import sys
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
@@ -20,7 +20,7 @@ from report import __version__, output_folder, render, results_json, search_inde
 from report.cache import Cache, file_hash, folder_hash
 from report.context import Options, RunContext
 from report.figures_io import FigureWriter
-from report.frequency import from_corpus, from_token_index, from_wordfreq
+from report.frequency import TokenFrequency, from_corpus, from_token_index, from_wordfreq
 from report.hub import ModelSource, resolve
 from report.loader import ModelWeights, check_minimum_size, load_weights
 from report.progress import Progress
@@ -109,7 +109,7 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         "max_tokens": request.options.max_tokens,  # the experiments also read every block matrix:
         "model_files": weights.tensors.files_sha256() if request.corpus else weights.tensors.fingerprint(),
     })
-    cached = cache.load(key) if cache is not None else None
+    cached = cache.load(key, (TokenTable, TokenFrequency, dict)) if cache is not None else None
     if cached is not None:
         tokens, frequency, results = cached
         return RunContext(weights, tokens, frequency, request.options, results), key
@@ -230,11 +230,12 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
     folder. Refused before any work if that folder holds anything this tool did not write, or is (or
     holds, or lies in) the model's own folder."""
     name = name or output_folder.folder_name(label(request))
-    output_folder.check_destination(out_root / name, protected_folders(request))
+    output_folder.check_destination(out_root / name, protected_folders(request), kind="report")
     destination = output_folder.destination_folder(out_root, name)
     progress = Progress(request.model, total=len(STEPS_BEFORE) + len(all_sections()) + len(STEPS_AFTER),
                         enabled=show_progress)
-    try:
+    # The folder is claimed for the whole run, not only the write: two runs at once cannot both succeed.
+    with closing(progress), output_folder.claim(destination):
         ctx, key = analyse(request, progress, cache)
         render_key = Cache.render_key(key)
 
@@ -244,9 +245,7 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
                 if cache is not None:
                     cache.store_outputs(render_key, staging)
 
-        output_folder.write_atomically(destination, write, ctx.weights.model_id)
-    finally:
-        progress.close()
+        output_folder.write_atomically(destination, write, ctx.weights.model_id, kind="report")
     if show_progress:
         print(progress.summary(), file=sys.stderr)
     return destination

@@ -12,7 +12,16 @@ from markupsafe import Markup
 
 from analyses.claims import in_section, named
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def _templates() -> Path:
+    """report/templates/ when installed from a wheel (package data); in a checkout, the top-level templates/
+    folder it is built from."""
+    package = Path(__file__).resolve().parent
+    installed = package / "templates"
+    return installed if (installed / "report.html.j2").is_file() else package.parent / "templates"
+
+
+TEMPLATES = _templates()
 
 
 def fmt_number(value, digits: int = 3) -> str:

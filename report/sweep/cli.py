@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     # Refuse a bad destination now, not after hours of checkpoints (a folder we did not write, or one in a run),
     # and before creating any folder: OUT itself may lie inside a run.
     local_runs = [Path(spec).expanduser() for spec in args.run if _is_local(spec)]
-    check_destination(args.out.absolute() / folder_name(sweep_name), local_runs)
+    check_destination(args.out.absolute() / folder_name(sweep_name), local_runs, kind="sweep")
     destination_folder(args.out, sweep_name)
     cache = Cache.from_environment(enabled=not args.no_cache)
     settings = Settings(frequency=args.frequency, corpus=str(args.corpus.resolve()) if args.corpus else None,

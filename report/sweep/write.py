@@ -69,7 +69,7 @@ def write_sweep(out_root: Path, name: str, runs: dict[str, list[Checkpoint]], ou
         results_json.write(folder / "sweep.json", document)
         render_report(document, folder)
 
-    write_atomically(destination, write)
+    write_atomically(destination, write, kind="sweep")
     return destination, document
 
 

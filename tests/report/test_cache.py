@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -76,3 +78,39 @@ def test_second_comparison_comes_from_the_cache(tmp_path, cached_env, monkeypatc
     monkeypatch.delenv("WEIGHTS_REPORT_NO_CACHE", raising=False)
     monkeypatch.setattr(compare, "gather", refuse)
     assert main(["--model", str(a), "--model", str(c), "--out", str(out), "--quiet"]) == 1
+
+
+DAMAGE = {"another-object": pickle.dumps({"not": "ours"}), "garbage": b"\x80\x05garbage bytes, not a pickle",
+          "wrong-tuple": pickle.dumps((1, 2, 3)), "empty": b""}
+
+
+@pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE.keys())
+def test_a_damaged_entry_is_discarded_with_one_line(tmp_path, capsys, damage):
+    cache = Cache(tmp_path)
+    entry = tmp_path / "analyses" / "k.pickle"
+    entry.parent.mkdir()
+    entry.write_bytes(damage)
+    assert cache.load("k", (str, int)) is None
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warning: ") and "discarded" in err and str(entry) in err, err
+    assert not entry.exists()
+    cache.store("k", ("a", 1))
+    assert cache.load("k", (str, int)) == ("a", 1) and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("damage", ["another-object", "garbage"])
+def test_a_run_on_a_damaged_entry_recomputes_it(tmp_path, cached_env, capsys, damage):
+    folder = plant(tmp_path / "m", Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14),
+                                        unigram_dim=7)).folder
+    out = tmp_path / "out"
+    assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
+    expected = (out / folder.name / "results.json").read_bytes()
+    [entry] = (cached_env / "analyses").glob("*.pickle")
+    entry.write_bytes(DAMAGE[damage])
+    shutil.rmtree(cached_env / "outputs")  # the finished report is not reused: the analyses entry is read
+    capsys.readouterr()
+    assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warning: ") and "discarded" in err, err
+    assert (out / folder.name / "results.json").read_bytes() == expected
+    assert pickle.loads(entry.read_bytes())[2].keys()  # stored anew, for the next run

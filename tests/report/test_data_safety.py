@@ -193,3 +193,100 @@ def test_an_empty_folder_in_the_way_is_fine(tmp_path):
     (staging / "results.json").write_text("{}")
     output_folder.replace(staging, tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / "results.json").is_file()
+
+
+# --- issue 26: a folder of one kind is never replaced by another; one run at a time writes a folder ---
+
+def _a_sweep(folder, with_kind: bool) -> None:
+    """A sweep's folder as the sweep command leaves it (or as it did before markers named their kind)."""
+    (folder / "checkpoints" / "100").mkdir(parents=True)
+    (folder / "checkpoints" / "100" / "results.json").write_text("{}")
+    (folder / "sweep.json").write_text(json.dumps({"checkpoints": [], "trajectories": {}}))
+    (folder / "sweep.pdf").write_bytes(b"%PDF-1.7")
+    marker = {"tool": "weights-report", "model": "run", **({"kind": "sweep"} if with_kind else {})}
+    (folder / output_folder.MARKER).write_text(json.dumps(marker))
+
+
+@pytest.mark.parametrize("with_kind", [True, False], ids=["marker-with-kind", "older-marker"])
+def test_a_report_does_not_replace_a_sweep_of_the_same_name(tmp_path, capsys, with_kind):
+    model = plant(tmp_path / "models" / "run", SMALL).folder
+    out = tmp_path / "out"
+    _a_sweep(out / "run", with_kind)
+    before = snapshot(tmp_path)
+    code, err = run_cli(capsys, "--model", str(model), "--out", str(out))
+    assert_refused(code, err, f"{out / 'run'} is a sweep", "this report would replace it", "--out")
+    assert snapshot(tmp_path) == before and sorted(p.name for p in out.iterdir()) == ["run"]
+
+
+def test_a_sweep_or_comparison_does_not_replace_a_report(tmp_path):
+    report = tmp_path / "run"
+    report.mkdir()
+    output_folder.write_marker(report, "models/run")  # kind "report"
+    (report / "results.json").write_text("{}")
+    before = snapshot(tmp_path)
+
+    def write(folder):
+        (folder / "sweep.json").write_text("{}")
+
+    with pytest.raises(output_folder.ReportError, match="is a report written by weights-report; this sweep"):
+        output_folder.write_atomically(report, write, kind="sweep")  # checked at the swap, after the work
+    assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    report.rename(tmp_path / output_folder.COMPARISON_FOLDER)  # a model folder named `comparison`, alone
+    with pytest.raises(output_folder.ReportError, match="is a report written by weights-report; this comparison"):
+        output_folder.check_run_destinations(tmp_path, ["a", "b"], [])
+
+
+HOLD = ("import sys\nfrom pathlib import Path\nfrom report.output_folder import claim\n"
+        "with claim(Path(sys.argv[1])):\n    print('held', flush=True)\n    sys.stdin.read()\n")
+
+
+def test_two_runs_into_one_folder_cannot_both_succeed(tmp_path, capsys, checkpoint):
+    out = tmp_path / "out"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", HOLD, str(out / "ckpt")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline() == "held\n"  # another run is writing OUT/ckpt/ now
+        code, err = run_cli(capsys, "--model", str(checkpoint), "--out", str(out))
+        assert_refused(code, err, f"{out / 'ckpt'} is being written by another run", f"process {other.pid}")
+        assert sorted(p.name for p in out.iterdir()) == [".ckpt.lock"]  # the other run's lock, nothing of ours
+    finally:
+        other.stdin.close()
+        other.wait(timeout=60)
+    assert list(out.iterdir()) == []  # released and removed when the other run is done
+
+    def write(folder):
+        (folder / "results.json").write_text("{}")
+
+    output_folder.write_atomically(out / "ckpt", write, kind="report")  # now the folder is free
+    assert sorted(p.name for p in out.iterdir()) == ["ckpt"]
+
+
+def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".ckpt.lock").write_text(f"weights-report {dead.pid}\n")  # left by a run killed with SIGKILL
+    (tmp_path / ".other.lock").write_text(f"weights-report {dead.pid}\n")  # another folder's, killed too
+    (tmp_path / ".notes.lock").write_text("a user's file that happens to be named like a lock")
+
+    def write(folder):
+        (folder / "results.json").write_text("{}")
+
+    output_folder.write_atomically(tmp_path / "ckpt", write, kind="report")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".notes.lock", "ckpt"]
+    assert output_folder.kind_of(tmp_path / "ckpt") == "report"
+
+
+def test_a_sweep_does_not_replace_a_report_of_the_same_name(tmp_path, capsys):
+    from tests.planted_series import Growth, plant_series
+
+    series = plant_series(tmp_path / "runs" / "run", Growth(steps=(0, 800)))
+    out = tmp_path / "out"
+    report = out / "run"  # `report --model models/run` was here first
+    report.mkdir(parents=True)
+    output_folder.write_marker(report, "models/run")
+    (report / "results.json").write_text("{}")
+    before = snapshot(tmp_path)
+    code, err = run_cli(capsys, "sweep", "--run", str(series.root), "--out", str(out), "--no-cache", "--workers", "1")
+    assert_refused(code, err, f"{report} is a report", "this sweep would replace it")
+    assert snapshot(tmp_path) == before and sorted(p.name for p in out.iterdir()) == ["run"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -440,3 +441,27 @@ def test_a_file_is_not_taken_for_a_hub_id(tmp_path, capsys, checkpoint):
 def test_an_empty_model_is_not_the_current_folder(tmp_path, capsys, checkpoint, monkeypatch, model):
     monkeypatch.chdir(checkpoint)  # a model folder: an empty --model once analysed it
     refused_and_contained(tmp_path, capsys, model, "an empty --model names no model")
+
+
+# --- issue 26: folder names the file system or the old ASCII-only slug could not take ---
+
+def test_a_240_character_folder_name(tmp_path, checkpoint):
+    model = checkpoint.rename(tmp_path / ("m" * 240))
+    out = tmp_path / "out"
+    before = files_outside(tmp_path, out)
+    assert main(["--model", str(model), "--out", str(out), "--quiet"]) == 0
+    [folder] = out.iterdir()
+    assert len(folder.name.encode("utf-8")) <= 200 and folder.name.startswith("m" * 100)
+    assert {p.name for p in folder.iterdir()} >= {"report.html", "report.pdf", "results.json", "figures"}
+    assert files_outside(tmp_path, out) == before
+
+
+def test_non_latin_folder_names_get_their_own_reports(tmp_path, checkpoint):
+    out = tmp_path / "out"
+    for name in ["模型一", "модель"]:
+        model = tmp_path / name
+        shutil.copytree(checkpoint, model)
+        assert main(["--model", str(model), "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["模型一", "модель"])
+    for name in ["模型一", "модель"]:
+        assert json.loads((out / name / "results.json").read_text(encoding="utf-8"))["model"]["id"].endswith(name)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from report.cli import main
+from report.output_folder import write_marker
 from report.sweep import engine
 from tests.planted import Spec
 from tests.planted_series import Growth, plant_series
@@ -124,6 +125,18 @@ def test_a_corpus_that_is_not_text_is_refused_before_any_checkpoint_runs(series,
     code, err = sweep(capsys, tmp_path, "--run", str(run), "--corpus", str(corpus))
     assert_refused(code, err, "corpus.bin")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_report_of_the_same_name_is_refused_before_any_checkpoint_runs(series, tmp_path, capsys, no_work):
+    run = copy_run(series, tmp_path / "run")
+    report = tmp_path / "out" / "run"
+    report.mkdir(parents=True)
+    (report / "results.json").write_text("{}", encoding="utf-8")
+    write_marker(report, "models/run", kind="report")
+    before = sorted(p.name for p in report.iterdir())
+    code, err = sweep(capsys, tmp_path, "--run", str(run))
+    assert_refused(code, err, "report")
+    assert sorted(p.name for p in report.iterdir()) == before
 
 
 @pytest.mark.parametrize("inside", ["reports", "checkpoint-0/reports", "checkpoint-0"])
