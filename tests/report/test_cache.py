@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from report import pipeline
+from report import cache, pipeline
 from report.cache import Cache
 from report.cli import main
 from tests.planted import Spec, plant
@@ -114,3 +114,20 @@ def test_a_run_on_a_damaged_entry_recomputes_it(tmp_path, cached_env, capsys, da
     assert err.count("\n") == 1 and err.startswith("warning: ") and "discarded" in err, err
     assert (out / folder.name / "results.json").read_bytes() == expected
     assert pickle.loads(entry.read_bytes())[2].keys()  # stored anew, for the next run
+
+
+@pytest.mark.parametrize("module", ["report/render.py", "report/background.py", "analyses/pair_groups.py",
+                                    "report/sweep/write.py", "templates/sections/claims.html.j2"])
+def test_an_edit_to_any_source_file_changes_the_analysis_key(tmp_path, monkeypatch, module):
+    root = cache.ROOT
+    copy = tmp_path / "tool"
+    for part in cache.SOURCE_CODE:
+        shutil.copytree(root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "ROOT", copy)
+    cache.code_hash.cache_clear()
+    before = Cache.analysis_key({"weights": "same"})
+    with open(copy / module, "a", encoding="utf-8") as handle:
+        handle.write("\n")
+    cache.code_hash.cache_clear()
+    assert Cache.analysis_key({"weights": "same"}) != before
+    cache.code_hash.cache_clear()
