@@ -11,7 +11,7 @@ from pathlib import Path
 from report.cache import Cache
 from report.corpus import check as check_corpus
 from report.errors import ReportError
-from report.output_folder import check_destination, destination_folder, folder_name, folder_names
+from report.output_folder import check_destination, claim, destination_folder, folder_name, folder_names
 from report.sweep import compatible, engine
 from report.sweep.sources import discover
 from report.sweep.task import Settings
@@ -69,30 +69,31 @@ def run(args: argparse.Namespace) -> int:
     # and before creating any folder: OUT itself may lie inside a run.
     local_runs = [Path(spec).expanduser() for spec in args.run if _is_local(spec)]
     check_destination(args.out.absolute() / folder_name(sweep_name), local_runs, kind="sweep")
-    destination_folder(args.out, sweep_name)
-    cache = Cache.from_environment(enabled=not args.no_cache)
-    settings = Settings(frequency=args.frequency, corpus=str(args.corpus.resolve()) if args.corpus else None,
-                        seed=args.seed, device=args.device, cache_folder=str(cache.folder) if cache else None,
-                        full_reports=args.full_reports, allow_pickle=args.allow_pickle)
-    everything = [c for checkpoints in runs.values() for c in checkpoints]
-    if args.cluster:
-        outcomes = engine.run_dask(everything, settings, args.cluster, show_progress=not args.quiet)
-    else:
-        outcomes = engine.run_local(everything, settings, workers=args.workers, show_progress=not args.quiet)
-    if all(o["status"] == "failed" for o in outcomes):
-        raise ReportError(f"Every checkpoint failed; the first: {everything[0].label}: {outcomes[0]['error']}")
-    by_run, start = {}, 0
-    for name, checkpoints in runs.items():
-        by_run[name] = outcomes[start:start + len(checkpoints)]
-        start += len(checkpoints)
-    compatible.check_outcomes(runs, by_run)  # the tokenizer, and Hub checkpoints, are known only now
-    recorded = {"frequency": "corpus" if args.corpus else args.frequency,
-                "corpus": str(args.corpus) if args.corpus else None, "seed": args.seed}
-    folder, _ = write_sweep(args.out, sweep_name, runs, by_run, recorded)
-    failed = [c.label for c, o in zip(everything, outcomes) if o["status"] == "failed"]
-    print(f"wrote {folder}/sweep.html, sweep.pdf, sweep.json and figures/ for {len(everything)} checkpoints"
-          + (f"; {len(failed)} failed ({', '.join(failed[:5])}{', …' if len(failed) > 5 else ''}), shown in the "
-             "report" if failed else ""))
+    # held for the whole sweep, not only its write: two sweeps into one folder cannot both succeed
+    with claim(destination_folder(args.out, sweep_name)):
+        cache = Cache.from_environment(enabled=not args.no_cache)
+        settings = Settings(frequency=args.frequency, corpus=str(args.corpus.resolve()) if args.corpus else None,
+                            seed=args.seed, device=args.device, cache_folder=str(cache.folder) if cache else None,
+                            full_reports=args.full_reports, allow_pickle=args.allow_pickle)
+        everything = [c for checkpoints in runs.values() for c in checkpoints]
+        if args.cluster:
+            outcomes = engine.run_dask(everything, settings, args.cluster, show_progress=not args.quiet)
+        else:
+            outcomes = engine.run_local(everything, settings, workers=args.workers, show_progress=not args.quiet)
+        if all(o["status"] == "failed" for o in outcomes):
+            raise ReportError(f"Every checkpoint failed; the first: {everything[0].label}: {outcomes[0]['error']}")
+        by_run, start = {}, 0
+        for name, checkpoints in runs.items():
+            by_run[name] = outcomes[start:start + len(checkpoints)]
+            start += len(checkpoints)
+        compatible.check_outcomes(runs, by_run)  # the tokenizer, and Hub checkpoints, are known only now
+        recorded = {"frequency": "corpus" if args.corpus else args.frequency,
+                    "corpus": str(args.corpus) if args.corpus else None, "seed": args.seed}
+        folder, _ = write_sweep(args.out, sweep_name, runs, by_run, recorded)
+        failed = [c.label for c, o in zip(everything, outcomes) if o["status"] == "failed"]
+        print(f"wrote {folder}/sweep.html, sweep.pdf, sweep.json and figures/ for {len(everything)} checkpoints"
+              + (f"; {len(failed)} failed ({', '.join(failed[:5])}{', …' if len(failed) > 5 else ''}), shown in the "
+                 "report" if failed else ""))
     return 0
 
 

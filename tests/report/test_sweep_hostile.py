@@ -139,6 +139,26 @@ def test_a_report_of_the_same_name_is_refused_before_any_checkpoint_runs(series,
     assert sorted(p.name for p in report.iterdir()) == before
 
 
+HOLD = ("import sys\nfrom pathlib import Path\nfrom report.output_folder import claim\n"
+        "with claim(Path(sys.argv[1])):\n    print('held', flush=True)\n    sys.stdin.read()\n")
+
+
+def test_a_sweep_into_a_folder_another_run_is_writing_is_refused_before_any_checkpoint_runs(
+        series, tmp_path, capsys, no_work):
+    run = copy_run(series, tmp_path / "run")
+    out = tmp_path / "out"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", HOLD, str(out / "run")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline() == "held\n"  # another sweep of this run is under way
+        code, err = sweep(capsys, tmp_path, "--run", str(run))
+        assert_refused(code, err, "being written by another run")
+    finally:
+        other.stdin.close()
+        other.wait(timeout=60)
+
+
 @pytest.mark.parametrize("inside", ["reports", "checkpoint-0/reports", "checkpoint-0"])
 def test_out_inside_the_run_is_refused_without_creating_a_folder_there(series, tmp_path, capsys, no_work, inside):
     run = copy_run(series, tmp_path / "run")
