@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from analyses.pair_candidates import RowCandidates, group_max, near_candidates
+from analyses.pair_candidates import RowCandidates, group_max, near_candidates, refine
 from analyses.pair_copies import exact_copies
 from analyses.pair_groups import K_NEAREST, GroupIndex, group_radius, nearest
 from analyses.pair_screen import (  # noqa: F401  (re-exported: the pass's public API)
@@ -45,7 +45,6 @@ ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
 EXACT_PAIRS = 1024  # pairs (or rows) widened to float64 at once: a few MB, so they stay in cache
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
-REFINE_ROWS = 256  # query rows per float32 re-screen
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,7 +241,7 @@ class PairPass:
         (analyses.zero_layer)."""
         rows, columns = state.survivors(self.qn[a:], self.kn)
         if self.precision == "bf16" and len(rows) > REFINE_MIN:
-            rows, columns = self._refine(a, rows, columns)
+            rows, columns = refine(self, a, rows, columns)
         if inside is not None:
             rows, columns = torch.cat([rows, inside[0] - a]), torch.cat([columns, inside[1]])
         if not len(rows):
@@ -263,37 +262,6 @@ class PairPass:
         self.exception[unique] = beats
         self.predicts[unique] = torch.where(beats, lowest, self.query_ids[unique])
         return len(rows)
-
-    def _refine(self, a: int, rows: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Screen many candidates again in float32 (error bound ~1e-4 of bf16's): groups of REFINE_ROWS rows
-        against the union of their candidate columns, one dense product each; same rules as `_RowState`."""
-        eps = error_bound("fp32", self.ks.shape[1])
-        keep = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
-        for g in range(0, int(rows.max()) + 1, REFINE_ROWS):
-            pick = torch.nonzero((rows >= g) & (rows < g + REFINE_ROWS)).flatten()
-            if not len(pick):
-                continue
-            local = rows[pick]
-            group = torch.arange(g, min(g + REFINE_ROWS, int(local.max()) + 1), device=rows.device)
-            queries = self.q32[self.query_ids[group + a]] * self.scale
-            if len(pick) > self.n_keys // 8 and 2.0 ** -20 <= self.scale <= 2.0 ** 20:
-                # candidates spread over much of the vocabulary: the unsorted keys as they are, no gather
-                # (the scale is exact here: a power of two far from float32's limits)
-                value = (queries @ self.k32.T)[local - g, self.key_order[columns[pick]]] * self.scale
-            else:
-                union, where = torch.unique(columns[pick], return_inverse=True)
-                value = (queries @ (self.k32[self.key_order[union]] * self.scale).T)[local - g, where]
-            qn, kn = self.qn[local + a], self.kn[columns[pick]]
-            own, slack = self.own[local + a], self.eta + ARITHMETIC * self.own[local + a].abs()
-            error, tolerance = eps * qn * kn + slack, TOLERANCE * qn * kn
-            lower, upper = value - error, value + error
-            slot = local - g
-            definite = torch.zeros(len(group), dtype=torch.long, device=rows.device).index_add_(
-                0, slot, (lower - own > tolerance).long()) > 0
-            best_lower = torch.full((len(group),), -float("inf"), device=rows.device).scatter_reduce(
-                0, slot, lower, "amax")
-            keep[pick] = (upper >= own - tolerance) & (~definite[slot] | (upper >= best_lower[slot] - tolerance))
-        return rows[keep], columns[keep]
 
     def _settle_near(self, a: int, near: list, inside) -> int:
         if self.threshold <= 0:
