@@ -140,8 +140,7 @@ class PairPass:
             self.qs = (q32 * self.scale).to(dtype)
             self.qn64 = _squares(q32).sqrt()
             self.first = [0] * q32.shape[0]
-            self.own64 = torch.cat([(q32[a:a + EXACT_PAIRS].double() * k32[a:a + EXACT_PAIRS].double()).sum(1)
-                                    for a in range(0, q32.shape[0], EXACT_PAIRS)])
+            self.own64 = _dots(q32, self.query_ids, k32, self.query_ids)  # more keys than queries: their first
             inverse = torch.empty_like(self.key_order)
             inverse[self.key_order] = torch.arange(len(self.key_order), device=k32.device)
             self.self_position = inverse[: q32.shape[0]]
