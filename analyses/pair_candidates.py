@@ -75,6 +75,15 @@ class RowCandidates:
         self.columns.append(j + c0)
         self.upper.append(value + self.eps * qn[i] * k + slack[i])
 
+    def may_reach(self, upper, kn) -> torch.Tensor:
+        """[rows, columns] whether a column of pairs whose screened scores are at most `upper` ([rows, columns]),
+        with keys no longer than `kn` ([columns]), may hold a candidate by each row's final bounds (the rule of
+        `add`, with room for the float32 rounding of this comparison)."""
+        target = torch.where(self.definite, torch.maximum(self.own, self.best_lower), self.own) - self.slack
+        reach = upper + self.reach[:, None] * kn[None, :]
+        margin = (reach.abs() + target.abs()[:, None]) * 2.0 ** -16
+        return (reach + margin >= target[:, None]) & (self.qn > 0)[:, None]
+
     def survivors(self, qn, kn) -> tuple[torch.Tensor, torch.Tensor]:
         """(rows, columns) of candidates still in play with the final bounds."""
         if not self.rows:
