@@ -3,7 +3,8 @@ tie a row's own score, and pairs that might lie within the crowding threshold.
 
 Both are sought first in the largest score of each group of GROUP consecutive rows per column (one cheap pass
 over the scores), then in the rows of the groups that pass: the same pairs as a full compare, at a fraction of
-its cost where few pass (at low width a full compare costs more than the product itself).
+its cost where few pass (at low width a full compare costs more than the product itself). Many candidates
+from a bf16 screen are screened again in float32 (`refine`) before the exact scoring.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import math
 
 import torch
 
-from analyses.pair_screen import ARITHMETIC, TOLERANCE
+from analyses.pair_screen import ARITHMETIC, TOLERANCE, error_bound
 
 GROUP = 16  # query rows whose largest score per column is taken first
 SLICE = 256  # query rows per step where crowding candidates are sought in every score
 BAND = 1024  # keys (columns) that share one bound on |k| when candidates are sought
+REFINE_ROWS = 256  # query rows per float32 re-screen (refine)
 
 
 class RowCandidates:
@@ -72,6 +74,15 @@ class RowCandidates:
         self.rows.append(i)
         self.columns.append(j + c0)
         self.upper.append(value + self.eps * qn[i] * k + slack[i])
+
+    def may_reach(self, upper, kn) -> torch.Tensor:
+        """[rows, columns] whether a column of pairs whose screened scores are at most `upper` ([rows, columns]),
+        with keys no longer than `kn` ([columns]), may hold a candidate by each row's final bounds (the rule of
+        `add`, with room for the float32 rounding of this comparison)."""
+        target = torch.where(self.definite, torch.maximum(self.own, self.best_lower), self.own) - self.slack
+        reach = upper + self.reach[:, None] * kn[None, :]
+        margin = (reach.abs() + target.abs()[:, None]) * 2.0 ** -16
+        return (reach + margin >= target[:, None]) & (self.qn > 0)[:, None]
 
     def survivors(self, qn, kn) -> tuple[torch.Tensor, torch.Tensor]:
         """(rows, columns) of candidates still in play with the final bounds."""
@@ -190,3 +201,37 @@ def rows_of_groups(s: torch.Tensor, groups: torch.Tensor, columns: torch.Tensor)
         return rows, columns
     inside = rows < s.shape[0]  # the last group is short
     return rows[inside], columns[inside]
+
+
+def refine(scan, a: int, rows: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bf16 candidates (rows local to the block at `a`, key positions) of a pass `scan`
+    (analyses.token_pairs.PairPass, read only) screened again in float32 (error bound ~1e-4 of bf16's): groups
+    of REFINE_ROWS rows against the union of their candidate columns, one dense product each; the same rules
+    as RowCandidates. Returns the (rows, columns) that survive."""
+    eps = error_bound("fp32", scan.ks.shape[1])
+    keep = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+    for g in range(0, int(rows.max()) + 1, REFINE_ROWS):
+        pick = torch.nonzero((rows >= g) & (rows < g + REFINE_ROWS)).flatten()
+        if not len(pick):
+            continue
+        local = rows[pick]
+        group = torch.arange(g, min(g + REFINE_ROWS, int(local.max()) + 1), device=rows.device)
+        queries = scan.q32[scan.query_ids[group + a]] * scan.scale
+        if len(pick) > scan.n_keys // 8 and 2.0 ** -20 <= scan.scale <= 2.0 ** 20:
+            # candidates spread over much of the vocabulary: the unsorted keys as they are, no gather
+            # (the scale is exact here: a power of two far from float32's limits)
+            value = (queries @ scan.k32.T)[local - g, scan.key_order[columns[pick]]] * scan.scale
+        else:
+            union, where = torch.unique(columns[pick], return_inverse=True)
+            value = (queries @ (scan.k32[scan.key_order[union]] * scan.scale).T)[local - g, where]
+        qn, kn = scan.qn[local + a], scan.kn[columns[pick]]
+        own, slack = scan.own[local + a], scan.eta + ARITHMETIC * scan.own[local + a].abs()
+        error, tolerance = eps * qn * kn + slack, TOLERANCE * qn * kn
+        lower, upper = value - error, value + error
+        slot = local - g
+        definite = torch.zeros(len(group), dtype=torch.long, device=rows.device).index_add_(
+            0, slot, (lower - own > tolerance).long()) > 0
+        best_lower = torch.full((len(group),), -float("inf"), device=rows.device).scatter_reduce(
+            0, slot, lower, "amax")
+        keep[pick] = (upper >= own - tolerance) & (~definite[slot] | (upper >= best_lower[slot] - tolerance))
+    return rows[keep], columns[keep]

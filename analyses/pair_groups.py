@@ -9,6 +9,12 @@ row's best, and each row's K_NEAREST nearest members, go on to the pass's exact 
 a group lies within the threshold (its radius is at most half of it), so the crowding search needs only those
 nearest members and a link from each member to the group's centre row, not the pairs themselves.
 
+The direct pass (untied models: input rows against output rows) groups the output rows. Near-identical output
+rows give any input row near-equal scores, within the screen's error of each other: an input row for which the
+group scores high (its own output row in it, as for untrained tokens clumped in both matrices or only in the
+output one, or any other) would hold every member as a candidate. Its pairs with the group are settled here in
+the same way (DirectGroups): O(n) memory per group, and time for the input rows the group may matter to.
+
 Finding groups is a matter of speed, not of correctness: rows are hashed by a few seeded projections into cells
 whose width is a few radii, and each crowded cell seeds a group of every row within the radius of its lowest
 row (exact float64 distances). A missed group only leaves its pairs to the screen.
@@ -98,9 +104,10 @@ class GroupIndex:
         if self.groups and bool((rows >= 0).any()) and bool((columns >= 0).any()):
             s.masked_fill_((rows[:, None] == columns[None, :]) & (rows[:, None] >= 0), -float("inf"))
 
-    def block_pairs(self, a: int, b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def block_pairs(self, a: int, b: int, need=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(rows, columns) positions that may beat or tie a row's best, and (rows, columns) positions of each
-        row's K_NEAREST nearest members (and any that may tie the K-th), for the member rows among a..b-1."""
+        row's K_NEAREST nearest members (and any that may tie the K-th), for the member rows among a..b-1
+        (`need` is the direct pass's, see DirectGroups)."""
         empty = torch.zeros(0, dtype=torch.long, device=self.label.device)
         found = [(empty, empty, empty, empty)]
         labels = self.label[a:b]
@@ -127,15 +134,7 @@ class GroupIndex:
             error = 2 * self.gamma * product
             itself = r[:, None] == torch.arange(len(members), device=r.device)[None, :]
             valid = (members[None, :] >= self.first[members[r]][:, None]) & ~itself
-            lower = torch.where(valid, s - error, -float("inf"))
-            best_lower, best = lower.amax(1, keepdim=True), lower.argmax(1, keepdim=True)
-            tolerance = TOLERANCE * product
-            beats = lower - own[r, None] > tolerance
-            definite = beats.any(1, keepdim=True)  # then only pairs that may tie the best matter, and one that beats
-            may_beat = ~definite & (s + error - own[r, None] > tolerance)
-            keep = valid & (may_beat | (s + error >= best_lower - tolerance))
-            keep.scatter_(1, best, keep.gather(1, best) | definite)
-            i, j = torch.nonzero(keep, as_tuple=True)
+            i, j = torch.nonzero(may_win(s, error, valid, own[r], TOLERANCE * product), as_tuple=True)
             out[0].append(r[i])
             out[1].append(j)
             square = (own[r, None] + own[None, :] - 2 * s).masked_fill_(itself, float("inf"))
@@ -155,6 +154,73 @@ class GroupIndex:
             return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
         pairs, distances = np.concatenate(pairs)[np.concatenate(keep)], np.concatenate(distances)[np.concatenate(keep)]
         return np.sort(pairs, axis=1).astype(np.int64), distances
+
+
+class DirectGroups(GroupIndex):
+    """The groups of the keys (output rows) of a direct pass: queries (input rows) by id, keys by norm-order
+    position (`key_order`, norms `kn64`); query i's own key is key i, at `self_position[i]`; `qn64` the queries'
+    norms and `own64` their own scores, float64.
+
+    Any query may find a group among its candidates (its own key's group, or a group that scores high for it),
+    so the group's columns leave the screen for every query; the screen's largest score over each group's
+    columns bounds the group's scores from above, and only the queries whose bound reaches their target have
+    their pairs with that group settled (`block_pairs`, the rule of GroupIndex._pairs).
+
+        tops = index.mask(s, a, c0)        # [rows, groups] largest screened score per group (-inf: none), masked
+        index.block_pairs(a, b, need)      # pairs of the queries a..b-1 with the groups `need` ([rows, groups]) names
+    """
+
+    def __init__(self, queries: torch.Tensor, keys: torch.Tensor, key_order: torch.Tensor, kn64: torch.Tensor,
+                 self_position: torch.Tensor, qn64: torch.Tensor, own64: torch.Tensor, radius: float):
+        super().__init__(keys, key_order, kn64, own64, [0] * len(key_order), radius)
+        self.queries, self.qn64, self.self_position = queries, qn64, self_position
+        self.columns = torch.nonzero(self.label >= 0).flatten()  # every grouped key's position, ascending
+        # each group's longest member's position (its members ascend in norm): the bound on its |k|
+        self.last = torch.as_tensor([int(m[-1]) for m in self.members], dtype=torch.long, device=keys.device)
+
+    def mask(self, s: torch.Tensor, a: int, c0: int) -> torch.Tensor | None:
+        if not self.groups:
+            return None
+        inside = self.columns[(self.columns >= c0) & (self.columns < c0 + s.shape[1])]
+        if not len(inside):
+            return None
+        labels = self.label[inside]
+        tops = torch.full((s.shape[0], len(self.groups)), -float("inf"), device=s.device)
+        for g in torch.unique(labels).tolist():
+            tops[:, g] = s[:, inside[labels == g] - c0].amax(1).float()
+        s.index_fill_(1, inside - c0, -float("inf"))
+        return tops
+
+    def block_pairs(self, a: int, b: int, need=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(queries, key positions) of the pairs of queries a..b-1 with the groups `need` names ([b − a, groups]
+        bool) that may beat or tie a query's best (its own key left out), and two empty tensors."""
+        empty = torch.zeros(0, dtype=torch.long, device=self.label.device)
+        found = [(empty, empty)]
+        for g in ([] if need is None else torch.nonzero(need.any(0)).flatten().tolist()):
+            rows, members = torch.nonzero(need[:, g]).flatten() + a, self.members[g]
+            group64 = self.keys[self.key_order[members]].double()
+            for r0 in range(0, len(rows), ROWS):
+                r = rows[r0:r0 + ROWS]
+                s = self.queries[r].double() @ group64.T
+                product = self.qn64[r, None] * self.kn64[members][None, :]
+                valid = members[None, :] != self.self_position[r][:, None]
+                i, j = torch.nonzero(may_win(s, 2 * self.gamma * product, valid, self.own64[r],
+                                             TOLERANCE * product), as_tuple=True)
+                found.append((r[i], members[j]))
+        return torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found]), empty, empty
+
+
+def may_win(s: torch.Tensor, error: torch.Tensor, valid: torch.Tensor, own: torch.Tensor,
+            tolerance: torch.Tensor) -> torch.Tensor:
+    """[rows, members] the pairs to score exactly, from scores `s` within ±`error`: while none surely beats the
+    row's `own` score by the tolerance, every pair that may; those that may tie the best lower bound; and the
+    pair with the best lower bound (so that a row that surely has a winner keeps one)."""
+    lower = torch.where(valid, s - error, -float("inf"))
+    best_lower, best = lower.amax(1, keepdim=True), lower.argmax(1, keepdim=True)
+    definite = (lower - own[:, None] > tolerance).any(1, keepdim=True)  # then only the best and its ties matter
+    may_beat = ~definite & (s + error - own[:, None] > tolerance)
+    keep = valid & (may_beat | (s + error >= best_lower - tolerance))
+    return keep.scatter_(1, best, keep.gather(1, best) | definite)
 
 
 def nearest(i: torch.Tensor, j: torch.Tensor, distance: torch.Tensor, k: int) -> torch.Tensor:

@@ -14,7 +14,9 @@ products of a dense pass, whatever the data. The same products give the squared 
 of every pair once, so the pairs within the crowding threshold come out exhaustively at no extra pass.
 
 The direct pass (untied models): the embedding rows against every unembedding row, a dense blocked argmax
-with the same screen.
+with the same screen. The pairs with a group of near-duplicate output rows leave the screen; a token to which
+the group may matter (its screened bound reaches the token's target) has them settled apart, in float64
+(analyses.pair_groups.DirectGroups).
 
 Blocks of query tokens are independent, so several threads can share one pass (`work()`), and the result
 does not depend on how the blocks were shared.
@@ -29,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from analyses.pair_candidates import RowCandidates, group_max, near_candidates
+from analyses.pair_candidates import RowCandidates, group_max, near_candidates, refine
 from analyses.pair_copies import exact_copies
-from analyses.pair_groups import K_NEAREST, GroupIndex, group_radius, nearest
+from analyses.pair_groups import K_NEAREST, DirectGroups, GroupIndex, group_radius, nearest
 from analyses.pair_screen import (  # noqa: F401  (re-exported: the pass's public API)
     ARITHMETIC,
     TOLERANCE,
@@ -45,7 +47,6 @@ ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
 EXACT_PAIRS = 1024  # pairs (or rows) widened to float64 at once: a few MB, so they stay in cache
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
-REFINE_ROWS = 256  # query rows per float32 re-screen
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +65,8 @@ class PairScan:
         copies: [queries] int64 lowest id of a row identical to each token's (its own id when none; symmetric
             pass only, else every token's own id); analyses.pair_copies counts the pairs with every copy.
         groups: [queries] int64 lowest id of each token's group of near-duplicate rows (analyses.pair_groups;
-            its own id when none; copies share their row's group).
+            its own id when none; copies share their row's group). Direct pass: the groups of the output rows,
+            for the tokens whose output row lies in one.
         threshold: the distance threshold used (embedding units; ≤ 0: none).
         precision: "bf16" or "fp32", the precision of the screen.
         pairs_screened: products the screen computed (q·k pairs).
@@ -141,12 +143,12 @@ class PairPass:
             self.qs = (q32 * self.scale).to(dtype)
             self.qn64 = _squares(q32).sqrt()
             self.first = [0] * q32.shape[0]
-            self.own64 = torch.cat([(q32[a:a + EXACT_PAIRS].double() * k32[a:a + EXACT_PAIRS].double()).sum(1)
-                                    for a in range(0, q32.shape[0], EXACT_PAIRS)])
+            self.own64 = _dots(q32, self.query_ids, k32, self.query_ids)  # more keys than queries: their first
             inverse = torch.empty_like(self.key_order)
             inverse[self.key_order] = torch.arange(len(self.key_order), device=k32.device)
             self.self_position = inverse[: q32.shape[0]]
-            self.groups = None
+            self.groups = DirectGroups(q32, k32, self.key_order, self.kn64, self.self_position, self.qn64, self.own64,
+                                       group_radius(self.kn64.cpu().numpy(), -1.0))
         self.qn = (self.qn64 * self.scale).float()
         self.own = (self.own64 * self.scale ** 2).float()
         self.n_queries, self.n_keys = self.qs.shape[0], self.ks.shape[0]
@@ -190,7 +192,7 @@ class PairPass:
         state = RowCandidates(qn, own, slack, self.eps)
         near: list[tuple[torch.Tensor, torch.Tensor]] = []
         t2 = (self.threshold * self.scale) ** 2 if self.threshold > 0 else 0.0  # ≤ 0: no crowding pairs
-        screened = 0
+        screened, group_top = 0, None
         threads = torch.get_num_threads()
         for c0 in range(self.first[a], self.n_keys, COLUMN_CHUNK):
             c1 = min(self.n_keys, c0 + COLUMN_CHUNK)
@@ -200,8 +202,9 @@ class PairPass:
             # machine it spares every small step a wait for the other threads.
             torch.set_num_threads(1)
             self._mask(s, a, b, c0, c1)
-            if self.groups is not None:
-                self.groups.mask(s, a, c0)  # pairs inside a group are settled below, in float64
+            top = self.groups.mask(s, a, c0) if self.groups is not None else None  # settled below, in float64
+            if top is not None:  # direct pass: the largest screened score over each group's columns
+                group_top = top if group_top is None else torch.maximum(group_top, top)
             screened += s.numel()
             kmax = float(self.kn[c1 - 1])
             best = s.amax(1).float()
@@ -212,7 +215,8 @@ class PairPass:
                 state.add(s, tops, hit, c0, self.kn[c0:c1], best)
             if t2 > 0:
                 near += near_candidates(s, tops, best, qn, self.kn[c0:c1], a, c0, t2, self.eps, self.eta)
-        inside = self.groups.block_pairs(a, b) if self.groups is not None else None
+        need = None if group_top is None else state.may_reach(group_top, self.kn[self.groups.last])
+        inside = self.groups.block_pairs(a, b, need) if self.groups is not None else None
         scored = self._settle_predictions(a, state, inside) + self._settle_near(a, near, inside)
         return screened, scored
 
@@ -242,7 +246,7 @@ class PairPass:
         (analyses.zero_layer)."""
         rows, columns = state.survivors(self.qn[a:], self.kn)
         if self.precision == "bf16" and len(rows) > REFINE_MIN:
-            rows, columns = self._refine(a, rows, columns)
+            rows, columns = refine(self, a, rows, columns)
         if inside is not None:
             rows, columns = torch.cat([rows, inside[0] - a]), torch.cat([columns, inside[1]])
         if not len(rows):
@@ -263,37 +267,6 @@ class PairPass:
         self.exception[unique] = beats
         self.predicts[unique] = torch.where(beats, lowest, self.query_ids[unique])
         return len(rows)
-
-    def _refine(self, a: int, rows: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Screen many candidates again in float32 (error bound ~1e-4 of bf16's): groups of REFINE_ROWS rows
-        against the union of their candidate columns, one dense product each; same rules as `_RowState`."""
-        eps = error_bound("fp32", self.ks.shape[1])
-        keep = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
-        for g in range(0, int(rows.max()) + 1, REFINE_ROWS):
-            pick = torch.nonzero((rows >= g) & (rows < g + REFINE_ROWS)).flatten()
-            if not len(pick):
-                continue
-            local = rows[pick]
-            group = torch.arange(g, min(g + REFINE_ROWS, int(local.max()) + 1), device=rows.device)
-            queries = self.q32[self.query_ids[group + a]] * self.scale
-            if len(pick) > self.n_keys // 8 and 2.0 ** -20 <= self.scale <= 2.0 ** 20:
-                # candidates spread over much of the vocabulary: the unsorted keys as they are, no gather
-                # (the scale is exact here: a power of two far from float32's limits)
-                value = (queries @ self.k32.T)[local - g, self.key_order[columns[pick]]] * self.scale
-            else:
-                union, where = torch.unique(columns[pick], return_inverse=True)
-                value = (queries @ (self.k32[self.key_order[union]] * self.scale).T)[local - g, where]
-            qn, kn = self.qn[local + a], self.kn[columns[pick]]
-            own, slack = self.own[local + a], self.eta + ARITHMETIC * self.own[local + a].abs()
-            error, tolerance = eps * qn * kn + slack, TOLERANCE * qn * kn
-            lower, upper = value - error, value + error
-            slot = local - g
-            definite = torch.zeros(len(group), dtype=torch.long, device=rows.device).index_add_(
-                0, slot, (lower - own > tolerance).long()) > 0
-            best_lower = torch.full((len(group),), -float("inf"), device=rows.device).scatter_reduce(
-                0, slot, lower, "amax")
-            keep[pick] = (upper >= own - tolerance) & (~definite[slot] | (upper >= best_lower[slot] - tolerance))
-        return rows[keep], columns[keep]
 
     def _settle_near(self, a: int, near: list, inside) -> int:
         if self.threshold <= 0:
@@ -338,6 +311,7 @@ class PairPass:
                 pairs, first = np.unique(pairs, axis=0, return_index=True)  # sorted; each pair once
                 distances = distances[first]
             for members, _, _ in self.groups.groups:
+                members = members[members < len(groups)]  # direct pass: the members that are queries
                 groups[members], grouped[members] = members[0], True
         if self.distinct is not None:  # back to every token: a copy answers as its group's first row
             group = np.searchsorted(self.distinct, self.copies)

@@ -233,3 +233,59 @@ def test_a_near_duplicate_clump_costs_linear_memory(precision):
         found = scan_pairs(w, threshold=0.5, precision=precision)
         assert len(found.near_pairs) <= 10 * size
         assert found.pairs_scored <= 20 * size + 2000
+
+
+def untied_clump(n: int, size: int, d: int = 256, extra: int = 0, inputs: bool = True,
+                 seed: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An untied model's (input, output) matrices: trained-like rows (each output row near its input row, so most
+    tokens predict themselves) and `size` untrained tokens whose output rows are near-identical (a common centre,
+    noise ~1e-5 of its length: the screen cannot tell their scores apart) and the best keys for their own input
+    rows, which are near-identical too when `inputs` (else for about a third of them). `extra` output rows have
+    no input row (a vocabulary padded on the output side); the clump takes some of them."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((n + extra, d)) * rng.lognormal(0, 0.2, (n + extra, 1))
+    out = 0.7 * w + 0.5 * rng.standard_normal((n + extra, d))
+    centre = rng.standard_normal(d) * 0.3
+    members = np.sort(rng.choice(n + extra, size, replace=False))
+    if inputs:
+        w[members] = centre + rng.standard_normal((size, d)) * 3e-5
+    scale = 3 if inputs else 30  # random input rows: a longer centre, the best key for some of them
+    out[members] = scale * centre + rng.standard_normal((size, d)) * 3e-5 * scale
+    return w[:n].astype(np.float32), out.astype(np.float32), members
+
+
+@pytest.mark.parametrize("inputs, extra", [(True, 0), (False, 0), (True, 300)])
+def test_an_untied_near_duplicate_clump_gives_the_brute_force_answers(inputs, extra):
+    """Untied: the output rows of a clump are grouped in the direct pass. Every prediction and exception is the
+    float64 brute force's, in both screen precisions; the crowded tokens, the clump and the count of near pairs of
+    the input matrix too; and the exact scoring holds a few pairs per member, not the clump's n² pairs."""
+    from analyses.outliers import analyse_outliers
+    from tests.analyses.test_outliers import brute_force_crowded
+    from tests.analyses.test_zero_layer import brute_force
+
+    w, out, members = untied_clump(1200, 300, extra=extra, inputs=inputs)
+    predicts, exception = brute_force(w, out)
+    queries = members[members < len(w)]
+    assert np.isin(predicts[queries], members).mean() > (0.9 if inputs else 0.3)  # the clump's winners: members
+    for precision in ("fp32", "bf16"):
+        found = scan_pairs(out, queries=w, precision=precision)
+        np.testing.assert_array_equal(found.exception, exception)
+        np.testing.assert_array_equal(found.predicts, predicts)
+        assert (found.groups[queries] == queries[0]).all()
+        assert found.pairs_scored <= 10 * len(members) + len(w)
+    r = analyse_outliers(w, None)
+    crowded, kth = brute_force_crowded(w, r.threshold)
+    assert r.crowded == tuple(crowded) and [r.crowding[t] for t in crowded] == pytest.approx(kth, rel=1e-12)
+    assert r.clumps == ((tuple(queries.tolist()),) if inputs else ())
+    pairs, distances = brute_near(w, r.threshold)
+    assert_near_pairs(scan_pairs(w, threshold=r.threshold), pairs, distances, r.threshold)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_an_untied_near_duplicate_clump_costs_linear_memory(precision):
+    """The direct pass's records for a clump of n near-identical output rows (pairs scored in float64; the
+    candidates the screen holds are fewer) grow like n, not like the n² pairs of its members."""
+    for size in (200, 800):
+        w, out, _ = untied_clump(2000, size)
+        found = scan_pairs(out, queries=w, precision=precision)
+        assert found.pairs_scored <= 10 * size + 2000

@@ -33,7 +33,7 @@ def brute_force(w: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarra
     scale = TOLERANCE * np.linalg.norm(w64, axis=1)[:, None] * np.linalg.norm(out64, axis=1)[None, :]
     exception = ((scores - own[:, None]) > scale).any(axis=1)
     near = scores >= scores.max(axis=1, keepdims=True) - scale
-    lowest = np.where(near, np.arange(len(w))[None, :], len(w)).min(axis=1)
+    lowest = np.where(near, np.arange(len(out64))[None, :], len(out64)).min(axis=1)  # more keys than queries: ok
     return np.where(exception, lowest, np.arange(len(w))), exception
 
 
@@ -194,6 +194,15 @@ def test_untied_unembedding_matches_brute_force(small_blocks, seed):
     w = rng.normal(size=(n, d)) + rng.normal(size=d)
     out = 0.8 * w + rng.normal(0, 0.6, size=(n, d)) * rng.lognormal(0, 0.5, size=(n, 1))
     out[50:60] = out[40]  # ties among output rows
+    assert_matches_brute_force(w, out)
+
+
+def test_untied_with_more_output_rows_than_input_rows(small_blocks):
+    """An output matrix padded past the input vocabulary: its extra rows are keys only (the own scores were
+    taken over chunks of both matrices, which failed when the input had fewer rows)."""
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(1100, 24))
+    out = np.concatenate([0.8 * w + rng.normal(0, 0.6, size=w.shape), rng.normal(0, 1.5, size=(300, 24))])
     assert_matches_brute_force(w, out)
 
 
