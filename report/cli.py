@@ -37,8 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="torch device for the heavy matrix products (default: auto)")
     parser.add_argument("--max-tokens", type=int, default=Options.max_tokens, metavar="N",
-                        help="corpus tokens per forward pass of the experiments (needs --corpus; default: "
-                             f"{Options.max_tokens}, at most about 10 minutes for gpt2 on 2 busy CPU cores)")
+                        help="corpus tokens per forward pass of the experiments (--corpus, else Python's own "
+                             f"documentation), cut into ≥ 100 sequences where it allows (default: {Options.max_tokens}"
+                             ": 100 × 32)")
     parser.add_argument("--seed", type=int, default=0, help="seed for every random draw (default: 0)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="load pickle checkpoints (pytorch_model.bin) with weights_only=True")
