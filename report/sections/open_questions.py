@@ -265,7 +265,7 @@ def figures(r: OpenQuestions, ctx: RunContext) -> list[FigureSpec]:
         specs.append(FigureSpec(
             "open_repetition", plots.repetition(e, r.clump_ids),
             "Probability the model gives a token repeated in context, for the clump and outlier tokens against a "
-            f"random sample of {len(e.ordinary_ids)} ordinary tokens (log scale); filled black-edged markers: "
+            f"random sample of {len(e.ordinary_ids)} ordinary tokens (log scale); black rings: "
             f"probes confirmed as unrepeatable (Benjamini–Hochberg q ≤ {e.repetition_fdr:g})."))
     return specs
 
