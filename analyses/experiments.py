@@ -163,10 +163,11 @@ def variance_removed(original: np.ndarray, changed: np.ndarray) -> float:
 
 
 def mean_replaced(table: np.ndarray, dims: Sequence[int]) -> np.ndarray:
-    """A copy of `table` [rows, d] whose columns `dims` hold their mean over rows."""
-    out = np.array(table, dtype=np.float64)
+    """A copy of `table` [rows, d] (float32 or wider, as it is) whose columns `dims` hold their mean over rows
+    (computed in float64)."""
+    out = np.array(table, dtype=np.result_type(np.asarray(table).dtype, np.float32))
     dims = list(dims)
-    out[:, dims] = out[:, dims].mean(axis=0)
+    out[:, dims] = np.asarray(table, dtype=np.float64)[:, dims].mean(axis=0)
     return out
 
 

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from analyses.experiments import Evaluation, Gradients, Intervention
 from report.architectures import Architecture
 
-BATCH_SIZE = 8
+BATCH_TOKENS = 1024  # tokens per forward call: whole sequences, at least one (CPU matrix products run best near here)
+REPEAT_BATCH = 128  # repetition prompts per forward call (prompts are short: ~1,000 tokens a call)
 MASK_SHARE = 0.15  # masked-LM loss: share of positions masked (a fixed, seeded choice per sequence)
 REPEATS = 8  # the probed token's copies in a repetition prompt
 ENCODERS = {"bert", "roberta", "distilbert"}
@@ -114,11 +115,12 @@ class Runner:
         are added to rows and appended to sums and dots (see analyses.experiments.Gradients)."""
         self.passes += 1
         losses, logit_sum, count = [], None, 0
-        batches = range(0, len(self.inputs), BATCH_SIZE)
+        size = max(1, BATCH_TOKENS // self.inputs.shape[1])
+        batches = range(0, len(self.inputs), size)
         for start in tqdm(batches, desc=f"forward pass {self.passes}", file=sys.stderr, leave=False,
                           disable=not self.show_progress):
-            inputs = self.inputs[start: start + BATCH_SIZE].to(self.device)
-            targets = self.targets[start: start + BATCH_SIZE].to(self.device)
+            inputs = self.inputs[start: start + size].to(self.device)
+            targets = self.targets[start: start + size].to(self.device)
             embeds = table[inputs]
             if gradients is not None:
                 embeds.requires_grad_(True)
@@ -175,9 +177,9 @@ class Runner:
         # only the last position's logits are needed: skip the rest of the vocabulary projection where we can
         last = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
         out = []
-        for start in range(0, len(ids), 4 * BATCH_SIZE):
-            batch = prompts[start: start + 4 * BATCH_SIZE].to(self.device)
+        for start in range(0, len(ids), REPEAT_BATCH):
+            batch = prompts[start: start + REPEAT_BATCH].to(self.device)
             logits = self.model(input_ids=batch, **last).logits[:, -1].float()
             probability = torch.softmax(logits, dim=-1)
-            out.append(probability.gather(1, ids[start: start + 4 * BATCH_SIZE, None].to(self.device))[:, 0].cpu())
+            out.append(probability.gather(1, ids[start: start + REPEAT_BATCH, None].to(self.device))[:, 0].cpu())
         return torch.cat(out).double().numpy()
