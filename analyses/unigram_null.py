@@ -23,7 +23,7 @@ import numpy as np
 from analyses.inference import Delta, paired_delta, permutation_p
 from analyses.stats import spearman
 
-N_LEADING = 3  # dims with the largest estimate, ablated exactly
+N_LEADING = 2  # dims with the largest estimate, ablated exactly
 N_WIDEST = 2  # dims with the largest variance over tokens (besides those), ablated exactly
 
 
