@@ -140,3 +140,14 @@ def test_a_budget_below_one_token_is_refused(planted, tmp_path, capsys):
     assert main(["--model", str(planted.folder), "--out", str(tmp_path), "--max-tokens", "0", "--quiet"]) == 2
     assert "error: --max-tokens must be a positive number" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_baseline_gradients_are_the_same_for_a_seed(complete):
+    """Labels drawn for the curvature come from the runner's seeded generator: same seed, same numbers."""
+    arch = architecture_for(__import__("json").loads((complete.folder / "config.json").read_text()))
+    model, masked = load_model(complete.folder, arch, "cpu")
+    ids = corpus_sequences(load_tokenizer(complete.folder), complete.corpus, 128, 64).ids
+    runs = [Runner(model, masked, arch, ids, "cpu", seed, None, 0, show_progress=False).baseline()[1]
+            for seed in (0, 0, 1)]
+    assert np.array_equal(runs[0].sampled_sum, runs[1].sampled_sum) and np.array_equal(runs[0].rows, runs[1].rows)
+    assert not np.array_equal(runs[0].sampled_sum, runs[2].sampled_sum)
