@@ -46,6 +46,7 @@ class Options:
     seed: int = 0
     device: str = "cpu"
     max_tokens: int = 3200  # 100 sequences of 32 tokens; GPT-2 small's timing in README "Experiments"
+    experiments: bool = True  # the forward passes (False: the section says they were left out)
 
 
 @dataclass(eq=False)

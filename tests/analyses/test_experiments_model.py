@@ -151,3 +151,11 @@ def test_the_baseline_gradients_are_the_same_for_a_seed(complete):
             for seed in (0, 0, 1)]
     assert np.array_equal(runs[0].sampled_sum, runs[1].sampled_sum) and np.array_equal(runs[0].rows, runs[1].rows)
     assert not np.array_equal(runs[0].sampled_sum, runs[2].sampled_sum)
+
+
+def test_experiments_can_be_left_out(complete):
+    ctx = context_for(complete)
+    ctx.options = dataclasses.replace(ctx.options, experiments=False)
+    run_sections(ctx, upto="open_questions")
+    r = ctx.results["open_questions"]
+    assert r.experiments is None and "--no-experiments" in r.experiments_skipped and r.mlp is not None
