@@ -144,7 +144,8 @@ def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsRe
     result = run_experiments(passes, ctx.embeddings, w.position_embeddings, heavy, ctx.earlier("unigram").dim,
                              frequency, probe, ctx.options.seed)
     used = {"name": text.name, "sha256": text.sha256, "tokens": int(text.ids.size), "sequences": len(text.ids),
-            "sequence_length": int(text.ids.shape[1]), "documents": text.documents, "unit": text.unit,
+            "sequence_length": int(text.ids.shape[1]), "positions": [0, int(text.ids.shape[1]) - 1],
+            "documents": text.documents, "unit": text.unit,
             "clusters": result.n_clusters, "encoding": text.encoding, "built_in": ctx.corpus is None}
     return result, None, used
 
@@ -192,7 +193,7 @@ def to_json(r: OpenQuestions, ctx: RunContext) -> dict:
 
 def _unigram_json(u, ctx: RunContext) -> dict:
     return _ci(u.delta) | {
-        "dim": u.dim, "null_size": u.null_size, "rank": u.rank, "p_value": u.p_value,
+        "dim": u.dim, "dims": u.null_size + 1, "null_size": u.null_size, "rank": u.rank, "p_value": u.p_value,
         "smallest_p": 1 / (u.null_size + 1),
         "null": "every other dim of the token embeddings; exact ablation for the listed dims, the estimate "
                 "(gradient and Gauss–Newton curvature along the change) for the rest",
@@ -296,6 +297,7 @@ def context(r: OpenQuestions, ctx: RunContext) -> dict:
         "tokens": rows, "smoothing_keep": SMOOTHING_KEEP, "corpus": r.corpus,
         "cannot_repeat": [ctx.token(i) for i in (e.cannot_repeat if e else ()) if i in r.clump_ids],
         "smallest_p": 1 / (e.unigram.null_size + 1) if e else None,
+        "n_dims": e.unigram.null_size + 1 if e else None,
         "max_tokens": ctx.options.max_tokens,
     }
 
