@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.remote
 	$(BIN)/python -m bench.sweep
+	$(BIN)/python -m bench.experiments
 
 # Ranged Hub reads against a full download, from a local server (synthetic GPT-2-XL and 7B-shape repos).
 bench-remote: $(STAMP)

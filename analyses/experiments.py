@@ -1,23 +1,28 @@
 """Interventions on the embeddings, measured by the language-model loss on a corpus.
 
-The forward passes are not done here: `run_experiments` gets an `evaluate(Intervention)` that returns the
-mean loss of every corpus sequence (and the average output logit of every token), and a
-`repeat_probability(token ids)` that returns the probability the model gives each token when the token is
-the obvious next one (repeated in context). Everything else is numbers: the filters, the ablations, the
-paired bootstrap over sequences, the null of random dims, percentiles.
+The forward passes are not done here: `run_experiments` gets a `Model` whose `baseline()` returns the mean loss
+of every corpus sequence (and the average output logit of every token) with the gradients of the loss with
+respect to the token embedding rows (analyses/unigram_null.py), whose `evaluate(Intervention)` does the same
+pass with replaced tables, and whose `repeat_probability(token ids)` returns the probability the model gives
+each token when the token is the obvious next one (repeated in context). Everything else is numbers
+(analyses/inference.py for the tests).
 
 - Position smoothing: each position dim is low-passed along positions (real FFT, the lowest frequencies
   kept, the mean always kept); variance removed = ‖P − P_smooth‖² / ‖P − mean P‖².
 - Position dims dropped: the non-heavy dims (then, as a contrast, the heavy dims) replaced by their mean
   over positions.
-- Unigram ablation: the unigram dim of every token embedding replaced by its mean over tokens, against the
-  same ablation of N_NULL_DIMS random other dims; percentile = share of null dims whose loss rose less.
+- Unigram ablation: the unigram dim of every token embedding replaced by its mean over tokens. Every other
+  dim is its null. Each dim's loss change is estimated at once from the baseline pass's gradients (first
+  order plus a Gauss–Newton curvature term); the dims leading that estimate and the dims of largest variance
+  are ablated exactly, the unigram dim always. p = (1 + #other dims whose effect,
+  exact where measured, estimated elsewhere, is ≥ the unigram dim's) / d. Effect per variance: its loss
+  change per unit share of the table's total variance that the ablation removes.
 - Token repetition (Land & Bartolo 2024): a token the model cannot predict even when repeated in context
-  was (nearly) never trained. Percentile = share of a random sample of ordinary tokens with a lower
-  probability; a token below CANNOT_REPEAT_PCT of them "cannot be repeated".
+  was (nearly) never trained. Each probe's p is its rank among ordinary tokens (lower probability: smaller
+  p); Benjamini–Hochberg across probes at REPETITION_FDR; only the confirmed "cannot be repeated".
 
-Delta losses are (intervened − baseline), in nats per token, averaged over sequences; their 95% CIs
-resample sequences (paired: the same sequences in both conditions).
+Delta losses are (intervened − baseline), in nats per token, averaged over sequences; their 95% CIs are
+cluster-robust t-intervals over the corpus's unit (documents, or separated sequences).
 """
 
 from __future__ import annotations
@@ -27,13 +32,23 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from analyses.inference import (
+    Delta,
+    benjamini_hochberg,
+    cluster_interval,
+    lower_tail_p,
+    paired_delta,
+    reference_size,
+)
 from analyses.stats import Correlation, correlate
+from analyses.unigram_null import Gradients, UnigramNull, unigram_null
 
 SMOOTHING_KEEP = (0.5, 0.25, 0.125, 0.0625)  # share of the position table's frequencies kept, per cut-off
-N_NULL_DIMS = 10
-N_BOOTSTRAP = 1000
-N_ORDINARY = 100  # ordinary tokens sampled for the repetition null
-CANNOT_REPEAT_PCT = 0.05
+REPETITION_FDR = 0.05  # Benjamini–Hochberg level across the probed tokens
+MIN_ORDINARY = 100  # ordinary tokens sampled for the repetition null, at least (more with many probes)
+
+__all__ = ["Delta", "Evaluation", "Gradients", "ExperimentsResult", "Intervention", "Model", "SmoothingPoint",
+           "UnigramNull", "low_pass", "mean_replaced", "paired_delta", "run_experiments", "variance_removed"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,12 +67,21 @@ class Evaluation:
     mean_logits: np.ndarray  # [vocab]
 
 
-@dataclass(frozen=True)
-class Delta:
-    """Mean loss change over sequences (nats/token) and its paired-bootstrap 95% CI."""
+@dataclass(frozen=True, eq=False)
+class Model:
+    """What the experiments may ask of the model and its corpus.
 
-    delta_loss: float
-    ci95: tuple[float, float]
+    Attributes:
+        baseline: () -> (Evaluation, Gradients of the mean loss w.r.t. the token input rows).
+        evaluate: Intervention -> Evaluation over the same sequences.
+        repeat_probability: token ids -> P(token | token repeated), one per id.
+        clusters: [sequences] the unit each sequence belongs to (its document, or itself).
+    """
+
+    baseline: Callable[[], tuple[Evaluation, Gradients]]
+    evaluate: Callable[[Intervention], Evaluation]
+    repeat_probability: Callable[[Sequence[int]], np.ndarray]
+    clusters: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -76,36 +100,52 @@ class ExperimentsResult:
     """Every intervention's effect on the loss.
 
     Attributes:
-        baseline_loss: mean loss per token over sequences (nats); baseline_ci95 its bootstrap CI.
-        n_sequences: corpus sequences evaluated.
+        baseline_loss: mean loss per token over sequences (nats); baseline_ci95 its cluster-robust CI.
+        n_sequences, n_clusters: corpus sequences evaluated and the units they came in.
         smoothing: one SmoothingPoint per cut-off (empty without position embeddings).
         dims_dropped: {"non_heavy": Delta, "heavy": Delta} (empty without position embeddings or heavy dims).
-        unigram: Delta of the unigram-dim ablation; null_dims / null_deltas the random dims and theirs;
-            null_percentile the share of null dims with a smaller loss change.
+        unigram: the unigram-dim ablation against every other dim (analyses.unigram_null.UnigramNull).
         logit_frequency_before, logit_frequency_after: Spearman of the mean output logit per token with log
             frequency, before and after the unigram ablation (None without frequencies).
-        repetition_ids, repetition_probability, repetition_percentile: the probed tokens (clump and outliers),
-            their repetition probabilities and percentiles among `ordinary_ids`, whose own are `ordinary_probability`.
-        cannot_repeat: probed tokens below CANNOT_REPEAT_PCT of the ordinary ones.
+        repetition_ids, repetition_probability: the probed tokens (clump and outliers) and their repetition
+            probabilities; repetition_percentile: share of `ordinary_ids` (whose own are `ordinary_probability`)
+            with a lower one; repetition_p, repetition_q: each probe's p against the ordinary tokens and its
+            Benjamini–Hochberg q-value.
+        repetition_fdr: the BH level; cannot_repeat: probed tokens with q ≤ it.
     """
 
     baseline_loss: float
     baseline_ci95: tuple[float, float]
     n_sequences: int
+    n_clusters: int
     smoothing: tuple[SmoothingPoint, ...]
     dims_dropped: dict
-    unigram: Delta
-    null_dims: tuple[int, ...]
-    null_deltas: np.ndarray
-    null_percentile: float
+    unigram: UnigramNull
     logit_frequency_before: Correlation | None
     logit_frequency_after: Correlation | None
     repetition_ids: tuple[int, ...]
     repetition_probability: np.ndarray
     repetition_percentile: np.ndarray
+    repetition_p: np.ndarray
+    repetition_q: np.ndarray
     ordinary_ids: tuple[int, ...]
     ordinary_probability: np.ndarray
+    repetition_fdr: float
     cannot_repeat: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Repetition:
+    """Probes against ordinary tokens: probabilities, percentiles, p, BH q, and the confirmed probes."""
+
+    ids: tuple[int, ...]
+    probability: np.ndarray
+    percentile: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    ordinary_ids: tuple[int, ...]
+    ordinary_probability: np.ndarray
+    confirmed: tuple[int, ...]
 
 
 def low_pass(table: np.ndarray, keep: int) -> np.ndarray:
@@ -123,24 +163,29 @@ def variance_removed(original: np.ndarray, changed: np.ndarray) -> float:
 
 
 def mean_replaced(table: np.ndarray, dims: Sequence[int]) -> np.ndarray:
-    """A copy of `table` [rows, d] whose columns `dims` hold their mean over rows."""
-    out = np.array(table, dtype=np.float64)
+    """A copy of `table` [rows, d] (float32 or wider, as it is) whose columns `dims` hold their mean over rows
+    (computed in float64)."""
+    out = np.array(table, dtype=np.result_type(np.asarray(table).dtype, np.float32))
     dims = list(dims)
-    out[:, dims] = out[:, dims].mean(axis=0)
+    out[:, dims] = np.asarray(table, dtype=np.float64)[:, dims].mean(axis=0)
     return out
 
 
-def bootstrap_mean_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
-    """95% percentile-bootstrap CI of the mean of `values` (resampling its entries)."""
-    values = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(N_BOOTSTRAP, len(values)))].mean(axis=1)
-    return tuple(float(q) for q in np.percentile(means, [2.5, 97.5]))
-
-
-def paired_delta(baseline: np.ndarray, changed: np.ndarray, seed: int) -> Delta:
-    difference = np.asarray(changed, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
-    return Delta(float(difference.mean()), bootstrap_mean_ci(difference, seed))
+def probe_repetition(repeat_probability: Callable[[Sequence[int]], np.ndarray], probe_ids: Sequence[int],
+                     n_tokens: int, level: float, seed: int) -> Repetition:
+    """The probes' repetition p-values against enough ordinary tokens (drawn with `seed`) for the smallest p
+    to clear BH's first step at `level`, and the probes confirmed at that level."""
+    probe = tuple(dict.fromkeys(int(i) for i in probe_ids))
+    pool = np.setdiff1d(np.arange(n_tokens), probe)
+    size = min(max(MIN_ORDINARY, reference_size(len(probe), level)), len(pool))
+    ordinary = tuple(int(i) for i in np.sort(np.random.default_rng(seed).choice(pool, size, replace=False)))
+    probabilities = np.asarray(repeat_probability(list(probe) + list(ordinary)), dtype=np.float64)
+    probe_p, ordinary_p = probabilities[: len(probe)], probabilities[len(probe):]
+    percentile = np.array([(ordinary_p < p).mean() for p in probe_p]) if size else np.full(len(probe), np.nan)
+    p = lower_tail_p(probe_p, ordinary_p)
+    q = benjamini_hochberg(p)
+    return Repetition(probe, probe_p, percentile, p, q, ordinary, ordinary_p,
+                      tuple(i for i, value in zip(probe, q) if value <= level))
 
 
 def _logit_frequency(mean_logits: np.ndarray, log_frequency: np.ndarray | None, seed: int) -> Correlation | None:
@@ -150,50 +195,45 @@ def _logit_frequency(mean_logits: np.ndarray, log_frequency: np.ndarray | None, 
     return correlate(np.asarray(mean_logits[:n], dtype=np.float64), log_frequency, seed)
 
 
-def run_experiments(evaluate: Callable[[Intervention], Evaluation],
-                    repeat_probability: Callable[[Sequence[int]], np.ndarray],
-                    token_table: np.ndarray, position_table: np.ndarray | None, heavy_dims: Sequence[int],
-                    unigram_dim: int, log_frequency: np.ndarray | None, probe_ids: Sequence[int],
-                    seed: int) -> ExperimentsResult:
-    """All interventions; `token_table` [tokens, d] holds the real tokens' rows only."""
-    rng = np.random.default_rng(seed)
-    base = evaluate(Intervention())
+def _positions(model: Model, base: Evaluation, position_table: np.ndarray, heavy_dims: Sequence[int]):
     smoothing, dropped = [], {}
-    if position_table is not None:
-        n_freq = position_table.shape[0] // 2 + 1
-        for fraction in SMOOTHING_KEEP:
-            keep = max(1, int(round(fraction * n_freq)))
-            smooth = low_pass(position_table, keep)
-            run = evaluate(Intervention(position_table=smooth))
-            smoothing.append(SmoothingPoint(keep, keep / n_freq, variance_removed(position_table, smooth),
-                                            float(run.losses.mean()), paired_delta(base.losses, run.losses, seed)))
-        heavy = sorted(int(i) for i in heavy_dims)
-        others = sorted(set(range(position_table.shape[1])) - set(heavy))
-        if heavy and others:
-            for name, dims in (("non_heavy", others), ("heavy", heavy)):
-                run = evaluate(Intervention(position_table=mean_replaced(position_table, dims)))
-                dropped[name] = paired_delta(base.losses, run.losses, seed)
-    ablated = evaluate(Intervention(token_table=mean_replaced(token_table, [unigram_dim])))
-    candidates = np.array([i for i in range(token_table.shape[1]) if i != unigram_dim])
-    null_dims = tuple(int(i) for i in np.sort(rng.choice(candidates, min(N_NULL_DIMS, len(candidates)), replace=False)))
-    null = np.array([evaluate(Intervention(token_table=mean_replaced(token_table, [i]))).losses.mean()
-                     for i in null_dims]) - base.losses.mean()
-    unigram = paired_delta(base.losses, ablated.losses, seed)
-    percentile = float((null < unigram.delta_loss).mean()) if len(null) else float("nan")
+    n_freq = position_table.shape[0] // 2 + 1
+    for fraction in SMOOTHING_KEEP:
+        keep = max(1, int(round(fraction * n_freq)))
+        smooth = low_pass(position_table, keep)
+        run = model.evaluate(Intervention(position_table=smooth))
+        smoothing.append(SmoothingPoint(keep, keep / n_freq, variance_removed(position_table, smooth),
+                                        float(run.losses.mean()), paired_delta(base.losses, run.losses,
+                                                                               model.clusters)))
+    heavy = sorted(int(i) for i in heavy_dims)
+    others = sorted(set(range(position_table.shape[1])) - set(heavy))
+    if heavy and others:
+        for name, dims in (("non_heavy", others), ("heavy", heavy)):
+            run = model.evaluate(Intervention(position_table=mean_replaced(position_table, dims)))
+            dropped[name] = paired_delta(base.losses, run.losses, model.clusters)
+    return tuple(smoothing), dropped
 
-    probe = tuple(dict.fromkeys(int(i) for i in probe_ids))
-    pool = np.setdiff1d(np.arange(token_table.shape[0]), probe)
-    ordinary = tuple(int(i) for i in np.sort(rng.choice(pool, min(N_ORDINARY, len(pool)), replace=False)))
-    probabilities = np.asarray(repeat_probability(list(probe) + list(ordinary)), dtype=np.float64)
-    probe_p, ordinary_p = probabilities[: len(probe)], probabilities[len(probe):]
-    pct = np.array([(ordinary_p < p).mean() for p in probe_p]) if len(ordinary_p) else np.full(len(probe), np.nan)
+
+def run_experiments(model: Model, token_table: np.ndarray, position_table: np.ndarray | None,
+                    heavy_dims: Sequence[int], unigram_dim: int, log_frequency: np.ndarray | None,
+                    probe_ids: Sequence[int], seed: int) -> ExperimentsResult:
+    """All interventions; `token_table` [tokens, d] holds the real tokens' rows only."""
+    base, gradients = model.baseline()
+    smoothing, dropped = ((), {}) if position_table is None else _positions(model, base, position_table, heavy_dims)
+    ablate = lambda dim: model.evaluate(Intervention(token_table=mean_replaced(token_table, [dim])))  # noqa: E731
+    unigram, ablated = unigram_null(ablate, base.losses, model.clusters, gradients, token_table,
+                                    unigram_dim)
+    repetition = probe_repetition(model.repeat_probability, probe_ids, token_table.shape[0], REPETITION_FDR, seed)
     return ExperimentsResult(
-        baseline_loss=float(base.losses.mean()), baseline_ci95=bootstrap_mean_ci(base.losses, seed),
-        n_sequences=len(base.losses), smoothing=tuple(smoothing), dims_dropped=dropped, unigram=unigram,
-        null_dims=null_dims, null_deltas=null, null_percentile=percentile,
+        baseline_loss=float(base.losses.mean()),
+        baseline_ci95=cluster_interval(base.losses, model.clusters),
+        n_sequences=len(base.losses), n_clusters=len(np.unique(model.clusters)),
+        smoothing=smoothing, dims_dropped=dropped, unigram=unigram,
         logit_frequency_before=_logit_frequency(base.mean_logits, log_frequency, seed),
         logit_frequency_after=_logit_frequency(ablated.mean_logits, log_frequency, seed),
-        repetition_ids=probe, repetition_probability=probe_p, repetition_percentile=pct,
-        ordinary_ids=ordinary, ordinary_probability=ordinary_p,
-        cannot_repeat=tuple(i for i, q in zip(probe, pct) if q < CANNOT_REPEAT_PCT),
+        repetition_ids=repetition.ids, repetition_probability=repetition.probability,
+        repetition_percentile=repetition.percentile, repetition_p=repetition.p, repetition_q=repetition.q,
+        ordinary_ids=repetition.ordinary_ids, ordinary_probability=repetition.ordinary_probability,
+        repetition_fdr=REPETITION_FDR, cannot_repeat=repetition.confirmed,
     )
+

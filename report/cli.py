@@ -41,8 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="torch device for the heavy matrix products (default: auto)")
     parser.add_argument("--max-tokens", type=int, default=Options.max_tokens, metavar="N",
-                        help="corpus tokens per forward pass of the experiments (needs --corpus; default: "
-                             f"{Options.max_tokens}, at most about 10 minutes for gpt2 on 2 busy CPU cores)")
+                        help="corpus tokens per forward pass of the experiments (--corpus, else Python's own "
+                             f"documentation), cut into ≥ 100 sequences where it allows (default: {Options.max_tokens}"
+                             ": 100 × 32)")
+    parser.add_argument("--no-experiments", action="store_true",
+                        help="leave out the forward-pass experiments (on by default; minutes on a CPU)")
     parser.add_argument("--seed", type=int, default=0, help="seed for every random draw (default: 0)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="load pickle checkpoints (pytorch_model.bin) with weights_only=True")
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         check_corpus(args.corpus)  # text in a known encoding, or refused before any model is read
     if args.max_tokens < 1:
         raise ReportError(f"--max-tokens must be a positive number of tokens, not {args.max_tokens}.")
-    options = Options(seed=args.seed, device=resolve_device(args.device), max_tokens=args.max_tokens)
+    options = Options(seed=args.seed, device=resolve_device(args.device), max_tokens=args.max_tokens,
+                      experiments=not args.no_experiments)
     requests = [Request(model=name, revision=revision or args.revision, corpus=args.corpus,
                         frequency=args.frequency, allow_pickle=args.allow_pickle, options=options)
                 for name, revision in map(split_revision, args.model)]

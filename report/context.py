@@ -45,7 +45,8 @@ class Options:
 
     seed: int = 0
     device: str = "cpu"
-    max_tokens: int = 1536  # ≤ 10 min for GPT-2 small on 2 busy shared CPU cores (README "Experiments")
+    max_tokens: int = 3200  # 100 sequences of 32 tokens; GPT-2 small's timing in README "Experiments"
+    experiments: bool = True  # the forward passes (False: the section says they were left out)
 
 
 @dataclass(eq=False)

@@ -1,5 +1,6 @@
-"""Forward passes through the model for the experiments: load it with transformers, cut the corpus into
-sequences, and evaluate the loss with the token or position embeddings replaced.
+"""Forward passes through the model for the experiments: load it with transformers and evaluate the loss on
+fixed sequences (report/sequences.py) with the token or position embeddings replaced; the baseline pass also
+gives the gradient of the loss with respect to every token's input embedding row.
 
 The model comes from the local folder through `AutoModelForCausalLM` (or `AutoModelForMaskedLM` for
 encoders), never with remote code, from safetensors only. A model that cannot be loaded whole (a
@@ -17,12 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from analyses.experiments import Evaluation, Intervention
-from report import corpus as corpus_file
+from analyses.experiments import Evaluation, Gradients, Intervention
 from report.architectures import Architecture
 
-SEQUENCE_LENGTH = 128  # tokens per corpus sequence (fewer when the model has fewer positions)
-BATCH_SIZE = 8
+BATCH_TOKENS = 1024  # tokens per forward call: whole sequences, at least one (CPU matrix products run best near here)
+REPEAT_BATCH = 128  # repetition prompts per forward call (prompts are short: ~1,000 tokens a call)
 MASK_SHARE = 0.15  # masked-LM loss: share of positions masked (a fixed, seeded choice per sequence)
 REPEATS = 8  # the probed token's copies in a repetition prompt
 ENCODERS = {"bert", "roberta", "distilbert"}
@@ -56,17 +56,6 @@ def load_model(folder: Path, arch: Architecture, device: str):
     return model.to(device).eval(), masked
 
 
-def corpus_sequences(tokenizer, corpus: Path, length: int, max_tokens: int) -> np.ndarray:
-    """[sequences, length] token ids: the corpus's first ≤ max_tokens tokens, cut into whole sequences."""
-    wanted = max(1, max_tokens // length) * length
-    ids: list[int] = []
-    with corpus_file.check(corpus).open() as handle:  # decoded as the frequency counts decode it
-        while len(ids) < wanted and (chunk := handle.readlines(1 << 16)):
-            ids += tokenizer("".join(chunk), add_special_tokens=False)["input_ids"]
-    n = min(len(ids), wanted) // length
-    return np.array(ids[: n * length], dtype=np.int64).reshape(n, length)
-
-
 def _parameter(model, arch: Architecture, key: str | None) -> torch.nn.Parameter | None:
     """The model's parameter for a checkpoint key of the adapter (any of its prefixes)."""
     if key is None:
@@ -94,10 +83,11 @@ class Runner:
             self.targets = torch.where(chosen, self.sequences, torch.as_tensor(-100))
         self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress  # no bars in logs
         self.passes = 0
+        self.generator = torch.Generator(device=device).manual_seed(seed)  # labels drawn for the curvature
 
     @torch.inference_mode()
     def evaluate(self, change: Intervention) -> Evaluation:
-        self.passes += 1
+        """The loss of every sequence with `change`'s tables in place of the model's own."""
         original = None
         if change.position_table is not None:
             original = self.position.detach().clone()
@@ -105,27 +95,69 @@ class Runner:
             rows = torch.as_tensor(change.position_table, dtype=self.position.dtype, device=self.position.device)
             self.position[offset: offset + rows.shape[0]] = rows
         table = self.embedding if change.token_table is None else self._table(change.token_table)
-        losses, logit_sum, count = [], None, 0
-        batches = range(0, len(self.inputs), BATCH_SIZE)
         try:
-            for start in tqdm(batches, desc=f"forward pass {self.passes}", file=sys.stderr, leave=False,
-                              disable=not self.show_progress):
-                inputs = self.inputs[start: start + BATCH_SIZE].to(self.device)
-                targets = self.targets[start: start + BATCH_SIZE].to(self.device)
-                logits = self.model(inputs_embeds=table[inputs]).logits.float()
-                if not self.masked:
-                    logits, targets = logits[:, :-1], targets[:, 1:]
-                token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none",
-                                                               ignore_index=-100)
-                counted = (targets != -100).sum(dim=1).clamp(min=1)
-                losses.append((token_loss.sum(dim=1) / counted).double().cpu())
-                batch_sum = logits.double().sum(dim=(0, 1))
-                logit_sum = batch_sum if logit_sum is None else logit_sum + batch_sum
-                count += logits.shape[0] * logits.shape[1]
+            return self._pass(table, None)
         finally:
             if original is not None:
                 self.position.copy_(original)
+
+    def baseline(self) -> tuple[Evaluation, Gradients]:
+        """The model's own loss and its gradients with respect to the token input rows (one forward pass, two
+        backward passes: the corpus's labels, and labels drawn from the model for the curvature)."""
+        rows = torch.zeros(self.embedding.shape, dtype=torch.float64, device=self.embedding.device)
+        sums, dots = [], []
+        with torch.enable_grad():
+            result = self._pass(self.embedding.detach(), (rows, sums, dots))
+        return result, Gradients(rows.cpu().numpy(), torch.cat(sums).numpy(), torch.cat(dots).numpy())
+
+    def _pass(self, table: torch.Tensor, gradients: tuple | None) -> Evaluation:
+        """One pass over the sequences in batches; with `gradients` (rows, sums, dots) each batch's gradients
+        are added to rows and appended to sums and dots (see analyses.experiments.Gradients)."""
+        self.passes += 1
+        losses, logit_sum, count = [], None, 0
+        size = max(1, BATCH_TOKENS // self.inputs.shape[1])
+        batches = range(0, len(self.inputs), size)
+        for start in tqdm(batches, desc=f"forward pass {self.passes}", file=sys.stderr, leave=False,
+                          disable=not self.show_progress):
+            inputs = self.inputs[start: start + size].to(self.device)
+            targets = self.targets[start: start + size].to(self.device)
+            embeds = table[inputs]
+            if gradients is not None:
+                embeds.requires_grad_(True)
+            logits = self.model(inputs_embeds=embeds).logits.float()
+            if not self.masked:
+                logits, targets = logits[:, :-1], targets[:, 1:]
+            sequence_loss, counted = self._losses(logits, targets)
+            if gradients is not None:
+                self._gradients(gradients, inputs, embeds, logits, targets, sequence_loss)
+            losses.append(sequence_loss.detach().double().cpu())
+            batch_sum = logits.detach().double().sum(dim=(0, 1))
+            logit_sum = batch_sum if logit_sum is None else logit_sum + batch_sum
+            count += logits.shape[0] * logits.shape[1]
         return Evaluation(torch.cat(losses).numpy(), (logit_sum / count).cpu().numpy())
+
+    @staticmethod
+    def _losses(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy per sequence over its counted targets, and how many were counted."""
+        token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none",
+                                                       ignore_index=-100)
+        counted = (targets != -100).sum(dim=1).clamp(min=1)
+        return token_loss.sum(dim=1) / counted, counted
+
+    def _gradients(self, gradients: tuple, inputs, embeds, logits, targets, sequence_loss) -> None:
+        rows, sums, dots = gradients
+        n = len(self.inputs)
+        (grad,) = torch.autograd.grad(sequence_loss.sum() / n, embeds, retain_graph=True)
+        rows.index_add_(0, inputs.reshape(-1), grad.reshape(-1, grad.shape[-1]).double())
+        drawn = torch.multinomial(torch.softmax(logits.detach().reshape(-1, logits.shape[-1]), dim=-1), 1,
+                                  generator=self.generator).reshape(targets.shape)
+        drawn = torch.where(targets == -100, targets, drawn)
+        sampled, counted = self._losses(logits, drawn)
+        (grad,) = torch.autograd.grad(sampled.sum(), embeds)
+        scale = (counted.double() / n).sqrt()[:, None]  # Gauss–Newton of the mean loss: Σ_s (T_s / n)·g̃_s g̃_sᵀ
+        grad = grad.double()
+        sums.append((grad.sum(dim=1) * scale).cpu())
+        dots.append(((grad * embeds.detach().double()).sum(dim=1) * scale).cpu())
 
     def _table(self, rows: np.ndarray) -> torch.Tensor:
         """The embedding matrix with its first len(rows) rows replaced (padding rows kept)."""
@@ -145,9 +177,9 @@ class Runner:
         # only the last position's logits are needed: skip the rest of the vocabulary projection where we can
         last = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
         out = []
-        for start in range(0, len(ids), 4 * BATCH_SIZE):
-            batch = prompts[start: start + 4 * BATCH_SIZE].to(self.device)
+        for start in range(0, len(ids), REPEAT_BATCH):
+            batch = prompts[start: start + REPEAT_BATCH].to(self.device)
             logits = self.model(input_ids=batch, **last).logits[:, -1].float()
             probability = torch.softmax(logits, dim=-1)
-            out.append(probability.gather(1, ids[start: start + 4 * BATCH_SIZE, None].to(self.device))[:, 0].cpu())
+            out.append(probability.gather(1, ids[start: start + REPEAT_BATCH, None].to(self.device))[:, 0].cpu())
         return torch.cat(out).double().numpy()

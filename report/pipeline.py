@@ -106,8 +106,9 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         "files": folder_hash(source.path), "options": dataclasses.asdict(request.options),
         "frequency": request.frequency, "libraries": provenance()["libraries"],
         "corpus": file_hash(request.corpus) if request.corpus is not None else None,
-        "max_tokens": request.options.max_tokens,  # the experiments also read every block matrix:
-        "model_files": weights.tensors.files_sha256() if request.corpus else weights.tensors.fingerprint(),
+        "python": platform.python_version(),  # without --corpus the experiments read Python's own documentation
+        "max_tokens": request.options.max_tokens,  # the experiments (on by default) read every weight file:
+        "model_files": weights.tensors.files_sha256(),
     })
     cached = cache.load(key, (TokenTable, TokenFrequency, dict)) if cache is not None else None
     if cached is not None:

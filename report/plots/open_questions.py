@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib import ticker
 
-from analyses.experiments import CANNOT_REPEAT_PCT, ExperimentsResult
+from analyses.experiments import ExperimentsResult
 from analyses.mlp_read import MlpReadResult
 from report.plots import style
 
@@ -78,13 +78,19 @@ def ablations(e: ExperimentsResult) -> "style.Figure":
     left.set_xticks(range(len(e.dims_dropped)), [n.replace("_", "-") for n in sorted(e.dims_dropped, reverse=True)])
     left.axhline(0, color="grey", linewidth=0.6)
     left.set(xlim=(-0.6, 1.6), ylabel="Δ loss (nats/token)", title="position dims set to their mean")
-    jitter = np.linspace(-0.15, 0.15, max(len(e.null_deltas), 1))[: len(e.null_deltas)]
-    right.scatter(jitter, e.null_deltas, s=10, color=style.OKABE_ITO["sky"])
-    _errorbar(right, 0.5, e.unigram, marker="*", markersize=7, color="black")  # no legend: the ticks say which
+    u = e.unigram
+    order = np.argsort(u.estimate, kind="stable")
+    right.scatter(np.arange(len(order)), u.estimate[order], s=3, color=style.OKABE_ITO["sky"],
+                  label="estimate, every dim")
+    where = {int(d): k for k, d in enumerate(order)}
+    others = [d for d in u.exact_dims if d != u.dim]
+    right.scatter([where[d] for d in others], [u.effect[d] for d in others], s=12, color="black", marker="o",
+                  label="exact")
+    _errorbar(right, where[u.dim], u.delta, marker="*", markersize=7, color="black")
     right.axhline(0, color="grey", linewidth=0.6)
-    right.set_xticks([0, 0.5], [f"{len(e.null_dims)} random dims", "unigram dim"])
-    right.set(xlim=(-0.5, 1.0), ylabel="Δ loss (nats/token)",
-              title=f"token dim set to its mean (percentile {e.null_percentile:.2f})")
+    right.set(xlabel="dims, by estimated Δ loss", ylabel="Δ loss (nats/token)",
+              title=f"token dim {u.dim} at its mean: rank {u.rank} of {u.null_size + 1}, p = {u.p_value:.3g}")
+    right.legend(loc="best", fontsize=6)
     return fig
 
 
@@ -92,18 +98,22 @@ def repetition(e: ExperimentsResult, clump_ids) -> "style.Figure":
     fig = style.figure(height=2.6)
     ax = fig.add_subplot()
     floor = 1e-12
-    groups = (("ordinary", e.ordinary_probability, style.NORMAL, "o"),
-              ("clump", [p for i, p in zip(e.repetition_ids, e.repetition_probability) if i in clump_ids],
-               style.OKABE_ITO["vermillion"], "^"),
-              ("outliers", [p for i, p in zip(e.repetition_ids, e.repetition_probability) if i not in clump_ids],
-               style.OKABE_ITO["green"], "s"))
-    for x, (label, values, colour, marker) in enumerate(groups):
-        values = np.maximum(np.asarray(values, dtype=float), floor)
-        ax.scatter(x + np.linspace(-0.25, 0.25, max(len(values), 1))[: len(values)], values, s=8, color=colour,
-                   marker=marker, label=f"{label} ({len(values)})")
-    if len(e.ordinary_probability):
-        ax.axhline(max(np.quantile(e.ordinary_probability, CANNOT_REPEAT_PCT), floor), color="grey",
-                   linestyle="--", linewidth=0.8)
+    probes = list(zip(e.repetition_ids, e.repetition_probability))
+    groups = (("ordinary", [(None, p) for p in e.ordinary_probability], style.NORMAL, "o"),
+              ("clump", [(i, p) for i, p in probes if i in clump_ids], style.OKABE_ITO["vermillion"], "^"),
+              ("outliers", [(i, p) for i, p in probes if i not in clump_ids], style.OKABE_ITO["green"], "s"))
+    marked_x, marked_y = [], []
+    for x, (label, members, colour, marker) in enumerate(groups):
+        values = np.maximum(np.array([p for _, p in members], dtype=float), floor)
+        xs = x + np.linspace(-0.25, 0.25, max(len(values), 1))[: len(values)]
+        ax.scatter(xs, values, s=8, color=colour, marker=marker, label=f"{label} ({len(values)})")
+        for (i, _), px, py in zip(members, xs, values):
+            if i is not None and i in e.cannot_repeat:
+                marked_x.append(px)
+                marked_y.append(py)
+    if marked_x:
+        ax.scatter(marked_x, marked_y, s=20, facecolors="none", edgecolors="black", linewidths=0.8,
+                   label=f"confirmed ({len(marked_x)}, q ≤ {e.repetition_fdr:g})")
     ax.set_xticks(range(3), [g[0] for g in groups])
     ax.set(yscale="log", ylabel="P(token | token repeated)", title="can the model repeat the token?")
     ax.legend(loc="best")

@@ -1,5 +1,6 @@
 """Section: the open questions, tested — what the blocks read from the unigram dim, the dim and the logits
-(weights only, always), and interventions measured by forward passes (only with --corpus)."""
+(weights only, always), and interventions measured by forward passes (on --corpus, else the built-in corpus of
+report/sequences.py)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyses.experiments import CANNOT_REPEAT_PCT, N_NULL_DIMS, SMOOTHING_KEEP, ExperimentsResult, run_experiments
+from analyses.experiments import SMOOTHING_KEEP, ExperimentsResult, Model, run_experiments
 from analyses.mlp_read import TOP_K, MlpReadResult, analyse_mlp_read
 from analyses.outliers import OutliersResult
 from analyses.position import PositionResult
 from analyses.unigram import UnigramResult
 from report.architectures import MATRIX_ROLES
-from report.cache import file_hash
 from report.context import RunContext
-from report.corpus import check as check_corpus
-from report.forward import REPEATS, SEQUENCE_LENGTH, Runner, Skipped, corpus_sequences, load_model
+from report.forward import REPEATS, Runner, Skipped, load_model
 from report.plots import open_questions as plots
 from report.section import FigureSpec, Section
+from report.sequences import NoText, corpus_sequences
 from report.tokens import load_tokenizer
 
 N_PROBE_OUTLIERS = 10  # longest-vector outliers probed beside the clump tokens
@@ -34,8 +34,8 @@ class OpenQuestions:
 
     Attributes:
         mlp: the weights-only analysis; missing_roles: {role: why it is left out}.
-        experiments: the forward-pass interventions; corpus_sha256, corpus_tokens, corpus_encoding: what they
-            ran on (the encoding as report/corpus.py found it).
+        experiments: the forward-pass interventions; corpus: what they ran on, {name, sha256, tokens, sequences,
+            documents, unit, encoding} (the encoding as report/corpus.py found it; None for the built-in text).
         probe_ids: clump and outlier tokens probed; neighbours: {id: ((input neighbours), (output neighbours))}
             as (id, cosine) pairs.
     """
@@ -45,12 +45,10 @@ class OpenQuestions:
     missing_roles: dict
     experiments: ExperimentsResult | None
     experiments_skipped: str | None
-    corpus_sha256: str | None
-    corpus_tokens: int
+    corpus: dict | None
     probe_ids: tuple[int, ...]
     clump_ids: tuple[int, ...]
     neighbours: dict
-    corpus_encoding: str | None = None
 
 
 def _read_gains(ctx: RunContext, role: str) -> np.ndarray | None:
@@ -121,32 +119,40 @@ def _neighbours(matrix: np.ndarray, ids) -> dict:
     return found
 
 
-def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsResult | None, str | None, int]:
+def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsResult | None, str | None, dict | None]:
     w = ctx.weights
-    if ctx.corpus is None:
-        return None, "no --corpus was given, and the loss needs text to be measured on", 0
+    if not ctx.options.experiments:
+        return None, "they were left out (--no-experiments)", None
     if w.tensors is None:
-        return None, "these weights were not loaded from a checkpoint folder", 0
+        return None, "these weights were not loaded from a checkpoint folder", None
     try:
         model, masked = load_model(w.tensors.folder, w.tensors.arch, ctx.options.device)
     except Skipped as why:
-        return None, f"{why}{_fetched_only(w)}", 0
+        return None, f"{why}{_fetched_only(w)}", None
     tokenizer = load_tokenizer(w.tensors.folder)
-    length = min(SEQUENCE_LENGTH, w.n_positions or SEQUENCE_LENGTH)
-    sequences = corpus_sequences(tokenizer, ctx.corpus, length, ctx.options.max_tokens)
-    if len(sequences) < 2:
-        return None, f"the corpus holds fewer than {2 * length} tokens, too few for a loss with a CI", 0
+    try:
+        text = corpus_sequences(tokenizer, ctx.corpus, ctx.options.max_tokens, w.n_positions)
+    except NoText as why:
+        return None, str(why), None
+    if len(text.ids) < 2 or len(set(text.clusters.tolist())) < 2:
+        return None, (f"the corpus gives {len(text.ids)} sequence(s) of {text.ids.shape[1]} tokens in "
+                      f"{text.documents} {text.unit}(s), too few for an interval"), None
     if masked and tokenizer.mask_token_id is None:
-        return None, "this encoder's tokenizer has no mask token for its masked-LM head", 0
+        return None, "this encoder's tokenizer has no mask token for its masked-LM head", None
     bos = w.config.get("bos_token_id")
     bos = bos[0] if isinstance(bos, list) and bos else bos  # a few configs list several
-    runner = Runner(model, masked, w.tensors.arch, sequences, ctx.options.device, ctx.options.seed,
+    runner = Runner(model, masked, w.tensors.arch, text.ids, ctx.options.device, ctx.options.seed,
                     tokenizer.mask_token_id, bos if isinstance(bos, int) else None)
     heavy = ctx.earlier("position").heavy_dims if w.position_embeddings is not None else ()
     frequency = ctx.log_frequency if ctx.frequency.kind != "token-index" else None
-    result = run_experiments(runner.evaluate, runner.repeat_probability, ctx.embeddings, w.position_embeddings,
-                             heavy, ctx.earlier("unigram").dim, frequency, probe, ctx.options.seed)
-    return result, None, int(sequences.size)
+    passes = Model(runner.baseline, runner.evaluate, runner.repeat_probability, text.clusters)
+    result = run_experiments(passes, ctx.embeddings, w.position_embeddings, heavy, ctx.earlier("unigram").dim,
+                             frequency, probe, ctx.options.seed)
+    used = {"name": text.name, "sha256": text.sha256, "tokens": int(text.ids.size), "sequences": len(text.ids),
+            "sequence_length": int(text.ids.shape[1]), "positions": [0, int(text.ids.shape[1]) - 1],
+            "documents": text.documents, "unit": text.unit,
+            "clusters": result.n_clusters, "encoding": text.encoding, "built_in": ctx.corpus is None}
+    return result, None, used
 
 
 def run(ctx: RunContext) -> OpenQuestions:
@@ -157,10 +163,8 @@ def run(ctx: RunContext) -> OpenQuestions:
     head = ctx.weights.token_embeddings if ctx.weights.tied else ctx.weights.unembedding
     neighbours = {i: (a, b) for (i, a), b in zip(_neighbours(ctx.embeddings, probe).items(),
                                                  _neighbours(head[: ctx.n_tokens], probe).values())}
-    experiments, skipped, n_tokens = _experiments(ctx, probe)
-    return OpenQuestions(mlp, mlp_skipped, missing, experiments, skipped,
-                         file_hash(ctx.corpus) if ctx.corpus is not None else None, n_tokens, probe, clump, neighbours,
-                         check_corpus(ctx.corpus).encoding if ctx.corpus is not None else None)
+    experiments, skipped, used = _experiments(ctx, probe)
+    return OpenQuestions(mlp, mlp_skipped, missing, experiments, skipped, used, probe, clump, neighbours)
 
 
 def _ci(delta) -> dict:
@@ -192,6 +196,21 @@ def to_json(r: OpenQuestions, ctx: RunContext) -> dict:
     }
 
 
+def _unigram_json(u, ctx: RunContext) -> dict:
+    return _ci(u.delta) | {
+        "dim": u.dim, "dims": u.null_size + 1, "null_size": u.null_size, "rank": u.rank, "p_value": u.p_value,
+        "smallest_p": 1 / (u.null_size + 1),
+        "null": "every other dim of the token embeddings; exact ablation for the listed dims, the estimate "
+                "(gradient and Gauss–Newton curvature along the change) for the rest",
+        "variance_share": float(u.variance_share[u.dim]),
+        "effect_per_variance": {"value": u.effect_per_variance, "ci95": list(u.effect_per_variance_ci95),
+                                "unit": "nats per token per unit share of the token table's variance removed"},
+        "exact": [{"dim": int(d), "delta_loss": float(x), "estimate": float(u.estimate[d]),
+                   "variance_share": float(u.variance_share[d])} for d, x in zip(u.exact_dims, u.exact_deltas)],
+        "estimate_exact_spearman": u.estimate_spearman,
+        "null_median_estimate": float(np.median(np.delete(u.estimate, u.dim)))}
+
+
 def top_level(r: OpenQuestions, ctx: RunContext) -> dict:
     """The top-level `experiments` entry of results.json."""
     e = r.experiments
@@ -200,22 +219,25 @@ def top_level(r: OpenQuestions, ctx: RunContext) -> dict:
     spearman = lambda c: c.spearman if c is not None else None  # noqa: E731
     return {"experiments": {
         "baseline_loss": e.baseline_loss, "baseline_ci95": list(e.baseline_ci95), "sequences": e.n_sequences,
+        "interval": f"95% cluster-robust t-interval over {e.n_clusters} {r.corpus['unit']}s",
         "position_smoothing": [{"cutoff": p.cutoff, "kept_fraction": p.kept_fraction,
                                 "variance_removed": p.variance_removed, "loss": p.loss} | _ci(p.delta)
                                for p in e.smoothing],
         "position_dims_dropped": {k: _ci(v) for k, v in e.dims_dropped.items()},
-        "unigram_ablation": _ci(e.unigram) | {
-            "dim": ctx.earlier("unigram").dim, "null_percentile": e.null_percentile,
-            "null": [{"dim": d, "delta_loss": float(v)} for d, v in zip(e.null_dims, e.null_deltas)],
+        "unigram_ablation": _unigram_json(e.unigram, ctx) | {
             "logit_frequency_spearman_before": spearman(e.logit_frequency_before),
             "logit_frequency_spearman_after": spearman(e.logit_frequency_after)},
         "token_repetition": [
-            ctx.token(i) | {"token_id": i, "probability": float(p), "percentile": float(q),
-                            "in_clump": i in r.clump_ids, "cannot_repeat": i in e.cannot_repeat}
-            for i, p, q in zip(e.repetition_ids, e.repetition_probability, e.repetition_percentile)],
+            ctx.token(i) | {"token_id": i, "probability": float(p), "percentile": float(q), "p_value": float(pv),
+                            "q_value": float(qv), "confirmed": i in e.cannot_repeat, "in_clump": i in r.clump_ids,
+                            "cannot_repeat": i in e.cannot_repeat}
+            for i, p, q, pv, qv in zip(e.repetition_ids, e.repetition_probability, e.repetition_percentile,
+                                       e.repetition_p, e.repetition_q)],
+        "repetition_fdr": {"level": e.repetition_fdr, "method": "Benjamini-Hochberg",
+                           "p_value": "(1 + ordinary tokens with a probability ≤ the probe's) / (1 + ordinary tokens)"},
         "ordinary_tokens": {"n": len(e.ordinary_ids),
                             "median_probability": float(np.median(e.ordinary_probability))},
-        "corpus": {"sha256": r.corpus_sha256, "tokens": r.corpus_tokens, "encoding": r.corpus_encoding},
+        "corpus": r.corpus,
     }}
 
 
@@ -237,19 +259,22 @@ def figures(r: OpenQuestions, ctx: RunContext) -> list[FigureSpec]:
         if e.smoothing:
             specs.append(FigureSpec(
                 "open_smoothing", plots.smoothing(e),
-                "Change in the loss (nats per token, 95% CI over sequences) when each position dim is low-passed, "
+                f"Change in the loss (nats per token, 95% CI over {e.n_clusters} {r.corpus['unit']}s) when each "
+                "position dim is low-passed, "
                 "against the share of the position table's variance the filter removes."))
         positions = ("the non-heavy and heavy position dims (left), and " if e.dims_dropped else
                      "(left: empty, as the model has no learned position table or no position-heavy dims) ")
         specs.append(FigureSpec(
             "open_ablations", plots.ablations(e),
-            f"Loss change when dims are replaced by their mean: {positions}the unigram dim against "
-            f"{len(e.null_dims)} random dims (right)."))
+            f"Loss change when dims are replaced by their mean: {positions}every token-embedding dim (right): "
+            f"grey, the estimate (gradient and curvature) of all {e.unigram.null_size + 1}; black, the exact "
+            "ablations; star, "
+            f"the unigram dim {e.unigram.dim} (rank {e.unigram.rank}, p = {e.unigram.p_value:.3g})."))
         specs.append(FigureSpec(
             "open_repetition", plots.repetition(e, r.clump_ids),
             "Probability the model gives a token repeated in context, for the clump and outlier tokens against a "
-            f"random sample of ordinary tokens (log scale); the dashed line is the ordinary tokens' "
-            f"{100 * CANNOT_REPEAT_PCT:g}th percentile."))
+            f"random sample of {len(e.ordinary_ids)} ordinary tokens (log scale); black rings: "
+            f"probes confirmed as unrepeatable (Benjamini–Hochberg q ≤ {e.repetition_fdr:g})."))
     return specs
 
 
@@ -264,6 +289,7 @@ def context(r: OpenQuestions, ctx: RunContext) -> dict:
         if e is not None:
             k = e.repetition_ids.index(i)
             row |= {"probability": float(e.repetition_probability[k]), "percentile": float(e.repetition_percentile[k]),
+                    "p_value": float(e.repetition_p[k]), "q_value": float(e.repetition_q[k]),
                     "cannot_repeat": i in e.cannot_repeat}
         rows.append(row)
     return {
@@ -273,9 +299,10 @@ def context(r: OpenQuestions, ctx: RunContext) -> dict:
              "weight_only": float(np.median(p.weight_only_percentile))} for p in m.profiles],
         "repeats": REPEATS,
         "missing": sorted(r.missing_roles.items()),
-        "tokens": rows, "smoothing_keep": SMOOTHING_KEEP, "n_null": N_NULL_DIMS,
-        "cannot_repeat_pct": 100 * CANNOT_REPEAT_PCT,
+        "tokens": rows, "smoothing_keep": SMOOTHING_KEEP, "corpus": r.corpus,
         "cannot_repeat": [ctx.token(i) for i in (e.cannot_repeat if e else ()) if i in r.clump_ids],
+        "smallest_p": 1 / (e.unigram.null_size + 1) if e else None,
+        "n_dims": e.unigram.null_size + 1 if e else None,
         "max_tokens": ctx.options.max_tokens,
     }
 

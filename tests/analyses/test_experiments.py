@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from analyses.experiments import (
-    N_NULL_DIMS,
     Evaluation,
+    Gradients,
     Intervention,
+    Model,
     low_pass,
     mean_replaced,
     paired_delta,
@@ -50,14 +51,36 @@ class FormulaModel:
             logits.append(np.log(p))
         return Evaluation(losses, np.concatenate(logits).mean(axis=0))
 
+    def baseline(self):
+        """The model's own evaluation and its Gradients: d(mean loss)/d(token row) summed over occurrences, and
+        the sums of each sequence's gradient under labels drawn from the model (analyses.unigram_null)."""
+        rng = np.random.default_rng(1)
+        rows = np.zeros_like(self.tokens)
+        sums, dots = np.zeros((N_SEQ, D)), np.zeros((N_SEQ, D))
+        scale = np.sqrt((T - 1) / N_SEQ)
+        for t in range(T - 1):
+            ids = self.sequences[:, t]
+            p = self._probabilities(self.tokens, self.positions, ids, t)
+            back = self.out @ self.read.T / (T - 1)  # d(logits)/d(row), as a row-vector map, per token of T − 1
+            true = p.copy()
+            true[np.arange(N_SEQ), self.sequences[:, t + 1]] -= 1  # d(−log p_y)/d logits
+            np.add.at(rows, ids, true @ back / N_SEQ)
+            drawn = np.array([rng.choice(V, p=row) for row in p])
+            sampled = p.copy()
+            sampled[np.arange(N_SEQ), drawn] -= 1
+            g = sampled @ back
+            sums += scale * g
+            dots += scale * g * self.tokens[ids]
+        return self.evaluate(Intervention()), Gradients(rows, sums, dots)
+
     def repeat_probability(self, ids):
         ids = np.asarray(ids)
         return self._probabilities(self.tokens, self.positions, ids, 0)[np.arange(len(ids)), ids]
 
 
 def experiments(model: FormulaModel, dim: int, heavy=(0, 1, 2)):
-    return run_experiments(model.evaluate, model.repeat_probability, model.tokens, model.positions, heavy, dim,
-                           None, [0, 1, 2], seed=0)
+    passes = Model(model.baseline, model.evaluate, model.repeat_probability, np.arange(N_SEQ) // 2)
+    return run_experiments(passes, model.tokens, model.positions, heavy, dim, None, [0, 1, 2], seed=0)
 
 
 def test_low_pass_keeping_every_frequency_is_the_identity():
@@ -78,17 +101,39 @@ def test_ablating_a_dim_the_model_never_reads_changes_nothing():
     read = np.eye(D)
     read[5] = 0  # dim 5 is never read
     r = experiments(FormulaModel(read), dim=5)
-    assert abs(r.unigram.delta_loss) < 1e-12 and r.unigram.ci95[0] <= 0 <= r.unigram.ci95[1]
-    assert r.null_percentile == 0.0  # every random dim matters more
+    u = r.unigram
+    assert abs(u.delta.delta_loss) < 1e-12 and u.delta.ci95[0] <= 0 <= u.delta.ci95[1]
+    assert abs(u.estimate[5]) < 1e-12 and u.rank > 1 and u.p_value > 0.5
 
 
-def test_the_planted_dim_tops_the_null_of_random_dims():
+def test_the_planted_dim_tops_every_other_dim():
     read = 0.3 * np.eye(D)
     read[7, 7] = 3.0  # the loss depends on dim 7 far more than on any other
     r = experiments(FormulaModel(read), dim=7)
-    assert len(r.null_dims) >= N_NULL_DIMS and 7 not in r.null_dims
-    assert r.null_percentile == 1.0
-    assert r.unigram.ci95[0] > 0 and r.unigram.delta_loss > r.null_deltas.max()
+    u = r.unigram
+    assert u.null_size == D - 1 and u.rank == 1
+    assert u.p_value == pytest.approx(1 / D)  # the smallest p a null of every other dim allows
+    assert u.delta.ci95[0] > 0 and u.delta.delta_loss > np.delete(u.effect, 7).max()
+    assert 7 in u.exact_dims and len(u.exact_dims) > 3
+    lo, hi = u.effect_per_variance_ci95
+    assert lo < u.effect_per_variance < hi and u.effect_per_variance == pytest.approx(
+        u.delta.delta_loss / u.variance_share[7])
+
+
+def test_first_order_estimates_track_exact_ablations():
+    """Every dim ablated exactly on the formula model: the gradient's estimate ranks them alike."""
+    from analyses.stats import spearman
+    from analyses.unigram_null import estimated_effects, first_order_effects
+
+    read = np.diag(np.linspace(0.2, 2.0, D))
+    model = FormulaModel(read, seed=3)
+    base, gradient = model.baseline()
+    exact = [model.evaluate(Intervention(token_table=mean_replaced(model.tokens, [j]))).losses.mean()
+             - base.losses.mean() for j in range(D)]
+    exact = np.array(exact)
+    # the model's data are drawn from itself: it sits at its loss's minimum, and the gradient alone misses the cost
+    assert abs(spearman(first_order_effects(gradient.rows, model.tokens), exact)) < 0.5
+    assert spearman(estimated_effects(gradient, model.tokens), exact) > 0.8
 
 
 def test_smoothing_and_position_dims_follow_what_the_model_reads():
@@ -102,11 +147,13 @@ def test_smoothing_and_position_dims_follow_what_the_model_reads():
 
 def test_paired_delta_of_identical_runs_is_zero():
     losses = np.random.default_rng(0).random(30)
-    assert paired_delta(losses, losses, seed=0).delta_loss == 0 and paired_delta(losses, losses, 0).ci95 == (0, 0)
+    clusters = np.arange(30) // 3
+    assert paired_delta(losses, losses, clusters).delta_loss == 0
+    assert paired_delta(losses, losses, clusters).ci95 == (0, 0)
 
 
 def test_deterministic_for_a_seed():
     model = FormulaModel(np.eye(D))
     a, b = experiments(model, 3), experiments(model, 3)
-    assert a.null_dims == b.null_dims and np.array_equal(a.null_deltas, b.null_deltas)
-    assert a.ordinary_ids == b.ordinary_ids
+    assert a.unigram.exact_dims == b.unigram.exact_dims and np.array_equal(a.unigram.effect, b.unigram.effect)
+    assert a.ordinary_ids == b.ordinary_ids and np.array_equal(a.repetition_q, b.repetition_q)

@@ -8,10 +8,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from analyses.experiments import Intervention, low_pass
+from analyses.experiments import REPETITION_FDR, Intervention, low_pass, mean_replaced, probe_repetition
+from analyses.stats import spearman
+from analyses.unigram_null import estimated_effects
 from report.architectures import architecture_for
-from report.forward import Runner, Skipped, corpus_sequences, load_model
+from report.forward import Runner, Skipped, load_model
 from report.sections import open_questions
+from report.sequences import corpus_sequences
 from report.tokens import load_tokenizer
 from tests.conftest import context_for, run_sections
 from tests.tiny_lm import complete_checkpoint, train_tiny_gpt2
@@ -27,8 +30,9 @@ def complete(planted, tmp_path_factory):
 def runner(complete):
     arch = architecture_for(__import__("json").loads((complete.folder / "config.json").read_text()))
     model, masked = load_model(complete.folder, arch, "cpu")
-    sequences = corpus_sequences(load_tokenizer(complete.folder), complete.corpus, 32, 256)
-    return Runner(model, masked, arch, sequences, "cpu", 0, None, 0, show_progress=False)
+    text = corpus_sequences(load_tokenizer(complete.folder), complete.corpus, 256, 64)
+    assert text.ids.shape == (32, 8) and text.unit == "sequence"  # ≥ 100 where the budget allows; here 256 // 8
+    return Runner(model, masked, arch, text.ids, "cpu", 0, None, 0, show_progress=False)
 
 
 def test_incomplete_checkpoints_are_skipped_with_the_reason(planted):
@@ -41,7 +45,7 @@ def test_a_cutoff_that_keeps_every_frequency_changes_nothing(runner):
     table = runner.position.detach().double().numpy()
     base = runner.evaluate(Intervention())
     same = runner.evaluate(Intervention(position_table=low_pass(table, table.shape[0] // 2 + 1)))
-    assert base.losses.shape == (8,) and np.allclose(same.losses, base.losses, rtol=0, atol=1e-6)
+    assert base.losses.shape == (32,) and np.allclose(same.losses, base.losses, rtol=0, atol=1e-6)
     smoothed = runner.evaluate(Intervention(position_table=low_pass(table, 2)))
     assert not np.allclose(smoothed.losses, base.losses, atol=1e-4)
     assert np.array_equal(runner.evaluate(Intervention()).losses, base.losses)  # the table was put back
@@ -60,12 +64,27 @@ def test_never_trained_tokens_cannot_be_repeated():
     probability = runner.repeat_probability(range(64))
     trained, untrained = probability[1:48], probability[48:]
     assert untrained.max() < trained.min()
+    # probed with trained tokens beside them, only the never-trained ones survive the FDR correction
+    r = probe_repetition(runner.repeat_probability, list(range(40, 64)), 64, REPETITION_FDR, seed=0)
+    assert set(r.confirmed) == set(range(48, 64))
+
+
+def test_the_estimates_rank_dims_as_exact_ablations_do(runner):
+    """On the complete tiny GPT-2: every dim ablated exactly against the gradient-and-curvature estimate."""
+    table = runner.embedding.detach().double().numpy()
+    base, gradients = runner.baseline()
+    assert np.allclose(base.losses, runner.evaluate(Intervention()).losses, atol=1e-5)
+    dims = range(0, table.shape[1], 4)
+    exact = np.array([runner.evaluate(Intervention(token_table=mean_replaced(table, [j]))).losses.mean()
+                      for j in dims]) - base.losses.mean()
+    rho = spearman(estimated_effects(gradients, table)[list(dims)], exact)
+    assert rho > 0.6, rho
 
 
 def test_section_runs_every_experiment_with_a_corpus(complete):
     ctx = context_for(complete)
     ctx.corpus = complete.corpus
-    ctx.options = dataclasses.replace(ctx.options, max_tokens=512)
+    ctx.options = dataclasses.replace(ctx.options, max_tokens=800)
     run_sections(ctx, upto="open_questions")
     r = ctx.results["open_questions"]
     assert r.experiments_skipped is None
@@ -74,15 +93,27 @@ def test_section_runs_every_experiment_with_a_corpus(complete):
             "corpus"} <= set(document)
     assert set(document["position_smoothing"][0]) >= {"cutoff", "variance_removed", "loss", "delta_loss", "ci95"}
     assert set(document["position_dims_dropped"]) == {"non_heavy", "heavy"}
-    assert {"delta_loss", "ci95", "null_percentile", "logit_frequency_spearman_before",
-            "logit_frequency_spearman_after"} <= set(document["unigram_ablation"])
-    assert len(document["unigram_ablation"]["null"]) >= 10
-    # every MLP reads the planted unigram dim through a gain of 4: its ablation tops the random dims
-    assert document["unigram_ablation"]["null_percentile"] == 1.0 and document["unigram_ablation"]["ci95"][0] > 0
-    assert {"token_id", "probability", "percentile"} <= set(document["token_repetition"][0])
-    assert document["corpus"]["tokens"] == 512 and len(document["corpus"]["sha256"]) == 64
+    u = document["unigram_ablation"]
+    assert {"delta_loss", "ci95", "null_size", "p_value", "effect_per_variance", "logit_frequency_spearman_before",
+            "logit_frequency_spearman_after"} <= set(u)
+    # every MLP reads the planted unigram dim through a gain of 4: its ablation tops every other dim
+    d = ctx.weights.d_model
+    assert u["null_size"] == d - 1 and u["rank"] == 1 and u["p_value"] == pytest.approx(1 / d) and u["ci95"][0] > 0
+    assert u["effect_per_variance"]["ci95"][0] > 0
+    assert {"token_id", "probability", "percentile", "p_value", "q_value", "confirmed"} <= set(
+        document["token_repetition"][0])
+    assert document["repetition_fdr"]["level"] == REPETITION_FDR
+    assert document["corpus"]["tokens"] == 800 and document["corpus"]["sequences"] == 100
+    assert document["corpus"]["unit"] == "sequence" and len(document["corpus"]["sha256"]) == 64
     names = [f.name for f in open_questions.figures(r, ctx)]
     assert {"open_smoothing", "open_ablations", "open_repetition", "open_mlp_read"} <= set(names)
+    from report.render import environment
+
+    own = ctx.for_section(open_questions.SECTION)
+    html = environment().get_template("sections/open_questions.html.j2").render(
+        ctx=open_questions.context(r, own), figs=[], claims=[])
+    assert "cluster-robust t-interval over the" in html and "Benjamini–Hochberg" in html
+    assert f"is 1 of {d}: p = " in html and "--corpus" in html
 
 
 def test_encoders_use_the_masked_lm_head():
@@ -109,3 +140,22 @@ def test_a_budget_below_one_token_is_refused(planted, tmp_path, capsys):
     assert main(["--model", str(planted.folder), "--out", str(tmp_path), "--max-tokens", "0", "--quiet"]) == 2
     assert "error: --max-tokens must be a positive number" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_baseline_gradients_are_the_same_for_a_seed(complete):
+    """Labels drawn for the curvature come from the runner's seeded generator: same seed, same numbers."""
+    arch = architecture_for(__import__("json").loads((complete.folder / "config.json").read_text()))
+    model, masked = load_model(complete.folder, arch, "cpu")
+    ids = corpus_sequences(load_tokenizer(complete.folder), complete.corpus, 128, 64).ids
+    runs = [Runner(model, masked, arch, ids, "cpu", seed, None, 0, show_progress=False).baseline()[1]
+            for seed in (0, 0, 1)]
+    assert np.array_equal(runs[0].sampled_sum, runs[1].sampled_sum) and np.array_equal(runs[0].rows, runs[1].rows)
+    assert not np.array_equal(runs[0].sampled_sum, runs[2].sampled_sum)
+
+
+def test_experiments_can_be_left_out(complete):
+    ctx = context_for(complete)
+    ctx.options = dataclasses.replace(ctx.options, experiments=False)
+    run_sections(ctx, upto="open_questions")
+    r = ctx.results["open_questions"]
+    assert r.experiments is None and "--no-experiments" in r.experiments_skipped and r.mlp is not None

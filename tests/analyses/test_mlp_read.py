@@ -76,7 +76,7 @@ def test_section_finds_the_planted_read_row_through_the_checkpoint(planted, tmp_
     assert mlp_in.strongest_dim[1] == loud and mlp_in.weight_only_percentile[1] < 1.0
     assert r.mlp.dim == planted.spec.unigram_dim and mlp_in.dim_percentile[0] == 1.0  # the gain of 4 on it
     assert set(r.missing_roles) == {"mlp_out", "attn_out"}  # the planted files have no c_proj
-    assert r.experiments is None and "--corpus" in r.experiments_skipped
+    assert r.experiments is None and "lacks" in r.experiments_skipped  # on by default, but no c_proj to run
 
 
 def test_section_says_why_without_mlp_weights(planted, tmp_path):

@@ -10,8 +10,8 @@ import pytest
 
 from report.corpus import check
 from report.errors import ReportError
-from report.forward import corpus_sequences
 from report.frequency import from_corpus
+from report.sequences import corpus_sequences
 from report.tokens import load_tokenizer
 
 TEXT = "the river runs past the stone garden; naïve café 😂\nthe market window\n" * 200
@@ -42,7 +42,8 @@ def test_byte_order_marks_are_decoded_and_named(tmp_path, planted, tokenizer, en
     freq = from_corpus(tokenizer, path, planted.vocab_size)
     assert np.array_equal(freq.counts, from_corpus(tokenizer, reference, planted.vocab_size).counts)
     assert freq.detail.endswith(f"({encoding})")
-    assert np.array_equal(corpus_sequences(tokenizer, path, 16, 256), corpus_sequences(tokenizer, reference, 16, 256))
+    sequences = [corpus_sequences(tokenizer, file, 256, 16).ids for file in (path, reference)]
+    assert np.array_equal(*sequences)
 
 
 def _refused(tmp_path, tokenizer, rows, data: bytes) -> str:
@@ -51,7 +52,7 @@ def _refused(tmp_path, tokenizer, rows, data: bytes) -> str:
     path.write_bytes(data)
     messages = []
     for read in (lambda: check(path), lambda: from_corpus(tokenizer, path, rows),
-                 lambda: corpus_sequences(tokenizer, path, 16, 256)):
+                 lambda: corpus_sequences(tokenizer, path, 256, 16)):
         with pytest.raises(ReportError) as caught:
             read()
         messages.append(str(caught.value))
