@@ -122,7 +122,7 @@ def _neighbours(matrix: np.ndarray, ids) -> dict:
 def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsResult | None, str | None, dict | None]:
     w = ctx.weights
     if not ctx.options.experiments:
-        return None, "they were left out (--no-experiments)", None
+        return None, "they were left out (--no-experiments; a sweep runs them only with --corpus)", None
     if w.tensors is None:
         return None, "these weights were not loaded from a checkpoint folder", None
     try:

@@ -74,7 +74,10 @@ def _analyse(checkpoint: Checkpoint, settings: Settings) -> dict:
     request = Request(model=checkpoint.source, revision=checkpoint.revision,
                       corpus=Path(settings.corpus) if settings.corpus else None, frequency=settings.frequency,
                       allow_pickle=settings.allow_pickle,
-                      options=Options(seed=settings.seed, device=resolve_device(settings.device)))
+                      options=Options(seed=settings.seed, device=resolve_device(settings.device),
+                                      # the trajectories read the weights; forward passes on every checkpoint
+                                      # (minutes each) run only when the user brings a corpus for them
+                                      experiments=settings.corpus is not None))
     cache = Cache(Path(settings.cache_folder)) if settings.cache_folder else None
     progress = Progress(checkpoint.label, total=1, enabled=False)
     ctx, _ = analyse(request, progress, cache)
