@@ -18,7 +18,7 @@ from report.cache import Cache
 from report.compare import build_comparison
 from report.context import Options, resolve_device
 from report.corpus import check as check_corpus
-from report.errors import TERMINATION_REQUESTED, ReportError, Terminated, stop_if_terminated
+from report.errors import TERMINATION_REQUESTED, ReportError, Terminated, one_paragraph, stop_if_terminated
 from report.hub import split_revision
 from report.loader import check_model
 from report.pipeline import Request, build, label, protected_folders
@@ -137,15 +137,6 @@ def quiet(enabled: bool):
         logger.setLevel(level)
         if not bars_were_off:
             enable_progress_bars()
-
-
-MESSAGE_LIMIT = 1200  # characters: an error is a paragraph to read, not a dump
-
-
-def one_paragraph(text: str) -> str:
-    """A message on one line, cut to a readable length (a library's message may hold a whole file)."""
-    text = " ".join(text.split())
-    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 1] + "…"
 
 
 def _on_sigterm(signum, frame) -> None:

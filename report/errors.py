@@ -19,3 +19,12 @@ TERMINATION_REQUESTED = threading.Event()
 def stop_if_terminated() -> None:
     if TERMINATION_REQUESTED.is_set():
         raise Terminated
+
+
+MESSAGE_LIMIT = 1200  # characters: an error is a paragraph to read, not a dump
+
+
+def one_paragraph(text: str) -> str:
+    """A message on one line, cut to a readable length (a library's message may hold a whole file)."""
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 1] + "…"

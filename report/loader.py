@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from report.architectures import architecture_for
+from report.architectures import Architecture, architecture_for
 from report.errors import ReportError
 from report.hub import ModelSource, check_spec
 from report.tensors import FLOAT_DTYPES, ModelTensors
@@ -111,7 +111,7 @@ def check_model(spec: str, allow_pickle: bool = False) -> None:
     folder = check_spec(spec)
     if folder is None:
         return
-    read_config(folder)
+    _architecture(str(folder), read_config(folder))  # an unsupported type is said before anything about weights
     pickle_only = not any(folder.glob("*.safetensors")) and not (folder / "model.safetensors.index.json").is_file()
     if not (allow_pickle and pickle_only):
         TensorReader(folder, allow_pickle=False)  # no weights, only pickles, unreadable headers or index
@@ -120,16 +120,20 @@ def check_model(spec: str, allow_pickle: bool = False) -> None:
                           "pytorch_model.bin).")
 
 
+def _architecture(model_id: str, config: dict) -> Architecture:
+    try:
+        return architecture_for(config)
+    except KeyError as exc:
+        raise ReportError(f"{model_id}: {exc.args[0]}.") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ReportError(f"{model_id}: config.json lacks a size this architecture needs ({exc}).") from exc
+
+
 def load_weights(source: ModelSource, allow_pickle: bool = False) -> ModelWeights:
     """Load the embedding and LayerNorm tensors of the model in `source.path`."""
     config = read_config(source.path)
     _check_layer_value(source.model_id, config)
-    try:
-        arch = architecture_for(config)
-    except KeyError as exc:
-        raise ReportError(f"{source.model_id}: {exc.args[0]}.") from exc
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ReportError(f"{source.model_id}: config.json lacks a size this architecture needs ({exc}).") from exc
+    arch = _architecture(source.model_id, config)
     hub_entry = source.path.parent.parent if source.from_hub and source.path.parent.name == "snapshots" else None
     reader = TensorReader(source.path, allow_pickle, (hub_entry,) if hub_entry else ())
     _check_layer_count(source.model_id, config, reader)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from report.cache import Cache
 from report.corpus import check as check_corpus
-from report.errors import ReportError
+from report.errors import ReportError, one_paragraph
 from report.output_folder import check_destination, claim, destination_folder, folder_name, folder_names
 from report.sweep import compatible, engine
 from report.sweep.sources import discover
@@ -122,8 +122,6 @@ def main(argv: list[str]) -> int:
     try:
         return run(args)
     except ReportError as exc:
-        from report.cli import one_paragraph  # not at the top: report.cli imports this module
-
         print(f"error: {one_paragraph(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

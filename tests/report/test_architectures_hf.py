@@ -6,7 +6,6 @@ Known-answer tests plant what only the architecture's own conventions reveal (Ge
 from __future__ import annotations
 
 import json
-import os
 from html import unescape
 
 import numpy as np
@@ -228,13 +227,10 @@ def test_refused_types_say_why(model_type, why):
 # -- whole reports for a few types: the conventions and the reasons reach the HTML -------------------------------
 
 @pytest.mark.parametrize("model_type", ["gemma2", "olmo", "gptj"])
-def test_whole_report_states_the_architecture(tiny_models, tmp_path, model_type):
+def test_whole_report_states_the_architecture(tiny_models, tmp_path, monkeypatch, model_type):
     folder = _folder(tiny_models, model_type)
-    os.environ["WEIGHTS_REPORT_NO_CACHE"] = "1"
-    try:
-        written = build(Request(model=str(folder), frequency="token-index"), tmp_path, show_progress=False)
-    finally:
-        os.environ.pop("WEIGHTS_REPORT_NO_CACHE", None)
+    monkeypatch.setenv("WEIGHTS_REPORT_NO_CACHE", "1")  # restored after: later tests must not find a cache on
+    written = build(Request(model=str(folder), frequency="token-index"), tmp_path, show_progress=False)
     html = unescape((written / "report.html").read_text(encoding="utf-8"))
     card = results_document_card(written)
     for note in card["conventions"]:

@@ -221,6 +221,9 @@ def test_runs_whose_folders_share_a_name_are_named_by_their_paths(series, tmp_pa
     assert sorted(document["runs"]) == ["seed0-output", "seed1-output"]
     assert document["runs"]["seed0-output"]["steps"] == [0, HUGE_STEP]
     assert (tmp_path / "out" / "sweep" / "figures" / "sweep_trajectories.svg").is_file()
+    for row in document["runs"]["seed0-output"]["checkpoints"]:  # no --corpus: no forward passes on a checkpoint
+        results = json.loads((tmp_path / "out" / "sweep" / row["results"]).read_text(encoding="utf-8"))
+        assert "a sweep runs them only with --corpus" in results["experiments"]["skipped"]
 
 
 def test_links_to_two_run_folders_are_named_by_the_folders_they_point_to(series, tmp_path, capsys, monkeypatch):

@@ -9,14 +9,14 @@ attention's and the MLP's reads by its gain. No second norm is invented.
 
 from __future__ import annotations
 
-from report.architectures import (
+from report.architectures.spec import (
     Architecture,
     UnsupportedModel,
-    _llama_matrices,
-    _matrices,
-    _norms,
+    llama_matrices,
+    matrix_specs,
+    norm_specs,
 )
-from report.architectures_today import ALIBI, ALIBI_NOTE, QK_NORM_NOTE
+from report.architectures.today import ALIBI, ALIBI_NOTE, QK_NORM_NOTE
 
 
 def shared_norm_note(key: str) -> str:
@@ -68,11 +68,11 @@ def phi(config: dict) -> Architecture:
         notes += (QK_NORM_NOTE,)
     return Architecture(
         name="phi", token_embeddings="embed_tokens.weight", position_embeddings=None, unembedding="lm_head.weight",
-        layer_norms=_norms(n_layers, "layers.{i}.input_layernorm", None, "final_layernorm"),
+        layer_norms=norm_specs(n_layers, "layers.{i}.input_layernorm", None, "final_layernorm"),
         prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
         n_layers=n_layers, word_start_rule="leading-space", positions=positions, notes=notes,
         mlp_norm_role="ln_1", shared_norm=True,
-        matrices=_matrices("layers.{i}.mlp.fc1.weight", "layers.{i}.mlp.fc2.weight",
+        matrices=matrix_specs("layers.{i}.mlp.fc1.weight", "layers.{i}.mlp.fc2.weight",
                            "layers.{i}.self_attn.v_proj.weight", "layers.{i}.self_attn.dense.weight"),
     )
 
@@ -85,11 +85,11 @@ def gptj(config: dict) -> Architecture:
     positions, rotary_note = _rotary(head, int(config.get("rotary_dim") or head))
     return Architecture(
         name="gptj", token_embeddings="wte.weight", position_embeddings=None, unembedding="lm_head.weight",
-        layer_norms=_norms(n_layers, "h.{i}.ln_1", None, "ln_f"), prefixes=("transformer.", ""), d_model=d,
+        layer_norms=norm_specs(n_layers, "h.{i}.ln_1", None, "ln_f"), prefixes=("transformer.", ""), d_model=d,
         vocab_size=int(config["vocab_size"]), n_positions=None, n_layers=n_layers, word_start_rule="leading-space",
         positions=positions, notes=(rotary_note, shared_norm_note("ln_1"), HEAD_BIAS_NOTE),
         mlp_norm_role="ln_1", shared_norm=True,
-        matrices=_matrices("h.{i}.mlp.fc_in.weight", "h.{i}.mlp.fc_out.weight", "h.{i}.attn.v_proj.weight",
+        matrices=matrix_specs("h.{i}.mlp.fc_in.weight", "h.{i}.mlp.fc_out.weight", "h.{i}.attn.v_proj.weight",
                            "h.{i}.attn.out_proj.weight"),
     )
 
@@ -137,12 +137,12 @@ def falcon(config: dict) -> Architecture:
         positions, position_note = _rotary(head, head)
     return Architecture(
         name="falcon", token_embeddings="word_embeddings.weight", position_embeddings=None,
-        unembedding="lm_head.weight", layer_norms=_norms(n_layers, first, second, "ln_f"),
+        unembedding="lm_head.weight", layer_norms=norm_specs(n_layers, first, second, "ln_f"),
         prefixes=("transformer.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
         n_layers=n_layers, word_start_rule="leading-space", positions=positions,
         notes=tuple(filter(None, (position_note, block_note, value_note))),
         mlp_norm_role="ln_1" if second is None else "ln_2", shared_norm=second is None,
-        matrices=_matrices(block + "mlp.dense_h_to_4h.weight", block + "mlp.dense_4h_to_h.weight",
+        matrices=matrix_specs(block + "mlp.dense_h_to_4h.weight", block + "mlp.dense_4h_to_h.weight",
                            block + "self_attention.query_key_value.weight", block + "self_attention.dense.weight",
                            value_ranges=values),
     )
@@ -166,10 +166,10 @@ def cohere(config: dict) -> Architecture:
         notes += (QK_NORM_NOTE,)
     return Architecture(
         name="cohere", token_embeddings="embed_tokens.weight", position_embeddings=None, unembedding="lm_head.weight",
-        layer_norms=_norms(n_layers, "layers.{i}.input_layernorm", None, "norm"), prefixes=("model.", ""),
+        layer_norms=norm_specs(n_layers, "layers.{i}.input_layernorm", None, "norm"), prefixes=("model.", ""),
         d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None, n_layers=n_layers,
         word_start_rule="leading-space", norm="layernorm-no-bias", positions=positions, notes=notes,
-        mlp_norm_role="ln_1", shared_norm=True, matrices=_llama_matrices(),
+        mlp_norm_role="ln_1", shared_norm=True, matrices=llama_matrices(),
     )
 
 
@@ -189,10 +189,10 @@ def stablelm(config: dict) -> Architecture:
                   "on the channel dims of the residual stream, and are not read.",)
     return Architecture(
         name="stablelm", token_embeddings="embed_tokens.weight", position_embeddings=None,
-        unembedding="lm_head.weight", layer_norms=_norms(n_layers, "layers.{i}.input_layernorm", second, "norm"),
+        unembedding="lm_head.weight", layer_norms=norm_specs(n_layers, "layers.{i}.input_layernorm", second, "norm"),
         prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
         n_layers=n_layers, word_start_rule="leading-space", positions=positions, notes=notes,
-        mlp_norm_role="ln_1" if parallel else "ln_2", shared_norm=parallel, matrices=_llama_matrices(),
+        mlp_norm_role="ln_1" if parallel else "ln_2", shared_norm=parallel, matrices=llama_matrices(),
     )
 
 

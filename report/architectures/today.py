@@ -1,20 +1,20 @@
 """Adapters for today's families (Gemma, BLOOM, StarCoder, Qwen3, Phi, OLMo, Mixtral, ...), each stating the study's
 questions in that architecture's terms: which norm plays which role, the effective gain, what "positions" means,
-and which sections have nothing to measure and why. The shared vocabulary is in report.architectures."""
+and which sections have nothing to measure and why. The shared vocabulary is in report.architectures.spec."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from report.architectures import (
+from report.architectures.classic import llama
+from report.architectures.spec import (
     ROTARY,
     ROTARY_NOTE,
     Architecture,
     MatrixSpec,
-    _llama_matrices,
-    _matrices,
-    _norms,
-    llama,
+    llama_matrices,
+    matrix_specs,
+    norm_specs,
 )
 
 ALIBI = "ALiBi: a fixed penalty on attention scores that grows with distance (no table)"
@@ -50,10 +50,10 @@ def gemma(config: dict) -> Architecture:
     return Architecture(
         name=str(config["model_type"]), token_embeddings="embed_tokens.weight", position_embeddings=None,
         unembedding="lm_head.weight",
-        layer_norms=_norms(n_layers, block + "input_layernorm", second, "norm", post=post),
+        layer_norms=norm_specs(n_layers, block + "input_layernorm", second, "norm", post=post),
         prefixes=("model.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
         n_layers=n_layers, word_start_rule="leading-space", norm="rmsnorm", gain_offset=1.0, notes=notes,
-        matrices=_llama_matrices(), positions=ROTARY,
+        matrices=llama_matrices(), positions=ROTARY,
     )
 
 
@@ -66,7 +66,7 @@ def bloom(config: dict) -> Architecture:
     return Architecture(
         name="bloom", token_embeddings="word_embeddings.weight", position_embeddings=None,
         unembedding="lm_head.weight",
-        layer_norms=_norms(n_layers, "h.{i}.input_layernorm", "h.{i}.post_attention_layernorm", "ln_f",
+        layer_norms=norm_specs(n_layers, "h.{i}.input_layernorm", "h.{i}.post_attention_layernorm", "ln_f",
                            embed="word_embeddings_layernorm"),
         prefixes=("transformer.", ""), d_model=d, vocab_size=int(config["vocab_size"]), n_positions=None,
         n_layers=n_layers, word_start_rule="leading-space", positions=ALIBI,
@@ -75,7 +75,7 @@ def bloom(config: dict) -> Architecture:
                "block: every token's row is normalised and scaled by its gains before anything reads it, so the "
                "study's argument that LayerNorm gains single out the channel dims applies to it directly. It is "
                "listed as the norm on the embeddings, and its gains are analysed with the others."),
-        matrices=_matrices("h.{i}.mlp.dense_h_to_4h.weight", "h.{i}.mlp.dense_4h_to_h.weight",
+        matrices=matrix_specs("h.{i}.mlp.dense_h_to_4h.weight", "h.{i}.mlp.dense_4h_to_h.weight",
                            "h.{i}.self_attention.query_key_value.weight", "h.{i}.self_attention.dense.weight",
                            value_ranges=values),
     )
@@ -93,10 +93,10 @@ def gpt_bigcode(config: dict) -> Architecture:
              "value read-weights are that one shared projection.",) if multi_query else ()
     return Architecture(
         name="gpt_bigcode", token_embeddings="wte.weight", position_embeddings="wpe.weight",
-        unembedding="lm_head.weight", layer_norms=_norms(n_layers, "h.{i}.ln_1", "h.{i}.ln_2", "ln_f"),
+        unembedding="lm_head.weight", layer_norms=norm_specs(n_layers, "h.{i}.ln_1", "h.{i}.ln_2", "ln_f"),
         prefixes=("transformer.", ""), d_model=d, vocab_size=int(config["vocab_size"]),
         n_positions=int(config["n_positions"]), n_layers=n_layers, word_start_rule="leading-space", notes=notes,
-        matrices=_matrices("h.{i}.mlp.c_fc.weight", "h.{i}.mlp.c_proj.weight", "h.{i}.attn.c_attn.weight",
+        matrices=matrix_specs("h.{i}.mlp.c_fc.weight", "h.{i}.mlp.c_proj.weight", "h.{i}.attn.c_attn.weight",
                            "h.{i}.attn.c_proj.weight", value_ranges=values),
     )
 
@@ -149,7 +149,7 @@ def olmo(config: dict) -> Architecture:
     """OLMo-1: LayerNorms with neither gain nor bias."""
     n_layers = int(config["num_hidden_layers"])
     arch = llama(config)
-    norms = tuple(replace(spec, key=None) for spec in _norms(n_layers, "{i}", "{i}", "final"))
+    norms = tuple(replace(spec, key=None) for spec in norm_specs(n_layers, "{i}", "{i}", "final"))
     reason = ("OLMo-1's LayerNorms have no parameters: every gain is 1 and every bias 0, so there are no gains to "
               "single out channel dims")
     return replace(arch, norm="no-parameters", layer_norms=norms, notes=(ROTARY_NOTE, reason + "."), not_applicable=(
@@ -163,7 +163,7 @@ def olmo2(config: dict) -> Architecture:
     """OLMo-2: RMSNorms only on the sublayers' outputs (and at the end); nothing normalises a sublayer's input."""
     n_layers = int(config["num_hidden_layers"])
     block = "layers.{i}."
-    norms = _norms(n_layers, block + "post_attention_layernorm", None, "norm",
+    norms = norm_specs(n_layers, block + "post_attention_layernorm", None, "norm",
                    post=(block + "post_feedforward_layernorm",))
     norms = tuple(replace(s, role="ln_post", name=s.name.replace("ln_1", "ln_post_a")) if s.role == "ln_1" else s
                   for s in norms)
