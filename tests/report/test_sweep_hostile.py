@@ -21,6 +21,7 @@ from report.output_folder import write_marker
 from report.sweep import engine
 from tests.planted import Spec
 from tests.planted_series import Growth, plant_series
+from tests.report.test_hostile_inputs import assert_refused
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning")
 
@@ -86,14 +87,6 @@ def sweep(capsys, tmp_path: Path, *args: str) -> tuple[int, str]:
     if sys.platform.startswith("linux"):
         assert_no_process_left(processes)
     return code, err
-
-
-def assert_refused(code: int, err: str, *phrases: str) -> None:
-    assert code != 0
-    assert "Traceback" not in err and "internal error" not in err, err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    for phrase in phrases:
-        assert phrase.lower() in err.lower(), (phrase, err)
 
 
 @pytest.fixture
