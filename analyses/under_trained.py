@@ -25,6 +25,7 @@ MIN_KEPT = 50  # candidates kept: max(MIN_KEPT, clump size), at most every token
 REFERENCE_SHARE = 0.01  # without a clump: this share of the shortest input embeddings is the reference set
 MIN_REFERENCE = 8
 REMOVED_COMPONENTS = 1
+CHUNK = 8192  # rows converted to float64 at a time
 
 RULE = (f"Score = cosine of a token's unembedding row (the token matrix when tied), with the first principal "
         f"component of all rows removed, to the mean such row of a reference set of likely unused tokens: the "
@@ -59,14 +60,36 @@ class UnderTrainedResult:
     removed_components: int
 
 
-def reduced_rows(output_matrix: np.ndarray, components: int = REMOVED_COMPONENTS) -> np.ndarray:
-    """The rows (float64) less their projection on the leading principal components of the centred rows."""
-    u = np.asarray(output_matrix, dtype=np.float64)
-    if components <= 0 or u.shape[0] < 2:
-        return u.copy()
-    _, _, vt = np.linalg.svd(u - u.mean(axis=0), full_matrices=False)
-    v = vt[:components]
-    return u - (u @ v.T) @ v
+def leading_components(output_matrix: np.ndarray, components: int = REMOVED_COMPONENTS) -> np.ndarray:
+    """[components, d] the leading principal directions (unit rows) of the centred rows, from the d × d covariance
+    accumulated in float64 a chunk of rows at a time (no full float64 copy of a large vocabulary)."""
+    n, d = output_matrix.shape
+    if components <= 0 or n < 2:
+        return np.zeros((0, d))
+    total, gram = np.zeros(d), np.zeros((d, d))
+    for a in range(0, n, CHUNK):
+        rows = np.asarray(output_matrix[a:a + CHUNK], dtype=np.float64)
+        total += rows.sum(axis=0)
+        gram += rows.T @ rows
+    mean = total / n
+    _, vectors = np.linalg.eigh(gram / n - np.outer(mean, mean))
+    return vectors[:, ::-1][:, :components].T
+
+
+def _scores(output_matrix: np.ndarray, v: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Cosine of each row, less its projection on `v`, to the mean reduced reference row.
+
+    A reduced row u − VᵀVu has dot product u·m with the reduced mean m (m ⟂ V) and squared length |u|² − |Vu|²."""
+    n = output_matrix.shape[0]
+    ref = np.asarray(output_matrix[reference], dtype=np.float64).mean(axis=0)
+    m = ref - v.T @ (v @ ref)
+    out = np.zeros(n)
+    for a in range(0, n, CHUNK):
+        rows = np.asarray(output_matrix[a:a + CHUNK], dtype=np.float64)
+        length2 = np.maximum((rows * rows).sum(axis=1) - ((rows @ v.T) ** 2).sum(axis=1), 0.0)
+        lengths = np.sqrt(length2) * np.linalg.norm(m)
+        np.divide(rows @ m, lengths, out=out[a:a + CHUNK], where=lengths > 0)
+    return np.clip(out, -1.0, 1.0)  # rounding in |u|² − |Vu|² for rows nearly along V
 
 
 def score_under_trained(output_matrix: np.ndarray, input_norms: np.ndarray, centroid_distance: np.ndarray,
@@ -75,8 +98,7 @@ def score_under_trained(output_matrix: np.ndarray, input_norms: np.ndarray, cent
 
     `output_matrix`: [tokens, d] unembedding (or tied token) rows; `input_norms`, `centroid_distance`: [tokens]
     from the input embeddings (analyses.outliers); `clump_ids`: every crowded-clump member."""
-    u = reduced_rows(output_matrix)
-    n = u.shape[0]
+    n = output_matrix.shape[0]
     norms = np.asarray(input_norms, dtype=np.float64)
     if len(norms) != n or len(centroid_distance) != n:
         raise ValueError(f"{n} output rows but {len(norms)} norms and {len(centroid_distance)} centroid distances")
@@ -86,9 +108,7 @@ def score_under_trained(output_matrix: np.ndarray, input_norms: np.ndarray, cent
     else:
         size = min(n, max(MIN_REFERENCE, int(round(REFERENCE_SHARE * n))))
         reference, kind = np.sort(np.argsort(norms, kind="stable")[:size]), "shortest"
-    mean = u[reference].mean(axis=0)
-    lengths = np.linalg.norm(u, axis=1) * np.linalg.norm(mean)
-    score = np.divide(u @ mean, lengths, out=np.zeros(n), where=lengths > 0)
+    score = _scores(output_matrix, leading_components(output_matrix), reference)
     in_clump = np.zeros(n, dtype=bool)
     in_clump[clump] = True
     kept = min(n, max(MIN_KEPT, len(clump)))

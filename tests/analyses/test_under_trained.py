@@ -121,8 +121,13 @@ def test_results_json_confirms_probed_candidates_with_forward_passes(complete):
     ctx = context_for(complete)
     ctx.corpus = complete.corpus
     ctx.options = dataclasses.replace(ctx.options, max_tokens=800)
-    document, _ = _document(ctx)
+    document, own = _document(ctx)
     rows = document["under_trained"]
+    from report.render import environment
+
+    html = environment().get_template("sections/under_trained.html.j2").render(
+        ctx=under_trained.context(ctx.results["under_trained"], own), figs=[], claims=[])
+    assert "confirmed as unrepeatable at a Benjamini–Hochberg level" in html
     experiments = ctx.results["open_questions"].experiments
     top = [row["token_id"] for row in rows[:N_PROBE_UNDER_TRAINED]]
     assert set(top) <= set(experiments.repetition_ids)  # the top candidates are among the probes
@@ -132,3 +137,18 @@ def test_results_json_confirms_probed_candidates_with_forward_passes(complete):
         else:
             assert row["confirmed"] is None
     assert document["under_trained_rule"]["fdr_level"] == REPETITION_FDR
+
+
+def test_the_chunked_score_matches_the_direct_formula():
+    """Cosine of explicitly reduced rows (first PC of the centred rows removed by SVD) to their reference mean."""
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(20000, 16)) + rng.normal(size=16) * 3  # more rows than one chunk; a shared direction
+    u[:, 0] *= 5
+    reference = np.arange(100, 140)
+    r = score_under_trained(u.astype(np.float32), rng.uniform(1, 2, len(u)), np.ones(len(u)), reference)
+    _, _, vt = np.linalg.svd(u - u.mean(axis=0), full_matrices=False)
+    reduced = u - np.outer(u @ vt[0], vt[0])
+    m = reduced[reference].mean(axis=0)
+    direct = reduced @ m / np.linalg.norm(reduced, axis=1) / np.linalg.norm(m)
+    assert r.score == pytest.approx(direct, abs=1e-5)
+    assert r.reference == tuple(reference) and r.reference_kind == "clump" and r.in_clump.sum() == len(reference)
