@@ -20,7 +20,7 @@ least K other tokens lie within the threshold, so nothing is left unchecked at a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from analyses.pair_copies import near_pair_count
 from analyses.stats import MAD_TO_SIGMA
 from analyses.token_pairs import PairScan, scan_pairs
 from analyses.vectors import N_EXTREMES, row_norms
+
+if TYPE_CHECKING:
+    from analyses.under_trained import UnderTrainedResult
 
 K = 5  # neighbours that define crowding (at most analyses.pair_groups.K_NEAREST)
 SAMPLE = 512
@@ -74,6 +77,7 @@ class OutliersResult:
         clump_percentiles: per clump, median member percentile of (norm, unigram value or NaN,
             centroid distance), percentiles in [0, 1] among all tokens.
         claims: the verdict on claim 24.
+        under_trained: every token's under-trained score (analyses.under_trained), or None when not scored.
     """
 
     norms: np.ndarray
@@ -95,6 +99,7 @@ class OutliersResult:
     neighbours: dict
     clump_percentiles: tuple[tuple[float, float, float], ...]
     claims: tuple[Claim, ...]
+    under_trained: UnderTrainedResult | None = None
 
 
 def percentile_ranks(values: np.ndarray) -> np.ndarray:

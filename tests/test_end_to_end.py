@@ -22,7 +22,7 @@ REQUIRED_ANALYSES = {
     "unigram": ["dim", "correlations"],
     "svd": ["cos_svd0_mean", "leading_space_auroc"],
     "zero_layer": ["self_predict_fraction", "exceptions"],
-    "outliers": ["clump_token_ids"],
+    "outliers": ["clump_token_ids", "under_trained"],
     "mlp_read": ["dim", "roles"],
 }
 

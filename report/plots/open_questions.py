@@ -101,7 +101,8 @@ def repetition(e: ExperimentsResult, clump_ids) -> "style.Figure":
     probes = list(zip(e.repetition_ids, e.repetition_probability))
     groups = (("ordinary", [(None, p) for p in e.ordinary_probability], style.NORMAL, "o"),
               ("clump", [(i, p) for i, p in probes if i in clump_ids], style.OKABE_ITO["vermillion"], "^"),
-              ("outliers", [(i, p) for i, p in probes if i not in clump_ids], style.OKABE_ITO["green"], "s"))
+              ("outliers, candidates", [(i, p) for i, p in probes if i not in clump_ids], style.OKABE_ITO["green"],
+               "s"))
     marked_x, marked_y = [], []
     for x, (label, members, colour, marker) in enumerate(groups):
         values = np.maximum(np.array([p for _, p in members], dtype=float), floor)

@@ -43,6 +43,7 @@ REGISTRY = (
     Entry("zero_layer"),
     Entry("outliers"),
     Entry("open_questions"),
+    Entry("under_trained"),
     Entry("literature", shown_after="claims"),
     Entry("claims"),
     Entry("summary", shown_after=TOP),

@@ -23,6 +23,7 @@ from report.tokens import load_tokenizer
 
 N_PROBE_OUTLIERS = 10  # longest-vector outliers probed beside the clump tokens
 MAX_PROBED_CLUMP = 40  # clump tokens probed (the first, by id)
+N_PROBE_UNDER_TRAINED = 20  # top under-trained candidates (analyses.under_trained) probed beside them
 N_NEIGHBOURS = 3
 ROLE_LABELS = {"mlp_in": "MLP input (reads)", "mlp_out": "MLP output (writes)",
                "attn_value": "attention value (reads)", "attn_out": "attention output (writes)"}
@@ -36,8 +37,8 @@ class OpenQuestions:
         mlp: the weights-only analysis; missing_roles: {role: why it is left out}.
         experiments: the forward-pass interventions; corpus: what they ran on, {name, sha256, tokens, sequences,
             documents, unit, encoding} (the encoding as report/corpus.py found it; None for the built-in text).
-        probe_ids: clump and outlier tokens probed; neighbours: {id: ((input neighbours), (output neighbours))}
-            as (id, cosine) pairs.
+        probe_ids: clump, outlier and top under-trained tokens probed; neighbours: {id: ((input neighbours),
+            (output neighbours))} as (id, cosine) pairs.
     """
 
     mlp: MlpReadResult | None
@@ -159,7 +160,9 @@ def run(ctx: RunContext) -> OpenQuestions:
     mlp, mlp_skipped, missing = _mlp_read(ctx)
     outliers = ctx.earlier("outliers")
     clump = tuple(int(i) for i in outliers.clump_token_ids[:MAX_PROBED_CLUMP])
-    probe = tuple(dict.fromkeys(clump + tuple(int(i) for i in outliers.longest[:N_PROBE_OUTLIERS])))
+    scored = outliers.under_trained.ranked[:N_PROBE_UNDER_TRAINED] if outliers.under_trained is not None else ()
+    probe = tuple(dict.fromkeys(clump + tuple(int(i) for i in outliers.longest[:N_PROBE_OUTLIERS])
+                                + tuple(int(i) for i in scored)))
     head = ctx.weights.token_embeddings if ctx.weights.tied else ctx.weights.unembedding
     neighbours = {i: (a, b) for (i, a), b in zip(_neighbours(ctx.embeddings, probe).items(),
                                                  _neighbours(head[: ctx.n_tokens], probe).values())}
@@ -272,8 +275,8 @@ def figures(r: OpenQuestions, ctx: RunContext) -> list[FigureSpec]:
             f"the unigram dim {e.unigram.dim} (rank {e.unigram.rank}, p = {e.unigram.p_value:.3g})."))
         specs.append(FigureSpec(
             "open_repetition", plots.repetition(e, r.clump_ids),
-            "Probability the model gives a token repeated in context, for the clump and outlier tokens against a "
-            f"random sample of {len(e.ordinary_ids)} ordinary tokens (log scale); black rings: "
+            "Probability the model gives a token repeated in context, for the clump, outlier and top under-trained "
+            f"tokens against a random sample of {len(e.ordinary_ids)} ordinary tokens (log scale); black rings: "
             f"probes confirmed as unrepeatable (Benjamini–Hochberg q ≤ {e.repetition_fdr:g})."))
     return specs
 
@@ -282,8 +285,10 @@ def context(r: OpenQuestions, ctx: RunContext) -> dict:
     display = ctx.tokens.display
     m, e = r.mlp, r.experiments
     rows = []
+    longest = set(ctx.earlier("outliers").longest[:N_PROBE_OUTLIERS])
     for i in r.probe_ids:
-        row = ctx.token(i) | {"in_clump": i in r.clump_ids,
+        kind = "clump" if i in r.clump_ids else "outlier" if i in longest else "candidate"
+        row = ctx.token(i) | {"in_clump": i in r.clump_ids, "kind": kind,
                               "input": ", ".join(display[j] for j, _ in r.neighbours[i][0]),
                               "output": ", ".join(display[j] for j, _ in r.neighbours[i][1])}
         if e is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from analyses.outliers import MIN_CLUMP, N_NEIGHBOURS, RULE, K, OutliersResult, analyse_outliers, percentile_ranks
+from analyses.under_trained import score_under_trained
 from analyses.unigram import UnigramResult
 from analyses.zero_layer import ZeroLayerResult
 from report.context import RunContext
@@ -24,8 +27,13 @@ def unigram_dim(ctx: RunContext) -> int | None:
 def run(ctx: RunContext) -> OutliersResult:
     search = ctx.started.get("zero_layer")  # the pair pass there also found every crowded pair
     found = search.result() if search is not None else None
-    return analyse_outliers(ctx.embeddings, unigram_dim(ctx), ctx.earlier("zero_layer").targets, ctx.options.seed,
-                            ctx.options.device, found=(found.crowding, found.pairs) if found is not None else None)
+    result = analyse_outliers(ctx.embeddings, unigram_dim(ctx), ctx.earlier("zero_layer").targets, ctx.options.seed,
+                              ctx.options.device, found=(found.crowding, found.pairs) if found is not None else None)
+    w = ctx.weights
+    head = w.unembedding if w.unembedding is not None else w.token_embeddings
+    scored = score_under_trained(head[: len(result.norms)], result.norms, result.centroid_distance,
+                                 result.clump_token_ids)
+    return dataclasses.replace(result, under_trained=scored)
 
 
 def _neighbours_json(r: OutliersResult, ctx: RunContext, token_id: int) -> list[dict]:
