@@ -111,7 +111,9 @@ def check_model(spec: str, allow_pickle: bool = False) -> None:
     folder = check_spec(spec)
     if folder is None:
         return
-    _architecture(str(folder), read_config(folder))  # an unsupported type is said before anything about weights
+    config = read_config(folder)
+    _check_layer_value(str(folder), config)
+    _architecture(str(folder), config)  # an unsupported type is said before anything about weights
     pickle_only = not any(folder.glob("*.safetensors")) and not (folder / "model.safetensors.index.json").is_file()
     if not (allow_pickle and pickle_only):
         TensorReader(folder, allow_pickle=False)  # no weights, only pickles, unreadable headers or index
