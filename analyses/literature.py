@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from analyses.outliers import percentile_ranks
+from analyses.stats import percentile_ranks
 
 GPT2_VOCAB = 50257
 LAND_BARTOLO = "Land & Bartolo 2024 (“Fishing for Magikarp”)"

@@ -26,11 +26,10 @@ import numpy as np
 import torch
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from scipy.stats import rankdata
 
 from analyses.claims import Claim, claim
 from analyses.pair_copies import near_pair_count
-from analyses.stats import MAD_TO_SIGMA
+from analyses.stats import MAD_TO_SIGMA, percentile_ranks
 from analyses.token_pairs import PairScan, scan_pairs
 from analyses.vectors import N_EXTREMES, row_norms
 
@@ -100,11 +99,6 @@ class OutliersResult:
     clump_percentiles: tuple[tuple[float, float, float], ...]
     claims: tuple[Claim, ...]
     under_trained: UnderTrainedResult | None = None
-
-
-def percentile_ranks(values: np.ndarray) -> np.ndarray:
-    """Each value's percentile among all values, in [0, 1] (mid-rank for ties)."""
-    return (rankdata(values) - 0.5) / len(values)
 
 
 @dataclass(frozen=True, eq=False)

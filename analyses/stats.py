@@ -337,3 +337,8 @@ def recurrence_p(outliers: np.ndarray, dim: int) -> float:
         distribution[1:] = distribution[1:] * (1 - rate) + distribution[:-1] * rate
         distribution[0] *= 1 - rate
     return float(min(1.0, d * distribution[count:].sum()))
+
+
+def percentile_ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's percentile among all values, in [0, 1] (mid-rank for ties)."""
+    return (stats.rankdata(values) - 0.5) / len(values)

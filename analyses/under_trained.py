@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from analyses.outliers import percentile_ranks
+from analyses.stats import percentile_ranks
 
 MIN_KEPT = 50  # candidates kept: max(MIN_KEPT, clump size), at most every token
 REFERENCE_SHARE = 0.01  # without a clump: this share of the shortest input embeddings is the reference set

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from analyses.outliers import MIN_CLUMP, N_NEIGHBOURS, RULE, K, OutliersResult, analyse_outliers, percentile_ranks
+from analyses.outliers import MIN_CLUMP, N_NEIGHBOURS, RULE, K, OutliersResult, analyse_outliers
+from analyses.stats import percentile_ranks
 from analyses.under_trained import score_under_trained
 from analyses.unigram import UnigramResult
 from analyses.zero_layer import ZeroLayerResult
