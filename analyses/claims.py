@@ -10,6 +10,10 @@ import numpy as np
 from analyses.vectors import BLOCK_ROWS
 
 HOLDS, FAILS, NOT_APPLICABLE = "holds", "fails", "not-applicable"
+# "fails" reads "does not hold"; INCONCLUSIVE: the effect was not found, but a miss was likely even if it is there
+# (the evidence sits between the two rules, or the calibration measured low power at this size).
+INCONCLUSIVE = "inconclusive"
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_APPLICABLE)
 
 # Which weights a claim's verdict reads: the claim is "not applicable" when any of them is degenerate.
 TOKENS, POSITIONS, GAINS = "token embeddings", "position embeddings", "LayerNorm gains"
@@ -154,7 +158,7 @@ class Claim:
         statement: the claim in our words.
         value: the number that tests it (None when not applicable).
         rule: the test, with its threshold, in words.
-        verdict: "holds", "fails" or "not-applicable".
+        verdict: "holds", "fails" (does not hold), "inconclusive" or "not-applicable".
         detail: one sentence on what was measured, with units.
     """
 
@@ -167,10 +171,13 @@ class Claim:
     detail: str = ""
 
 
-def claim(name: str, value: float | None, holds: bool | None, rule: str, detail: str = "") -> Claim:
-    """A verdict on the claim called `name`; `holds=None` means the claim does not apply to this model."""
+def claim(name: str, value: float | None, holds: bool | None, rule: str, detail: str = "",
+          inconclusive: bool = False) -> Claim:
+    """A verdict on the claim called `name`; `holds=None` means the claim does not apply to this model, and
+    `inconclusive` turns a "does not hold" into "inconclusive" (the evidence neither shows the effect nor its
+    absence)."""
     registered = spec(name)
-    verdict = NOT_APPLICABLE if holds is None else (HOLDS if holds else FAILS)
+    verdict = NOT_APPLICABLE if holds is None else HOLDS if holds else INCONCLUSIVE if inconclusive else FAILS
     number = None if value is None else float(value)
     return Claim(registered.id, name, registered.statement, number, rule, verdict, detail)
 
