@@ -19,15 +19,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from analyses.calibration import CLAIMS, EXPENSIVE, FAMILIES, null_model, planted_model, verdicts
+from report.calibration_table import DATA, MAX_FPR, MIN_POWER, load, wilson  # noqa: F401 (load: re-exported)
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "calibration.json"
 README = ROOT / "README.md"
 START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
-MAX_FPR, MIN_POWER = 0.05, 0.90
 # (d, tokens, null replicates, planted replicates, replicates with claims 20–24). A null replicate is the six null
 # families and the contrast model; a planted replicate is the study-size and the half-size model; the first
 # replicates of each kind also run the zero-layer and clump searches (claims 20–24). One model's claims 1–19 cost
@@ -37,17 +34,6 @@ MAX_FPR, MIN_POWER = 0.05, 0.90
 PLAN = ((64, 4000, 15, 15, 15), (768, 4000, 10, 15, 5), (1600, 4000, 10, 15, 3),
         (64, 50000, 4, 2, 1), (768, 50000, 2, 1, 1), (1600, 50000, 1, 1, 1))
 SMALL_PLAN = ((32, 600, 1, 1, 1),)
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial rate k/n ((0, 1) when n = 0)."""
-    if n == 0:
-        return 0.0, 1.0
-    z = 1.959964
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 PLANTED = ("study", "half")
@@ -285,14 +271,6 @@ def write(data: dict, data_path: Path = DATA, readme: Path | None = README) -> N
     else:
         text = text.rstrip("\n") + "\n\n## Calibration of the verdicts (`make calibrate`)\n\n" + block + "\n"
     readme.write_text(text, encoding="utf-8")
-
-
-def load(path: Path = DATA) -> dict | None:
-    """The committed calibration, or None when it has not been run."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def main(argv=None) -> int:

@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 
 from analyses.claims import REGISTRY, Claim, degeneracy, guard
-from report.calibrate import MAX_FPR, MIN_POWER
-from report.calibrate import load as load_calibration
+from report.calibration_table import MAX_FPR, MIN_POWER
+from report.calibration_table import load as load_calibration
 from report.context import RunContext
 from report.section import Section
 
