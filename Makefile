@@ -46,9 +46,10 @@ sweep: $(STAMP)
 	@test -n "$(RUN)" || { echo "usage: make sweep RUN='folder-or-hub-id [...]' OUT=out [REVISIONS='step*'] [CLUSTER=tcp://host:8786]"; exit 2; }
 	$(BIN)/python -m report sweep $(foreach r,$(RUN),--run $(r)) --out $(OUT) --device $(DEVICE) $(if $(REVISIONS),--revisions '$(REVISIONS)') $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(CORPUS),--corpus $(CORPUS))
 
-# Every claim's verdict on null and planted synthetic models: writes report/calibration.json and the README table.
+# Every claim's verdict on null and planted synthetic models, through the report's own sections: writes
+# report/calibration.json and the README table. Resumes from .calibration-runs/; CLUSTER=tcp://host:8786 runs on Dask.
 calibrate: $(STAMP)
-	$(BIN)/python -m report.calibrate
+	$(BIN)/python -m report.calibrate $(if $(CLUSTER),--cluster $(CLUSTER))
 
 # Fonts for token strings in any script (CJK, Noto core for Devanagari, Thai, Arabic, …, Symbola for emoji), pdftoppm for page checks, chromium for browser checks.
 sysdeps:

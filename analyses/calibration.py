@@ -4,8 +4,8 @@ exceptions, a clump, separable word starts) but each claim's own effect absent o
 models with every effect at the study's size (1.0) or a fraction of it.
 
 Each model says which claims' effects are absent (a "holds" there is a false positive) and which are present
-(a "holds" there counts toward power). `verdicts` runs every analysis the report runs and applies the same
-degeneracy guard.
+(a "holds" there counts toward power). report.synthetic_run.verdicts scores a model through the report's own
+sections.
 
 Study-size effects as planted (size s scales each one; s = 0.5 is "half"):
     heavy dims   3% of d (≥ 4 dims), position std 10^(1.2 s)× the rest (1.2 decades)
@@ -13,9 +13,10 @@ Study-size effects as planted (size s scales each one; s = 0.5 is "half"):
     odd dims     heavy dims' token std × 0.3^s, token mean ± 1.0 s typical std (claims 3, 5)
     stripes      2% of dims offset by 1.0 s token std (claim 2)
     layer 0      LN1 gains of the heavy dims × 0.3^s (claim 8)
-    unigram dim  robust z 10 s in every LN2 (claims 1, 9); token values ρ = 0.6 s with log frequency, mean
-                 2 s typical std, std × (1 + 0.5 s), ρ = −0.6 s with the norm of the other dims (so, through
-                 the token scale, with frequency and index), position std half the typical (claims 10–13, 18)
+    unigram dim  robust z 10 s in every LN2 (claims 1, 9); token values: mean 2 s typical std, std × (1 + 0.5 s),
+                 a share 0.5 s from standardised log frequency (information beyond the norm) and 0.4 s from
+                 the shortness of the other dims (−z of their norm), the rest its own noise; position std
+                 half the typical (claims 10–13, 18)
     norms        token scale exp(−0.12 u), u correlated ρ = 0.6 s with log frequency (claims 14, 17)
     mean         every dim offset by 0.4 s typical std (claims 15, 16)
     word starts  ± 2 s typical std along one direction (claim 19)
@@ -31,23 +32,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyses.claims import BY_NAME, REGISTRY, degeneracy, guard
-from analyses.correlations import analyse_correlations
-from analyses.layernorm_basis import analyse_layernorm_basis
-from analyses.ln_gains import analyse_ln_gains
-from analyses.outliers import analyse_outliers, crowding_scale
-from analyses.position import analyse_position
-from analyses.svd import analyse_svd
-from analyses.token_pairs import scan_pairs
-from analyses.unigram import analyse_unigram
-from analyses.zero_layer import analyse_zero_layer
+from analyses.claims import BY_NAME, REGISTRY
 
-FAMILIES = ("gaussian", "heavy-tailed", "skewed", "uniform", "low-rank", "mean-shifted")
+SIMPLE_FAMILIES = ("gaussian", "heavy-tailed", "skewed", "uniform", "low-rank", "mean-shifted")
+# Nulls that look trained (a common mean off the all-ones direction, power-law singular values, norms tied to
+# frequency, off-centre wide dims, smooth position curves, widely spread norms) without the claims' effects.
+TRAINED_LIKE = ("random-mean", "power-law", "norm-frequency", "off-centre", "off-centre-norm-frequency",
+                "smooth-positions", "wide-norms")
+FAMILIES = SIMPLE_FAMILIES + TRAINED_LIKE
 N_POSITIONS, N_LAYERS = 1024, 12
 CLAIMS = tuple(c.id for c in REGISTRY)  # calibration tables are keyed by the claims' visible numbers
 DESCRIPTIVE = frozenset(BY_NAME[name].id for name in (  # exact measurements: absent only where the family lacks it
     "positions_centred", "svd0_along_mean", "svd0_one_sign", "tokens_predict_themselves",
     "exceptions_parallel_and_longer"))
+# The claims whose effect planted_model plants (named, so a claim added to the registry without a planted effect
+# is reported as such by the calibration, never scored as power 0).
+PLANTED_EFFECTS = frozenset(BY_NAME[name].id for name in (
+    "gains_favour_standard_basis", "token_dims_striped", "few_low_spread_token_dims", "position_dims_clustered",
+    "low_spread_dims_are_position_dims", "positions_centred", "positions_smooth_periodic",
+    "layer0_gains_dial_down_position_dims", "unigram_dim_in_gains", "unigram_dim_high_for_short_tokens",
+    "unigram_dim_high_for_early_tokens", "unigram_dim_rises_with_frequency", "unigram_dim_profile",
+    "frequent_tokens_shorter", "svd0_along_mean", "svd0_one_sign", "svd0_norm_extremes", "unigram_dim_on_svd0",
+    "svd12_split_word_starts", "tokens_predict_themselves", "exceptions_parallel_and_longer",
+    "exceptions_drop_leading_space", "exceptions_odd_bytes_or_code", "rare_token_clump"))
 EXPENSIVE = frozenset(c.id for c in REGISTRY  # need the zero-layer search and the clump search
                       if c.decided_by in ("analyses.zero_layer", "analyses.outliers"))
 
@@ -122,7 +129,10 @@ def _red_noise(rng: np.random.Generator, n: int, d: int, phi: float = 0.99, heav
 
 
 def null_model(family: str, d: int, n_tokens: int, seed: int) -> Synthetic:
-    """A model from one null family: per-dim scales from the family, no planted structure."""
+    """A model from one null family: per-dim scales from the family, no planted structure (or, for the
+    trained-like families, see `trained_like_null`)."""
+    if family in TRAINED_LIKE:
+        return trained_like_null(family, d, n_tokens, seed)
     rng = np.random.default_rng(seed)
     if family == "heavy-tailed":
         log_scale = -1 + 0.1 * rng.standard_t(3, d)
@@ -165,6 +175,91 @@ def null_model(family: str, d: int, n_tokens: int, seed: int) -> Synthetic:
                      rng.random(n_tokens) < 0.5, token_bytes, flags, frozenset(absent), frozenset())
 
 
+def _ids(*names: str) -> set[int]:
+    return {BY_NAME[name].id for name in names}
+
+
+# Claims whose effect a trained-like null lacks unless its family says otherwise; descriptive measurements
+# (SVD 0 along the mean and of one sign, self-prediction, the exceptions' geometry) are scored on none of them.
+_NEUTRAL = _ids("svd0_along_mean", "svd0_one_sign", "tokens_predict_themselves", "exceptions_parallel_and_longer")
+_NORM_SCALED = ("norm-frequency", "off-centre-norm-frequency", "wide-norms")
+
+
+def _power_law_cloud(rng: np.random.Generator, n: int, d: int, exponent: float, sigma: float) -> np.ndarray:
+    """[n, d] Gaussian tokens with singular values falling as k^-exponent in a random basis, typical std sigma."""
+    spectrum = np.arange(1, d + 1, dtype=np.float64) ** -exponent
+    spectrum *= np.sqrt(d / np.sum(spectrum ** 2))  # the average dim keeps variance 1
+    basis, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    cloud = rng.standard_normal((n, d), dtype=np.float32) * spectrum.astype(np.float32)
+    return (cloud @ basis.T.astype(np.float32)) * np.float32(sigma)
+
+
+def _smooth_curves(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """[n, k] smooth curves that are not periodic: random walks, integrated random walks and squared-exponential
+    Gaussian-process draws (length scale n/10 to n/3), centred and scaled to unit std."""
+    t = np.arange(n)[:, None]
+    out = np.empty((n, k))
+    for j in range(k):
+        kind = j % 3
+        if kind == 0:
+            curve = np.cumsum(rng.normal(size=n))
+        elif kind == 1:
+            curve = np.cumsum(np.cumsum(rng.normal(size=n)))
+        else:
+            scale = n * rng.uniform(0.1, 1 / 3)
+            kernel = np.exp(-0.5 * ((t - t.T) / scale) ** 2) + 1e-6 * np.eye(n)
+            curve = np.linalg.cholesky(kernel) @ rng.normal(size=n)
+        out[:, j] = curve - curve.mean()
+    return out / out.std(axis=0)
+
+
+def trained_like_null(family: str, d: int, n_tokens: int, seed: int) -> Synthetic:
+    """A null that looks trained (power-law spectrum, a common mean in a random direction, LayerNorm gains near 1,
+    red-noise position curves) plus one confound of the study's effects, none of the effects themselves:
+
+        random-mean   the common mean 0.1–2× the typical std per dim, in a random direction (not all-ones)
+        power-law     singular values falling as k^-0.9 (few directions carry most of the variance)
+        norm-frequency    token norms shrink with frequency (scale exp(−0.15 u), u ρ = 0.6 with log
+                      frequency), no dim carrying frequency beyond the norm
+        off-centre    1–3 dims off-centre (mean 2σ) and wide (std 1.5σ), unrelated to frequency, one of them
+                      standing out in every LN2 gain (robust z ≈ 10) and quiet in the positions
+        off-centre-norm-frequency   both of the above
+        smooth-positions  a 3% cluster of position dims 16× the rest with smooth, non-periodic curves
+        wide-norms    token norms spread widely (log-normal, σ = 0.35) and shrink with frequency
+    """
+    rng = np.random.default_rng(seed)
+    sigma = 0.1
+    log_freq = _frequency(rng, n_tokens)
+    present, neutral = _ids("positions_centred"), set(_NEUTRAL)
+    tokens = _power_law_cloud(rng, n_tokens, d, 0.9 if family == "power-law" else 0.4, sigma)
+    mean_size = 10 ** rng.uniform(-1, np.log10(2)) if family == "random-mean" else 0.3
+    direction = rng.normal(size=d)
+    tokens += (mean_size * sigma * np.sqrt(d) * direction / np.linalg.norm(direction)).astype(np.float32)
+    positions = _red_noise(rng, N_POSITIONS, d) * 10 ** rng.normal(-2, 0.15, d)
+    ln1, ln2 = 1 + 0.05 * rng.normal(size=(N_LAYERS, d)), 1 + 0.05 * rng.normal(size=(N_LAYERS, d))
+    if family.startswith("off-centre"):
+        wide = rng.choice(d, int(rng.integers(1, 4)), replace=False)
+        tokens[:, wide] = (sigma * (2 + 1.5 * rng.standard_normal((n_tokens, len(wide))))).astype(np.float32)
+        ln2[:, wide[0]] = 1 + 0.05 * 1.4826 * 0.6745 * 10  # the dim a report would take for the unigram dim
+        positions[:, wide] *= 0.5
+        present |= _ids("unigram_dim_in_gains", "gains_favour_standard_basis")
+        neutral |= _ids("token_dims_striped")  # off-centre dims are stripes: that claim's effect is there
+    if family in _NORM_SCALED:
+        spread = 0.35 if family == "wide-norms" else 0.15
+        link = 0.6 * _z(log_freq) + 0.8 * rng.normal(size=n_tokens)
+        tokens *= np.exp(-spread * link)[:, None].astype(np.float32)
+        present |= _ids("frequent_tokens_shorter")
+        neutral |= _ids("svd0_norm_extremes")  # a common scale puts the longest and shortest rows at SVD 0's ends
+    if family == "smooth-positions":
+        heavy = rng.choice(d, max(4, int(round(0.03 * d))), replace=False)
+        positions[:, heavy] = _smooth_curves(rng, N_POSITIONS, len(heavy)) * 10 ** -2 * 10 ** 1.2
+        present |= _ids("position_dims_clustered")
+    token_bytes, flags = _vocabulary(rng, n_tokens, 0.1)
+    absent = set(CLAIMS) - present - neutral
+    return Synthetic(tokens, positions, ln1, ln2, 1 + 0.05 * rng.normal(size=d), log_freq, rng.random(n_tokens) < 0.5,
+                     token_bytes, flags, frozenset(absent), frozenset())
+
+
 def planted_model(size: float, d: int, n_tokens: int, seed: int, contrast: bool = False) -> Synthetic:
     """Every effect of the study at `size` (1 = the study's), or with `contrast` every prerequisite at the
     study's size and each claim's own effect absent or adversarial (see the module docstring)."""
@@ -197,16 +292,15 @@ def planted_model(size: float, d: int, n_tokens: int, seed: int, contrast: bool 
     tokens *= scale[:, None].astype(np.float32)
 
     # unigram dim: values tied to frequency, off-centre, wide (claims 10–13, 18); independent in the contrast
-    rho_u = 0.6 * s
     if contrast:
         tokens[:, unigram] = (0.4 * sigma + sigma * rng.normal(size=n_tokens)).astype(np.float32)
-    else:  # higher for short tokens, and through them for frequent and early ones
+    else:  # tracks frequency beyond the norm, and is higher for short tokens (shortness of the other dims)
         tokens[:, unigram] = 0
+        shortness = -_z(np.linalg.norm(tokens, axis=1))
+        rho_f, rho_s = 0.5 * s, 0.4 * s
         own = rng.normal(size=n_tokens)
-        for _ in range(3):  # the dim is part of the norm it follows: settle to a fixed point
-            shortness = -_z(np.linalg.norm(tokens, axis=1))
-            tokens[:, unigram] = (2 * s * sigma + (1 + 0.5 * s) * sigma
-                                  * (rho_u * shortness + np.sqrt(1 - rho_u ** 2) * own)).astype(np.float32)
+        tokens[:, unigram] = (2 * s * sigma + (1 + 0.5 * s) * sigma * (
+            rho_f * z_freq + rho_s * shortness + np.sqrt(1 - rho_f ** 2 - rho_s ** 2) * own)).astype(np.float32)
 
     # word starts: a shift along one direction (two clusters); in the contrast, a sign cut of a wide unimodal cloud
     direction = rng.normal(size=d)
@@ -251,7 +345,7 @@ def planted_model(size: float, d: int, n_tokens: int, seed: int, contrast: bool 
         return Synthetic(tokens, positions, ln1, ln2, ln_f, log_freq, word_start, token_bytes, flags, absent,
                          frozenset())
     return Synthetic(tokens, positions, ln1, ln2, ln_f, log_freq, word_start, token_bytes, flags, frozenset(),
-                     frozenset(CLAIMS))
+                     PLANTED_EFFECTS)
 
 
 def _plant_pairs(rng, tokens: np.ndarray, token_bytes: tuple[bytes, ...], s: float, contrast: bool) -> None:
@@ -312,35 +406,3 @@ def _plant_clump(rng, tokens: np.ndarray, token_bytes, unigram: int, sigma: floa
         centre = 0.3 * tokens.mean(axis=0, dtype=np.float64)
         centre[unigram] = float(tokens[:, unigram].min())
     tokens[members] = (centre + rng.normal(0, 0.002 / s * sigma, (size, d))).astype(np.float32)
-
-
-def verdicts(model: Synthetic, seed: int, expensive: bool = True,
-             n_resamples: int = 1000) -> dict[int, tuple[str, str]]:
-    """Every claim's (verdict, detail) on `model`, computed as the report computes it (claims 20–24 only if
-    `expensive`)."""
-    w = model.tokens
-    layers = list(range(N_LAYERS))
-    gains = np.vstack([np.stack([model.ln1[i], model.ln2[i]]) for i in layers] + [model.ln_f[None, :]])
-    labels = [(role, i) for i in layers for role in ("ln_1", "ln_2")] + [("ln_f", -1)]
-    position = analyse_position(w, model.positions, seed)
-    found = list(position.claims)
-    found += analyse_layernorm_basis(labels, gains, w, model.positions, seed,
-                                     n_rotations=200, n_permutations=200).claims
-    found += analyse_ln_gains(layers, model.ln1, model.ln2, position.position_std, position.heavy_dims).claims
-    unigram = analyse_unigram(layers, model.ln2, w, position.position_std, position.heavy_dims, model.log_frequency)
-    found += unigram.claims
-    svd = analyse_svd(w, model.word_start, unigram.dim, seed, unigram_standout=unigram.standout)
-    found += svd.claims
-    variables = {"unigram_dim": w[:, unigram.dim].astype(np.float64), "norm": svd.norms, "svd0": svd.coordinates[:, 0],
-                 "log_frequency": model.log_frequency, "token_index": np.arange(len(w), dtype=np.float64)}
-    found += analyse_correlations(variables, unigram.dim, unigram.standout, True, seed, n_resamples,
-                                  token_embeddings=w).claims
-    if expensive:  # one pair pass for both, with the exception targets, as the report runs them
-        crowding = crowding_scale(w, seed)
-        pairs = scan_pairs(w, threshold=crowding.threshold)
-        zero_layer = analyse_zero_layer(w, model.token_bytes, model.unprintable, found=pairs)
-        found += zero_layer.claims
-        found += analyse_outliers(w, unigram.dim if unigram.standout else None, zero_layer.targets, seed,
-                                  found=(crowding, pairs)).claims
-    checked = guard(tuple(found), degeneracy(w, model.positions, gains))
-    return {c.id: (c.verdict, c.detail) for c in checked}

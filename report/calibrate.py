@@ -19,21 +19,30 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from analyses.calibration import CLAIMS, EXPENSIVE, FAMILIES, null_model, planted_model, verdicts
+import numpy as np
+
+from analyses.calibration import CLAIMS, EXPENSIVE, FAMILIES, PLANTED_EFFECTS, TRAINED_LIKE, null_model, planted_model  # noqa: F401
+from analyses.claims import HOLDS, INCONCLUSIVE
+from report.cache import SOURCE_CODE, code_hash
 from report.calibration_table import DATA, MAX_FPR, MIN_POWER, load, wilson  # noqa: F401 (load: re-exported)
+from report.errors import ReportError
+from report.sweep.lifeline import die_with_parent
+from report.synthetic_run import verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
-# (d, tokens, null replicates, planted replicates, replicates with claims 20–24). A null replicate is the six null
-# families and the contrast model; a planted replicate is the study-size and the half-size model; the first
-# replicates of each kind also run the zero-layer and clump searches (claims 20–24). One model's claims 1–19 cost
-# (one core, measured) ~0.4 s at d = 64, 2.3 s at 768 and 6 s at 1600 for V = 4k, 3–16 s at V = 50k: two d×d
-# eigendecompositions and d rank transforms. Claims 20–24 cost ~1 s per model at V = 4k and 15–30 s at V = 50k,
-# so they run on one replicate there. The whole plan took 2,332 s on two shared cores.
-PLAN = ((64, 4000, 15, 15, 15), (768, 4000, 10, 15, 5), (1600, 4000, 10, 15, 3),
-        (64, 50000, 4, 2, 1), (768, 50000, 2, 1, 1), (1600, 50000, 1, 1, 1))
+# (d, tokens, null replicates, planted replicates, replicates with claims 20–24). A null replicate is every null
+# family and the contrast model (14 models); a planted replicate is the study-size and the half-size model; the
+# first replicates of each kind also run the zero-layer and clump searches (claims 20–24). Eight null replicates
+# give each claim ≥ 80 null models (at least 10 of the 14 lack its effect; the descriptive claims 6, 15, 16, 20
+# and 21 have fewer), and 73 without a false "holds" show an FPR ≤ 5% at 95%; 35 planted replicates show power
+# ≥ 90% if every one is a hit. Sizes: GPT-2 small's and medium's shapes (V = 50,257, d = 768 and 1,024), where the
+# report is used, and two small ones for the trend. One model costs (one core, measured) ~0.5 s at d = 64,
+# V = 4k and ~20–35 s at d = 768, V = 50k, every section.
+PLAN = ((64, 4000, 8, 35, 8), (768, 4000, 8, 35, 8), (768, 50257, 8, 35, 8), (1024, 50257, 8, 35, 8))
 SMALL_PLAN = ((32, 600, 1, 1, 1),)
+RUNS = ROOT / ".calibration-runs"  # one JSON per model already scored, by code version: a rerun resumes
 
 
 PLANTED = ("study", "half")
@@ -55,43 +64,96 @@ MODEL_NAMES = (*FAMILIES, "contrast", *PLANTED)
 
 
 def _model(d: int, n: int, rep: int, name: str):
-    base = 1000 * rep + d + n
+    seed = int(np.random.SeedSequence([rep, d, n, MODEL_NAMES.index(name)]).generate_state(1)[0])
     if name in FAMILIES:
-        return null_model(name, d, n, base + FAMILIES.index(name))
-    size, offset = {"contrast": (1.0, 10), "study": (1.0, 11), "half": (0.5, 12)}[name]
-    return planted_model(size, d, n, base + offset, contrast=name == "contrast")
+        return null_model(name, d, n, seed)
+    size = {"contrast": 1.0, "study": 1.0, "half": 0.5}[name]
+    return planted_model(size, d, n, seed, contrast=name == "contrast")
 
 
-def _task(task: tuple) -> tuple:
-    """One model's verdicts (in a worker process): (name, absent, present, {claim: (verdict, detail)})."""
-    d, n, rep, name, expensive, seed, n_resamples = task
+def _task(task: tuple) -> dict:
+    """One model's verdicts (in a worker process, local or on a Dask worker)."""
+    d, n, rep, name, expensive, seed = task
+    _one_thread()
     model = _model(d, n, rep, name)
-    return name, model.absent, model.present, verdicts(model, seed, expensive=expensive, n_resamples=n_resamples)
+    found = verdicts(model, seed, expensive=expensive)
+    return {"task": list(task), "absent": sorted(model.absent), "present": sorted(model.present),
+            "verdicts": {str(c): list(v) for c, v in sorted(found.items())}}
 
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _init_worker() -> None:
+def _one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)  # one core per worker: the pool, not each model, uses the machine's cores
 
 
-def _results(tasks: list, jobs: int):
-    """Each task's result in task order (so the table does not depend on the number of workers)."""
-    if jobs <= 1 or len(tasks) <= 1:
-        yield from map(_task, tasks)
-        return
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class Store:
+    """Scored models on disk, one small JSON file each, under a folder named by the code version: a run that
+    stops resumes where it was, and a code change starts afresh (its verdicts may differ)."""
+
+    def __init__(self, root: Path | None):
+        self.folder = None if root is None else root / code_hash(SOURCE_CODE)[:16]
+
+    def _path(self, task: tuple) -> Path:
+        d, n, rep, name, expensive, seed = task
+        return self.folder / f"d{d}-v{n}-{name}-{rep}-{'full' if expensive else 'cheap'}-s{seed}.json"
+
+    def get(self, task: tuple) -> dict | None:
+        if self.folder is None:
+            return None
+        try:
+            return json.loads(self._path(task).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put(self, task: tuple, outcome: dict) -> None:
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(task)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(outcome), encoding="utf-8")
+        temporary.replace(path)
+
+
+def score(tasks: list, jobs: int = 1, cluster: str | None = None, store: Store | None = None,
+          log=print) -> list[dict]:
+    """Every task's outcome, in task order (the table does not depend on the engine or the number of workers):
+    from the store where it is there, else run in this process, a local process pool (`jobs`) or on a Dask
+    cluster (`cluster`, tcp://host:port: the sweep's engine)."""
+    store = store or Store(None)
+    outcomes = {i: found for i, task in enumerate(tasks) if (found := store.get(task)) is not None}
+    todo = [i for i in range(len(tasks)) if i not in outcomes]
+    if len(outcomes):
+        log(f"  resumed {len(outcomes)} of {len(tasks)} models from {store.folder}")
+    for i, outcome in _run(tasks, todo, jobs, cluster):
+        store.put(tasks[i], outcome)
+        outcomes[i] = outcome
+    return [outcomes[i] for i in range(len(tasks))]
+
+
+def _run(tasks: list, todo: list[int], jobs: int, cluster: str | None):
+    if cluster is not None:
+        yield from _run_dask(tasks, todo, cluster)
+    elif jobs <= 1 or len(todo) <= 1:
+        for i in todo:
+            yield i, _task(tasks[i])
+    else:
+        yield from _run_pool(tasks, todo, jobs)
+
+
+def _run_pool(tasks: list, todo: list[int], jobs: int):
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
     os.environ.update({name: "1" for name in THREAD_VARIABLES})  # fresh (spawned) workers start single-threaded
     try:
-        pool = ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker)
-        futures = [pool.submit(_task, task) for task in tasks]
+        pool = ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=die_with_parent, initargs=(os.getpid(),))
     finally:
         for name, value in saved.items():
             if value is None:
@@ -99,8 +161,27 @@ def _results(tasks: list, jobs: int):
             else:
                 os.environ[name] = value
     with pool:
-        for future in futures:
-            yield future.result()
+        futures = {pool.submit(_task, tasks[i]): i for i in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _run_dask(tasks: list, todo: list[int], address: str):
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:
+        raise ReportError("CLUSTER needs Dask distributed: pip install 'distributed>=2024.1'.") from exc
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise ReportError(f"Cannot reach the Dask scheduler at {address}: {exc}.") from exc
+    try:
+        futures = client.map(_task, [tasks[i] for i in todo], pure=False, retries=2)
+        index_of = {future.key: i for i, future in zip(todo, futures)}
+        for future in as_completed(futures):
+            yield index_of[future.key], future.result()
+    finally:
+        client.close()
 
 
 def limit_searches(plan, max_tokens: int):
@@ -108,49 +189,87 @@ def limit_searches(plan, max_tokens: int):
     return tuple((d, n, reps, planted, expensive if n <= max_tokens else 0) for d, n, reps, planted, expensive in plan)
 
 
-def run(plan=PLAN, seed: int = 0, n_resamples: int = 1000, log=print, jobs: int = 1) -> dict:
-    """Run the plan; {"sizes": [...], "claims": {id: {size: counts}}} with the reasons behind misses."""
+def size_label(d: int, n: int) -> str:
+    return f"d={d}, V={n // 1000}k" if n >= 1000 else f"d={d}, V={n}"
+
+
+def plan_tasks(plan, seed: int = 0) -> list[tuple]:
+    """(d, tokens, replicate, model name, with claims 20–24, seed) for every model of the plan."""
+    return [(d, n, rep, name, rep < expensive_reps, seed)
+            for d, n, null_reps, planted_reps, expensive_reps in plan
+            for rep in range(max(null_reps, planted_reps)) for name in MODEL_NAMES
+            if rep < (planted_reps if name in PLANTED else null_reps)]
+
+
+def run(plan=PLAN, seed: int = 0, log=print, jobs: int = 1, cluster: str | None = None,
+        store: Store | None = None) -> dict:
+    """Run the plan; {"sizes": [...], "claims": {id: {size: counts}}, "family_wise": ...} with the reasons
+    behind misses."""
+    started = time.perf_counter()
+    tasks = plan_tasks(plan, seed)
+    log(f"  {len(tasks)} models on {cluster or f'{jobs} local worker(s)'}")
+    outcomes = score(tasks, jobs, cluster, store, log)
+    log(f"  scored in {time.perf_counter() - started:.0f} s")
     sizes, table = [], {c: {} for c in CLAIMS}
     for d, n, null_reps, planted_reps, expensive_reps in plan:
-        size = f"d={d}, V={n // 1000}k" if n >= 1000 else f"d={d}, V={n}"
+        size = size_label(d, n)
         sizes.append({"size": size, "d": d, "tokens": n, "replicates": null_reps, "planted_replicates": planted_reps,
                       "zero_layer_and_clump": expensive_reps})
-        counts = {c: {"fp": 0, "null": 0, "study": 0, "study_n": 0, "half": 0, "half_n": 0, "why": Counter()}
-                  for c in CLAIMS}
-        started = time.perf_counter()
-        # every model runs claims 1–19; the first `expensive_reps` replicates of each kind also run claims 20–24
-        tasks = [(d, n, rep, name, rep < expensive_reps, seed, n_resamples)
-                 for rep in range(max(null_reps, planted_reps)) for name in MODEL_NAMES
-                 if rep < (planted_reps if name in PLANTED else null_reps)]
-        for name, absent, present, found in _results(tasks, jobs):
-            for c in CLAIMS:
-                if c not in found:
-                    continue
-                verdict, detail = found[c]
-                row = counts[c]
-                if c in absent:
-                    row["null"] += 1
-                    row["fp"] += verdict == "holds"
-                    if verdict == "holds":
-                        row["why"][f"false positive on {name}: {detail}"[:160]] += 1
-                if c in present and name in ("study", "half"):
-                    row[f"{name}_n"] += 1
-                    row[name] += verdict == "holds"
-                    if verdict != "holds" and name == "study":
-                        row["why"][f"missed at study size ({verdict}): {detail}"[:160]] += 1
-        log(f"  {size}: {null_reps} null and {planted_reps} planted replicate(s), {expensive_reps} with claims 20–24: "
-            f"{len(tasks)} models in {time.perf_counter() - started:.0f} s")
-        for c in CLAIMS:
-            row = counts[c]
+        mine = [o for o in outcomes if tuple(o["task"][:2]) == (d, n)]
+        for c, row in _count(mine).items():
+            table[c][size] = row
             if row["fp"] or row["study"] < row["study_n"]:
-                log(f"    claim {c}: {row['fp']}/{row['null']} false positives, {row['study']}/{row['study_n']} "
-                    f"at study size; {'; '.join(text for text, _ in row['why'].most_common(1))}")
+                log(f"    {size} claim {c}: {row['fp']}/{row['null']} false positives, {row['study']}/"
+                    f"{row['study_n']} at study size; {'; '.join(row['why'][:1])}")
+    return {"sizes": sizes, "claims": {str(c): table[c] for c in CLAIMS}, "family_wise": family_wise(outcomes)}
+
+
+def _count(outcomes: list[dict]) -> dict[int, dict]:
+    """Per claim, over the outcomes of one size: false positives among the models lacking its effect, hits among
+    the planted models that have it, inconclusive verdicts, and the commonest reasons behind misses."""
+    counts = {c: {"fp": 0, "null": 0, "study": 0, "study_n": 0, "half": 0, "half_n": 0, "inconclusive": 0,
+                  "why": Counter()} for c in CLAIMS}
+    for outcome in outcomes:
+        name = outcome["task"][3]
+        absent, present = set(outcome["absent"]), set(outcome["present"])
         for c in CLAIMS:
+            if str(c) not in outcome["verdicts"]:
+                continue  # the claim's section did not run (claims 20–24 without the searches)
+            verdict, detail = outcome["verdicts"][str(c)]
             row = counts[c]
-            table[c][size] = {"fp": row["fp"], "null": row["null"], "study": row["study"], "study_n": row["study_n"],
-                              "half": row["half"], "half_n": row["half_n"],
-                              "why": [text for text, _ in row["why"].most_common(2)]}
-    return {"sizes": sizes, "claims": {str(c): table[c] for c in CLAIMS}}
+            if c in absent:
+                row["null"] += 1
+                row["fp"] += verdict == HOLDS
+                if verdict == HOLDS:
+                    row["why"][f"false positive on {name}: {detail}"[:160]] += 1
+            if c in present and name in PLANTED:
+                row[f"{name}_n"] += 1
+                row[name] += verdict == HOLDS
+                row["inconclusive"] += verdict == INCONCLUSIVE and name == "study"
+                if verdict != HOLDS and name == "study":
+                    row["why"][f"missed at study size ({verdict}): {detail}"[:160]] += 1
+    return {c: row | {"why": [text for text, _ in row["why"].most_common(2)]} for c, row in counts.items()}
+
+
+def family_wise(outcomes: list[dict]) -> dict:
+    """How often a null model (every null family and the contrast model, every size) gets at least one false
+    "holds", overall and by family: the chance a reader's null model shows some effect it lacks."""
+    by_family: dict[str, dict] = {}
+    for outcome in outcomes:
+        name = outcome["task"][3]
+        if name in PLANTED:
+            continue
+        absent = set(outcome["absent"])
+        false = sorted(int(c) for c, (verdict, _) in outcome["verdicts"].items()
+                       if int(c) in absent and verdict == HOLDS)
+        row = by_family.setdefault(name, {"models": 0, "with_false_holds": 0, "claims": Counter()})
+        row["models"] += 1
+        row["with_false_holds"] += bool(false)
+        row["claims"].update(str(c) for c in false)
+    return {"null_models": sum(r["models"] for r in by_family.values()),
+            "with_false_holds": sum(r["with_false_holds"] for r in by_family.values()),
+            "by_family": {name: row | {"claims": dict(sorted(row["claims"].items(), key=lambda kv: int(kv[0])))}
+                          for name, row in sorted(by_family.items())}}
 
 
 def summarise(data: dict) -> dict:
@@ -164,6 +283,9 @@ def summarise(data: dict) -> dict:
         worst_fpr = max(fprs, key=lambda f: (f[0], wilson(f[1], f[2])[1])) if fprs else None
         worst_power = min(powers, key=lambda p: (p[0], wilson(p[1], p[2])[0])) if powers else None
         misses = []
+        if int(c) not in PLANTED_EFFECTS:
+            misses.append("no planted effect: the synthetic models do not plant this claim's effect, so its power "
+                          "is not measured (plant it in analyses.calibration.planted_model)")
         if worst_fpr and worst_fpr[0] > MAX_FPR:
             misses.append(f"false-positive rate {worst_fpr[0]:.0%} at {worst_fpr[3]}")
         if worst_power and worst_power[0] < MIN_POWER:
@@ -282,13 +404,21 @@ def main(argv=None) -> int:
                         help="run claims 20–24 (zero-layer and clump searches) only at sizes with at most V tokens; "
                              "the table then says where they did not run")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    parser.add_argument("--cluster", metavar="ADDRESS", default=os.environ.get("CLUSTER") or None,
+                        help="run the models on the Dask scheduler at ADDRESS (tcp://host:port), as `make sweep` does")
+    parser.add_argument("--fresh", action="store_true",
+                        help=f"score every model again instead of resuming from {RUNS.name}/")
     args = parser.parse_args(argv)
     plan = SMALL_PLAN if args.small else PLAN
     if args.max_search_tokens is not None:
         plan = limit_searches(plan, args.max_search_tokens)
     started = time.perf_counter()
     print(f"calibrating {len(CLAIMS)} claims on {len(FAMILIES)} null families, a contrast model and planted effects")
-    data = run(plan, n_resamples=200 if args.small else 1000, jobs=max(1, args.jobs))
+    try:
+        data = run(plan, jobs=max(1, args.jobs), cluster=args.cluster, store=Store(None if args.fresh else RUNS))
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     data["summary"] = summarise(data)
     data["targets"] = {"max_false_positive_rate": MAX_FPR, "min_power_at_study_size": MIN_POWER}
     write(data, args.out, None if args.no_readme else README)

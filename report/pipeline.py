@@ -114,13 +114,14 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
     if cached is not None:
         tokens, frequency, results = cached
         return RunContext(weights, tokens, frequency, request.options, results), key
-    started = _start_background(weights, weights.vocab_rows, request.options)
+    sections = all_sections()
+    started = _start_background(sections, weights, weights.vocab_rows, request.options)
     try:
         with progress.step("tokenizer"):
             tokenizer, tokens = load_token_table(source, weights)
         if tokens.n_tokens != weights.vocab_rows:  # padding rows must not take part: start again without them
             _cancel(started)
-            started = _start_background(weights, tokens.n_tokens, request.options)
+            started = _start_background(sections, weights, tokens.n_tokens, request.options)
         with progress.step("frequency"):
             if request.corpus is not None:
                 frequency = from_corpus(tokenizer, request.corpus, weights.vocab_rows)
@@ -128,15 +129,11 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
                 frequency = from_token_index(weights.vocab_rows)
             else:
                 frequency = from_wordfreq(tokenizer, weights.vocab_rows)
-        ctx = RunContext(weights, tokens, frequency, request.options, started=started, corpus=request.corpus)
-        for section in all_sections():
-            with progress.step(section.key):
-                ctx.results[section.key] = run_section(section, ctx)
     except BaseException:
         _cancel(started)
         raise
-    progress.background += [(f"{key} search", handle.seconds) for key, handle in started.items()]
-    ctx.started = {}
+    ctx = RunContext(weights, tokens, frequency, request.options, started=started, corpus=request.corpus)
+    run_sections(ctx, sections, progress)
     if cache is not None:
         cache.store(key, (tokens, frequency, ctx.results))
     return ctx, key
@@ -151,9 +148,28 @@ def run_section(section, ctx: RunContext):
     return result
 
 
-def _start_background(weights, rows: int, options: Options) -> dict:
+def run_sections(ctx: RunContext, sections, progress: Progress | None = None) -> None:
+    """Run `sections` in order into `ctx.results`: the one way sections run, for a report and for the
+    calibration's synthetic models alike. Their background work starts first unless it already has
+    (`ctx.started`), and is joined or cancelled before this returns."""
+    if not ctx.started:
+        ctx.started = _start_background(sections, ctx.weights, ctx.n_tokens, ctx.options)
+    try:
+        for section in sections:
+            with progress.step(section.key) if progress is not None else nullcontext():
+                ctx.results[section.key] = run_section(section, ctx)
+    except BaseException:
+        _cancel(ctx.started)
+        raise
+    finally:
+        if progress is not None:
+            progress.background += [(f"{key} search", handle.seconds) for key, handle in ctx.started.items()]
+        ctx.started = {}
+
+
+def _start_background(sections, weights, rows: int, options: Options) -> dict:
     """Begin every section's weights-only heavy work (on the first `rows` token rows) in the background."""
-    return {s.key: s.start(weights, rows, options) for s in all_sections() if s.start is not None}
+    return {s.key: s.start(weights, rows, options) for s in sections if s.start is not None}
 
 
 def _cancel(started: dict) -> None:
