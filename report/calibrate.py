@@ -379,7 +379,20 @@ def markdown(data: dict) -> str:
         s = data["summary"][c]
         cells.append(_verdict_cell(s))
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    if "family_wise" in data:
+        lines += ["", family_wise_sentence(data["family_wise"])]
     return "\n".join(lines)
+
+
+def family_wise_sentence(rate: dict) -> str:
+    """The family-wise false-holds rate in words, with its 95% Wilson interval and the families behind it."""
+    k, n = rate["with_false_holds"], rate["null_models"]
+    lo, hi = wilson(k, n)
+    worst = sorted(((row["with_false_holds"], name) for name, row in rate["by_family"].items()
+                    if row["with_false_holds"]), reverse=True)
+    where = "; ".join(f"{name} {hits}/{rate['by_family'][name]['models']}" for hits, name in worst)
+    return (f"Family-wise: {k} of {n} null models ({k / n:.0%}, 95% CI {lo:.0%}–{hi:.0%}) get at least one false "
+            f"\"holds\" among the claims whose effect they lack" + (f" ({where})." if where else "."))
 
 
 def write(data: dict, data_path: Path = DATA, readme: Path | None = README) -> None:
