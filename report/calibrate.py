@@ -120,19 +120,27 @@ class Store:
 
 
 def score(tasks: list, jobs: int = 1, cluster: str | None = None, store: Store | None = None,
-          log=print) -> list[dict]:
+          log=print, deadline: float | None = None) -> list[dict | None]:
     """Every task's outcome, in task order (the table does not depend on the engine or the number of workers):
     from the store where it is there, else run in this process, a local process pool (`jobs`) or on a Dask
-    cluster (`cluster`, tcp://host:port: the sweep's engine)."""
+    cluster (`cluster`, tcp://host:port: the sweep's engine). Past `deadline` (time.monotonic()) no further
+    model starts; the ones not scored are None (and a later run resumes there)."""
     store = store or Store(None)
     outcomes = {i: found for i, task in enumerate(tasks) if (found := store.get(task)) is not None}
     todo = [i for i in range(len(tasks)) if i not in outcomes]
     if len(outcomes):
         log(f"  resumed {len(outcomes)} of {len(tasks)} models from {store.folder}")
-    for i, outcome in _run(tasks, todo, jobs, cluster):
-        store.put(tasks[i], outcome)
-        outcomes[i] = outcome
-    return [outcomes[i] for i in range(len(tasks))]
+    runner = _run(tasks, todo, jobs, cluster)
+    try:
+        for i, outcome in runner:
+            store.put(tasks[i], outcome)
+            outcomes[i] = outcome
+            if deadline is not None and time.monotonic() > deadline:
+                log(f"  time limit reached: {len(outcomes)} of {len(tasks)} models scored")
+                break
+    finally:
+        runner.close()  # stops the pool or the cluster's queue
+    return [outcomes.get(i) for i in range(len(tasks))]
 
 
 def _run(tasks: list, todo: list[int], jobs: int, cluster: str | None):
@@ -160,10 +168,12 @@ def _run_pool(tasks: list, todo: list[int], jobs: int):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    with pool:
-        futures = {pool.submit(_task, tasks[i]): i for i in todo}
+    futures = {pool.submit(_task, tasks[i]): i for i in todo}
+    try:
         for future in as_completed(futures):
             yield futures[future], future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(tasks: list, todo: list[int], address: str):
@@ -194,28 +204,32 @@ def size_label(d: int, n: int) -> str:
 
 
 def plan_tasks(plan, seed: int = 0) -> list[tuple]:
-    """(d, tokens, replicate, model name, with claims 20–24, seed) for every model of the plan."""
+    """(d, tokens, replicate, model name, with claims 20–24, seed) for every model of the plan, replicate by
+    replicate across sizes, so a run stopped by its time limit has covered every size about evenly."""
+    most = max(max(null_reps, planted_reps) for _, _, null_reps, planted_reps, _ in plan)
     return [(d, n, rep, name, rep < expensive_reps, seed)
-            for d, n, null_reps, planted_reps, expensive_reps in plan
-            for rep in range(max(null_reps, planted_reps)) for name in MODEL_NAMES
-            if rep < (planted_reps if name in PLANTED else null_reps)]
+            for rep in range(most) for d, n, null_reps, planted_reps, expensive_reps in plan
+            for name in MODEL_NAMES if rep < (planted_reps if name in PLANTED else null_reps)]
 
 
 def run(plan=PLAN, seed: int = 0, log=print, jobs: int = 1, cluster: str | None = None,
-        store: Store | None = None) -> dict:
-    """Run the plan; {"sizes": [...], "claims": {id: {size: counts}}, "family_wise": ...} with the reasons
-    behind misses."""
+        store: Store | None = None, time_limit: float | None = None) -> dict:
+    """Run the plan (for at most `time_limit` seconds: the table then counts the models scored, and says so);
+    {"sizes": [...], "claims": {id: {size: counts}}, "family_wise": ...} with the reasons behind misses."""
     started = time.perf_counter()
     tasks = plan_tasks(plan, seed)
     log(f"  {len(tasks)} models on {cluster or f'{jobs} local worker(s)'}")
-    outcomes = score(tasks, jobs, cluster, store, log)
-    log(f"  scored in {time.perf_counter() - started:.0f} s")
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    scored = score(tasks, jobs, cluster, store, log, deadline)
+    outcomes = [o for o in scored if o is not None]
+    log(f"  {len(outcomes)} of {len(tasks)} models scored in {time.perf_counter() - started:.0f} s")
     sizes, table = [], {c: {} for c in CLAIMS}
     for d, n, null_reps, planted_reps, expensive_reps in plan:
         size = size_label(d, n)
-        sizes.append({"size": size, "d": d, "tokens": n, "replicates": null_reps, "planted_replicates": planted_reps,
-                      "zero_layer_and_clump": expensive_reps})
         mine = [o for o in outcomes if tuple(o["task"][:2]) == (d, n)]
+        planned = sum(1 for t in tasks if t[:2] == (d, n))
+        sizes.append({"size": size, "d": d, "tokens": n, "replicates": null_reps, "planted_replicates": planted_reps,
+                      "zero_layer_and_clump": expensive_reps, "models_planned": planned, "models_scored": len(mine)})
         for c, row in _count(mine).items():
             table[c][size] = row
             if row["fp"] or row["study"] < row["study_n"]:
@@ -347,8 +361,11 @@ def _cell(k: int, n: int) -> str:
 
 def _replicates(size: dict) -> str:
     planted = size.get("planted_replicates", size["replicates"])
+    scored = size.get("models_scored", size.get("models_planned"))
+    partial = (f" (stopped by the time limit: {scored} of {size['models_planned']} models scored)"
+               if scored != size.get("models_planned") else "")
     return (f"{size['size']} null ×{size['replicates']}, planted ×{planted}, claims 20–24 on the first "
-            f"{int(size['zero_layer_and_clump'])} of each")
+            f"{int(size['zero_layer_and_clump'])} of each{partial}")
 
 
 def _verdict_cell(summary: dict) -> str:
@@ -419,6 +436,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     parser.add_argument("--cluster", metavar="ADDRESS", default=os.environ.get("CLUSTER") or None,
                         help="run the models on the Dask scheduler at ADDRESS (tcp://host:port), as `make sweep` does")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                        help="start no model after SECONDS; the table counts the models scored and says so (a "
+                             "later run resumes)")
     parser.add_argument("--fresh", action="store_true",
                         help=f"score every model again instead of resuming from {RUNS.name}/")
     args = parser.parse_args(argv)
@@ -428,7 +448,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     print(f"calibrating {len(CLAIMS)} claims on {len(FAMILIES)} null families, a contrast model and planted effects")
     try:
-        data = run(plan, jobs=max(1, args.jobs), cluster=args.cluster, store=Store(None if args.fresh else RUNS))
+        data = run(plan, jobs=max(1, args.jobs), cluster=args.cluster, store=Store(None if args.fresh else RUNS),
+                   time_limit=args.time_limit)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

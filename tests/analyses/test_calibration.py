@@ -252,3 +252,13 @@ def test_trained_like_nulls_lack_the_effects_they_confound(family):
     found = verdicts(model, seed=0)
     false = {c: found[c] for c in model.absent if found[c][0] == "holds"}
     assert not false, false
+
+
+def test_a_time_limited_calibration_counts_what_it_scored_and_says_so(tmp_path):
+    data = calibrate.run(calibrate.SMALL_PLAN, log=lambda *_: None, store=calibrate.Store(tmp_path), time_limit=0)
+    size = data["sizes"][0]
+    assert size["models_scored"] == 1 < size["models_planned"]
+    data["summary"] = calibrate.summarise(data)
+    assert f"stopped by the time limit: 1 of {size['models_planned']} models scored" in calibrate.markdown(data)
+    resumed = calibrate.run(calibrate.SMALL_PLAN, log=lambda *_: None, store=calibrate.Store(tmp_path))
+    assert resumed["sizes"][0]["models_scored"] == size["models_planned"]
