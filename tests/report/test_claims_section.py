@@ -62,7 +62,7 @@ def test_the_checklist_shows_four_distinct_verdicts_and_lists_parts_under_their_
         row = html[html.index(f'id="claim-{number}"'):].split("</tr>")[0]
         assert f'<span class="verdict {css}">{label}</span>' in row  # and in the key above the table
         assert f'<span class="verdict {css}">{label}</span>' in html[:html.index("<table")]
-    assert "3 hold, 1 do not hold, 1 is\ninconclusive and 1 does not apply to this model" in html
+    assert "3 hold, 1 does not hold, 1 is\ninconclusive and 1 does not apply to this model" in html
     rows = [html.index(f'id="claim-{n}"') for n in (4, 5, 7, 6, 9, 13)]
     assert rows == sorted(rows)  # 5 and 7 right under 4, before 6
     assert '<tr id="claim-5" class="part">' in html and '<tr id="claim-4">' in html

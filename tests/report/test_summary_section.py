@@ -52,7 +52,7 @@ def test_the_summary_no_longer_opens_with_a_bare_count_of_claims_that_hold(monke
     html = _render(result)
     assert "Of the study's claims, 21 hold" not in html
     lede = " ".join(html[:html.index("</p>")].split())
-    assert "leaves 12 independent findings. For this model 10 of them hold, 1 do not hold, 1 is inconclusive" in lede
+    assert "leaves 12 independent findings. For this model 10 of them hold, 1 does not hold, 1 is inconclusive" in lede
     assert "(claim by claim: 21 hold, 1 do not hold, 2 inconclusive, 0 not applicable;" in lede
     assert html.count('<li><a href="#claim-') == 3  # the findings with parts: 4, 9, 20
     assert '<span class="verdict inconclusive">inconclusive</span>' in html
