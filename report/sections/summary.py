@@ -97,7 +97,7 @@ class Summary:
 
 def _verdict(ctx: RunContext, name: str) -> str:
     spec(name)  # an unknown name is an error, not a silent "not-applicable"
-    return next((c.verdict for c in ctx.earlier("claims") or () if c.name == name), "not-applicable")
+    return next((c.verdict for c in ctx.earlier("claims") or () if c.name == name), NOT_APPLICABLE)
 
 
 def _unigram(ctx: RunContext) -> Finding | None:
