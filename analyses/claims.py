@@ -30,6 +30,8 @@ class ClaimSpec:
         section: key of the report section whose claim table shows it.
         decided_by: the analyses module whose function gives the verdict.
         reads: the weights the verdict reads (TOKENS, POSITIONS, GAINS).
+        depends_on: numbers of the claims whose finding this claim's test reads (the heavy dims, the unigram dim,
+            the zero-layer exceptions); the first is the finding it is a part of. Empty for an independent claim.
     """
 
     id: int
@@ -38,13 +40,20 @@ class ClaimSpec:
     section: str
     decided_by: str
     reads: tuple[str, ...]
+    depends_on: tuple[int, ...] = ()
 
 
+# Claims tested on another claim's finding: true or false together with it, so they are parts of one finding,
+# not independent confirmations. claim -> the claims whose finding it reads (the first is its finding).
+DEPENDS_ON = {5: (4, 3), 7: (4,), 8: (4,),  # the heavy-dim cluster (and claim 3's low-spread dims)
+              10: (9,), 11: (9,), 12: (9,), 13: (9,), 18: (9,), 24: (9,),  # the chosen unigram dim
+              21: (20,), 22: (20,), 23: (20,)}  # the zero-layer exceptions
+SHARED = {4: "the position-heavy dims", 9: "the chosen unigram dim", 20: "the zero-layer exceptions"}  # what parts read
 # The in-repository source of the study's claims. The numbers are those of the study's CLAIMS.md (kept
 # outside this repository), so they stay the visible number; everything else refers to a claim by name.
 # Adding a claim: one line here, and the analysis that decides it calls claim(name, ...); its section's
 # claim table picks it up through `section`.
-REGISTRY = tuple(ClaimSpec(*row) for row in (
+REGISTRY = tuple(ClaimSpec(*row, depends_on=DEPENDS_ON.get(row[0], ())) for row in (
     (1, "gains_favour_standard_basis",
      "LayerNorm gains single out the standard basis: their spread across channel dims is far beyond chance.",
      "layernorm_basis", "analyses.layernorm_basis", (GAINS,)),
@@ -128,6 +137,29 @@ def spec(name: str) -> ClaimSpec:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"no claim named {name!r}; the registered claims are: {', '.join(BY_NAME)}") from None
+
+
+def finding_of(number: int) -> int:
+    """The number of the claim whose finding claim `number` is part of (itself for an independent claim)."""
+    depends = BY_ID[number].depends_on if number in BY_ID else ()
+    return depends[0] if depends else number
+
+
+def findings() -> dict[int, tuple[int, ...]]:
+    """{finding's claim number: the numbers of its dependent parts}, every registered claim in exactly one, in order.
+    These are the independent findings a verdict count should be read in."""
+    groups: dict[int, list[int]] = {}
+    for c in REGISTRY:
+        groups.setdefault(finding_of(c.id), [])
+        if finding_of(c.id) != c.id:
+            groups[finding_of(c.id)].append(c.id)
+    return {root: tuple(parts) for root, parts in sorted(groups.items())}
+
+
+def in_finding_order(claims) -> list:
+    """Claims (Claim objects or results.json dicts), each finding's parts right after it: 1, 2, 3, 4, 5, 7, 8, 6, …"""
+    rank = {number: i for i, number in enumerate(n for root, parts in findings().items() for n in (root, *parts))}
+    return sorted(claims, key=lambda c: (rank.get(_number(c), len(rank)), _number(c)))
 
 
 def _number(claim) -> int:

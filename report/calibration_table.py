@@ -30,3 +30,33 @@ def load(path: Path = DATA) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def nearest_size(data: dict, d_model: int, tokens: int) -> dict | None:
+    """The calibrated size ({"size", "d", "tokens", …} of data["sizes"]) nearest a model of this width and vocabulary,
+    nearest in log d and log V together; None when the table has no sizes."""
+    sizes = (data or {}).get("sizes") or []
+    distance = lambda s: np.hypot(np.log(s["d"] / d_model), np.log(s["tokens"] / tokens))  # noqa: E731
+    return min(sizes, key=distance, default=None) if d_model > 0 and tokens > 0 else None
+
+
+def study_power(data: dict, claim_id: int, d_model: int, tokens: int) -> tuple[int, int, str] | None:
+    """(hits, planted models, size label): how often the calibration found claim `claim_id` where the study's effect
+    was planted, at the calibrated size nearest this model's; None where the table has no planted models there."""
+    size = nearest_size(data, d_model, tokens)
+    cell = ((data or {}).get("claims") or {}).get(str(claim_id), {}).get(size["size"]) if size else None
+    if not cell or not cell.get("study_n"):
+        return None
+    return int(cell["study"]), int(cell["study_n"]), size["size"]
+
+
+def family_wise(data: dict) -> dict | None:
+    """How often a null model gets at least one false "holds" over all null families: {null_models,
+    with_false_holds, rate, ci (95% Wilson), by_family: {family: {models, with_false_holds}}}; None where the
+    table has not measured it."""
+    measured = (data or {}).get("family_wise")
+    if not measured or not measured.get("null_models"):
+        return None
+    n, k = int(measured["null_models"]), int(measured["with_false_holds"])
+    return {"null_models": n, "with_false_holds": k, "rate": k / n, "ci": wilson(k, n),
+            "by_family": measured.get("by_family") or {}}

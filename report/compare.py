@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analyses.claims import BY_ID
+from analyses.claims import BY_ID, HOLDS, INCONCLUSIVE, NOT_APPLICABLE, finding_of, in_finding_order
 from analyses.stats import spearman
 from analyses.vectors import row_cosines, row_norms
 from report import output_folder, render, results_json
@@ -57,6 +57,7 @@ HEADLINE = (
     ("analyses.model_card.unembedding.norm_spearman", "output vs input norms: Spearman", "num"),
     ("derived.clump_size", "wastebasket clump size", "num"),
     ("derived.claims_holding", "claims holding / tested", "text"),
+    ("derived.findings_holding", "independent findings holding / tested", "text"),
 )
 
 
@@ -113,10 +114,18 @@ def _derived(results: dict, name: str):
         ids = lookup(results, "analyses.outliers.clump_token_ids")
         return None if ids is None else len(ids)
     if name == "claims_holding":
-        claims = results.get("claims") or []
-        tested = [c for c in claims if c.get("verdict") != "not-applicable"]
-        return f"{sum(c.get('verdict') == 'holds' for c in tested)} / {len(tested)}" if claims else None
+        return _holding(results.get("claims") or [])
+    if name == "findings_holding":  # a finding's verdict is that of its own claim; its parts do not count again
+        return _holding([c for c in results.get("claims") or [] if finding_of(c["id"]) == c["id"]])
     raise KeyError(name)
+
+
+def _holding(claims: list[dict]) -> str | None:
+    """"holding / tested" over the applicable claims, with the inconclusive ones (tested, not holding) named."""
+    tested = [c for c in claims if c.get("verdict") != NOT_APPLICABLE]
+    inconclusive = sum(c.get("verdict") == INCONCLUSIVE for c in tested)
+    holding = f"{sum(c.get('verdict') == HOLDS for c in tested)} / {len(tested)}"
+    return None if not claims else f"{holding} ({inconclusive} inconclusive)" if inconclusive else holding
 
 
 def headline(digests: list[ModelDigest]) -> list[dict]:
@@ -128,10 +137,12 @@ def headline(digests: list[ModelDigest]) -> list[dict]:
 
 
 def claims_matrix(digests: list[ModelDigest]) -> list[dict]:
-    """One row per claim any model tested: per model its verdict and value (None where absent)."""
+    """One row per claim any model tested, each finding's parts right after it (`part_of`: the claim whose finding
+    it is, else None): per model its verdict and value (None where absent)."""
     by_model = [{c["id"]: c for c in m.results.get("claims") or []} for m in digests]
-    ids = sorted({i for claims in by_model for i in claims})
+    ids = [c["id"] for c in in_finding_order([{"id": i} for i in {i for claims in by_model for i in claims}])]
     return [{"id": i, "name": BY_ID[i].name if i in BY_ID else None,
+             "part_of": finding_of(i) if finding_of(i) != i else None,
              "statement": BY_ID[i].statement if i in BY_ID else next(c[i]["statement"] for c in by_model if i in c),
              "cells": [None if i not in c else {"verdict": c[i]["verdict"], "value": c[i].get("value")}
                        for c in by_model]}

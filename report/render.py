@@ -110,7 +110,7 @@ def json_script(value) -> Markup:
 
 
 def fmt_verdict(verdict: str) -> Markup:
-    label = {"holds": "holds", "fails": "fails", "not-applicable": "n/a"}.get(verdict, verdict)
+    label = {"holds": "holds", "fails": "does not hold", "not-applicable": "n/a"}.get(verdict, verdict)
     return Markup('<span class="verdict {}">{}</span>').format(verdict, label)
 
 

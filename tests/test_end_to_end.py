@@ -7,6 +7,7 @@ import json
 import pytest
 from pypdf import PdfReader
 
+from analyses.claims import VERDICTS
 from report import pipeline
 from report.cli import main
 from report.progress import Progress
@@ -79,7 +80,7 @@ def test_results_schema(results):
     for row in results["analyses"]["unigram"]["correlations"]:
         assert {"x", "y", "spearman", "pearson", "ci95", "n"} <= set(row)
     for claim in results["claims"]:
-        assert claim["verdict"] in {"holds", "fails", "not-applicable"}
+        assert claim["verdict"] in VERDICTS
         assert {"id", "name", "statement", "value"} <= set(claim)
     assert len(results["claims"]) >= 14
     assert "lacks" in results["experiments"]["skipped"]  # the planted files hold no attention output weights

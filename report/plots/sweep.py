@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import matplotlib
 import numpy as np
 from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
+from analyses.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_APPLICABLE
 from report.plots import style
 
 
@@ -41,7 +43,11 @@ PANELS = (Panel("self_predict_fraction", "zero-layer self-prediction", FRACTION)
           Panel("unigram_frequency_spearman", "Spearman ρ(unigram dim, log freq)", CORRELATION))
 UNIGRAM_DIM = Panel("unigram_dim", "dim", COUNT, "no checkpoint was analysed")  # dim 0 is a dim: not counts
 EMERGENCE_SHOWN = {"heavy_dim_count": "heavy_dims", "clump_size": "clump"}  # panel metric -> emergence key
-VERDICTS = (("holds", 0), ("fails", 1), ("not-applicable", 2), (None, 3))
+# verdict -> (matrix code, colour, legend label); None: the checkpoint has no result. Inconclusive has its own
+# colour: it is neither a hold nor a miss.
+VERDICTS = {HOLDS: (0, style.OKABE_ITO["green"], "holds"), FAILS: (1, style.OKABE_ITO["vermillion"], "does not hold"),
+            INCONCLUSIVE: (2, style.OKABE_ITO["yellow"], "inconclusive"),
+            NOT_APPLICABLE: (3, "#dddddd", "not applicable"), None: (4, "#ffffff", "no result")}
 MAX_STEP_LABELS = 7  # per panel width; every checkpoint still gets a tick
 
 
@@ -197,18 +203,20 @@ def unigram_ln_gains(name: str, block: dict) -> style.Figure | None:
 
 
 def claims_matrix(name: str, block: dict) -> style.Figure:
-    """Claims (rows) × checkpoints (columns): holds, fails, not applicable, or no result."""
+    """Claims (rows) × checkpoints (columns): holds, does not hold, inconclusive, not applicable, or no result."""
     claims = block["claims"]
-    codes = dict(VERDICTS)
-    grid = np.array([[codes.get(v, 3) for v in row["verdicts"]] for row in claims] or [[3]], dtype=float)
-    fig = style.figure(height=1.0 + 0.16 * max(len(claims), 1))
+    no_result = VERDICTS[None][0]
+    grid = np.array([[VERDICTS.get(v, VERDICTS[None])[0] for v in row["verdicts"]] for row in claims] or [[no_result]],
+                    dtype=float)
+    fig = style.figure(height=1.3 + 0.16 * max(len(claims), 1))
     ax = fig.subplots()
-    colours = ListedColormap([style.OKABE_ITO["green"], style.OKABE_ITO["vermillion"], "#dddddd", "#ffffff"])
-    ax.imshow(grid, aspect="auto", cmap=colours, vmin=-0.5, vmax=3.5, interpolation="nearest")
+    colours = ListedColormap([colour for _, colour, _ in VERDICTS.values()])
+    ax.imshow(grid, aspect="auto", cmap=colours, vmin=-0.5, vmax=len(VERDICTS) - 0.5, interpolation="nearest")
     ax.set_yticks(range(len(claims)), [str(row["id"]) for row in claims], fontsize="x-small")
     steps = block["steps"]
     shown = range(0, len(steps), max(1, len(steps) // 12))
     ax.set_xticks(list(shown), [f"{steps[i]:,}" for i in shown], rotation=60, fontsize="x-small")
-    ax.set(xlabel="checkpoint (training step)", ylabel="claim", title=f"{name}: green holds, vermillion fails, "
-           "grey not applicable, white no result")
+    ax.set(xlabel="checkpoint (training step)", ylabel="claim", title=name)
+    keys = [Patch(facecolor=colour, edgecolor="#888888", label=label) for _, colour, label in VERDICTS.values()]
+    fig.legend(handles=keys, loc="outside lower center", ncol=len(keys), fontsize="x-small", frameon=False)
     return fig

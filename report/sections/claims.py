@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
-from analyses.claims import REGISTRY, Claim, degeneracy, guard
-from report.calibration_table import MAX_FPR, MIN_POWER
+from analyses.claims import (
+    BY_ID,
+    FAILS,
+    INCONCLUSIVE,
+    REGISTRY,
+    SHARED,
+    VERDICTS,
+    Claim,
+    degeneracy,
+    findings,
+    guard,
+    in_finding_order,
+)
+from report.calibration_table import MAX_FPR, MIN_POWER, study_power
 from report.calibration_table import load as load_calibration
 from report.context import RunContext
 from report.section import Section
@@ -21,7 +34,24 @@ def run(ctx: RunContext) -> tuple[Claim, ...]:
     norms = ctx.weights.layer_norms
     gains = np.array([ln.weight for ln in norms]).reshape(len(norms), ctx.weights.d_model) if norms else None
     problems = degeneracy(ctx.embeddings, ctx.weights.position_embeddings, gains)
-    return guard(tuple(sorted(found, key=lambda c: c.id)), problems)
+    checked = guard(tuple(sorted(found, key=lambda c: c.id)), problems)
+    return underpowered(checked, load_calibration(), ctx.weights.d_model, len(ctx.embeddings))
+
+
+def underpowered(claims: tuple[Claim, ...], data: dict | None, d_model: int, tokens: int) -> tuple[Claim, ...]:
+    """Each "does not hold" becomes "inconclusive" where the calibration, at the calibrated size nearest this
+    model, found the claim in fewer than MIN_POWER of the models with the study's effect planted: there a miss is
+    likely even where the effect exists. "holds" and "not applicable" are never changed."""
+    out = []
+    for c in claims:
+        power = study_power(data, c.id, d_model, tokens) if c.verdict == FAILS else None
+        if power is not None and power[0] < MIN_POWER * power[1]:
+            hits, planted, size = power
+            why = (f"the calibration measured power {hits}/{planted} at {size}: a miss is likely even where the "
+                   "effect exists")
+            c = replace(c, verdict=INCONCLUSIVE, detail=f"{c.detail}; {why}" if c.detail else why)
+        out.append(c)
+    return tuple(out)
 
 
 def calibration() -> dict[int, dict]:
@@ -36,7 +66,7 @@ def to_json(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
     counts = Counter(c.verdict for c in claims)
     rates = calibration()
     return {"tested": len(claims), "of": len(REGISTRY),
-            "verdicts": {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")},
+            "verdicts": {k: counts.get(k, 0) for k in VERDICTS},
             "calibration": {str(c.id): {key: rates[c.id].get(key) for key in CALIBRATION_KEYS}
                             for c in claims if c.id in rates}}
 
@@ -45,10 +75,19 @@ def figures(claims, ctx: RunContext) -> list:
     return []
 
 
+def parts_of(claims: tuple[Claim, ...]) -> dict[int, dict]:
+    """{claim number: {"finding", "shared", "also"}} for each tested claim that is part of another's finding: the
+    claim whose finding it is, what it reads of it, and any further claims it reads."""
+    return {c.id: {"finding": BY_ID[c.id].depends_on[0], "shared": SHARED.get(BY_ID[c.id].depends_on[0], ""),
+                   "also": BY_ID[c.id].depends_on[1:]}
+            for c in claims if c.id in BY_ID and BY_ID[c.id].depends_on}
+
+
 def context(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
     data = load_calibration()
     sizes = [s["size"] for s in data["sizes"]] if data else []
-    return {"claims": claims, "counts": to_json(claims, ctx), "calibration": calibration(), "sizes": sizes,
+    return {"claims": in_finding_order(claims), "parts": parts_of(claims), "findings": len(findings()),
+            "counts": to_json(claims, ctx), "calibration": calibration(), "sizes": sizes,
             "max_fpr": MAX_FPR, "min_power": MIN_POWER}
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from analyses.claims import spec
+from analyses.claims import BY_ID, FAILS, HOLDS, INCONCLUSIVE, NOT_APPLICABLE, VERDICTS, findings, spec
 from analyses.outliers import OutliersResult
 from analyses.position import PositionResult
 from analyses.svd import SvdResult
 from analyses.unigram import UnigramResult
 from analyses.zero_layer import ZeroLayerResult
+from report.calibration_table import family_wise
+from report.calibration_table import load as load_calibration
 from report.context import RunContext
 from report.render import fmt_number, fmt_percent
 from report.section import Section
@@ -54,17 +56,48 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class ClaimGroup:
+    """One independent finding of the study: a claim and the claims tested on its finding (its parts).
+
+    Attributes:
+        id: the number of the claim the finding is.
+        statement: that claim's statement.
+        verdict: its verdict ("not-applicable" where it was not tested); the finding's verdict.
+        parts: (number, verdict) of each dependent claim that was tested, in order.
+    """
+
+    id: int
+    statement: str
+    verdict: str
+    parts: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
 class Summary:
-    """The summary page. `counts` maps each verdict to the number of claims with it."""
+    """The summary page.
+
+    Attributes:
+        findings: the headlines (Finding).
+        alerts: what a reader should not miss (Alert).
+        counts: {verdict: number of claims with it}, every verdict of analyses.claims.VERDICTS.
+        groups: the tested claims as independent findings with their parts (ClaimGroup), in claim order.
+        group_counts: {verdict: number of independent findings with it}.
+        family_wise: how often a null model gets at least one false "holds" over all null families
+            (report.calibration_table.family_wise: null_models, with_false_holds, rate, ci, by_family); None where
+            the calibration has not measured it.
+    """
 
     findings: tuple[Finding, ...]
     alerts: tuple[Alert, ...]
     counts: dict
+    groups: tuple[ClaimGroup, ...] = ()
+    group_counts: dict | None = None
+    family_wise: dict | None = None
 
 
 def _verdict(ctx: RunContext, name: str) -> str:
     spec(name)  # an unknown name is an error, not a silent "not-applicable"
-    return next((c.verdict for c in ctx.earlier("claims") or () if c.name == name), "not-applicable")
+    return next((c.verdict for c in ctx.earlier("claims") or () if c.name == name), NOT_APPLICABLE)
 
 
 def _unigram(ctx: RunContext) -> Finding | None:
@@ -108,9 +141,12 @@ def _svd(ctx: RunContext) -> Finding | None:
     text = (f"SVD component 0 lies along the mean embedding (|cos| = {r.cos_svd0_mean:.3f}); "
             f"components 1–2 separate word-start tokens with AUROC {fmt_number(r.word_start_auroc)}.")
     verdicts = (_verdict(ctx, "svd0_along_mean"), _verdict(ctx, "svd12_split_word_starts"))
-    return Finding("Mean direction and word starts", text, "svd",
-                   "holds" if verdicts == ("holds", "holds") else
-                   ("fails" if "fails" in verdicts else "not-applicable"))
+    return Finding("Mean direction and word starts", text, "svd", _both(verdicts))
+
+
+def _both(verdicts: tuple[str, ...]) -> str:
+    """The verdict on claims that must all hold: a miss outweighs an inconclusive, which outweighs a hold."""
+    return next((v for v in (FAILS, INCONCLUSIVE, NOT_APPLICABLE) if v in verdicts), HOLDS)
 
 
 def _zero_layer(ctx: RunContext) -> Finding | None:
@@ -181,17 +217,36 @@ def _unexpected_zeros(ctx: RunContext) -> list[Alert]:
     return alerts
 
 
+def claim_groups(claims) -> tuple[ClaimGroup, ...]:
+    """The tested claims as the study's independent findings (analyses.claims.findings) with their parts; a finding
+    none of whose claims was tested is left out."""
+    verdicts = {c.id: c.verdict for c in claims}
+    return tuple(ClaimGroup(root, BY_ID[root].statement, verdicts.get(root, NOT_APPLICABLE),
+                            tuple((p, verdicts[p]) for p in parts if p in verdicts))
+                 for root, parts in findings().items() if root in verdicts or any(p in verdicts for p in parts))
+
+
+def _count(verdicts) -> dict:
+    counts = Counter(verdicts)
+    return {k: counts.get(k, 0) for k in VERDICTS}
+
+
 def run(ctx: RunContext) -> Summary:
     builders = (_unigram, _position, _svd, _zero_layer, _outliers)
-    findings = tuple(f for f in (build(ctx) for build in builders) if f is not None)[:5]
-    counts = Counter(c.verdict for c in ctx.earlier("claims") or ())
-    return Summary(findings, _alerts(ctx), {k: counts.get(k, 0) for k in ("holds", "fails", "not-applicable")})
+    headlines = tuple(f for f in (build(ctx) for build in builders) if f is not None)[:5]
+    claims = ctx.earlier("claims") or ()
+    groups = claim_groups(claims)
+    return Summary(headlines, _alerts(ctx), _count(c.verdict for c in claims), groups,
+                   _count(g.verdict for g in groups), family_wise(load_calibration()))
 
 
 def to_json(summary: Summary, ctx: RunContext) -> dict:
     return {"findings": [{"title": f.title, "text": f.text, "section": f.section, "verdict": f.verdict}
                          for f in summary.findings],
-            "alerts": [{"kind": a.kind, "text": a.text, "section": a.section} for a in summary.alerts]}
+            "alerts": [{"kind": a.kind, "text": a.text, "section": a.section} for a in summary.alerts],
+            "claim_findings": [{"id": g.id, "verdict": g.verdict,
+                                "parts": [{"id": p, "verdict": v} for p, v in g.parts]} for g in summary.groups],
+            "family_wise": summary.family_wise}
 
 
 def figures(summary: Summary, ctx: RunContext) -> list:

@@ -8,12 +8,14 @@ so an isolated miss or a flip at the last checkpoint neither delays nor erases i
 - heavy dims: the position analysis finds a separated cluster of position-heavy dims.
 - clump: the outlier analysis finds a clump holding at least `CLUMP_OVERLAP` of the final clump's tokens (the
   last clump found).
-A checkpoint that failed is unknown, not false; inside an emergence interval it is named as a gap.
+A checkpoint that failed is unknown, not false; inside an emergence interval it is named as a gap. The conditions
+read the analyses' findings, never the checklist's verdicts, so an "inconclusive" verdict is neither a hold nor a miss
+here; `claims_holding` counts "holds" only.
 """
 
 from __future__ import annotations
 
-from analyses.claims import BY_ID
+from analyses.claims import BY_ID, HOLDS
 from report.results_json import at_path
 from report.sweep.emergence import RULE, change_point, spread
 
@@ -54,7 +56,7 @@ def metrics(results: dict | None, reference_clump: set[int]) -> dict:
         "cos_svd0_mean": at_path(results, "analyses.svd.cos_svd0_mean"),
         "leading_space_auroc": at_path(results, "analyses.svd.leading_space_auroc"),
         "norm_frequency_spearman": norm_frequency_spearman(results),
-        "claims_holding": sum(c.get("verdict") == "holds" for c in results.get("claims", [])),
+        "claims_holding": sum(c.get("verdict") == HOLDS for c in results.get("claims", [])),  # not inconclusive
     }
 
 

@@ -8,7 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from analyses.claims import BY_ID, BY_NAME, REGISTRY, claim, guard, in_section, named, spec
+from analyses.claims import (
+    BY_ID,
+    BY_NAME,
+    REGISTRY,
+    SHARED,
+    claim,
+    findings,
+    guard,
+    in_finding_order,
+    in_section,
+    named,
+    spec,
+)
 from report.render import TEMPLATES, environment
 from report.sections import all_sections
 from report.sections.summary import _verdict
@@ -98,3 +110,19 @@ def test_no_template_or_section_refers_to_a_claim_by_bare_number():
     for path in [*root.glob("**/*.j2"), *Path(root.parent, "report", "sections").glob("*.py")]:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"claim_rows\(claims, \[|c\.id == \d|_verdict\(ctx, \d", text), path
+
+
+def test_every_claim_is_in_exactly_one_finding_whose_own_claim_is_independent():
+    groups = findings()
+    members = [n for root, parts in groups.items() for n in (root, *parts)]
+    assert sorted(members) == [c.id for c in REGISTRY]
+    assert all(not BY_ID[root].depends_on for root in groups)  # a finding does not hang on another finding
+    assert all(set(BY_ID[p].depends_on) <= set(BY_ID) and BY_ID[p].depends_on[0] == root
+               for root, parts in groups.items() for p in parts)
+    assert groups[4] == (5, 7, 8) and groups[9] == (10, 11, 12, 13, 18, 24) and groups[20] == (21, 22, 23)
+    assert set(SHARED) == {root for root, parts in groups.items() if parts}
+
+
+def test_finding_order_puts_parts_right_after_their_finding():
+    order = [c["id"] for c in in_finding_order([{"id": i} for i in (24, 6, 5, 4, 9, 99)])]
+    assert order == [4, 5, 6, 9, 24, 99]  # an unregistered number goes last

@@ -247,3 +247,15 @@ def test_comparison_pdf_reads(compared):
         assert heading in text
     html = (out / "comparison" / "report.html").read_text(encoding="utf-8")
     assert f'href="../{FOLDERS[1]}/report.html"' in html
+
+
+def test_claims_matrix_lists_parts_under_their_finding_and_counts_inconclusive_apart():
+    a = _results()
+    a["claims"] = [{"id": i, "statement": "s", "verdict": v, "value": 0.5}
+                   for i, v in ((6, "holds"), (8, "inconclusive"), (4, "holds"), (5, "fails"), (3, "not-applicable"))]
+    matrix = claims_matrix([_digest("a", a)])
+    assert [(row["id"], row["part_of"]) for row in matrix] == [(3, None), (4, None), (5, 4), (8, 4), (6, None)]
+    assert lookup(a, "derived.claims_holding") == "2 / 4 (1 inconclusive)"
+    assert lookup(a, "derived.findings_holding") == "2 / 2"  # claims 4 and 6; 5 and 8 are parts of 4's finding
+    a["claims"] = [c for c in a["claims"] if c["verdict"] != "inconclusive"]
+    assert lookup(a, "derived.claims_holding") == "2 / 3"  # as before inconclusive verdicts existed

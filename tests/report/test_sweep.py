@@ -13,6 +13,7 @@ from html import escape as html_escape
 
 import pytest
 
+from analyses.claims import VERDICTS
 from report.cli import main
 from tests.planted import Spec
 from tests.planted_series import Growth, plant_series
@@ -95,7 +96,7 @@ def test_checkpoint_rows_and_files(series, local):
         assert "lacks" in results["experiments"]["skipped"]  # with --corpus tried (the planted folders have no blocks)
     claims = document["runs"]["run"]["claims"]
     assert claims and all(len(c["verdicts"]) == len(series.growth.steps) for c in claims)
-    assert all(v in {"holds", "fails", "not-applicable"} for c in claims for v in c["verdicts"])
+    assert all(v in VERDICTS for c in claims for v in c["verdicts"])
     for name in ("sweep.html", "sweep.pdf"):
         assert (folder / name).stat().st_size > 0
     svgs = {p.stem for p in (folder / "figures").glob("*.svg")}

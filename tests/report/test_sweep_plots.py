@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 
 from report.plots import sweep as plots
@@ -65,3 +66,16 @@ def test_a_flat_series_gets_its_metrics_natural_range(title, metric, value, low,
     ax = panel(plots.trajectories({"run": block((0, 10, 100), **{metric: [value] * 3})}), title)
     bottom, top = ax.get_ylim()
     assert bottom <= low and top >= high and top - bottom < 1.2 * (high - low)
+
+
+def test_claims_matrix_gives_inconclusive_its_own_colour_and_a_legend_entry():
+    verdicts = ["holds", "fails", "inconclusive", "not-applicable", None]
+    fig = plots.claims_matrix("run", {"steps": [0, 10, 100, 1000, 10000],
+                                      "claims": [{"id": 9, "verdicts": verdicts}]})
+    (image,) = fig.axes[0].images
+    rgba = image.to_rgba(image.get_array())[0]
+    assert len({tuple(np.round(c, 3)) for c in rgba}) == len(verdicts)  # five distinct colours in one row
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["holds", "does not hold", "inconclusive",
+                                                          "not applicable", "no result"]
+    fig.savefig(io.BytesIO(), format="png")  # lays out with the legend outside the axes
