@@ -40,7 +40,7 @@ def to_json(r: CorrelationsResult, ctx: RunContext) -> dict:
                                   "ci95": list(p.ci95), "n": p.n, "spearman_without_control": p.raw_spearman}
                                  for p in r.partials],
         "partial_correlations_method": "Spearman partial correlation (first-order formula on ranks); "
-                                       "ci95 from Fisher's z with standard error 1/sqrt(n - 4)",
+                                       "ci95 from Fisher's z with standard error sqrt(1.06 / (n - 4))",
     }
 
 
