@@ -422,15 +422,16 @@ def describe_beyond_norm(link: BeyondNorm) -> str:
     """One sentence: whether the dim's link to its target is more than the row's length, with the numbers (for
     "norm", by the dim's share of its row alone)."""
     state = _route(link)
-    verb = {SHOWN: "is more than", ABSENT: "is not more than", UNDECIDED: "may or may not be more than"}[state]
     if link.target == "norm":
-        numbers = (f"ρ(dim, |rest of row|) = {link.raw:.2f} {_interval(link.raw_ci95)}; the dim as a share of its "
-                   f"row, ρ(x/|rest|, |rest|) = {link.statistic:.2f} {_interval(link.ci95)}")
-        subject = f"Dim {link.dim} being higher for short rows"
+        verb = {SHOWN: "is", ABSENT: "is not", UNDECIDED: "may or may not be"}[state]
+        text = (f"Dim {link.dim} as a share of its row {verb} higher for short rows than a coordinate that merely "
+                f"scales with its row: ρ(x/|rest of row|, |rest of row|) = {link.statistic:.2f} "
+                f"{_interval(link.ci95)}, while its raw ρ(x, |rest of row|) = {link.raw:.2f} "
+                f"{_interval(link.raw_ci95)}, n = {link.n:,}")
     else:
-        numbers = f"partial ρ given the norm = {link.statistic:.2f} {_interval(link.ci95)}"
-        subject = f"Dim {link.dim}'s link to {WHAT[link.target]}"
-    text = f"{subject} {verb} the row's length: {numbers}, n = {link.n:,}"
+        verb = {SHOWN: "is more than", ABSENT: "is not more than", UNDECIDED: "may or may not be more than"}[state]
+        text = (f"Dim {link.dim}'s link to {WHAT[link.target]} {verb} the row's length: partial ρ given the norm "
+                f"(of the rest of the row) = {link.statistic:.2f} {_interval(link.ci95)}, n = {link.n:,}")
     if np.isfinite(link.matched_percentile):
         text += (f"; beyond {link.matched_percentile:.0%} of the {len(link.matched_dims)} dims closest in "
                  f"|mean|/std (their median {link.matched_median:.2f})")
