@@ -14,7 +14,11 @@ MAX_P (analyses.stats.recurrence_p). Every dim
 that qualifies is reported (`qualifying`); claims about "the" unigram dim read the first.
 Claim 13 (needs a standing-out dim and position embeddings): the dim is not position-heavy and its
 position std is at or below the median dim's; its |token mean| is at or above the OFF_CENTRE_PCT
-percentile of the non-heavy dims; its token std is at or above the HIGH_STD_PCT percentile of them.
+percentile of the non-heavy dims; its token std is at or above the HIGH_STD_PCT percentile of them. That profile
+fits any off-centre wide dim, so the claim also needs the dim to be a unigram dim: its link to log frequency
+beyond the length of the rest of its row (claim 12's statistic and matched contrast, analyses.correlations). The
+profile with that link shown: holds; without the profile, or with the link absent: does not hold; the profile
+with the link undecided or no frequency source: inconclusive.
 """
 
 from __future__ import annotations
@@ -26,6 +30,16 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
+from analyses.correlations import (
+    SHOWN,
+    UNDECIDED,
+    BeyondNorm,
+    MatchedContrast,
+    describe_beyond_norm,
+    link_states,
+    overall,
+    unigram_link,
+)
 from analyses.stats import column_moments, recurrence_p, robust_z, spearman
 from analyses.vectors import row_norms
 
@@ -67,6 +81,9 @@ class UnigramResult:
         abs_mean_pct, std_pct: share of non-heavy dims with a lower |token mean| / token std.
         frequency_spearman: Spearman ρ of the dim with log frequency over tokens with a known frequency.
         frequency_n: number of such tokens.
+        frequency_beyond_norm: the dim's partial Spearman ρ with log frequency given the length of the rest of its
+            row, with its matched contrast (analyses.correlations.BeyondNorm); None without MIN_FREQUENCY_TOKENS
+            tokens of known frequency.
         buckers_above, buckers_below: (token id, residual) of the tokens whose rank on the dim is most
             above / below what their frequency rank predicts (residual in rank fractions, −1..1).
         claims: verdicts on claims 9 and 13.
@@ -93,6 +110,7 @@ class UnigramResult:
     std_pct: float
     frequency_spearman: float
     frequency_n: int
+    frequency_beyond_norm: BeyondNorm | None
     buckers_above: tuple[tuple[int, float], ...]
     buckers_below: tuple[tuple[int, float], ...]
     claims: tuple[Claim, ...]
@@ -111,11 +129,11 @@ class UnigramResult:
 
 def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_embeddings: np.ndarray,
                     position_std: np.ndarray | None, heavy_dims: Sequence[int],
-                    log_frequency: np.ndarray) -> UnigramResult:
+                    log_frequency: np.ndarray, seed: int = 0) -> UnigramResult:
     """Find the unigram dim from the pre-MLP norms' gains [L, d] and describe it on the token embeddings [tokens, d].
 
     `log_frequency` [tokens] may hold NaN for tokens of unknown frequency; they are left out of its
-    statistics.
+    statistics. `seed` draws the tokens of the matched-dim contrast.
     """
     tokens = np.asarray(token_embeddings)
     d = tokens.shape[1]
@@ -143,13 +161,15 @@ def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_emb
     rho, above, below = float("nan"), (), ()
     if known.sum() >= MIN_FREQUENCY_TOKENS and np.ptp(values[known]) > 0 and np.ptp(log_frequency[known]) > 0:
         rho, above, below = _buckers(values, log_frequency, known)
+    link = unigram_link(values, row_norms(tokens), dim, "log_frequency", log_frequency, MatchedContrast(tokens, seed)) \
+        if known.sum() >= MIN_FREQUENCY_TOKENS else None
 
     needed = max(MIN_LAYERS, int(np.ceil(len(layers) / 2)))
     order = np.lexsort((-mean_z, -counts))
     qualifying = tuple(int(i) for i in order if counts[i] >= needed)
     chance_p = recurrence_p(z >= STANDOUT_Z, dim) if len(layers) else 1.0
     claims = (_claim9(dim, standout, counts[dim], len(layers), qualifying, chance_p),
-              _claim13(dim, standout, bool(heavy[dim]), has_positions, position_pct, abs_mean_pct, std_pct))
+              _claim13(dim, standout, bool(heavy[dim]), has_positions, position_pct, abs_mean_pct, std_pct, link))
     return UnigramResult(
         dim=dim, standout=standout, layers=np.asarray(layers, dtype=int), abs_gains=gains, z=z, standout_counts=counts,
         qualifying=qualifying, chance_p=chance_p,
@@ -159,7 +179,8 @@ def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_emb
         norms=row_norms(tokens), token_mean=float(token_mean[dim]),
         token_std=float(token_std[dim]),
         position_std=float(pos_std[dim]), position_pct=position_pct, abs_mean_pct=abs_mean_pct, std_pct=std_pct,
-        frequency_spearman=rho, frequency_n=int(known.sum()), buckers_above=above, buckers_below=below,
+        frequency_spearman=rho, frequency_n=int(known.sum()), frequency_beyond_norm=link,
+        buckers_above=above, buckers_below=below,
         claims=claims,
     )
 
@@ -202,18 +223,28 @@ def _claim9(dim: int, standout: bool, count: int, n_layers: int, qualifying: tup
 
 
 def _claim13(dim: int, standout: bool, is_heavy: bool, has_positions: bool, position_pct: float,
-             abs_mean_pct: float, std_pct: float) -> Claim:
+             abs_mean_pct: float, std_pct: float, link: BeyondNorm | None) -> Claim:
     chance = MAX_POSITION_PCT * (1 - OFF_CENTRE_PCT) * (1 - HIGH_STD_PCT)
     rule = (f"effect: the dim's percentiles among the non-heavy dims; null: a non-heavy dim drawn at random "
-            f"(meets all three with probability {chance:.2%} when the three are independent); holds if the dim "
-            f"is not position-heavy with position std at or below the median dim "
+            f"(meets all three with probability {chance:.2%} when the three are independent); the profile is met if "
+            f"the dim is not position-heavy with position std at or below the median dim "
             f"(percentile ≤ {MAX_POSITION_PCT:.0%}), |token mean| at or above the {OFF_CENTRE_PCT:.0%} percentile "
-            f"and token std at or above the {HIGH_STD_PCT:.0%} percentile of the non-heavy dims")
+            f"and token std at or above the {HIGH_STD_PCT:.0%} percentile of the non-heavy dims. Any off-centre wide "
+            "dim meets it, so the dim must also be a unigram dim: claim 12's partial ρ(dim, log frequency | |rest of "
+            "row|) shown with its matched contrast. Holds with both; does not hold without the profile or with that "
+            "link absent; inconclusive with the link undecided or no frequency source")
     if not standout or not has_positions:
         why = "no unigram dim stands out" if not standout else "the model has no position embeddings"
         return claim("unigram_dim_profile", None, None, rule, why)
     quiet = not is_heavy and position_pct <= MAX_POSITION_PCT
-    holds = quiet and abs_mean_pct >= OFF_CENTRE_PCT and std_pct >= HIGH_STD_PCT
-    return claim("unigram_dim_profile", abs_mean_pct, holds, rule,
-                 f"dim {dim}: position std percentile {position_pct:.0%}{' (heavy)' if is_heavy else ''}, "
-                 f"|token mean| percentile {abs_mean_pct:.0%}, token std percentile {std_pct:.0%}")
+    profile = quiet and abs_mean_pct >= OFF_CENTRE_PCT and std_pct >= HIGH_STD_PCT
+    detail = (f"dim {dim}: position std percentile {position_pct:.0%}{' (heavy)' if is_heavy else ''}, "
+              f"|token mean| percentile {abs_mean_pct:.0%}, token std percentile {std_pct:.0%}")
+    if link is None or not np.isfinite(link.statistic):
+        state = UNDECIDED
+        detail += "; no frequency source, so whether it is a unigram dim beyond the row's length is not known"
+    else:
+        state = overall(link_states(link))
+        detail += "; " + describe_beyond_norm(link)
+    return claim("unigram_dim_profile", abs_mean_pct, profile and state == SHOWN, rule, detail,
+                 inconclusive=profile and state == UNDECIDED)

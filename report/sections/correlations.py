@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from analyses.correlations import LABELS, VARIABLES, CorrelationsResult, analyse_correlations
+from analyses.correlations import LABELS, VARIABLES, CorrelationsResult, analyse_correlations, describe_beyond_norm
 from analyses.svd import SvdResult
 from analyses.unigram import UnigramResult
 from report.context import RunContext
 from report.plots import correlations as plots
 from report.section import FigureSpec, Section
+from report.sections.unigram import beyond_norm_json
 
 N_RESAMPLES = 1000
 
@@ -40,7 +41,8 @@ def to_json(r: CorrelationsResult, ctx: RunContext) -> dict:
                                   "ci95": list(p.ci95), "n": p.n, "spearman_without_control": p.raw_spearman}
                                  for p in r.partials],
         "partial_correlations_method": "Spearman partial correlation (first-order formula on ranks); "
-                                       "ci95 from Fisher's z with standard error 1/sqrt(n - 4)",
+                                       "ci95 from Fisher's z with standard error sqrt(1.06 / (n - 4))",
+        "unigram_dim_beyond_norm": {name: beyond_norm_json(link) for name, link in r.beyond_norm.items()},
     }
 
 
@@ -52,7 +54,10 @@ def figures(r: CorrelationsResult, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: CorrelationsResult, ctx: RunContext) -> dict:
-    return {"r": r, "labels": LABELS, "variables": VARIABLES, "frequency_kind": ctx.frequency.kind}
+    beyond = {name: describe_beyond_norm(link) for name, link in r.beyond_norm.items()
+              if np.isfinite(link.statistic) and (name != "log_frequency" or r.frequency_usable)}
+    return {"r": r, "labels": LABELS, "variables": VARIABLES, "frequency_kind": ctx.frequency.kind,
+            "beyond_norm": beyond}
 
 
 SECTION = Section("correlations", "How the frequency candidates correlate", run, to_json, figures, context,

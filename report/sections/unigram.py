@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from analyses.correlations import BeyondNorm, describe_beyond_norm
 from analyses.position import PositionResult
 from analyses.unigram import RULE, STANDOUT_Z, UnigramResult, analyse_unigram
 from report.context import RunContext
@@ -25,7 +26,7 @@ def run(ctx: RunContext) -> UnigramResult:
     return analyse_unigram([ln.layer for ln in norms],
                            np.array([ln.weight for ln in norms]).reshape(len(norms), w.d_model),
                            ctx.embeddings, position.position_std if position.has_positions else None,
-                           position.heavy_dims, ctx.log_frequency)
+                           position.heavy_dims, ctx.log_frequency, seed=ctx.options.seed)
 
 
 def _buckers(r: UnigramResult, ctx: RunContext, rows) -> list[dict]:
@@ -56,13 +57,27 @@ def to_json(r: UnigramResult, ctx: RunContext) -> dict:
             "position_std_percentile": r.position_pct, "abs_token_mean_percentile_non_heavy": r.abs_mean_pct,
             "token_std_percentile_non_heavy": r.std_pct,
         },
-        "frequency": {"kind": ctx.frequency.kind, "spearman": r.frequency_spearman, "n": r.frequency_n},
+        "frequency": {"kind": ctx.frequency.kind, "spearman": r.frequency_spearman, "n": r.frequency_n,
+                      "beyond_norm": beyond_norm_json(r.frequency_beyond_norm)},
         "buckers": {
             "rule": "residuals of rank(dim value) on rank(log frequency), rank fractions fitted with slope Spearman ρ",
             "above_trend": _buckers(r, ctx, r.buckers_above),
             "below_trend": _buckers(r, ctx, r.buckers_below),
         },
     }
+
+
+def beyond_norm_json(link: BeyondNorm | None) -> dict | None:
+    """A BeyondNorm as results.json holds it, with the sentence the report shows."""
+    if link is None:
+        return None
+    return {"target": link.target, "spearman": link.statistic, "ci95": list(link.ci95),
+            "spearman_without_control": link.raw, "n": link.n, "matched_dims": list(link.matched_dims),
+            "matched_median": link.matched_median, "matched_percentile": link.matched_percentile,
+            "meaning": describe_beyond_norm(link),
+            "method": "partial Spearman given the length of the rest of the row (for target norm: Spearman of the "
+                      "dim's share of its row with that length); Fisher-z 95% interval; matched dims: nearest in "
+                      "|token mean| / token std, statistic turned to the dim's mean sign, on sampled tokens"}
 
 
 def figures(r: UnigramResult, ctx: RunContext) -> list[FigureSpec]:

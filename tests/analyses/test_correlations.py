@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analyses.correlations import VARIABLES, analyse_correlations, describe
+from analyses.correlations import (
+    ABSENT,
+    SHOWN,
+    UNDECIDED,
+    VARIABLES,
+    analyse_correlations,
+    describe,
+    effect_state,
+    fisher_ci,
+)
 from report.pipeline import results_document
 from report.sections import correlations as section
 
@@ -121,3 +130,96 @@ def test_every_qualifying_candidate_is_tested_against_all_dims():
     assert _claim(r, 12).verdict == "holds" and "qualifying dim 9" in detail and "qualifying dim 13" in detail
     assert r.dim_percentile["log_frequency"] > 0.95
     assert "qualifying dim 5" not in detail
+
+
+# --- the row-length confound (issue #22) --------------------------------------------------------------------------
+
+
+def _model(kind: str, seed: int, size: float = 1.0, mean_sign: float = 1.0, tie: bool = True,
+           n: int = 6000, d: int = 128):
+    """Token rows whose lengths shrink with frequency (`tie`) and a dim `dim` that is, by `kind`:
+    "scaled" an off-centre wide dim that scales with its row and carries no frequency information of its own;
+    "unscaled" an off-centre wide dim independent of everything; "several" one of several scaled off-centre wide
+    dims; "planted" a dim tracking log frequency beyond the row's length (Spearman ≈ 0.6·size with it)."""
+    rng = np.random.default_rng(seed)
+    log_f = -np.log1p(np.arange(n)) + rng.normal(0, 1, n)  # Zipf over merge order, with scatter
+    z = (log_f - log_f.mean()) / log_f.std()
+    sigma = 0.1
+    scale = np.exp(-0.12 * (0.6 * z + 0.8 * rng.normal(size=n) if tie else rng.normal(size=n)))
+    rows = scale[:, None] * (0.4 * sigma + sigma * rng.normal(size=(n, d)))
+    dim, own = 7, rng.normal(size=n)
+    if kind == "scaled":
+        rows[:, dim] = scale * (mean_sign * 2 * sigma + 1.5 * sigma * own)
+    elif kind == "unscaled":
+        rows[:, dim] = mean_sign * 2 * sigma + 1.5 * sigma * own
+    elif kind == "several":
+        for k in range(0, d, 12):
+            offset = rng.choice([-1, 1]) * 2 * sigma * rng.uniform(0.7, 1.3)
+            rows[:, k] = scale * (offset + 1.5 * sigma * rng.normal(size=n))
+        dim = 12
+    elif kind == "planted":
+        r = 0.6 * size
+        rows[:, dim] = mean_sign * 2 * sigma + 1.5 * sigma * (r * z + np.sqrt(1 - r * r) * own)
+    return rows.astype(np.float32), log_f, dim
+
+
+def _verdicts(kind: str, seed: int, **kwargs) -> dict[int, str]:
+    rows, log_f, dim = _model(kind, seed, **kwargs)
+    norms = np.linalg.norm(rows.astype(np.float64), axis=1)
+    data = {"unigram_dim": rows[:, dim].astype(np.float64), "norm": norms, "svd0": norms,
+            "log_frequency": log_f, "token_index": np.arange(len(rows)) * 1.0}
+    r = analyse_correlations(data, dim, True, True, seed=seed, n_resamples=50, token_embeddings=rows)
+    return {c.id: c.verdict for c in r.claims}
+
+
+@pytest.mark.parametrize("kind, kwargs", [
+    ("scaled", {"mean_sign": 1}), ("scaled", {"mean_sign": -1}), ("scaled", {"mean_sign": -1, "tie": False}),
+    ("unscaled", {"mean_sign": 1}), ("unscaled", {"mean_sign": -1}), ("several", {})])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_an_offcentre_dim_without_frequency_information_of_its_own_does_not_hold(kind, kwargs, seed):
+    verdicts = _verdicts(kind, seed, **kwargs)
+    assert all(verdicts[i] != "holds" for i in (10, 11, 12)), verdicts
+
+
+@pytest.mark.parametrize("mean_sign", [1, -1])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_dim_that_tracks_frequency_beyond_the_length_holds_at_the_study_size_and_never_fails_at_half(
+        mean_sign, seed):
+    assert all(v == "holds" for i, v in _verdicts("planted", seed, mean_sign=mean_sign).items() if i != 14)
+    half = _verdicts("planted", seed, size=0.5, mean_sign=mean_sign)
+    assert all(half[i] in ("holds", "inconclusive") for i in (10, 11, 12)), half
+
+
+def test_the_confound_is_what_the_raw_coordinate_shows():
+    """The scaled off-centre dim with a negative mean: its raw coordinate is higher for short rows (the old rule's
+    evidence), but as a share of its row it is not, and it knows nothing of frequency beyond the length."""
+    rows, log_f, dim = _model("scaled", 0, mean_sign=-1)
+    norms = np.linalg.norm(rows.astype(np.float64), axis=1)
+    data = {"unigram_dim": rows[:, dim].astype(np.float64), "norm": norms, "svd0": norms,
+            "log_frequency": log_f, "token_index": np.arange(len(rows)) * 1.0}
+    r = analyse_correlations(data, dim, True, True, seed=0, n_resamples=50, token_embeddings=rows)
+    link, frequency = r.beyond_norm["norm"], r.beyond_norm["log_frequency"]
+    assert link.raw < -0.1 and link.raw_ci95[1] < 0
+    assert abs(link.statistic) < 0.1 and abs(frequency.statistic) < 0.1
+    assert "is not more than the row's length" in _claim(r, 12).detail
+    assert len(link.matched_dims) == 32 and dim not in link.matched_dims
+
+
+def test_an_undecided_link_is_inconclusive_not_a_failure():
+    """A partial ρ whose interval straddles MIN_RHO: the claim is inconclusive."""
+    assert effect_state(0.1, fisher_ci(0.1, 300, 1), +1) == UNDECIDED
+    assert effect_state(0.3, fisher_ci(0.3, 3000, 1), +1) == SHOWN
+    assert effect_state(0.02, fisher_ci(0.02, 3000, 1), +1) == ABSENT
+    rng = np.random.default_rng(3)
+    n = 400
+    freq = rng.normal(size=n)
+    rest = rng.normal(size=(n, 20)) + 3
+    values = 1 + 0.11 * freq + rng.normal(size=n)  # a weak link: partial ρ near 0.1, n small
+    rows = np.column_stack([values, rest])
+    norms = np.linalg.norm(rows, axis=1)
+    data = {"unigram_dim": values, "norm": norms, "svd0": norms, "log_frequency": freq,
+            "token_index": np.arange(n) * 1.0}
+    r = analyse_correlations(data, 0, True, True, seed=0, n_resamples=50, token_embeddings=rows)
+    lo, hi = r.beyond_norm["log_frequency"].ci95
+    assert lo < 0.1 < hi
+    assert _claim(r, 12).verdict == "inconclusive"

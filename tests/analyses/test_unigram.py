@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from analyses.correlations import link_states, overall
 from analyses.stats import robust_z
 from analyses.unigram import STANDOUT_Z, analyse_unigram
 from report.sections import unigram as section
@@ -58,9 +59,11 @@ def test_planted_claim13_follows_its_rule(planted_ctx):
     """The fixture plants no variance or position property for the dim; the verdict must follow the numbers."""
     r = planted_ctx.results["unigram"]
     position = planted_ctx.results["position"]
-    expected = (r.dim not in position.heavy_dims and r.position_pct <= 0.5 and r.abs_mean_pct >= 0.9
-                and r.std_pct >= 0.75)
-    assert _claim(r, "unigram_dim_profile").verdict == ("holds" if expected else "fails")
+    profile = (r.dim not in position.heavy_dims and r.position_pct <= 0.5 and r.abs_mean_pct >= 0.9
+               and r.std_pct >= 0.75)
+    link = overall(link_states(r.frequency_beyond_norm))
+    expected = "fails" if not profile or link == "absent" else "holds" if link == "shown" else "inconclusive"
+    assert _claim(r, "unigram_dim_profile").verdict == expected
     assert r.abs_mean_pct >= 0.9  # planted: the dim is off-centre
 
 
@@ -101,19 +104,48 @@ def test_no_ln2_layers_still_names_a_dim():
     assert r.buckers_above == () and np.isnan(r.frequency_spearman)
 
 
-def test_claim13_holds_for_a_quiet_offcentre_wide_dim():
-    rng = np.random.default_rng(0)
+def _quiet_offcentre_wide_dim(kind: str, seed: int = 0, size: float = 1.0):
+    """Rows whose lengths shrink with frequency and a quiet, off-centre, wide dim 5 standing out in every pre-MLP
+    norm, which "scales" with its row (no frequency information of its own), or "tracks" log frequency beyond the
+    row's length (Spearman ≈ 0.6·size)."""
+    rng = np.random.default_rng(seed)
     d, n = 30, 3000
-    tokens = rng.normal(0, 0.1, (n, d))
-    tokens[:, 5] = 0.4 + rng.normal(0, 0.3, n)  # off-centre and wide
+    log_f = -np.log1p(np.arange(n)) + rng.normal(0, 1, n)
+    z = (log_f - log_f.mean()) / log_f.std()
+    scale = np.exp(-0.12 * (0.6 * z + 0.8 * rng.normal(size=n)))
+    tokens = scale[:, None] * rng.normal(0, 0.1, (n, d))
+    own = rng.normal(size=n)
+    r = 0.6 * size
+    tokens[:, 5] = scale * (0.4 + 0.3 * own) if kind == "scales" else 0.4 + 0.3 * (r * z + np.sqrt(1 - r * r) * own)
     position_std = np.full(d, 0.01) * np.exp(rng.normal(0, 0.1, d))
     position_std[[0, 1, 2]] = 1.0
     position_std[5] = 0.005  # quiet
     gains = np.ones((4, d)) + rng.normal(0, 0.01, (4, d))
     gains[:, 5] = 3.0
-    r = analyse_unigram(range(4), gains, tokens, position_std, [0, 1, 2], np.full(n, np.nan))
-    assert r.dim == 5 and _claim(r, "unigram_dim_profile").verdict == "holds"
+    return range(4), gains, tokens, position_std, [0, 1, 2], log_f
+
+
+def test_claim13_profile_without_frequency_is_inconclusive():
+    layers, gains, tokens, position_std, heavy, _ = _quiet_offcentre_wide_dim("tracks")
+    r = analyse_unigram(layers, gains, tokens, position_std, heavy, np.full(len(tokens), np.nan))
+    assert r.dim == 5 and r.frequency_beyond_norm is None
+    assert _claim(r, "unigram_dim_profile").verdict == "inconclusive"
     assert r.contrast_dim == 4
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim13_needs_a_unigram_dim_not_just_an_offcentre_wide_one(seed):
+    r = analyse_unigram(*_quiet_offcentre_wide_dim("scales", seed))
+    assert r.dim == 5 and r.abs_mean_pct >= 0.9 and r.std_pct >= 0.75  # the profile is there
+    assert _claim(r, "unigram_dim_profile").verdict == "fails"
+    assert "is not more than the row's length" in _claim(r, "unigram_dim_profile").detail
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim13_holds_for_a_quiet_offcentre_wide_unigram_dim(seed):
+    assert _claim(analyse_unigram(*_quiet_offcentre_wide_dim("tracks", seed)), "unigram_dim_profile").verdict == "holds"
+    half = analyse_unigram(*_quiet_offcentre_wide_dim("tracks", seed, size=0.5))
+    assert _claim(half, "unigram_dim_profile").verdict in ("holds", "inconclusive")
 
 
 def test_section_json_shape(planted_ctx):
