@@ -452,8 +452,8 @@ CLAIM24_RULE = (
     f"its members' mean frequency percentile lower than in {1 - RARE_P:.0%} of {RARITY_DRAWS} seeded random sets "
     f"of as many tokens. Fails when no candidate group is "
     f"tighter in angle than the median token's {K}th neighbour by cosine, when the group sits above the lowest "
-    f"{LOW_PERCENTILE:.0%} by norm or unigram value, or when its median frequency percentile is "
-    f"≥ {TYPICAL_PERCENTILE:.0%}; inconclusive in between. Null: the same norms with random directions, whose short "
+    f"{LOW_PERCENTILE:.0%} by norm or unigram value, or when {TYPICAL_PERCENTILE:.0%} or more of the tokens are "
+    f"rarer than its median member; inconclusive in between. Null: the same norms with random directions, whose short "
     f"vectors are close in distance but not in angle. value = the largest of the median percentiles tested; "
     f"decided only when the crowding search checked every candidate")
 
