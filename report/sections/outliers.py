@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from analyses.outliers import MIN_CLUMP, N_NEIGHBOURS, RULE, K, OutliersResult, analyse_outliers
 from analyses.stats import percentile_ranks
 from analyses.under_trained import score_under_trained
@@ -25,11 +27,22 @@ def unigram_dim(ctx: RunContext) -> int | None:
     return int(unigram.dim)
 
 
+def clump_frequency(ctx: RunContext) -> np.ndarray | None:
+    """Log frequencies for claim 24's rarity test, or None without a real source. In a corpus, a token never
+    seen (NaN) is the rarest of all (-inf); the proxy's NaN means unknown and stays NaN (left out)."""
+    if ctx.frequency.kind == "token-index":
+        return None
+    log_frequency = ctx.log_frequency
+    return np.where(np.isnan(log_frequency), -np.inf, log_frequency) if ctx.frequency.kind == "corpus" \
+        else log_frequency
+
+
 def run(ctx: RunContext) -> OutliersResult:
     search = ctx.started.get("zero_layer")  # the pair pass there also found every crowded pair
     found = search.result() if search is not None else None
     result = analyse_outliers(ctx.embeddings, unigram_dim(ctx), ctx.earlier("zero_layer").targets, ctx.options.seed,
-                              ctx.options.device, found=(found.crowding, found.pairs) if found is not None else None)
+                              ctx.options.device, found=(found.crowding, found.pairs) if found is not None else None,
+                              log_frequency=clump_frequency(ctx))
     w = ctx.weights
     head = w.unembedding if w.unembedding is not None else w.token_embeddings
     scored = score_under_trained(head[: len(result.norms)], result.norms, result.centroid_distance,
@@ -57,11 +70,26 @@ def to_json(r: OutliersResult, ctx: RunContext) -> dict:
                      "median_kth_neighbour_distance": r.median_crowding, "threshold": r.threshold,
                      "pairs_within_threshold": r.near_pairs, "exhaustive": r.exhaustive,
                      "crowded_token_ids": list(r.crowded)},
+        "angular": {"median_kth_neighbour_cosine_distance": r.angular.median, "threshold": r.angular.threshold,
+                    "candidates": [{"size": len(c), "angular_spread": s, "clump": s <= r.angular.threshold,
+                                    "token_ids": list(c)} for c, s in zip(r.candidates, r.candidate_spread)]},
+        "claim24_evidence": _evidence_json(r),
         "unigram_dim": r.unigram_dim,
         "longest": listed(r.longest),
         "shortest": listed(r.shortest),
         "neighbours": {str(i): _neighbours_json(r, ctx, i) for i in sorted(r.neighbours)},
     }
+
+
+def _evidence_json(r: OutliersResult) -> dict | None:
+    e = r.evidence
+    if e is None:
+        return None
+    rarity = None if e.rarity is None else dataclasses.asdict(e.rarity)
+    return {"size": e.size, "angular_spread": e.angular_spread, "angular_ratio": e.angular_ratio, "clump": e.tight,
+            "percentiles": {"norm": e.percentiles[0], "unigram_dim_value": e.percentiles[1],
+                            "centroid_distance": e.percentiles[2]},
+            "frequency": rarity}
 
 
 def figures(r: OutliersResult, ctx: RunContext) -> list[FigureSpec]:
@@ -92,6 +120,9 @@ def context(r: OutliersResult, ctx: RunContext) -> dict:
               for c, p in zip(r.clumps, r.clump_percentiles)]
     return {
         "r": r, "rule": RULE, "k": K, "min_clump": MIN_CLUMP, "n_neighbours": N_NEIGHBOURS,
+        "loose": [{"size": len(c), "spread": s, "ratio": s / r.angular.median if r.angular.median > 0 else None}
+                  for c, s in zip(r.candidates, r.candidate_spread) if not s <= r.angular.threshold],
+        "frequency_kind": ctx.frequency.kind,
         "shown_neighbours": SHOWN_NEIGHBOURS, "shown_members": SHOWN_MEMBERS, "clumps": clumps,
         "longest": [_row(r, ctx, i, pct_norm, pct_centroid) for i in r.longest],
         "shortest": [_row(r, ctx, i, pct_norm, pct_centroid) for i in r.shortest],

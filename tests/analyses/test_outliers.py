@@ -1,11 +1,23 @@
-"""Crowded clumps are found by density wherever they sit; noise has none; neighbours match brute force."""
+"""Crowded clumps are found by density wherever they sit; noise has none; neighbours match brute force; claim 24
+needs a clump tight in angle and (with frequencies) of rare tokens."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from analyses.outliers import MIN_CLUMP, N_EXTREMES, N_NEIGHBOURS, K, _claim24, analyse_outliers
+from analyses.outliers import (
+    MIN_CLUMP,
+    N_EXTREMES,
+    N_NEIGHBOURS,
+    ClumpEvidence,
+    K,
+    Rarity,
+    _angular_spread,
+    _claim24,
+    analyse_outliers,
+    rarity,
+)
 
 
 def brute_force_crowded(w: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -78,22 +90,38 @@ def test_far_clump_fails_claim_24_and_unigram_part_is_used():
         assert r.claims[0].verdict == "not-applicable" and "stopped before checking" in r.claims[0].detail
 
 
+def evidence(percentiles=(0.05, 0.05, 0.1), tight=True, ratio=0.01, rare=None) -> ClumpEvidence:
+    return ClumpEvidence(8, ratio * 0.5, ratio, tight, percentiles, rare)
+
+
 def test_claim_24_is_not_applicable_on_a_partial_search():
     """A clump that would make the claim hold still gives no verdict when the search was not exhaustive."""
-    clumps, pct = ((1, 2, 3, 4, 5, 6, 7, 8),), ((0.05, 0.05, 0.1),)
-    assert _claim24(clumps, pct, 3, complete=True).verdict == "holds"
-    partial = _claim24(clumps, pct, 3, complete=False)
+    assert _claim24(evidence(), 3, complete=True).verdict == "holds"
+    partial = _claim24(evidence(), 3, complete=False)
     assert partial.verdict == "not-applicable" and partial.value is None
-    assert _claim24((), (), 3, complete=False).verdict == "not-applicable"  # "no clump" needs a full search too
+    assert _claim24(None, 3, complete=False).verdict == "not-applicable"  # "no clump" needs a full search too
+    assert _claim24(None, 3, complete=True).verdict == "fails"
 
 
 def test_without_unigram_dim_only_norm_is_tested():
     w, _ = noise_with_clump("near")
     r = analyse_outliers(w, unigram_dim=None, seed=0)
-    if r.exhaustive:
-        assert r.claims[0].verdict == "holds" and "only the norm part" in r.claims[0].detail
-    claim = _claim24(((1, 2, 3, 4, 5, 6, 7, 8),), ((0.05, float("nan"), 0.1),), None, complete=True)
+    assert r.claims[0].verdict == "holds" and "only the norm part" in r.claims[0].detail
+    claim = _claim24(evidence((0.05, float("nan"), 0.1)), None, complete=True)
     assert claim.verdict == "holds" and "only the norm part" in claim.detail
+
+
+def test_claim_24_parts_combine_three_ways():
+    """Any part that fails makes the claim fail; all parts holding make it hold; anything else is inconclusive."""
+    rare, common, between = Rarity(8, 8, 0.05, 0.1, 0.001), Rarity(8, 8, 0.7, 0.7, 0.9), Rarity(8, 8, 0.3, 0.3, 0.2)
+    assert _claim24(evidence(rare=rare), 3).verdict == "holds"
+    assert _claim24(evidence(rare=common), 3).verdict == "fails"
+    assert _claim24(evidence(rare=between), 3).verdict == "inconclusive"
+    assert _claim24(evidence(rare=Rarity(8, 8, 0.2, 0.3, 0.2)), 3).verdict == "inconclusive"  # low, not shown rare
+    assert _claim24(evidence(tight=False, ratio=0.7), 3).verdict == "inconclusive"  # tighter than typical, not a clump
+    assert _claim24(evidence(tight=False, ratio=1.3), 3).verdict == "fails"
+    assert _claim24(evidence(tight=False, ratio=0.7, percentiles=(0.6, 0.05, 0.5)), 3).verdict == "fails"
+    assert _claim24(evidence(percentiles=(0.05, 0.4, 0.1)), 3).verdict == "fails"  # unigram value not low
 
 
 def test_small_groups_are_not_clumps():
@@ -177,3 +205,120 @@ def test_clump_of_identical_rows_is_found_and_counted():
     w64 = w.astype(np.float64)
     within = sum(int((np.linalg.norm(w64[a + 1:] - w64[a], axis=1) <= r.threshold).sum()) for a in range(len(w)))
     assert r.near_pairs == within >= 301 * 300 // 2
+
+
+def trained_like(n: int = 3000, d: int = 64, seed: int = 0):
+    """Tokens spread like trained ones (a shared mean, varied lengths), a Zipf-like log frequency falling with
+    the token index, and the generator for more."""
+    rng = np.random.default_rng(seed)
+    mean = rng.normal(0, 0.3, d)
+    w = mean + rng.normal(size=(n, d)) * rng.lognormal(0, 0.2, size=(n, 1))
+    log_frequency = -np.log1p(np.arange(n)) + rng.normal(0, 1, n)
+    return w, log_frequency, rng
+
+
+def short_frequent(seed: int = 0, share: float = 0.03, shrink: float = 0.1):
+    """Norms spread widely and no clump: the most frequent tokens are short (and lowest on dim 3) but point
+    every which way, as the shortest vectors of a trained model do."""
+    w, log_frequency, rng = trained_like(seed=seed)
+    w[:, 3] += 2.0  # shrunk tokens end up lowest on dim 3 too: the unigram part alone cannot tell
+    frequent = np.argsort(-log_frequency)[: int(share * len(w))]
+    w[frequent] *= shrink * rng.lognormal(0, 0.3, (len(frequent), 1))
+    return w.astype(np.float32), log_frequency, frequent
+
+
+def with_clump(noise: float = 0.02, rare: bool = True, size: int = 15, seed: int = 0):
+    """A clump of near-identical tokens at low norm and the lowest dim-3 value, drawn from the rarest 5% of
+    tokens (or, not `rare`, the most frequent 5%)."""
+    w, log_frequency, rng = trained_like(seed=seed)
+    order = np.argsort(log_frequency if rare else -log_frequency)
+    members = np.sort(rng.choice(order[: len(w) // 20], size, replace=False))
+    centre = 0.3 * w.mean(axis=0)
+    centre[3] = w[:, 3].min()
+    w[members] = centre + rng.normal(0, noise, (size, w.shape[1]))
+    return w.astype(np.float32), log_frequency, tuple(int(i) for i in members)
+
+
+def random_directions(w: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The null: every token keeps its norm and gets a random Gaussian direction."""
+    g = np.random.default_rng(seed).normal(size=w.shape)
+    return (g * (np.linalg.norm(w, axis=1) / np.linalg.norm(g, axis=1))[:, None]).astype(np.float32)
+
+
+@pytest.mark.parametrize("unigram_dim", [None, 3])
+@pytest.mark.parametrize("frequency", [False, True])
+def test_short_frequent_tokens_are_not_a_clump(unigram_dim, frequency):
+    """Short vectors are close in distance only because they are short: a crowded group, but not tight in angle."""
+    w, log_frequency, frequent = short_frequent()
+    r = analyse_outliers(w, unigram_dim, seed=0, log_frequency=log_frequency if frequency else None)
+    assert r.candidates and set(r.candidates[0]) <= set(frequent.tolist())  # the old rule's "clump"
+    assert r.clumps == () and r.clump_token_ids == ()
+    assert r.evidence.angular_ratio > 1 and r.claims[0].verdict == "fails"
+
+
+@pytest.mark.parametrize("unigram_dim", [None, 3])
+@pytest.mark.parametrize("model", ["short_frequent", "rare_clump"])
+def test_norm_preserving_random_directions_give_no_clump(model, unigram_dim):
+    """The null keeps every norm and randomises directions: the short tokens still crowd in distance (a
+    candidate group for short_frequent), never in angle."""
+    w, log_frequency = (short_frequent() if model == "short_frequent" else with_clump())[:2]
+    r = analyse_outliers(random_directions(w), unigram_dim, seed=0, log_frequency=log_frequency)
+    assert bool(r.candidates) == (model == "short_frequent")
+    assert r.clumps == () and r.claims[0].verdict == "fails"
+
+
+@pytest.mark.parametrize("frequency", [False, True])
+def test_planted_rare_clump_holds_and_half_as_tight_does_not_fail(frequency):
+    for noise, allowed in ((0.02, {"holds"}), (0.04, {"holds", "inconclusive"})):
+        w, log_frequency, members = with_clump(noise)
+        r = analyse_outliers(w, 3, seed=0, log_frequency=log_frequency if frequency else None)
+        assert set(members) <= set(r.clump_token_ids) and r.evidence.tight
+        assert r.claims[0].verdict in allowed, r.claims[0].detail
+        assert (r.evidence.rarity is not None) == frequency
+
+
+def test_clump_of_frequent_tokens_is_not_rarely_trained():
+    """The claim is about rarely trained tokens: with a frequency source, a tight low clump of frequent tokens
+    does not make it hold (without one, only where the clump sits can be tested)."""
+    w, log_frequency, members = with_clump(rare=False)
+    r = analyse_outliers(w, 3, seed=0, log_frequency=log_frequency)
+    assert set(members) <= set(r.clump_token_ids)
+    assert r.evidence.rarity.percentile > 0.9 and r.claims[0].verdict == "fails"
+    assert analyse_outliers(w, 3, seed=0).claims[0].verdict == "holds"
+
+
+def test_rarity_against_random_sets():
+    rng = np.random.default_rng(5)
+    log_frequency = rng.normal(size=2000)
+    rarest = np.argsort(log_frequency)[:20]
+    found = rarity(rarest, log_frequency, seed=1)
+    assert found.percentile < 0.01 and found.p_value < 0.01 and found.known == 20
+    typical = rarity(rng.choice(2000, 20, replace=False), log_frequency, seed=1)
+    assert 0.2 < typical.percentile < 0.8 and typical.p_value > 0.05
+    log_frequency[:1200] = -np.inf  # most tokens never seen in the corpus: ties at the bottom
+    unseen = rarity(np.arange(20), log_frequency, seed=1)
+    assert unseen.percentile == 0.0 and unseen.p_value < 0.01  # the rank sum still tells them from random sets
+    log_frequency[:15] = np.nan  # unknown (proxy not reaching them): too few members left to test
+    assert rarity(np.arange(20), log_frequency, seed=1) is None
+    assert rarity(rarest, log_frequency, seed=1) == rarity(rarest, log_frequency, seed=1)
+
+
+def test_angular_spread_and_scale_match_brute_force():
+    w, _, _ = with_clump(0.3)
+    members = np.array([1, 5, 9, 400, 401, 402, 2999])
+    w[9] = 0  # no direction: left out
+    units = w[members[members != 9]].astype(np.float64)
+    units /= np.linalg.norm(units, axis=1)[:, None]
+    cos = units @ units.T
+    pairs = ~np.eye(len(units), dtype=bool)
+    assert _angular_spread(w, members) == pytest.approx(np.mean(1 - cos[pairs]), rel=1e-9)
+    assert _angular_spread(w, np.array([9, 9, 1])) == 0.0
+    r = analyse_outliers(w, None, seed=3)
+    sample = np.sort(np.random.default_rng(3).choice(len(w), size=512, replace=False))  # crowding_scale's draw
+    w64 = w.astype(np.float64)
+    unit = w64 / np.maximum(np.linalg.norm(w64, axis=1), 1e-300)[:, None]
+    cos = unit[sample] @ unit.T
+    cos[np.arange(len(sample)), sample] = -np.inf
+    kth = -np.partition(-cos, K - 1, axis=1)[:, K - 1]
+    np.testing.assert_allclose(r.angular.distances, 1 - kth, atol=1e-5)
+    assert r.angular.threshold <= 0.5 * r.angular.median
