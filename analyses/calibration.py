@@ -22,8 +22,8 @@ Study-size effects as planted (size s scales each one; s = 0.5 is "half"):
     word starts  ± 2 s typical std along one direction (claim 19)
     pairs        1% of tokens (≥ 40), u from the longer half: v = 1.2 u (+ noise 0.05 / s); 60% s of them
                  " w" → "w", the others involve a machine-readable token 80% s of the time (claims 20–23)
-    clump        0.25% of tokens (≥ 12), machine-readable strings, within 0.002 / s typical std of a point at
-                 low norm and the lowest unigram value (claim 24)
+    clump        0.25% of tokens (≥ 12), machine-readable strings among the rarest quarter of them, within
+                 0.002 / s typical std of a point at low norm and the lowest unigram value (claim 24)
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def planted_model(size: float, d: int, n_tokens: int, seed: int, contrast: bool 
 
     token_bytes, flags = _vocabulary(rng, n_tokens, 0.45 if contrast else 0.1)
     _plant_pairs(rng, tokens, token_bytes, s, contrast)
-    _plant_clump(rng, tokens, token_bytes, unigram, sigma, s, contrast)
+    _plant_clump(rng, tokens, token_bytes, log_freq, unigram, sigma, s, contrast)
 
     positions = _red_noise(rng, N_POSITIONS, d) * 10 ** rng.normal(-2, 0.15, d)
     t = np.arange(N_POSITIONS)[:, None]
@@ -392,13 +392,15 @@ def _plant_pairs(rng, tokens: np.ndarray, token_bytes: tuple[bytes, ...], s: flo
             tokens[v] = (1.2 * tokens[u] + noise).astype(np.float32)
 
 
-def _plant_clump(rng, tokens: np.ndarray, token_bytes, unigram: int, sigma: float, s: float, contrast: bool) -> None:
-    """Near-identical tokens: odd strings at low norm and the lowest unigram value, or (contrast) any tokens at
-    the median token."""
+def _plant_clump(rng, tokens: np.ndarray, token_bytes, log_freq: np.ndarray, unigram: int, sigma: float, s: float,
+                 contrast: bool) -> None:
+    """Near-identical tokens: rarely seen odd strings (the rarest quarter of them) at low norm and the lowest
+    unigram value, or (contrast) any tokens at the median token."""
     n, d = tokens.shape
     size = max(12, n // 400)
-    odd = [i for i, t in enumerate(token_bytes) if not t.isalpha() and t[:1] != b" "]
-    members = rng.choice(n if contrast else odd, size, replace=False)  # planted: rarely trained odd strings
+    odd = np.array([i for i, t in enumerate(token_bytes) if not t.isalpha() and t[:1] != b" "])
+    rare_odd = odd[np.argsort(log_freq[odd], kind="stable")[: max(size, len(odd) // 4)]]
+    members = rng.choice(n if contrast else rare_odd, size, replace=False)  # planted: rarely trained odd strings
     norms = np.linalg.norm(tokens, axis=1)
     if contrast:
         centre = tokens[np.argsort(norms)[n // 2]].astype(np.float64)

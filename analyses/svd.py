@@ -78,10 +78,15 @@ class SvdResult:
 
 
 def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_dim: int | None,
-                seed: int, device: str = "cpu", unigram_standout: bool = True) -> SvdResult:
+                seed: int, device: str = "cpu", unigram_standout: bool = True,
+                unigram_carries_frequency: bool | None = None) -> SvdResult:
     """Decompose W, orient the components, and test the study's claims about components 0–2.
 
-    Claim 18 applies only when `unigram_standout` (the unigram dim is more than a fallback)."""
+    Claim 18 applies only when `unigram_standout` (the unigram dim is more than a fallback). Any dim with a large
+    mean loads on component 0 (it lies along the mean), so the claim — the unigram dim, a frequency feature, is
+    part of component 0 — also needs the dim to be a unigram dim: `unigram_carries_frequency` says whether its
+    link to frequency beyond the row's length is shown (True), absent (False) or undecided / unmeasurable
+    (None: then a strong loading is "inconclusive")."""
     w = torch.as_tensor(np.asarray(token_embeddings, dtype=np.float32), device=device)
     # The Gram matrix squares W's condition number: accumulate it in float64 (a block of rows at a time), or
     # the smallest singular values lose relative precision.
@@ -122,6 +127,7 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
         loading, rank = float("nan"), -1
     d = w.shape[1]
     has_dim = unigram_dim is not None and unigram_standout
+    strong = bool(loading >= 3 / np.sqrt(d))
     clusters = bool(np.isfinite(ws_auroc) and ws_auroc >= MIN_AUROC and ws_bic >= MIN_BIC_GAIN
                     and ws_valley <= MAX_VALLEY and ws_ashman >= MIN_ASHMAN_D)
     claims = (
@@ -135,10 +141,15 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
               f"holds if both groups' p < {MAX_P:g}",
               f"mean percentile on component 0: longest {p_long:.0%}, shortest {p_short:.0%}; "
               f"permutation p = {group_p[0]:.3g} (longest), {group_p[1]:.3g} (shortest)"),
-        claim("unigram_dim_on_svd0", loading if has_dim else None, (loading >= 3 / np.sqrt(d)) if has_dim else None,
+        claim("unigram_dim_on_svd0", loading if has_dim else None,
+              (strong and unigram_carries_frequency is True) if has_dim else None,
               "holds if the unigram dim's |loading| on direction 0 is ≥ 3/√d (three times an even share; a random "
-              "direction reaches it with probability 0.3%)",
-              f"rank {rank + 1} of {d} loadings" if has_dim else "no unigram dim stands out"),
+              "direction reaches it with probability 0.3%) and the dim is a unigram dim: its link to frequency "
+              "beyond the row's length is shown (an off-centre dim without it loads on component 0 through its "
+              "mean alone); inconclusive where that link is undecided or cannot be measured",
+              (f"rank {rank + 1} of {d} loadings; " + _frequency_link(unigram_carries_frequency))
+              if has_dim else "no unigram dim stands out",
+              inconclusive=strong and unigram_carries_frequency is None),
         claim("svd12_split_word_starts", ws_auroc if np.isfinite(ws_auroc) else None,
               clusters if np.isfinite(ws_auroc) else None,
               f"holds if the best linear split of components 1–2 separates word starts (AUROC ≥ {MIN_AUROC:g}) and the "
@@ -151,6 +162,12 @@ def analyse_svd(token_embeddings: np.ndarray, word_start: np.ndarray, unigram_di
     return SvdResult(singular, directions, coords, cos_mean, same_sign, norms, float(ws_auroc),
                      float(ws_ashman), float(ws_bic), float(ws_valley), split, extreme_ids, p_long, p_short,
                      extremeness, null_p, group_p, loading, rank, claims)
+
+
+def _frequency_link(carries: bool | None) -> str:
+    if carries is None:
+        return "whether the dim carries frequency beyond the row's length is undecided or unmeasured"
+    return f"its link to frequency beyond the row's length is {'shown' if carries else 'absent'}"
 
 
 def _norm_extremes(svd0: np.ndarray, norms: np.ndarray, seed: int):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from analyses.correlations import SHOWN, UNDECIDED, link_states, overall
 from analyses.svd import N_EXTREMES, N_NULL, SvdResult, analyse_svd
 from analyses.unigram import UnigramResult
 from report.context import RunContext
@@ -11,8 +14,11 @@ from report.section import FigureSpec, Section
 
 def run(ctx: RunContext) -> SvdResult:
     unigram = ctx.earlier("unigram")
+    link = unigram.frequency_beyond_norm
+    state = overall(link_states(link)) if link is not None and np.isfinite(link.statistic) else UNDECIDED
     return analyse_svd(ctx.embeddings, ctx.word_start, unigram.dim, ctx.options.seed, ctx.options.device,
-                       unigram_standout=bool(unigram.standout))
+                       unigram_standout=bool(unigram.standout),
+                       unigram_carries_frequency=None if state == UNDECIDED else state == SHOWN)
 
 
 def to_json(r: SvdResult, ctx: RunContext) -> dict:

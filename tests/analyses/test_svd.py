@@ -123,8 +123,15 @@ def test_a_common_offset_becomes_component0():
     assert r.cos_svd0_mean > 0.999 and _claim(r, 15).verdict == "holds"
     assert r.directions[0] @ offset > 0
     assert r.svd0_same_sign_fraction == 1.0
-    assert r.unigram_loading_rank == 0 and r.unigram_loading > 0.9 and _claim(r, 18).verdict == "holds"
+    # a dim with a large mean loads on component 0 through its mean alone: claim 18 needs it to be a unigram dim
+    assert r.unigram_loading_rank == 0 and r.unigram_loading > 0.9 and _claim(r, 18).verdict == "inconclusive"
     np.testing.assert_allclose(r.singular_values, np.linalg.svd(w, compute_uv=False), rtol=1e-5)
+    labels = np.random.default_rng(1).random(3000) < 0.4
+    for carries, verdict in ((True, "holds"), (False, "fails"), (None, "inconclusive")):
+        found = analyse_svd(w, labels, unigram_dim=2, seed=0, unigram_carries_frequency=carries)
+        assert _claim(found, 18).verdict == verdict, (carries, _claim(found, 18))
+    weak = analyse_svd(w, labels, unigram_dim=7, seed=0, unigram_carries_frequency=True)  # a centred dim
+    assert _claim(weak, 18).verdict == "fails"
 
 
 def test_a_negative_offset_still_orients_component0_to_the_mean():
