@@ -1,6 +1,6 @@
 """`python -m report.calibrate` (`make calibrate`): every claim's verdict on null and planted synthetic models
 (analyses.calibration), at several sizes; writes the false-positive rate and power per claim and size to
-report/calibration.json and to README.md between the calibration markers, and prints the table.
+report/calibration.json and to docs/calibration.md between the calibration markers, and prints the table.
 
 Targets: false-positive rate ≤ 5% for every claim at every size, power ≥ 90% at the study's effect size.
 Rates come with 95% Wilson intervals; with few replicates at the big sizes the intervals are wide, and the
@@ -30,7 +30,7 @@ from report.sweep.lifeline import die_with_parent
 from report.synthetic_run import verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+README = ROOT / "docs" / "calibration.md"  # the table's page; README.md links to it
 START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 # (d, tokens, null replicates, planted replicates, replicates with claims 20–24). A null replicate is every null
 # family and the contrast model (14 models); a planted replicate is the study-size and the half-size model; the
@@ -421,7 +421,7 @@ def write(data: dict, data_path: Path = DATA, readme: Path | None = README) -> N
     if START in text and END in text:
         text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
     else:
-        text = text.rstrip("\n") + "\n\n## Calibration of the verdicts (`make calibrate`)\n\n" + block + "\n"
+        text = text.rstrip("\n") + "\n\n## The table\n\n" + block + "\n"
     readme.write_text(text, encoding="utf-8")
 
 
@@ -429,7 +429,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m report.calibrate", description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="tiny sizes, one replicate (checks the machinery)")
     parser.add_argument("--out", type=Path, default=DATA, help="where to write the JSON table")
-    parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    parser.add_argument("--no-readme", action="store_true", help="do not update docs/calibration.md")
     parser.add_argument("--max-search-tokens", type=int, default=None, metavar="V",
                         help="run claims 20–24 (zero-layer and clump searches) only at sizes with at most V tokens; "
                              "the table then says where they did not run")
