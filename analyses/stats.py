@@ -243,13 +243,15 @@ def two_gaussian_mixture(values: np.ndarray, iterations: int = 300) -> Mixture:
             mass = resp.sum(axis=1) + 1e-12
             weights = mass / n
             means = (resp @ x) / mass
-            sds = np.maximum(np.sqrt((resp * (x[None, :] - means[:, None]) ** 2).sum(axis=1) / mass), floor)
+            deviation = x[None, :] - means[:, None]
+            sds = np.maximum(np.sqrt((resp * deviation ** 2).sum(axis=1) / mass), floor)
             logp = (np.log(np.maximum(weights, 1e-300)) - np.log(sds) - 0.5 * np.log(2 * np.pi))[:, None] \
-                - 0.5 * ((x[None, :] - means[:, None]) / sds[:, None]) ** 2
+                - 0.5 * (deviation / sds[:, None]) ** 2
             top = logp.max(axis=0)
-            new = float((top + np.log(np.exp(logp - top).sum(axis=0))).sum())
             resp = np.exp(logp - top)
-            resp /= resp.sum(axis=0)
+            total = resp.sum(axis=0)
+            new = float((top + np.log(total)).sum())
+            resp /= total
             if new - loglik < 1e-9 * abs(new):
                 loglik = new
                 break
