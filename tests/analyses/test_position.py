@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.interpolate import CubicSpline
 
 from analyses.calibration import planted_model
 from analyses.position import MIN_ASHMAN_D, MIN_STD_RATIO, analyse_position, heavy_cluster
@@ -344,13 +345,13 @@ def _smooth_curves(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
     if kind == "integrated noise":
         return np.cumsum(np.cumsum(rng.normal(size=n)))
     if kind == "spline":
-        from scipy.interpolate import CubicSpline
         knots = int(rng.integers(4, 12))
         return CubicSpline(np.linspace(0, n, knots), rng.normal(size=knots))(t)
     if kind == "gaussian process":  # squared-exponential kernel, a few wiggles over the positions
         freq = np.fft.rfftfreq(4 * n)
         spectrum = np.exp(-2 * (np.pi * freq * rng.uniform(50, 300)) ** 2)
-        return np.fft.irfft((rng.normal(size=len(freq)) + 1j * rng.normal(size=len(freq))) * np.sqrt(spectrum), 4 * n)[:n]
+        coefficients = (rng.normal(size=len(freq)) + 1j * rng.normal(size=len(freq))) * np.sqrt(spectrum)
+        return np.fft.irfft(coefficients, 4 * n)[:n]
     return np.polynomial.Polynomial(rng.normal(size=int(rng.integers(3, 7))))((t - rng.uniform(0, n)) / n)
 
 
