@@ -4,13 +4,24 @@ token embeddings behave in those dims.
 Rule for the position-heavy dims (claim 4): fit one and two Gaussians to log10 of each dim's std of the
 position embeddings across positions (EM). The upper component is a distinct cluster when all hold:
     evidence  BIC(one) − BIC(two) ≥ MIN_BIC_GAIN (very strong evidence for two components);
-    modes     the fitted density dips between the two means to ≤ MAX_VALLEY of the lower peak, and the
-              components are MIN_ASHMAN_D apart (Ashman's D from the fitted parameters);
-    size      the two groups differ at least MIN_STD_RATIO-fold in median std (one decade);
+    modes     the fitted density dips between the two means to ≤ MAX_VALLEY of the lower peak, the components
+              are MIN_ASHMAN_D apart (Ashman's D from the fitted parameters), and the data's own density
+              (Gaussian kernel, Silverman's bandwidth) dips there to ≤ MAX_VALLEY too — a uniform spread is fitted
+              by two Gaussians with a dip, but has none itself;
     weight    each component holds ≥ MIN_WEIGHT of the dims and ≥ MIN_DIMS dims (no cap on the upper one's
               share: a lone far outlier is not a component, a majority of active dims is fine).
-A unimodal spread — Gaussian, skewed, heavy-tailed or uniform — fails the modes test however wide it is.
-Heavy dims are the dims whose posterior favours the upper component.
+How far apart the groups are (median std ratio) is the effect size, not a threshold: a clean split at 4× is a
+cluster. A unimodal spread — Gaussian, skewed, heavy-tailed or uniform, however wide — fails the modes test.
+All but one of the four evidence tests passing (weights met) is "inconclusive". Heavy dims are the dims whose
+posterior favours the upper component.
+
+Claim 2 (stripes): a stripe is a dim whose token mean is an outlier among the per-dim means (|robust z| ≥
+OUTLIER_Z) and sits ≥ STRIPE_OFFSET of its own token std from the median dim's mean. Null: the token cloud kept,
+its mean vector turned to N_MEAN_ROTATIONS random directions of the same norm (a common offset in any direction
+other than the data's own puts no dim apart); p = share of rotations with as many stripes.
+
+Claim 7 (periodic): per heavy dim, analyses.stats.envelope_periodicity: a spectral line above the curve's own
+smoothed spectrum (a spectral-envelope null), plus at least PERIODIC_SHARE of the variance in its band.
 """
 
 from __future__ import annotations
@@ -21,16 +32,17 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import ar1_periodicity, column_moments, robust_z, two_gaussian_mixture
+from analyses.stats import column_moments, density_valley, envelope_periodicity, robust_z, two_gaussian_mixture
 
 MIN_BIC_GAIN = 10.0
 MAX_VALLEY = 0.5
 MIN_ASHMAN_D = 3.0
-MIN_STD_RATIO = 10.0
+MIN_STD_RATIO = 10.0  # the study's size of the split: reported as an effect size, never a threshold
 MIN_WEIGHT, MIN_DIMS = 0.01, 3
 OUTLIER_Z = 3.5
-STRIPE_OFFSET = 0.5  # claim 2: a dim's mean sits ≥ half its std away from the typical dim's mean
-STRIPE_SHARE = 0.01
+STRIPE_OFFSET = 0.5  # claim 2: a stripe's mean also sits ≥ half its own token std from the median dim's mean
+STRIPE_P_INCONCLUSIVE = 0.05
+N_MEAN_ROTATIONS = 999
 MAX_FEW_SHARE = 0.25  # claim 3: "a few" odd dims, so most dims still share one distribution
 MAX_P = 0.01
 MOSTLY = 0.5  # claim 5: more than half of the odd token dims are heavy
@@ -54,7 +66,9 @@ class PositionResult:
         valley: fitted density's lowest point between the component means / the lower peak (1 = no dip).
         upper_weight: fitted weight of the upper component (share of dims).
         std_ratio_groups: median std(position) of heavy dims over that of the other dims (upper vs lower
-            component when there is no cluster).
+            component when there is no cluster); the cluster's effect size.
+        data_valley: the data's own (kernel) density at its lowest between the component means / the lower
+            side's peak (1 = no dip, 0 = an empty gap).
         has_cluster: whether a distinct heavy cluster exists by the rule above.
         token_std_ratio: median token std in heavy dims / in the other dims.
         token_abs_mean_ratio: median |token mean| in heavy dims / in the other dims.
@@ -63,12 +77,17 @@ class PositionResult:
         mean_outliers_low, mean_outliers_high: dims whose token mean is a low / high outlier.
         odd_dims: dims that are both low-std and mean outliers (claim 3); odd_p its hypergeometric p.
         odd_heavy_p: hypergeometric p of the overlap of (low-std ∪ mean-outlier dims) with heavy dims.
-        stripe_dims: dims whose token mean is ≥ 0.5 token std from the median dim's mean (stripes).
+        stripe_dims: dims whose token mean is a robust-z outlier among the dim means and ≥ 0.5 token std from
+            the median dim's mean (stripes).
+        stripe_z: [len(stripe_dims)] robust z of those dims' token means.
+        stripe_p: share of mean-vector rotations with at least as many stripes (add-one estimate).
+        stripe_null_q99: 99% quantile of the stripe count under those rotations.
         centred_fraction: share of all dims whose |position mean| < position std.
         fourier_share: [len(heavy_dims)] share of each heavy dim's detrended variance in its strongest band
-            of ≥ 2 cycles (see analyses.stats.ar1_periodicity).
+            of ≥ 2 cycles (see analyses.stats.envelope_periodicity).
         dominant_period: [len(heavy_dims)] period (positions) of that band.
-        periodic_p: [len(heavy_dims)] p of that share against AR(1) red-noise surrogates.
+        periodic_p: [len(heavy_dims)] p of a spectral line against the dim's smoothed spectrum
+            (analyses.stats.envelope_periodicity).
         claims: verdicts on claims 2–7.
     """
 
@@ -84,6 +103,7 @@ class PositionResult:
     valley: float
     upper_weight: float
     std_ratio_groups: float
+    data_valley: float
     has_cluster: bool
     token_std_ratio: float
     token_abs_mean_ratio: float
@@ -96,6 +116,9 @@ class PositionResult:
     odd_p: float
     odd_heavy_p: float
     stripe_dims: tuple[int, ...]
+    stripe_z: np.ndarray
+    stripe_p: float
+    stripe_null_q99: float
     centred_fraction: float
     fourier_share: np.ndarray
     dominant_period: np.ndarray
@@ -103,18 +126,47 @@ class PositionResult:
     claims: tuple[Claim, ...]
 
 
-def heavy_cluster(position_std: np.ndarray):
-    """The claim-4 rule on per-dim position stds: (mixture fit, heavy mask, group std ratio, has_cluster)."""
+def cluster_evidence(position_std: np.ndarray):
+    """The claim-4 tests on per-dim position stds: (mixture fit, heavy mask, group std ratio, data valley,
+    {test: passed} for the four evidence tests, whether the weights allow a component)."""
     pos_std = np.asarray(position_std, dtype=np.float64)
     d = len(pos_std)
-    fit = two_gaussian_mixture(np.log10(np.maximum(pos_std, 1e-12)))
+    log_std = np.log10(np.maximum(pos_std, 1e-12))
+    fit = two_gaussian_mixture(log_std)
     heavy = fit.high
     ratio = float(np.median(pos_std[heavy]) / max(np.median(pos_std[~heavy]), 1e-12)) \
         if heavy.any() and (~heavy).any() else 1.0
-    has_cluster = bool(fit.bic_gain >= MIN_BIC_GAIN and fit.valley <= MAX_VALLEY and fit.ashman_d >= MIN_ASHMAN_D
-                       and ratio >= MIN_STD_RATIO and min(fit.weights) >= MIN_WEIGHT
-                       and MIN_DIMS <= heavy.sum() <= d - MIN_DIMS)  # a lone outlier is not a component
-    return fit, heavy, ratio, has_cluster
+    spread = min(log_std.std(), np.subtract(*np.percentile(log_std, [75, 25])) / 1.34)
+    valley = density_valley(log_std, fit.means[0], fit.means[1], 0.9 * spread * d ** -0.2) if d >= 4 else 1.0
+    tests = {"bic": fit.bic_gain >= MIN_BIC_GAIN, "fitted valley": fit.valley <= MAX_VALLEY,
+             "ashman": fit.ashman_d >= MIN_ASHMAN_D, "data valley": valley <= MAX_VALLEY}
+    weights_ok = bool(min(fit.weights) >= MIN_WEIGHT and MIN_DIMS <= heavy.sum() <= d - MIN_DIMS)  # not a lone outlier
+    return fit, heavy, ratio, valley, tests, weights_ok
+
+
+def heavy_cluster(position_std: np.ndarray):
+    """The claim-4 rule on per-dim position stds: (mixture fit, heavy mask, group std ratio, has_cluster)."""
+    fit, heavy, ratio, _, tests, weights_ok = cluster_evidence(position_std)
+    return fit, heavy, ratio, bool(weights_ok and all(tests.values()))
+
+
+def stripes(token_mean: np.ndarray, token_std: np.ndarray) -> np.ndarray:
+    """Claim 2's stripe dims: token mean a robust-z outlier among the dim means, and ≥ STRIPE_OFFSET of the dim's
+    own token std from the median dim's mean."""
+    offset = np.abs(token_mean - np.median(token_mean))
+    return np.flatnonzero((np.abs(robust_z(token_mean)) >= OUTLIER_Z)
+                          & (offset >= STRIPE_OFFSET * np.maximum(token_std, 1e-30)))
+
+
+def stripe_null(token_mean: np.ndarray, token_std: np.ndarray, seed: int, n: int = N_MEAN_ROTATIONS) -> np.ndarray:
+    """[n] stripe counts with the token cloud kept and its mean vector turned to random directions (same norm)."""
+    rng = np.random.default_rng(seed)
+    norm = float(np.linalg.norm(token_mean))
+    counts = np.empty(n, dtype=int)
+    for i in range(n):
+        direction = rng.standard_normal(len(token_mean))
+        counts[i] = len(stripes(norm * direction / np.linalg.norm(direction), token_std))
+    return counts
 
 
 def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarray | None,
@@ -129,18 +181,21 @@ def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarr
     mean_out = np.union1d(mean_low, mean_high)
     odd = np.intersect1d(low_std, mean_out)
     odd_p = _overlap_p(len(odd), d, len(low_std), len(mean_out))
-    offset = np.abs(token_mean - np.median(token_mean))
-    stripes = np.flatnonzero(offset >= STRIPE_OFFSET * np.maximum(token_std, 1e-30))
+    stripe_dims = stripes(token_mean, token_std)
+    null_stripes = stripe_null(token_mean, token_std, seed)
+    stripe_p = float((1 + np.sum(null_stripes >= len(stripe_dims))) / (1 + len(null_stripes)))
+    stripe_z = robust_z(token_mean)[stripe_dims]
 
     has_positions = position_embeddings is not None and len(position_embeddings) > 1
     nan = float("nan")
     if has_positions:
         positions = np.asarray(position_embeddings, dtype=np.float64)
         pos_mean, pos_std = positions.mean(axis=0), positions.std(axis=0)
-        fit, heavy, group_ratio, has_cluster = heavy_cluster(pos_std)
+        fit, heavy, group_ratio, data_valley, cluster_tests, weights_ok = cluster_evidence(pos_std)
+        has_cluster = bool(weights_ok and all(cluster_tests.values()))
         heavy_dims = np.flatnonzero(heavy) if has_cluster else np.array([], dtype=int)
         centred = float(np.mean(np.abs(pos_mean) < pos_std))
-        share, period, periodic_p = ar1_periodicity(positions[:, heavy_dims], seed, N_SURROGATES)
+        share, period, periodic_p = envelope_periodicity(positions[:, heavy_dims], seed, N_SURROGATES)
         log_std = np.log10(np.maximum(pos_std, 1e-12))
         threshold = float((log_std[~heavy].max() + log_std[heavy].min()) / 2) if heavy.any() and (~heavy).any() else nan
         ashman, bic_gain, valley, weight = fit.ashman_d, fit.bic_gain, fit.valley, fit.weights[1]
@@ -148,6 +203,7 @@ def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarr
         pos_mean = pos_std = np.zeros(d)
         heavy_dims = np.array([], dtype=int)
         has_cluster, group_ratio, centred, threshold, ashman, bic_gain, valley, weight = (False,) + (nan,) * 7
+        data_valley, cluster_tests, weights_ok = nan, {}, False
         share = period = periodic_p = np.zeros(0)
 
     in_heavy = np.zeros(d, dtype=bool)
@@ -164,19 +220,23 @@ def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarr
     else:
         std_ratio = mean_ratio = std_p = mean_p = nan
 
-    claims = _claims(d, stripes, low_std, mean_out, odd, odd_p, has_positions, has_cluster, heavy_dims, group_ratio,
-                     ashman, bic_gain, valley, weight, in_heavy, odd_token_dims, odd_heavy_p, centred,
-                     share, period, periodic_p)
+    stripe_stats = (stripe_dims, stripe_z, stripe_p, float(np.quantile(null_stripes, 0.99)))
+    cluster_stats = (has_cluster, heavy_dims, group_ratio, ashman, bic_gain, valley, weight, data_valley,
+                     cluster_tests, weights_ok)
+    claims = _claims(d, stripe_stats, low_std, mean_out, odd, odd_p, has_positions, cluster_stats, in_heavy,
+                     odd_token_dims, odd_heavy_p, centred, share, period, periodic_p)
     return PositionResult(
         token_mean=token_mean, token_std=token_std, position_mean=pos_mean, position_std=pos_std,
         has_positions=bool(has_positions), heavy_dims=tuple(int(i) for i in heavy_dims),
         log10_threshold=float(threshold) if has_cluster else nan, ashman_d=float(ashman), bic_gain=float(bic_gain),
         valley=float(valley), upper_weight=float(weight), std_ratio_groups=float(group_ratio),
-        has_cluster=has_cluster, token_std_ratio=std_ratio, token_abs_mean_ratio=mean_ratio,
+        data_valley=float(data_valley), has_cluster=has_cluster, token_std_ratio=std_ratio,
+        token_abs_mean_ratio=mean_ratio,
         token_std_p=std_p, token_abs_mean_p=mean_p, low_std_dims=tuple(int(i) for i in low_std),
         mean_outliers_low=tuple(int(i) for i in mean_low), mean_outliers_high=tuple(int(i) for i in mean_high),
         odd_dims=tuple(int(i) for i in odd), odd_p=odd_p, odd_heavy_p=odd_heavy_p,
-        stripe_dims=tuple(int(i) for i in stripes), centred_fraction=centred,
+        stripe_dims=tuple(int(i) for i in stripe_dims), stripe_z=stripe_z, stripe_p=stripe_p,
+        stripe_null_q99=stripe_stats[3], centred_fraction=centred,
         fourier_share=share, dominant_period=period, periodic_p=periodic_p, claims=claims,
     )
 
@@ -188,19 +248,28 @@ def _overlap_p(overlap: int, d: int, a: int, b: int) -> float:
     return float(stats.hypergeom.sf(overlap - 1, d, a, b))
 
 
-def _claims(d, stripes, low_std, mean_out, odd, odd_p, has_positions, has_cluster, heavy_dims, group_ratio, ashman,
-            bic_gain, valley, weight, in_heavy, odd_token_dims, odd_heavy_p, centred, share, period, periodic_p):
-    need_stripes = max(1, int(np.ceil(STRIPE_SHARE * d)))
+def _claims(d, stripe_stats, low_std, mean_out, odd, odd_p, has_positions, cluster_stats, in_heavy, odd_token_dims,
+            odd_heavy_p, centred, share, period, periodic_p):
+    stripe_dims, stripe_z, stripe_p, stripe_q99 = stripe_stats
+    has_cluster, heavy_dims, group_ratio, ashman, bic_gain, valley, weight, data_valley, tests, weights_ok = \
+        cluster_stats
     few = max(2, int(MAX_FEW_SHARE * d))
     n_heavy_odd = int(in_heavy[odd_token_dims].sum())
     mostly = n_heavy_odd / len(odd_token_dims) if len(odd_token_dims) else float("nan")
     periodic = (share >= PERIODIC_SHARE) & (periodic_p <= PERIODIC_P)
+    lines = periodic_p <= PERIODIC_P
+    n_stripes = len(stripe_dims)
+    cluster_near = weights_ok and sum(tests.values()) >= len(tests) - 1  # one evidence test short
     return (
-        claim("token_dims_striped", len(stripes) / d, len(stripes) >= need_stripes,
-              f"effect: a dim's token mean sits ≥ {STRIPE_OFFSET:g} × its token std from the median dim's mean "
-              f"(a dim mean's own sampling error is std/√tokens, far smaller); holds if ≥ {need_stripes} dims "
-              f"({STRIPE_SHARE:.0%} of d) do",
-              f"{len(stripes)} of {d} dims carry such an offset"),
+        claim("token_dims_striped", n_stripes / d, n_stripes >= 1 and stripe_p <= MAX_P,
+              f"effect: stripe dims, whose token mean is an outlier among the dims' means (|robust z| ≥ "
+              f"{OUTLIER_Z:g}) and ≥ {STRIPE_OFFSET:g} of its own token std from the median dim's mean; null: the "
+              f"token cloud kept and its mean vector turned to {N_MEAN_ROTATIONS} random directions of the same "
+              f"norm; holds if ≥ 1 stripe and p ≤ {MAX_P:g}; inconclusive if p ≤ {STRIPE_P_INCONCLUSIVE:g}",
+              f"{n_stripes} of {d} dims are stripes"
+              + (f" (median |z| {float(np.median(np.abs(stripe_z))):.3g})" if n_stripes else "")
+              + f"; rotated means give ≤ {stripe_q99:g} in 99% of rotations (p {stripe_p:.2g})",
+              inconclusive=n_stripes >= 1 and stripe_p <= STRIPE_P_INCONCLUSIVE),
         claim("few_low_spread_token_dims", len(odd), 2 <= len(odd) <= few and odd_p < MAX_P,
               f"effect: dims that are both low outliers in log token std and outliers in token mean (robust z beyond "
               f"±{OUTLIER_Z:g}); null: the two outlier sets are independent (hypergeometric); holds if 2 to {few} "
@@ -210,10 +279,15 @@ def _claims(d, stripes, low_std, mean_out, odd, odd_p, has_positions, has_cluste
         claim("position_dims_clustered", ashman if has_positions else None, has_cluster if has_positions else None,
               f"two Gaussians fitted to log10 std(position) per dim: holds if BIC favours two by ≥ {MIN_BIC_GAIN:g}, "
               f"the fitted density dips between them to ≤ {MAX_VALLEY:g} of the lower peak, Ashman's D ≥ "
-              f"{MIN_ASHMAN_D:g}, the groups differ ≥ {MIN_STD_RATIO:g}× in median std and each holds "
-              f"≥ {MIN_WEIGHT:.0%} of dims (≥ {MIN_DIMS})",
-              f"{len(heavy_dims)} heavy dims; BIC gain {bic_gain:.3g}, valley {valley:.2f}, upper weight "
-              f"{weight:.1%}, groups ×{group_ratio:.3g} in median std" if has_positions else "no position embeddings"),
+              f"{MIN_ASHMAN_D:g}, the data's own kernel density dips there to ≤ {MAX_VALLEY:g}, and each component "
+              f"holds ≥ {MIN_WEIGHT:.0%} of dims (≥ {MIN_DIMS}); the groups' median std ratio is the effect size (the "
+              f"study's: ≥ {MIN_STD_RATIO:g}×), not a threshold; inconclusive if one of the four tests fails",
+              (f"{len(heavy_dims)} heavy dims; BIC gain {bic_gain:.3g}, fitted valley {valley:.2f}, data valley "
+               f"{data_valley:.2f}, upper weight {weight:.1%}, groups ×{group_ratio:.3g} in median std"
+               + ("" if has_cluster else "; failed: " + (", ".join(t for t, ok in tests.items() if not ok)
+                                                         or "component weights")))
+              if has_positions else "no position embeddings",
+              inconclusive=bool(has_positions and cluster_near)),
         claim("low_spread_dims_are_position_dims", mostly if has_cluster and len(odd_token_dims) else None,
               (mostly > MOSTLY and odd_heavy_p < MAX_P) if has_cluster and len(odd_token_dims) else None,
               f"effect: share of the odd token dims (low-std or mean outliers) that are heavy; null: drawn "
@@ -227,9 +301,13 @@ def _claims(d, stripes, low_std, mean_out, odd, odd_p, has_positions, has_cluste
               f"{centred:.1%} of dims are centred" if has_positions else "no position embeddings"),
         claim("positions_smooth_periodic", float(np.mean(periodic)) if len(share) else None,
               bool(np.mean(periodic) > 0.5) if len(share) else None,
-              f"per heavy dim, after removing a linear trend: the share of variance in its strongest band of ≥ 2 "
-              f"cycles, against {N_SURROGATES} AR(1) red-noise surrogates of the dim; a dim is periodic if the "
-              f"share ≥ {PERIODIC_SHARE:g} and p ≤ {PERIODIC_P:g}; holds if more than half the heavy dims are",
-              f"{int(periodic.sum())} of {len(share)} heavy dims periodic; median period "
-              f"{float(np.median(period)):.1f} positions" if len(period) else "no heavy-dim cluster"),
+              f"per heavy dim: a frequency bin of ≥ 2 cycles stands above the higher side of its neighbours' power, "
+              f"against {N_SURROGATES} surrogates of a Gaussian process with the dim's own smoothed spectrum (a "
+              f"spectral-envelope null: random walks and smooth trends have smooth spectra), p ≤ {PERIODIC_P:g}, and "
+              f"≥ {PERIODIC_SHARE:g} of the detrended variance lies in its strongest band; holds if more than half "
+              f"the heavy dims are periodic; inconclusive if more than half have such a line, or ≥ a quarter are "
+              f"periodic",
+              f"{int(periodic.sum())} of {len(share)} heavy dims periodic, {int(lines.sum())} with a spectral line; "
+              f"median period {float(np.median(period)):.1f} positions" if len(period) else "no heavy-dim cluster",
+              inconclusive=bool(len(share) and (np.mean(lines) > 0.5 or np.mean(periodic) >= 0.25))),
     )

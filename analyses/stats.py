@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal, stats
+from scipy import signal, sparse, stats
 
 from analyses.vectors import BLOCK_ROWS
 
@@ -344,3 +344,109 @@ def recurrence_p(outliers: np.ndarray, dim: int) -> float:
 def percentile_ranks(values: np.ndarray) -> np.ndarray:
     """Each value's percentile among all values, in [0, 1] (mid-rank for ties)."""
     return (stats.rankdata(values) - 0.5) / len(values)
+
+
+EULER_GAMMA = 0.5772156649015329  # E[log X] = −γ for X ~ Exp(1): a periodogram ordinate over its spectrum
+
+
+def _envelope_smoother(m: int, neighbours: int) -> sparse.csr_matrix:
+    """[m, m] linear map from the log periodogram (bins 1..m) to a local-linear estimate, at each bin k ≥ 2, of the
+    mean log power of the `neighbours` nearest other bins (a fitted line in log frequency, read at log k)."""
+    rows, columns, values = [], [], []
+    bins = np.arange(1, m + 1)
+    for k in range(2, m + 1):
+        near = bins[max(0, k - 2 - neighbours):k + 1 + neighbours]
+        candidates = near[near != k]
+        chosen = candidates[np.argsort(np.abs(candidates - k), kind="stable")[:neighbours]]
+        if len(chosen) < 3:
+            continue
+        x = np.log(chosen) - np.log(k)
+        design = np.stack([np.ones_like(x), x], axis=1)
+        rows += [k - 1] * len(chosen)
+        columns += list(chosen - 1)
+        values += list(np.linalg.pinv(design)[0])  # the line's intercept at x = 0, i.e. at log k
+    return sparse.csr_matrix((values, (rows, columns)), shape=(m, m))
+
+
+def _side_means(m: int, width: int) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """[m, m] maps from the log periodogram to the mean log power of the `width` bins just below / just above each
+    bin (fewer near the ends; an empty row where there are none)."""
+    maps = []
+    for side in (-1, 1):
+        rows, columns, values = [], [], []
+        for k in range(1, m + 1):
+            chosen = [k + side * step for step in range(1, width + 1) if 1 <= k + side * step <= m]
+            rows += [k - 1] * len(chosen)
+            columns += [j - 1 for j in chosen]
+            values += [1.0 / max(len(chosen), 1)] * len(chosen)
+        maps.append(sparse.csr_matrix((values, (rows, columns)), shape=(m, m)))
+    return maps[0], maps[1]
+
+
+def envelope_periodicity(curves: np.ndarray, seed: int, n_surrogates: int = 199, neighbours: int = 24,
+                         side_width: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of `curves` [n, k]: the periodic share, its period, and the p-value of a spectral line.
+
+    Share and period are ar1_periodicity's: the largest share of the linearly detrended variance in one band
+    of ≥ 2 cycles, and n / its peak bin.
+
+    The test asks whether one frequency bin k ≥ 2 stands out of the curve's own smooth spectrum on both sides.
+    Statistic: the largest ratio, over bins, of a bin's power to the higher of the geometric mean powers of the
+    `side_width` bins just below and just above it (times e^γ: a periodogram ordinate is its spectrum times an
+    Exp(1) draw). A steep smooth spectrum is never a peak: one side is as high as the bin.
+    Null (a spectral-envelope null, not phase randomisation, which would keep a line): a Gaussian process whose
+    spectrum is the curve's smoothed one — a local-linear fit of log power against log frequency over the
+    `neighbours` nearest other bins, after bins far above it (lines) are replaced by it. Surrogate periodograms
+    are that spectrum times independent Exp(1) draws and go through the same statistic. Random walks,
+    integrated noise, splines, Gaussian-process draws and polynomial trends all have smooth spectra, so they
+    are not periodic; a sinusoid is a line. Only the mean is removed before the test: removing a line from a
+    sinusoid would add a sawtooth whose leakage hides a 2-cycle line; a trend's own leakage is smooth."""
+    curves = np.asarray(curves, dtype=np.float64)
+    n, k = curves.shape
+    if k == 0 or n < 16:
+        return np.zeros(k), np.zeros(k), np.ones(k)
+    share, period, _ = ar1_periodicity(curves, seed, n_surrogates=0)
+    centred = curves - curves.mean(axis=0)
+    power = np.abs(np.fft.rfft(centred, axis=0)[1:n // 2]) ** 2  # bins 1..m, Nyquist left out
+    m = len(power)
+    smoother = _envelope_smoother(m, neighbours)
+    below, above = _side_means(m, side_width)
+
+    def envelope(periodogram: np.ndarray) -> np.ndarray:
+        floor = 1e-300 + 1e-30 * periodogram.max(axis=0, keepdims=True)
+        smooth = np.exp(smoother @ np.log(np.maximum(periodogram, floor)) + EULER_GAMMA)
+        smooth[0] = periodogram[0]  # bin 1 is never tested; surrogates keep its observed power
+        return smooth
+
+    def statistic(periodogram: np.ndarray) -> np.ndarray:  # [m, s] -> [s] largest peak ratio over bins ≥ 2
+        log_power = np.log(np.maximum(periodogram, 1e-300 + 1e-30 * periodogram.max(axis=0, keepdims=True)))
+        sides = np.exp(np.maximum(below @ log_power, above @ log_power) + EULER_GAMMA)
+        return (periodogram[1:] / sides[1:]).max(axis=0)
+
+    observed = statistic(power)
+    spectrum = envelope(power)
+    for _ in range(2):  # a line must not lift its neighbours' envelope in the surrogates
+        spectrum = envelope(np.where(power > 1.5 * np.log(m) * spectrum, spectrum, power))
+    rng = np.random.default_rng(seed)
+    p = np.ones(k)
+    flat = (centred ** 2).sum(axis=0) <= 1e-24 * np.maximum((curves ** 2).sum(axis=0), 1e-300)
+    for j in np.flatnonzero(~flat & (share > 0)):
+        null = statistic(spectrum[:, j:j + 1] * rng.exponential(size=(m, n_surrogates)))
+        p[j] = (1 + np.sum(null >= observed[j] * (1 - 1e-12))) / (1 + n_surrogates)
+    return share, period, p
+
+
+def density_valley(values: np.ndarray, low: float, high: float, bandwidth: float) -> float:
+    """How deeply the values' own density dips between `low` and `high`: the lowest Gaussian-kernel density
+    estimate between them over the lower of the highest estimates on either side of that low point (1 = no dip,
+    0 = an empty gap). Unlike a fitted mixture's valley, a uniform spread shows no dip here."""
+    x = np.asarray(values, dtype=np.float64)
+    if not high > low or bandwidth <= 0 or len(x) < 2:
+        return 1.0
+    grid = np.linspace(low, high, 201)
+    density = np.zeros_like(grid)
+    for start in range(0, len(x), 4096):
+        density += np.exp(-0.5 * ((grid[:, None] - x[None, start:start + 4096]) / bandwidth) ** 2).sum(axis=1)
+    lowest = int(np.argmin(density))
+    peak = min(density[:lowest + 1].max(), density[lowest:].max())
+    return float(density[lowest] / peak) if peak > 0 else 1.0

@@ -22,15 +22,17 @@ def to_json(r: PositionResult, ctx: RunContext) -> dict:
         "heavy_dim_count": len(r.heavy_dims),
         "has_heavy_cluster": r.has_cluster,
         "rule": f"two Gaussians fitted to log10 std(position) per dim; heavy = the upper component when BIC "
-                f"favours two by >= {rule.MIN_BIC_GAIN:g}, the fitted density dips to <= {rule.MAX_VALLEY:g} of the "
-                f"lower peak, Ashman's D >= {rule.MIN_ASHMAN_D:g}, groups >= {rule.MIN_STD_RATIO:g}x apart in median "
-                f"std, each component >= {rule.MIN_WEIGHT:.0%} of dims and >= {rule.MIN_DIMS} dims",
+                f"favours two by >= {rule.MIN_BIC_GAIN:g}, the fitted density and the data's own kernel density dip "
+                f"to <= {rule.MAX_VALLEY:g} of the lower peak, Ashman's D >= {rule.MIN_ASHMAN_D:g}, each component "
+                f">= {rule.MIN_WEIGHT:.0%} of dims and >= {rule.MIN_DIMS} dims; the groups' median std ratio is the "
+                f"effect size, not a threshold",
         "log10_std_threshold": r.log10_threshold,
         "ashman_d": r.ashman_d,
         "bic_gain": r.bic_gain,
         "valley": r.valley,
         "upper_weight": r.upper_weight,
         "group_std_ratio": r.std_ratio_groups,
+        "data_valley": r.data_valley,
         "token_std_ratio_heavy_vs_other": r.token_std_ratio,
         "token_abs_mean_ratio_heavy_vs_other": r.token_abs_mean_ratio,
         "token_std_lower_in_heavy_p": r.token_std_p,
@@ -41,9 +43,12 @@ def to_json(r: PositionResult, ctx: RunContext) -> dict:
         "token_odd_overlap_p": r.odd_p,
         "token_odd_dims_heavy_overlap_p": r.odd_heavy_p,
         "stripe_dims": list(r.stripe_dims),
+        "stripe_rotated_mean_p": r.stripe_p,
+        "stripe_rotated_mean_q99": r.stripe_null_q99,
         "position_centred_fraction": r.centred_fraction,
         "heavy_dim_fourier": [
-            {"dim": int(d), "strongest_band_variance_share": float(s), "period": float(p), "red_noise_p": float(q)}
+            {"dim": int(d), "strongest_band_variance_share": float(s), "period": float(p),
+             "spectral_envelope_p": float(q)}
             for d, s, p, q in zip(r.heavy_dims, r.fourier_share, r.dominant_period, r.periodic_p)
         ],
         "per_dim": {
@@ -115,7 +120,7 @@ def context(r: PositionResult, ctx: RunContext) -> dict:
         "n_periodic": int(periodic.sum()), "n_surrogates": rule.N_SURROGATES,
         "periodic_share": rule.PERIODIC_SHARE, "periodic_p": rule.PERIODIC_P,
         "rule": {"min_bic": rule.MIN_BIC_GAIN, "max_valley": rule.MAX_VALLEY, "min_d": rule.MIN_ASHMAN_D,
-                 "min_ratio": rule.MIN_STD_RATIO, "min_weight": rule.MIN_WEIGHT, "min_dims": rule.MIN_DIMS},
+                 "study_ratio": rule.MIN_STD_RATIO, "min_weight": rule.MIN_WEIGHT, "min_dims": rule.MIN_DIMS},
     }
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from analyses.calibration import N_LAYERS, planted_model
 from analyses.layernorm_basis import OUTLIER_Z, analyse_layernorm_basis
 from report.sections import layernorm_basis as section
 
@@ -96,3 +97,45 @@ def test_section_json_lists_every_layer_norm(planted_ctx):
     assert [row["name"] for row in document["per_layer_norm"]] == [ln.name for ln in planted_ctx.weights.layer_norms]
     assert 0 < document["layer_norms_with_outliers_fraction"] <= 1
     assert {f.name for f in section.figures(r, planted_ctx)} == {"ln_gain_profiles", "ln_gain_spread", "ln_basis_nulls"}
+
+
+def _gains(rng: np.random.Generator, n_norms: int, d: int, heavy_tails: bool = False) -> np.ndarray:
+    noise = rng.standard_t(3, (n_norms, d)) if heavy_tails else rng.normal(size=(n_norms, d))
+    return 1 + 0.05 * noise
+
+
+def _labels(n_norms: int) -> list[tuple[str, int]]:
+    return [("ln_2", i) for i in range(n_norms)]
+
+
+@pytest.mark.parametrize("n_with_dim", [12, 13])
+def test_a_recurrent_outlier_dim_holds_whatever_the_share_of_layer_norms(n_with_dim):
+    """No knife edge at half the LayerNorms: a dim standing out in 12 of 25 holds as 13 of 25 does."""
+    rng = np.random.default_rng(n_with_dim)
+    gains = _gains(rng, 25, 128)
+    gains[:n_with_dim, 40] = 1.6  # robust z ≈ 12
+    r = analyse_layernorm_basis(_labels(25), gains, rng.normal(size=(500, 128)), None, seed=0, n_rotations=20,
+                                n_permutations=50)
+    c = _claim(r, 1)
+    assert r.recurring_dim == 40 and c.verdict == "holds" and c.value == pytest.approx(n_with_dim / 25)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_heavy_tailed_gains_with_scattered_outliers_do_not_hold(seed):
+    """iid heavy-tailed gains have outliers in most LayerNorms, each beyond its rotated band; none recurs."""
+    rng = np.random.default_rng(seed)
+    gains = _gains(rng, 25, 256, heavy_tails=True)
+    r = analyse_layernorm_basis(_labels(25), gains, rng.normal(size=(500, 256)), None, seed=seed, n_rotations=20,
+                                n_permutations=50)
+    assert _claim(r, 1).verdict != "holds"
+
+
+@pytest.mark.parametrize("size, allowed", [(1.0, {"holds"}), (0.5, {"holds", "inconclusive"})])
+def test_planted_unigram_gain_holds_at_the_study_size_and_never_fails_at_half(size, allowed):
+    for seed in range(3):
+        m = planted_model(size, 128, 600, seed=seed)
+        gains = np.vstack([np.stack([m.ln1[i], m.ln2[i]]) for i in range(N_LAYERS)] + [m.ln_f[None, :]])
+        labels = [(role, i) for i in range(N_LAYERS) for role in ("ln_1", "ln_2")] + [("ln_f", -1)]
+        r = analyse_layernorm_basis(labels, gains, m.tokens, m.positions, seed=seed, n_rotations=20,
+                                    n_permutations=50)
+        assert _claim(r, 1).verdict in allowed, (size, seed, _claim(r, 1))

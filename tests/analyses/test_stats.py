@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import signal
 
-from analyses.stats import column_moments
+from analyses.stats import column_moments, density_valley, envelope_periodicity
 
 
 @pytest.mark.parametrize("rows,chunk", [(1, 8), (7, 3), (1000, 128), (1000, 1000), (1001, 64)])
@@ -17,3 +18,42 @@ def test_column_moments_match_float64(rows, chunk):
     exact = x.astype(np.float64)
     np.testing.assert_allclose(mean, exact.mean(axis=0), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(std, exact.std(axis=0), rtol=1e-9, atol=1e-12)
+
+
+def _red_noise(rng: np.random.Generator, n: int, k: int, phi: float = 0.9) -> np.ndarray:
+    noise = signal.lfilter([1.0], [1.0, -phi], rng.normal(size=(n, k)), axis=0)
+    return (noise - noise.mean(axis=0)) / noise.std(axis=0)
+
+
+def test_envelope_periodicity_finds_sinusoids_in_red_noise():
+    """Sinusoids of 2–8 cycles plus red noise at signal/noise variance 4 (the study's size) are spectral lines."""
+    n, k = 1024, 21
+    rng = np.random.default_rng(0)
+    t = np.arange(n)[:, None]
+    cycles = np.resize(np.arange(2, 9), k)
+    waves = np.sqrt(2) * np.sin(2 * np.pi * cycles * t / n + rng.uniform(0, 2 * np.pi, k))
+    share, period, p = envelope_periodicity(2 * waves + _red_noise(rng, n, k), seed=0)
+    assert (p <= 0.01).all() and (share >= 0.5).all()
+    np.testing.assert_allclose(period, n / cycles)
+
+
+def test_envelope_periodicity_passes_random_walks_at_the_nominal_rate():
+    n, k = 1024, 100
+    walks = np.cumsum(np.random.default_rng(1).normal(size=(n, k)), axis=0)
+    _, _, p = envelope_periodicity(walks, seed=2)
+    assert np.sum(p <= 0.01) <= 3  # nominal 1 of 100
+
+
+def test_envelope_periodicity_is_seeded_and_handles_empty_input():
+    curves = np.cumsum(np.random.default_rng(3).normal(size=(256, 4)), axis=0)
+    assert np.array_equal(envelope_periodicity(curves, seed=4)[2], envelope_periodicity(curves, seed=4)[2])
+    assert [a.shape for a in envelope_periodicity(np.zeros((256, 0)), seed=0)] == [(0,), (0,), (0,)]
+
+
+def test_density_valley_sees_a_gap_but_not_a_uniform_spread():
+    rng = np.random.default_rng(5)
+    gap = np.r_[rng.normal(0, 0.1, 200), rng.normal(1, 0.1, 20)]
+    assert density_valley(gap, 0.0, 1.0, 0.05) < 0.05
+    flat = rng.uniform(0, 1, 500)
+    assert density_valley(flat, 0.25, 0.75, 0.05) > 0.6
+    assert density_valley(flat, 0.5, 0.5, 0.05) == 1.0
