@@ -76,7 +76,8 @@ class PositionResult:
         low_std_dims: dims whose log10 token std is a low outlier (robust z ≤ −3.5).
         mean_outliers_low, mean_outliers_high: dims whose token mean is a low / high outlier.
         odd_dims: dims that are both low-std and mean outliers (claim 3); odd_p its hypergeometric p.
-        odd_heavy_p: hypergeometric p of the overlap of (low-std ∪ mean-outlier dims) with heavy dims.
+        odd_heavy_p: hypergeometric p of the overlap of the odd dims (low-std and mean outliers; where there are
+            none, low-std or mean outliers) with the heavy dims.
         stripe_dims: dims whose token mean is a robust-z outlier among the dim means and ≥ 0.5 token std from
             the median dim's mean (stripes).
         stripe_z: [len(stripe_dims)] robust z of those dims' token means.
@@ -208,7 +209,9 @@ def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarr
 
     in_heavy = np.zeros(d, dtype=bool)
     in_heavy[heavy_dims] = True
-    odd_token_dims = np.union1d(low_std, mean_out)
+    # the claim's dims are low-spread AND high-mean (claim 3's odd dims); only where none are both, the dims that
+    # are either, whose overlap can make the claim inconclusive but not hold (stripes are high-mean only)
+    odd_token_dims = np.asarray(odd, dtype=int) if len(odd) else np.union1d(low_std, mean_out)
     odd_heavy_p = _overlap_p(int(in_heavy[odd_token_dims].sum()), d, len(odd_token_dims), len(heavy_dims))
     if has_cluster:
         std_ratio = float(np.median(token_std[in_heavy]) / np.median(token_std[~in_heavy]))
@@ -256,6 +259,7 @@ def _claims(d, stripe_stats, low_std, mean_out, odd, odd_p, has_positions, clust
     few = max(2, int(MAX_FEW_SHARE * d))
     n_heavy_odd = int(in_heavy[odd_token_dims].sum())
     mostly = n_heavy_odd / len(odd_token_dims) if len(odd_token_dims) else float("nan")
+    overlap = bool(mostly > MOSTLY and odd_heavy_p < MAX_P)
     periodic = (share >= PERIODIC_SHARE) & (periodic_p <= PERIODIC_P)
     lines = periodic_p <= PERIODIC_P
     n_stripes = len(stripe_dims)
@@ -289,12 +293,14 @@ def _claims(d, stripe_stats, low_std, mean_out, odd, odd_p, has_positions, clust
               if has_positions else "no position embeddings",
               inconclusive=bool(has_positions and cluster_near)),
         claim("low_spread_dims_are_position_dims", mostly if has_cluster and len(odd_token_dims) else None,
-              (mostly > MOSTLY and odd_heavy_p < MAX_P) if has_cluster and len(odd_token_dims) else None,
-              f"effect: share of the odd token dims (low-std or mean outliers) that are heavy; null: drawn "
-              f"independently of the heavy dims (hypergeometric); holds if the share > {MOSTLY:.0%} and p < {MAX_P:g}",
-              (f"{n_heavy_odd} of {len(odd_token_dims)} odd token dims are heavy (p {odd_heavy_p:.2g})"
-               if has_cluster and len(odd_token_dims) else
-               "no heavy-dim cluster" if not has_cluster else "no odd token dims")),
+              (overlap and len(odd) > 0) if has_cluster and len(odd_token_dims) else None,
+              f"effect: share of the odd token dims (low-std and mean outliers) that are heavy; null: drawn "
+              f"independently of the heavy dims (hypergeometric); holds if the share > {MOSTLY:.0%} and p < {MAX_P:g}; "
+              "inconclusive where no dim is both and the dims that are either pass",
+              (f"{n_heavy_odd} of {len(odd_token_dims)} {'odd' if len(odd) else 'low-std or mean-outlier'} token dims "
+               f"are heavy (p {odd_heavy_p:.2g})" if has_cluster and len(odd_token_dims) else
+               "no heavy-dim cluster" if not has_cluster else "no odd token dims"),
+              inconclusive=overlap and not len(odd)),
         claim("positions_centred", centred if has_positions else None,
               (centred >= CENTRED_SHARE) if has_positions else None,
               f"holds if |mean| < std across positions in ≥ {CENTRED_SHARE:.0%} of all dims",

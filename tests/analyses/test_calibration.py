@@ -262,3 +262,12 @@ def test_a_time_limited_calibration_counts_what_it_scored_and_says_so(tmp_path):
     assert f"stopped by the time limit: 1 of {size['models_planned']} models scored" in calibrate.markdown(data)
     resumed = calibrate.run(calibrate.SMALL_PLAN, log=lambda *_: None, store=calibrate.Store(tmp_path))
     assert resumed["sizes"][0]["models_scored"] == size["models_planned"]
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_no_planted_effect_at_the_studys_size_is_called_absent(seed):
+    """At the study's effect sizes every claim holds or, at worst, is inconclusive: never "does not hold"."""
+    model = planted_model(1.0, 128, 3000, seed=seed)
+    found = verdicts(model, seed=0)
+    absent = {c: found[c] for c in model.present if found[c][0] in ("fails", "not-applicable")}
+    assert not absent, absent

@@ -84,7 +84,7 @@ def test_planted_heavy_dims_have_low_token_std_and_high_token_mean(planted_ctx):
         np.median(np.abs(r.token_mean[heavy])) / np.median(np.abs(r.token_mean[~heavy])))
     assert r.token_std_ratio < 0.5 and r.token_abs_mean_ratio > 5
     assert r.token_std_p < 0.01 and r.token_abs_mean_p < 0.01
-    odd = np.union1d(r.low_std_dims, np.union1d(r.mean_outliers_low, r.mean_outliers_high))
+    odd = np.array(r.odd_dims)  # low-spread AND high-mean, as the claim says
     c = _claim(r, "low_spread_dims_are_position_dims")
     assert c.verdict == "holds" and c.value == pytest.approx(np.mean(heavy[odd]))
     assert r.odd_heavy_p < 0.01
@@ -368,3 +368,15 @@ def test_smooth_non_periodic_heavy_dims_are_rarely_periodic(kind):
     assert r.heavy_dims == tuple(range(k))
     assert np.sum(r.periodic_p <= 0.01) <= 2  # 1% of 40 dims is 0.4; two allows for chance
     assert _claim(r, "positions_smooth_periodic").verdict == "fails"
+
+
+def test_high_mean_stripes_do_not_dilute_the_low_spread_high_mean_dims():
+    """Claim 5 is about dims that are both low-spread and high-mean: stripe dims (high mean, normal spread) as
+    many as the heavy dims leave it holding."""
+    from analyses.calibration import planted_model
+
+    model = planted_model(1.0, 128, 3000, seed=7)  # 4 heavy dims, 3 stripes and the unigram dim are mean outliers
+    r = analyse_position(model.tokens, model.positions, seed=0)
+    c = _claim(r, "low_spread_dims_are_position_dims")
+    assert c.verdict == "holds", c
+    assert set(r.odd_dims) <= set(r.heavy_dims)
