@@ -47,7 +47,7 @@ sweep: $(STAMP)
 	$(BIN)/python -m report sweep $(foreach r,$(RUN),--run $(r)) --out $(OUT) --device $(DEVICE) $(if $(REVISIONS),--revisions '$(REVISIONS)') $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(CORPUS),--corpus $(CORPUS))
 
 # Every claim's verdict on null and planted synthetic models, through the report's own sections: writes
-# report/calibration.json and the README table. Resumes from .calibration-runs/; CLUSTER=tcp://host:8786 runs on Dask.
+# report/calibration.json and the table in docs/calibration.md. Resumes from .calibration-runs/; CLUSTER=tcp://host:8786 runs on Dask.
 calibrate: $(STAMP)
 	$(BIN)/python -m report.calibrate $(if $(CLUSTER),--cluster $(CLUSTER))
 

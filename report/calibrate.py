@@ -377,7 +377,7 @@ def _verdict_cell(summary: dict) -> str:
 
 
 def markdown(data: dict) -> str:
-    """The README table: per claim and size, false positives / null models and hits / study-size models."""
+    """The docs/calibration.md table: per claim and size, false positives / null models and hits / study-size models."""
     sizes = [s["size"] for s in data["sizes"]]
     lines = [f"Targets: false-positive rate ≤ {MAX_FPR:.0%} at every size, power ≥ {MIN_POWER:.0%} at the study's "
              "effect size, each shown at 95% confidence (the Wilson bound, not the point estimate, must meet it: "

@@ -45,7 +45,7 @@ class Options:
 
     seed: int = 0
     device: str = "cpu"
-    max_tokens: int = 3200  # 100 sequences of 32 tokens; GPT-2 small's timing in README "Experiments"
+    max_tokens: int = 3200  # 100 sequences of 32 tokens; GPT-2 small's timing in docs/report.md "Experiments"
     experiments: bool = True  # the forward passes (False: the section says they were left out)
 
 
