@@ -23,7 +23,7 @@ import numpy as np
 
 from analyses.calibration import CLAIMS, EXPENSIVE, FAMILIES, PLANTED_EFFECTS, TRAINED_LIKE, null_model, planted_model  # noqa: F401
 from analyses.claims import HOLDS, INCONCLUSIVE
-from report.cache import SOURCE_CODE, code_hash
+from report.cache import code_hash
 from report.calibration_table import DATA, MAX_FPR, MIN_POWER, load, wilson  # noqa: F401 (load: re-exported)
 from report.errors import ReportError
 from report.sweep.lifeline import die_with_parent
@@ -43,6 +43,10 @@ START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 PLAN = ((64, 4000, 8, 35, 8), (768, 4000, 8, 35, 8), (768, 50257, 8, 35, 8), (1024, 50257, 8, 35, 8))
 SMALL_PLAN = ((32, 600, 1, 1, 1),)
 RUNS = ROOT / ".calibration-runs"  # one JSON per model already scored, by code version: a rerun resumes
+# The code a model's verdicts depend on: the analyses, the sections and what runs them (not figures or templates).
+VERDICT_CODE = ("analyses", "report/sections", "report/synthetic_run.py", "report/pipeline.py", "report/context.py",
+                "report/background.py", "report/calibration_table.py", "report/loader.py", "report/tokens.py",
+                "report/frequency.py")
 
 
 PLANTED = ("study", "half")
@@ -95,7 +99,7 @@ class Store:
     stops resumes where it was, and a code change starts afresh (its verdicts may differ)."""
 
     def __init__(self, root: Path | None):
-        self.folder = None if root is None else root / code_hash(SOURCE_CODE)[:16]
+        self.folder = None if root is None else root / code_hash(VERDICT_CODE)[:16]
 
     def _path(self, task: tuple) -> Path:
         d, n, rep, name, expensive, seed = task
