@@ -208,12 +208,14 @@ def size_label(d: int, n: int) -> str:
 
 
 def plan_tasks(plan, seed: int = 0) -> list[tuple]:
-    """(d, tokens, replicate, model name, with claims 20–24, seed) for every model of the plan, replicate by
-    replicate across sizes, so a run stopped by its time limit has covered every size about evenly."""
-    most = max(max(null_reps, planted_reps) for _, _, null_reps, planted_reps, _ in plan)
-    return [(d, n, rep, name, rep < expensive_reps, seed)
-            for rep in range(most) for d, n, null_reps, planted_reps, expensive_reps in plan
-            for name in MODEL_NAMES if rep < (planted_reps if name in PLANTED else null_reps)]
+    """(d, tokens, replicate, model name, with claims 20–24, seed) for every model of the plan, ordered by the
+    share of its kind's replicates done (null and planted replicates advance together toward their counts) and
+    then across sizes, so a run stopped by its time limit has covered every size and both targets evenly."""
+    tasks = [(rep / (planted_reps if name in PLANTED else null_reps), size, rep, name,
+              (d, n, rep, name, rep < expensive_reps, seed))
+             for size, (d, n, null_reps, planted_reps, expensive_reps) in enumerate(plan)
+             for name in MODEL_NAMES for rep in range(planted_reps if name in PLANTED else null_reps)]
+    return [task for *_, task in sorted(tasks, key=lambda t: (t[0], t[1], t[2], MODEL_NAMES.index(t[3])))]
 
 
 def run(plan=PLAN, seed: int = 0, log=print, jobs: int = 1, cluster: str | None = None,
