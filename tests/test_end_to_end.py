@@ -93,7 +93,7 @@ def test_results_match_the_planted_truth(results, planted):
     assert analyses["unigram"]["dim"] == spec.unigram_dim
     assert analyses["svd"]["cos_svd0_mean"] > 0.95
     assert analyses["svd"]["leading_space_auroc"] > 0.95
-    exceptions = {(e["token_id"], e["predicts_id"]) for e in analyses["zero_layer"]["exceptions"]}
+    exceptions = {(e["token"]["id"], e["predicts"]["id"]) for e in analyses["zero_layer"]["exceptions"]}
     assert set(planted.pairs) <= exceptions
     assert set(planted.clump) <= set(analyses["outliers"]["clump_token_ids"])
     assert results["model"]["vocab_size"] == planted.vocab_size
