@@ -273,7 +273,8 @@ def test_results_json_lists_every_exception(planted_ctx):
     fragment = SECTION.to_json(r, planted_ctx)
     assert len(fragment["exceptions"]) == len(r.exceptions) > 0
     first = fragment["exceptions"][0]
-    assert {"token_id", "predicts_id", "token", "predicts", "cosine", "norm_ratio", "category"} <= set(first)
+    assert {"token", "predicts", "cosine", "norm_ratio", "dot_margin", "category"} <= set(first)
+    assert set(first["token"]) == set(first["predicts"]) == {"id", "text", "bytes"}
     assert fragment["self_predict_fraction"] == r.self_predict_fraction
     assert sum(fragment["category_counts"].values()) == len(r.exceptions)
 
