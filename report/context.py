@@ -58,7 +58,9 @@ class RunContext:
     frequency: TokenFrequency
     options: Options
     results: dict[str, Any] = field(default_factory=dict)
-    started: dict[str, Any] = field(default_factory=dict)  # work begun in the background, by section key
+    # The pair pass (report.background.BackgroundSearch), a pipeline input like the weights: begun as soon as they
+    # are loaded, read by the sections that declare reads_pairs=True; None until run_sections starts it.
+    pairs: Any = None
     corpus: Path | None = None  # the --corpus text, for the forward-pass experiments
     reader: Any = None  # the Section (or Reader) this view is lent to; None: a context built by hand
 
@@ -82,6 +84,13 @@ class RunContext:
             raise UndeclaredRead(f"{self._who()} declares section {name!r} as {kind}, but it gave a "
                                  f"{type(value).__name__}.")
         return value
+
+    def pair_pass(self) -> Any:
+        """The pair pass's result (report.background.Found), for a section declared reads_pairs=True; None when
+        the pass was not run (a context built by hand)."""
+        if self.reader is not None and not getattr(self.reader, "reads_pairs", False):
+            raise UndeclaredRead(f"{self._who()} reads the pair pass without declaring reads_pairs=True.")
+        return self.pairs.result() if self.pairs is not None else None
 
     def every_earlier(self) -> dict[str, Any]:
         """Every result so far, by section key, for a section declared `reads_every_earlier`."""

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from report import __version__, output_folder, render, results_json, search_index
+from report.background import start_pair_pass
 from report.cache import Cache, file_hash, folder_hash
 from report.context import Options, RunContext
 from report.figures_io import FigureWriter
@@ -115,13 +116,13 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         tokens, frequency, results = cached
         return RunContext(weights, tokens, frequency, request.options, results), key
     sections = all_sections()
-    started = _start_background(sections, weights, weights.vocab_rows, request.options)
+    pairs = start_pair_pass(weights, weights.vocab_rows, request.options) if _reads_pairs(sections) else None
     try:
         with progress.step("tokenizer"):
             tokenizer, tokens = load_token_table(source, weights)
-        if tokens.n_tokens != weights.vocab_rows:  # padding rows must not take part: start again without them
-            _cancel(started)
-            started = _start_background(sections, weights, tokens.n_tokens, request.options)
+        if pairs is not None and tokens.n_tokens != weights.vocab_rows:  # padding rows must not take part
+            pairs.cancel()
+            pairs = start_pair_pass(weights, tokens.n_tokens, request.options)
         with progress.step("frequency"):
             if request.corpus is not None:
                 frequency = from_corpus(tokenizer, request.corpus, weights.vocab_rows)
@@ -130,9 +131,10 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
             else:
                 frequency = from_wordfreq(tokenizer, weights.vocab_rows)
     except BaseException:
-        _cancel(started)
+        if pairs is not None:
+            pairs.cancel()
         raise
-    ctx = RunContext(weights, tokens, frequency, request.options, started=started, corpus=request.corpus)
+    ctx = RunContext(weights, tokens, frequency, request.options, pairs=pairs, corpus=request.corpus)
     run_sections(ctx, sections, progress)
     if cache is not None:
         cache.store(key, (tokens, frequency, ctx.results))
@@ -150,31 +152,26 @@ def run_section(section, ctx: RunContext):
 
 def run_sections(ctx: RunContext, sections, progress: Progress | None = None) -> None:
     """Run `sections` in order into `ctx.results`: the one way sections run, for a report and for the
-    calibration's synthetic models alike. Their background work starts first unless it already has
-    (`ctx.started`), and is joined or cancelled before this returns."""
-    if not ctx.started:
-        ctx.started = _start_background(sections, ctx.weights, ctx.n_tokens, ctx.options)
+    calibration's synthetic models alike. The pair pass, their one background input, starts first unless it
+    already has (`ctx.pairs`) and some section reads it; it is joined or cancelled before this returns."""
+    if ctx.pairs is None and _reads_pairs(sections):
+        ctx.pairs = start_pair_pass(ctx.weights, ctx.n_tokens, ctx.options)
     try:
         for section in sections:
             with progress.step(section.key) if progress is not None else nullcontext():
                 ctx.results[section.key] = run_section(section, ctx)
     except BaseException:
-        _cancel(ctx.started)
+        if ctx.pairs is not None:
+            ctx.pairs.cancel()
         raise
     finally:
-        if progress is not None:
-            progress.background += [(f"{key} search", handle.seconds) for key, handle in ctx.started.items()]
-        ctx.started = {}
+        if progress is not None and ctx.pairs is not None:
+            progress.background.append(("pair pass", ctx.pairs.seconds))
+        ctx.pairs = None
 
 
-def _start_background(sections, weights, rows: int, options: Options) -> dict:
-    """Begin every section's weights-only heavy work (on the first `rows` token rows) in the background."""
-    return {s.key: s.start(weights, rows, options) for s in sections if s.start is not None}
-
-
-def _cancel(started: dict) -> None:
-    for handle in started.values():
-        handle.cancel()
+def _reads_pairs(sections) -> bool:
+    return any(section.reads_pairs for section in sections)
 
 
 def results_document(ctx: RunContext) -> dict:

@@ -38,8 +38,7 @@ def clump_frequency(ctx: RunContext) -> np.ndarray | None:
 
 
 def run(ctx: RunContext) -> OutliersResult:
-    search = ctx.started.get("zero_layer")  # the pair pass there also found every crowded pair
-    found = search.result() if search is not None else None
+    found = ctx.pair_pass()  # the pass that gave the zero-layer predictions also found every crowded pair
     result = analyse_outliers(ctx.embeddings, unigram_dim(ctx), ctx.earlier("zero_layer").targets, ctx.options.seed,
                               ctx.options.device, found=(found.crowding, found.pairs) if found is not None else None,
                               log_frequency=clump_frequency(ctx))
@@ -145,4 +144,5 @@ def context(r: OutliersResult, ctx: RunContext) -> dict:
 
 
 SECTION = Section("outliers", "Outlier tokens and the under-trained clump", run, to_json, figures, context,
-                  result=OutliersResult, reads={"unigram": UnigramResult, "zero_layer": ZeroLayerResult})
+                  result=OutliersResult, reads={"unigram": UnigramResult, "zero_layer": ZeroLayerResult},
+                  reads_pairs=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 from analyses.zero_layer import CATEGORIES, CATEGORY_RULES, TOLERANCE, ZeroLayerResult, analyse_zero_layer
-from report.background import BackgroundSearch
 from report.context import RunContext
 from report.plots import zero_layer as plots
 from report.section import FigureSpec, Section
@@ -13,17 +12,12 @@ from report.section import FigureSpec, Section
 SHOWN_PER_CATEGORY = 15  # rows per category in the report; results.json has every exception
 
 
-def start(weights, rows: int, options) -> BackgroundSearch:
-    unembedding = weights.unembedding[:rows] if weights.unembedding is not None else None
-    return BackgroundSearch(weights.token_embeddings[:rows], options.device, options.seed, unembedding)
-
-
 def run(ctx: RunContext) -> ZeroLayerResult:
-    search = ctx.started.get("zero_layer")
+    found = ctx.pair_pass()
     unembedding = ctx.weights.unembedding[: ctx.n_tokens] if ctx.weights.unembedding is not None else None
     return analyse_zero_layer(ctx.embeddings, ctx.tokens.data[: ctx.n_tokens],
                               ctx.tokens.unprintable[: ctx.n_tokens], ctx.options.device,
-                              found=search.result().predictions if search is not None else None,
+                              found=found.predictions if found is not None else None,
                               unembedding=unembedding)
 
 
@@ -88,5 +82,5 @@ def context(r: ZeroLayerResult, ctx: RunContext) -> dict:
     return {"j": j, "groups": _groups(j), "shown": SHOWN_PER_CATEGORY}
 
 
-SECTION = Section("zero_layer", "The zero-layer model", run, to_json, figures, context, start=start,
+SECTION = Section("zero_layer", "The zero-layer model", run, to_json, figures, context, reads_pairs=True,
                   result=ZeroLayerResult)
