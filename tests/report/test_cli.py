@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -88,6 +90,16 @@ def test_a_bad_option_is_refused_by_every_subcommand(capsys):
         with pytest.raises(SystemExit) as exit_:
             cli.main(argv)
         assert exit_.value.code == 2 and "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["-m", "report", "--help"], "{report,sweep,calibrate}"),
+    (["-m", "report", "calibrate", "--help"], "--time-limit"),
+    (["-m", "report.calibrate", "--help"], "--time-limit"),  # the alias
+])
+def test_every_entry_point_answers(argv, expected):
+    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and expected in done.stdout, done.stderr
 
 
 # --- error paths: one paragraph, no traceback, non-zero exit ---
