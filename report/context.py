@@ -40,13 +40,18 @@ class Reader:
 
 @dataclass(frozen=True)
 class Options:
-    """Choices that change numbers: the seed of every random draw, the torch device, and the token budget of
-    the forward-pass experiments."""
+    """The choices that change numbers, one set for a report, a comparison and a sweep alike.
+
+    Attributes: seed (of every random draw), device (torch device, "cpu" or "cuda"; a sweep may carry "auto",
+    resolved in each worker), max_tokens (corpus tokens per forward pass of the experiments), experiments
+    (run the forward passes), frequency (the token frequency source without a corpus: "proxy" or
+    "token-index")."""
 
     seed: int = 0
     device: str = "cpu"
     max_tokens: int = 3200  # 100 sequences of 32 tokens; GPT-2 small's timing in docs/report.md "Experiments"
     experiments: bool = True  # the forward passes (False: the section says they were left out)
+    frequency: str = "proxy"  # or "token-index"; a --corpus takes precedence
 
 
 @dataclass(eq=False)

@@ -37,14 +37,18 @@ LIBRARIES = ("numpy", "scipy", "torch", "transformers", "tokenizers", "safetenso
 
 @dataclass(frozen=True)
 class Request:
-    """One model to report on, and how."""
+    """One model to report on: where its files are, the corpus, and the Options that change its numbers."""
 
     model: str
     revision: str | None = None
     corpus: Path | None = None
-    frequency: str = "proxy"  # or "token-index"
     allow_pickle: bool = False
     options: Options = Options()
+
+    @property
+    def frequency(self) -> str:
+        """The frequency source without a corpus; it lives in `options`, with every choice that changes numbers."""
+        return self.options.frequency
 
 
 def label(request: Request) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from report import remote
+from report.context import Options
 from report.errors import ReportError
 from report.hub import resolve
 from report.loader import load_weights
@@ -18,6 +19,8 @@ from report.pipeline import Request, build
 from report.remote.store import Store
 from tests.hub_server import Fault, HubServer
 from tests.planted import Spec, plant
+
+TOKEN_INDEX = Options(frequency="token-index")  # the token-index frequency source, not the wordfreq proxy
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
@@ -234,7 +237,7 @@ def test_cli_report_equals_the_local_folder_one(hub, models, tmp_path):
                          timeout=600)
     assert run.returncode == 0, run.stderr
     assert "tensors from 2 file(s)" in run.stderr and "MiB of" in run.stderr  # the bytes progress bar
-    build(Request(model=str(models["sharded"].folder), frequency="token-index"), tmp_path / "local",
+    build(Request(model=str(models["sharded"].folder), options=TOKEN_INDEX), tmp_path / "local",
           show_progress=False)
     remote_doc = json.loads((out / "org--sharded" / "results.json").read_text())
     local_doc = json.loads(next((tmp_path / "local").glob("*/results.json")).read_text())
