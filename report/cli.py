@@ -21,7 +21,7 @@ from pathlib import Path
 
 from report import calibrate, output_folder
 from report.cache import Cache
-from report.compare import build_comparison
+from report.compare import Gathered, build_comparison
 from report.context import Options, resolve_device
 from report.corpus import check as check_corpus
 from report.errors import ReportError, run_command
@@ -147,9 +147,11 @@ def run(args: argparse.Namespace, options: Options) -> int:
     output_folder.ensure_writable(args.out)
     cache = Cache.from_environment(enabled=not args.no_cache)
     written, failed = [], []
+    gathered = Gathered() if len(requests) > 1 else None  # the comparison's inputs, taken while each model is loaded
     for request, name in zip(requests, names):
         try:
-            written.append((request, build(request, args.out, show_progress=not args.quiet, cache=cache, name=name)))
+            written.append((request, build(request, args.out, show_progress=not args.quiet, cache=cache, name=name,
+                                           on_written=gathered.add if gathered else None)))
         except ReportError as exc:
             if len(requests) == 1:
                 raise
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace, options: Options) -> int:
     for _, folder in written:
         print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
     if len(written) > 1:
-        folder = build_comparison(written, args.out, show_progress=not args.quiet, cache=cache)
+        folder = build_comparison(gathered, args.out, show_progress=not args.quiet, cache=cache)
         print(f"wrote {folder}/report.html, report.pdf, comparison.json and figures/ comparing {len(written)} models")
     if failed:
         done = (f"The reports of the others were written: {', '.join(str(f) for _, f in written)}"

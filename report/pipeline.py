@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 from report import __version__, output_folder, render, results_json, search_index
 from report.background import start_pair_pass
@@ -214,39 +215,59 @@ def _draw(section, ctx: RunContext) -> list:
 
 
 def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]:
-    """Figures, results.json, HTML and PDF into `folder`; returns PDF warnings."""
-    figures_dir = folder / "figures"
-    figures_dir.mkdir(parents=True)
+    """results.json, figures, HTML and PDF into `folder`; returns PDF warnings."""
+    folder.mkdir(parents=True, exist_ok=True)
     with progress.step("results.json"):
         document = results_document(ctx)
         results_json.write(folder / "results.json", document)
-    jobs = [partial(_draw, section, ctx) for section in all_sections()]
-    with FigureWriter(jobs, figures_dir) as writer:  # PNGs go on in the background during HTML and PDF
-        with progress.step("figures"):
-            search = search_index.build(ctx.for_section(search_index.READER))  # meanwhile, in this process
-            sections = [{"key": section.key, "title": section.title, "template": section.template,
-                         "ctx": section.context(*_own(section, ctx))} for section in all_sections()]
-            for section, figures in zip(sections, writer.vectors()):
-                section["figures"] = figures
+
+    def context(drawn) -> dict:
+        search = search_index.build(ctx.for_section(search_index.READER))  # while the figures are drawn
+        sections = [{"key": section.key, "title": section.title, "template": section.template,
+                     "ctx": section.context(*_own(section, ctx))} for section in all_sections()]
+        for section, figures in zip(sections, drawn()):
+            section["figures"] = figures
         ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
         for number, figure in enumerate((f for s in ordered for f in s["figures"]), start=1):
             figure["number"] = number  # numbered in reading order, not run order
-        with progress.step("html"):
-            html = render.render_html("report.html.j2", card=ctx.results["model_card"], sections=ordered,
-                                      results=document, search=search)
-            (folder / "report.html").write_text(html, encoding="utf-8")
-        with progress.step("pdf"):
-            warnings = render.write_pdf(html, folder / "report.pdf")
-        with progress.step("png figures"):
+        return {"card": ctx.results["model_card"], "sections": ordered, "results": document, "search": search}
+
+    jobs = [partial(_draw, section, ctx) for section in all_sections()]
+    return render_document("report.html.j2", context, jobs, folder, progress=progress)
+
+
+def render_document(template: str, document: Callable[[Callable[[], list[list[dict]]]], dict], figures: list,
+                    folder: Path, name: str = "report", progress: Progress | None = None,
+                    workers: int | None = None) -> list[str]:
+    """Figures, HTML, PDF and PNGs into `folder`, the one way a report, a comparison and a sweep are rendered.
+
+    `figures` are jobs (each returns a list of FigureSpec) drawn by up to `workers` processes into
+    folder/figures/. `document(drawn)` gives the template's context; `drawn()` returns each job's drawn figures
+    (dicts with name, caption and the SVG to inline), so work that needs no figure can run while they are
+    drawn. The template becomes folder/<name>.html and folder/<name>.pdf while the PNGs are written in the
+    background. Returns the PDF's warnings."""
+    step = progress.step if progress is not None else _no_step
+    figures_dir = folder / "figures"
+    figures_dir.mkdir(parents=True)
+    with FigureWriter(figures, figures_dir, workers) as writer:
+        with step("figures"):
+            context = document(writer.vectors)
+        with step("html"):
+            html = render.render_html(template, **context)
+            (folder / f"{name}.html").write_text(html, encoding="utf-8")
+        with step("pdf"):
+            warnings = render.write_pdf(html, folder / f"{name}.pdf")
+        with step("png figures"):
             writer.wait()
     return warnings
 
 
 def build(request: Request, out_root: Path, show_progress: bool = True, cache: Cache | None = None,
-          name: str | None = None) -> Path:
+          name: str | None = None, on_written: Callable[[RunContext, Path], None] | None = None) -> Path:
     """Write one model's report into out_root/<name>/ (by default named after the model) and return that
     folder. Refused before any work if that folder holds anything this tool did not write, or is (or
-    holds, or lies in) the model's own folder."""
+    holds, or lies in) the model's own folder. `on_written(ctx, folder)` is called once the report is in
+    place, while the model is still in memory (the comparison takes what it needs from it)."""
     name = name or output_folder.folder_name(label(request))
     output_folder.check_destination(out_root / name, protected_folders(request), kind="report")
     destination = output_folder.destination_folder(out_root, name)
@@ -264,6 +285,8 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
                     cache.store_outputs(render_key, staging)
 
         output_folder.write_atomically(destination, write, ctx.weights.model_id, kind="report")
+        if on_written is not None:
+            on_written(ctx, destination)
     if show_progress:
         print(progress.summary(), file=sys.stderr)
     return destination
