@@ -2,7 +2,7 @@
 
 Everything is written into a hidden temporary folder next to the destination and renamed into place
 only when complete (report/output_folder.py), so an interrupted or failed run never leaves a half-written
-report. `load_model` is the load path on its own, for the comparison's second look at each model.
+report. A comparison takes each model's context from `build` (`on_written`): no model is loaded twice.
 """
 
 from __future__ import annotations
@@ -94,12 +94,6 @@ def load_token_table(source: ModelSource, weights: ModelWeights):
     tokens = load_tokens(tokenizer, weights.vocab_rows, weights.word_start_rule)
     check_minimum_size(weights.model_id, tokens.n_tokens, weights.d_model)
     return tokenizer, tokens
-
-
-def load_model(request: Request) -> tuple[ModelWeights, TokenTable]:
-    """The weights and token table of one model, loaded as a report loads them (no analysis)."""
-    source, weights = load_source(request)
-    return weights, load_token_table(source, weights)[1]
 
 
 def analyse(request: Request, progress: Progress, cache: Cache | None = None) -> tuple[RunContext, str]:
