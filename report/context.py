@@ -67,6 +67,7 @@ class RunContext:
     # are loaded, read by the sections that declare reads_pairs=True; None until run_sections starts it.
     pairs: Any = None
     corpus: Path | None = None  # the --corpus text, for the forward-pass experiments
+    tokenizer: Any = None  # the tokenizer the token table came from (the experiments reuse it); None when cached
     reader: Any = None  # the Section (or Reader) this view is lent to; None: a context built by hand
 
     def for_section(self, section: Any) -> RunContext:

@@ -108,7 +108,8 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         "corpus": file_hash(request.corpus) if request.corpus is not None else None,
         "python": platform.python_version(),  # without --corpus the experiments read Python's own documentation
         "max_tokens": request.options.max_tokens,  # the experiments (on by default) read every weight file:
-        "model_files": weights.tensors.files_sha256(),
+        # remembered per file in the cache, so a cache hit reads no weight file twice (no cache: no key needed)
+        "model_files": cache.files_sha256(weights.tensors.files()) if cache is not None and weights.tensors else None,
     })
     cached = cache.load(key, (TokenTable, TokenFrequency, dict)) if cache is not None else None
     if cached is not None:
@@ -133,7 +134,8 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         if pairs is not None:
             pairs.cancel()
         raise
-    ctx = RunContext(weights, tokens, frequency, request.options, pairs=pairs, corpus=request.corpus)
+    ctx = RunContext(weights, tokens, frequency, request.options, pairs=pairs, corpus=request.corpus,
+                     tokenizer=tokenizer)
     run_sections(ctx, sections, progress)
     if cache is not None:
         cache.store(key, (tokens, frequency, ctx.results))

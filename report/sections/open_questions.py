@@ -130,7 +130,7 @@ def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsRe
         model, masked = load_model(w.tensors.folder, w.tensors.arch, ctx.options.device)
     except Skipped as why:
         return None, f"{why}{_fetched_only(w)}", None
-    tokenizer = load_tokenizer(w.tensors.folder)
+    tokenizer = ctx.tokenizer if ctx.tokenizer is not None else load_tokenizer(w.tensors.folder)
     try:
         text = corpus_sequences(tokenizer, ctx.corpus, ctx.options.max_tokens, w.n_positions)
     except NoText as why:

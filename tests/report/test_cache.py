@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 from dataclasses import replace
@@ -64,9 +65,9 @@ def test_second_comparison_comes_from_the_cache(tmp_path, cached_env, monkeypatc
     first = {p.name: p.read_bytes() for p in (out / "comparison").iterdir() if p.is_file()}
 
     def refuse(*args, **kwargs):
-        raise AssertionError("the comparison reloaded the models although it was cached")
+        raise AssertionError("the comparison was recomputed although it was cached")
 
-    monkeypatch.setattr(compare, "gather", refuse)
+    monkeypatch.setattr(compare.Gathered, "digests", refuse)
     _forbid_analysis(monkeypatch)
     assert main(args) == 0
     assert {p.name: p.read_bytes() for p in (out / "comparison").iterdir() if p.is_file()} == first
@@ -76,7 +77,7 @@ def test_second_comparison_comes_from_the_cache(tmp_path, cached_env, monkeypatc
     monkeypatch.undo()
     monkeypatch.setenv("WEIGHTS_REPORT_CACHE", str(cached_env))
     monkeypatch.delenv("WEIGHTS_REPORT_NO_CACHE", raising=False)
-    monkeypatch.setattr(compare, "gather", refuse)
+    monkeypatch.setattr(compare.Gathered, "digests", refuse)
     assert main(["--model", str(a), "--model", str(c), "--out", str(out), "--quiet"]) == 1
 
 
@@ -131,3 +132,20 @@ def test_an_edit_to_any_source_file_changes_the_analysis_key(tmp_path, monkeypat
     cache.code_hash.cache_clear()
     assert Cache.analysis_key({"weights": "same"}) != before
     cache.code_hash.cache_clear()
+
+
+def test_weight_file_digests_are_remembered_until_a_file_changes(tmp_path, monkeypatch):
+    from report import cache as cache_module
+
+    files = [tmp_path / "a.safetensors", tmp_path / "b.safetensors"]
+    for i, path in enumerate(files):
+        path.write_bytes(bytes([i]) * 1000)
+    reads = []
+    real = cache_module.file_hash
+    monkeypatch.setattr(cache_module, "file_hash", lambda path: reads.append(path.name) or real(path))
+    store = cache_module.Cache(tmp_path / "cache")
+    first = store.files_sha256(files)
+    assert store.files_sha256(files) == first and reads == ["a.safetensors", "b.safetensors"]  # no second read
+    files[1].write_bytes(b"\x07" * 1000)
+    os.utime(files[1], ns=(1, 1))
+    assert store.files_sha256(files) != first and reads[-1] == "b.safetensors" and len(reads) == 3
