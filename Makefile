@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 report: $(STAMP)
 	@$(MAKE) --no-print-directory sysdeps SYSDEPS_OPTIONAL=1
-	$(BIN)/python -m report $(foreach m,$(MODELS),--model $(m)) --out $(OUT) --device $(DEVICE) $(if $(CORPUS),--corpus $(CORPUS))
+	$(BIN)/python -m report report $(foreach m,$(MODELS),--model $(m)) --out $(OUT) --device $(DEVICE) $(if $(CORPUS),--corpus $(CORPUS))
 
 test: $(STAMP)
 	@$(MAKE) --no-print-directory sysdeps SYSDEPS_OPTIONAL=1
@@ -49,7 +49,7 @@ sweep: $(STAMP)
 # Every claim's verdict on null and planted synthetic models, through the report's own sections: writes
 # report/calibration.json and the table in docs/calibration.md. Resumes from .calibration-runs/; CLUSTER=tcp://host:8786 runs on Dask.
 calibrate: $(STAMP)
-	$(BIN)/python -m report.calibrate $(if $(CLUSTER),--cluster $(CLUSTER))
+	$(BIN)/python -m report calibrate $(if $(CLUSTER),--cluster $(CLUSTER))
 
 # Fonts for token strings in any script (CJK, Noto core for Devanagari, Thai, Arabic, …, Symbola for emoji), pdftoppm for page checks, chromium for browser checks.
 sysdeps:

@@ -42,9 +42,6 @@ TRAINED_LIKE = ("random-mean", "power-law", "norm-frequency", "off-centre", "off
 FAMILIES = SIMPLE_FAMILIES + TRAINED_LIKE
 N_POSITIONS, N_LAYERS = 1024, 12
 CLAIMS = tuple(c.id for c in REGISTRY)  # calibration tables are keyed by the claims' visible numbers
-DESCRIPTIVE = frozenset(BY_NAME[name].id for name in (  # exact measurements: absent only where the family lacks it
-    "positions_centred", "svd0_along_mean", "svd0_one_sign", "tokens_predict_themselves",
-    "exceptions_parallel_and_longer"))
 # The claims whose effect planted_model plants (named, so a claim added to the registry without a planted effect
 # is reported as such by the calibration, never scored as power 0).
 PLANTED_EFFECTS = frozenset(BY_NAME[name].id for name in (

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
 from scipy import stats
 
 from analyses.claims import Claim, claim
@@ -115,17 +114,6 @@ class ZeroLayerResult:
         """The tokens that exceptions predict, most often predicted first (ties by id)."""
         counts = Counter(e.predicts_id for e in self.exceptions)
         return sorted(counts, key=lambda v: (-counts[v], v))
-
-
-def dense_argmax(token_embeddings: np.ndarray, device: str = "cpu", block: int = 1024) -> np.ndarray:
-    """The naive floor: argmax of each row of W·Wᵀ in float32, one block of rows at a time.
-
-    Plain torch argmax semantics (first maximum); used as the timing baseline, not for verdicts."""
-    w = torch.as_tensor(np.asarray(token_embeddings, dtype=np.float32), device=device)
-    out = torch.empty(w.shape[0], dtype=torch.long, device=device)
-    for start in range(0, w.shape[0], block):
-        out[start:start + block] = (w[start:start + block] @ w.T).argmax(dim=1)
-    return out.cpu().numpy()
 
 
 def zero_layer_predictions(token_embeddings: np.ndarray, device: str = "cpu", unembedding: np.ndarray | None = None,

@@ -31,11 +31,13 @@ TARGETS = {"task_ratio": 0.6, "overhead_s": 30.0, "worker_peak_gb": 2.5}
 
 def one_task(folder: Path) -> None:
     """Run in a fresh process: one sweep task, timed; prints one JSON line."""
+    from report.context import Options
     from report.sweep.sources import Checkpoint
     from report.sweep.task import Settings, analyse_checkpoint
 
     start = time.perf_counter()
-    outcome = analyse_checkpoint(Checkpoint("bench", 0, str(folder)), Settings(device="cpu"))
+    settings = Settings(options=Options(device="cpu", experiments=False))
+    outcome = analyse_checkpoint(Checkpoint("bench", 0, str(folder)), settings)
     if outcome["status"] != "ok":
         raise SystemExit(f"task failed: {outcome['error']}")
     print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss_mb": outcome["peak_rss_mb"]}))
@@ -57,6 +59,7 @@ def trainer_folder(folder: Path, root: Path, n: int) -> Path:
 
 
 def sweep_overhead(run: Path, out: Path, workers: int) -> dict:
+    from report.context import Options
     from report.sweep import engine
     from report.sweep.sources import discover
     from report.sweep.task import Settings
@@ -64,7 +67,8 @@ def sweep_overhead(run: Path, out: Path, workers: int) -> dict:
 
     checkpoints = discover(str(run))
     start = time.perf_counter()
-    outcomes = engine.run_local(checkpoints, Settings(device="cpu"), workers=workers, show_progress=False)
+    settings = Settings(options=Options(device="cpu", experiments=False))
+    outcomes = engine.run_local(checkpoints, settings, workers=workers, show_progress=False)
     engine_s = time.perf_counter() - start
     if any(o["status"] != "ok" for o in outcomes):
         raise SystemExit(f"sweep task failed: {[o['error'] for o in outcomes if o['error']][:1]}")

@@ -108,3 +108,9 @@ class BackgroundSearch:
         self.cancelled = True
         for scan in self.passes:
             scan.cancel()
+
+
+def start_pair_pass(weights, rows: int, options) -> BackgroundSearch:
+    """Begin the pair pass over the first `rows` token rows (and the untied unembedding's) in the background."""
+    unembedding = weights.unembedding[:rows] if weights.unembedding is not None else None
+    return BackgroundSearch(weights.token_embeddings[:rows], options.device, options.seed, unembedding)

@@ -75,6 +75,31 @@ class Cache:
         folder = Path(os.environ.get("WEIGHTS_REPORT_CACHE") or Path.home() / ".cache" / "weights-report")
         return cls(folder)
 
+    def files_sha256(self, files: list[Path]) -> str:
+        """sha256 over the names and bytes of `files` (a model's weight files), each file's digest remembered in
+        the cache by path, size, modification time and inode: a rerun on unchanged files reads none of them."""
+        memo_path = self.folder / "file-digests.json"
+        try:
+            memo = json.loads(memo_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            memo = {}
+        digest, changed = hashlib.sha256(), False
+        for path in files:
+            stat = path.stat()
+            stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+            known = memo.get(str(path.resolve()))
+            if known is None or known[0] != stamp:
+                known = [stamp, file_hash(path)]
+                memo[str(path.resolve())] = known
+                changed = True
+            digest.update(f"{path.name}:{known[1]}\n".encode())
+        if changed:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            temporary = memo_path.with_name(f".{memo_path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(memo, sort_keys=True), encoding="utf-8")
+            temporary.replace(memo_path)
+        return digest.hexdigest()
+
     @staticmethod
     def analysis_key(inputs: dict) -> str:
         payload = json.dumps({**inputs, "code": code_hash(ANALYSIS_CODE)}, sort_keys=True)

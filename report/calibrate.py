@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from analyses.calibration import CLAIMS, EXPENSIVE, FAMILIES, PLANTED_EFFECTS, T
 from analyses.claims import HOLDS, INCONCLUSIVE
 from report.cache import code_hash
 from report.calibration_table import DATA, MAX_FPR, MIN_POWER, load, wilson  # noqa: F401 (load: re-exported)
-from report.errors import ReportError
+from report.errors import ReportError, run_command
 from report.sweep.lifeline import die_with_parent
 from report.synthetic_run import verdicts
 
@@ -431,8 +432,12 @@ def write(data: dict, data_path: Path = DATA, readme: Path | None = README) -> N
     readme.write_text(text, encoding="utf-8")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m report.calibrate", description=__doc__.splitlines()[0])
+INTERRUPTED = (f"no table was written; the models scored so far are kept in {RUNS.name}/ (unless --fresh), so "
+               "rerunning the same command resumes.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `python -m report calibrate` (and of its alias `python -m report.calibrate`)."""
     parser.add_argument("--small", action="store_true", help="tiny sizes, one replicate (checks the machinery)")
     parser.add_argument("--out", type=Path, default=DATA, help="where to write the JSON table")
     parser.add_argument("--no-readme", action="store_true", help="do not update docs/calibration.md")
@@ -447,18 +452,29 @@ def main(argv=None) -> int:
                              "later run resumes)")
     parser.add_argument("--fresh", action="store_true",
                         help=f"score every model again instead of resuming from {RUNS.name}/")
-    args = parser.parse_args(argv)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+
+
+def main(argv=None) -> int:
+    """`python -m report.calibrate`: an alias of `python -m report calibrate`, under the same error and signal
+    policy (report.errors.run_command)."""
+    parser = argparse.ArgumentParser(prog="python -m report.calibrate", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return command(parser.parse_args(argv))
+
+
+def command(args: argparse.Namespace) -> int:
+    return run_command(partial(calibrate, args), INTERRUPTED, args.debug)
+
+
+def calibrate(args: argparse.Namespace) -> int:
     plan = SMALL_PLAN if args.small else PLAN
     if args.max_search_tokens is not None:
         plan = limit_searches(plan, args.max_search_tokens)
     started = time.perf_counter()
     print(f"calibrating {len(CLAIMS)} claims on {len(FAMILIES)} null families, a contrast model and planted effects")
-    try:
-        data = run(plan, jobs=max(1, args.jobs), cluster=args.cluster, store=Store(None if args.fresh else RUNS),
-                   time_limit=args.time_limit)
-    except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    data = run(plan, jobs=max(1, args.jobs), cluster=args.cluster, store=Store(None if args.fresh else RUNS),
+               time_limit=args.time_limit)
     data["summary"] = summarise(data)
     data["targets"] = {"max_false_positive_rate": MAX_FPR, "min_power_at_study_size": MIN_POWER}
     write(data, args.out, None if args.no_readme else README)

@@ -1,64 +1,127 @@
-"""`python -m report --model gpt2 [--model gpt2-medium] --out out/`: one report per model."""
+"""`python -m report [report|sweep|calibrate] …`: the one command line.
+
+`report` (the default: `python -m report --model gpt2` is `python -m report report --model gpt2`) writes one
+report per model and their comparison; `sweep` (report/sweep/cli.py) runs the analyses over training
+checkpoints; `calibrate` (report/calibrate.py) measures every claim's error rates on synthetic models. Report
+and sweep share the common options and make one Options from them; every subcommand runs under the one error
+and signal policy of report.errors.run_command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
-import threading
-import traceback
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
-from report import output_folder
+from report import calibrate, output_folder
 from report.cache import Cache
-from report.compare import build_comparison
+from report.compare import Gathered, build_comparison
 from report.context import Options, resolve_device
 from report.corpus import check as check_corpus
-from report.errors import TERMINATION_REQUESTED, ReportError, Terminated, one_paragraph, stop_if_terminated
+from report.errors import ReportError, run_command
 from report.hub import split_revision
 from report.loader import check_model
 from report.pipeline import Request, build, label, protected_folders
-from report.sweep.cli import main as sweep_main
+from report.sweep import cli as sweep_cli
+
+SUBCOMMANDS = ("report", "sweep", "calibrate")
+REPORT_INTERRUPTED = "nothing was written for the model in progress."
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m report",
-        description="Analyse a model's embedding and LayerNorm weights; write HTML, PDF and results.json.")
+def common_options() -> argparse.ArgumentParser:
+    """The options report and sweep share: where to write, and the choices that make their Options."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", default="out", type=Path, help="output folder (default: out)")
+    common.add_argument("--corpus", type=Path,
+                        help="text file for exact token frequencies and the experiments' passes: UTF-8, or "
+                             "UTF-16/32 with a byte-order mark")
+    common.add_argument("--frequency", choices=("proxy", "token-index"), default=Options.frequency,
+                        help="frequency source without --corpus: wordfreq proxy (default) or token index only")
+    common.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="torch device for the heavy matrix products (default: auto)")
+    common.add_argument("--max-tokens", type=int, default=Options.max_tokens, metavar="N",
+                        help="corpus tokens per forward pass of the experiments (--corpus, else Python's own "
+                             f"documentation), cut into ≥ 100 sequences where it allows (default: "
+                             f"{Options.max_tokens}: 100 × 32)")
+    common.add_argument("--no-experiments", action="store_true",
+                        help="leave out the forward-pass experiments (minutes on a CPU; a report runs them by "
+                             "default, a sweep only with --corpus)")
+    common.add_argument("--seed", type=int, default=Options.seed, help="seed for every random draw (default: 0)")
+    common.add_argument("--allow-pickle", action="store_true",
+                        help="load pickle checkpoints (pytorch_model.bin) with weights_only=True")
+    common.add_argument("--no-cache", action="store_true",
+                        help="recompute everything instead of reusing cached analyses and renders")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    return common
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", metavar="ID_OR_DIR",
                         help="Hub id (gpt2, openai-community/gpt2-medium, …), optionally ID@REVISION, or a local "
                              "folder in Hub layout; repeat to compare models (default: gpt2)")
-    parser.add_argument("--out", default="out", type=Path, help="output folder (default: out)")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit) for every --model")
-    parser.add_argument("--corpus", type=Path,
-                        help="text file for exact token frequencies: UTF-8, or UTF-16/32 with a byte-order mark")
-    parser.add_argument("--frequency", choices=("proxy", "token-index"), default="proxy",
-                        help="frequency source without --corpus: wordfreq proxy (default) or token index only")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="torch device for the heavy matrix products (default: auto)")
-    parser.add_argument("--max-tokens", type=int, default=Options.max_tokens, metavar="N",
-                        help="corpus tokens per forward pass of the experiments (--corpus, else Python's own "
-                             f"documentation), cut into ≥ 100 sequences where it allows (default: {Options.max_tokens}"
-                             ": 100 × 32)")
-    parser.add_argument("--no-experiments", action="store_true",
-                        help="leave out the forward-pass experiments (on by default; minutes on a CPU)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for every random draw (default: 0)")
-    parser.add_argument("--allow-pickle", action="store_true",
-                        help="load pickle checkpoints (pytorch_model.bin) with weights_only=True")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="recompute everything instead of reusing cached analyses and renders")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
-    args = parser.parse_args(argv)
-    args.model = args.model or ["gpt2"]
-    return args
 
 
-def run(args: argparse.Namespace) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m report",
+        description="Study language models through their weights. Without a subcommand, `report` is meant: "
+                    "`python -m report --model gpt2` is `python -m report report --model gpt2`.")
+    subcommands = parser.add_subparsers(dest="command", metavar="{report,sweep,calibrate}")
+    common = common_options()
+    report = subcommands.add_parser(
+        "report", parents=[common], help="one report per model, and their comparison (the default)",
+        description="Analyse a model's embedding and LayerNorm weights; write HTML, PDF and results.json.")
+    add_report_arguments(report)
+    report.set_defaults(command=partial(_with_options, run, REPORT_INTERRUPTED))
+    sweep = subcommands.add_parser(
+        "sweep", parents=[common], help="the analyses over the checkpoints of training runs",
+        description="Run the analyses on every checkpoint of one or more training runs; write a trajectory "
+                    "report (sweep.html, sweep.pdf, sweep.json, figures/).")
+    sweep_cli.add_arguments(sweep)
+    sweep.set_defaults(command=partial(_with_options, sweep_cli.run, sweep_cli.INTERRUPTED))
+    calibration = subcommands.add_parser(
+        "calibrate", help="every claim's false-positive rate and power on synthetic models",
+        description=calibrate.__doc__.splitlines()[0])
+    calibrate.add_arguments(calibration)
+    calibration.set_defaults(command=calibrate.command)
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse a command line; one that names no subcommand is the report's (the plain form of old)."""
+    if not argv or argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
+        argv = ["report", *argv]
+    return build_parser().parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
+    return args.command(args)
+
+
+def _with_options(runner: Callable[[argparse.Namespace, Options], int], interrupted: str,
+                  args: argparse.Namespace) -> int:
+    """Run report or sweep: the common options checked and made into one Options, under the one policy."""
+
+    def command() -> int:
+        options = check_common(args)
+        with quiet(args.quiet):
+            return runner(args, options)
+
+    return run_command(command, interrupted, args.debug)
+
+
+def check_common(args: argparse.Namespace) -> Options:
+    """Refuse bad common options before any model or checkpoint is read; the Options they make (device as
+    asked: "auto" is resolved where the work runs)."""
     if args.seed < 0:
         raise ReportError(f"--seed {args.seed}: a seed is a whole number of 0 or more.")
     if args.corpus is not None and not args.corpus.is_file():
@@ -67,11 +130,16 @@ def run(args: argparse.Namespace) -> int:
         check_corpus(args.corpus)  # text in a known encoding, or refused before any model is read
     if args.max_tokens < 1:
         raise ReportError(f"--max-tokens must be a positive number of tokens, not {args.max_tokens}.")
-    options = Options(seed=args.seed, device=resolve_device(args.device), max_tokens=args.max_tokens,
-                      experiments=not args.no_experiments)
+    return Options(seed=args.seed, device=args.device, max_tokens=args.max_tokens,
+                   experiments=not args.no_experiments, frequency=args.frequency)
+
+
+def run(args: argparse.Namespace, options: Options) -> int:
+    """The report subcommand, once the common options are checked and made into `options`."""
+    options = replace(options, device=resolve_device(options.device))
     requests = [Request(model=name, revision=revision or args.revision, corpus=args.corpus,
-                        frequency=args.frequency, allow_pickle=args.allow_pickle, options=options)
-                for name, revision in map(split_revision, args.model)]
+                        allow_pickle=args.allow_pickle, options=options)
+                for name, revision in map(split_revision, args.model or ["gpt2"])]
     check_models(requests)
     # Refused before any work: two models in one folder, a model's own folder, anything not ours, no write access.
     names = output_folder.report_folders([label(r) for r in requests])
@@ -79,9 +147,11 @@ def run(args: argparse.Namespace) -> int:
     output_folder.ensure_writable(args.out)
     cache = Cache.from_environment(enabled=not args.no_cache)
     written, failed = [], []
+    gathered = Gathered() if len(requests) > 1 else None  # the comparison's inputs, taken while each model is loaded
     for request, name in zip(requests, names):
         try:
-            written.append((request, build(request, args.out, show_progress=not args.quiet, cache=cache, name=name)))
+            written.append((request, build(request, args.out, show_progress=not args.quiet, cache=cache, name=name,
+                                           on_written=gathered.add if gathered else None)))
         except ReportError as exc:
             if len(requests) == 1:
                 raise
@@ -89,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     for _, folder in written:
         print(f"wrote {folder}/report.html, report.pdf, results.json and figures/")
     if len(written) > 1:
-        folder = build_comparison(written, args.out, show_progress=not args.quiet, cache=cache)
+        folder = build_comparison(gathered, args.out, show_progress=not args.quiet, cache=cache)
         print(f"wrote {folder}/report.html, report.pdf, comparison.json and figures/ comparing {len(written)} models")
     if failed:
         done = (f"The reports of the others were written: {', '.join(str(f) for _, f in written)}"
@@ -137,59 +207,3 @@ def quiet(enabled: bool):
         logger.setLevel(level)
         if not bars_were_off:
             enable_progress_bars()
-
-
-def _on_sigterm(signum, frame) -> None:
-    if os.getpid() != _MAIN_PID[0]:  # a forked worker: die as the signal means, without a traceback
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-        return
-    TERMINATION_REQUESTED.set()
-    raise Terminated
-
-
-_MAIN_PID = [os.getpid()]
-
-
-def _quiet_when_terminated(unraisable) -> None:
-    """A Terminated that Python had to swallow (raised inside a lock release or a finaliser) is not a bug to
-    print: the run still stops, through TERMINATION_REQUESTED."""
-    if not isinstance(unraisable.exc_value, Terminated):
-        sys.__unraisablehook__(unraisable)
-
-
-def main(argv: list[str] | None = None) -> int:
-    if threading.current_thread() is not threading.main_thread():
-        return _main(argv)
-    _MAIN_PID[0] = os.getpid()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    sys.unraisablehook = _quiet_when_terminated
-    try:
-        return _main(argv)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _main(argv: list[str] | None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["sweep"]:  # training checkpoints: its own options (report/sweep/cli.py)
-        return sweep_main(argv[1:])
-    args = parse_args(argv)
-    try:
-        with quiet(args.quiet):
-            code = run(args)
-        stop_if_terminated()  # a SIGTERM whose exception was swallowed still ends the run as one
-        return code
-    except ReportError as exc:
-        print(f"error: {one_paragraph(str(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print("interrupted: nothing was written for the model in progress.", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
-    except Exception as exc:  # a bug of ours: say so plainly, trace only on request
-        if args.debug or os.environ.get("WEIGHTS_REPORT_DEBUG"):
-            traceback.print_exc()
-        print(f"internal error: {type(exc).__name__}: {one_paragraph(str(exc))}. "
-              "This is a bug in the report generator; "
-              "rerun with --debug for the traceback and please report it.", file=sys.stderr)
-        return 1

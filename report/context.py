@@ -40,13 +40,18 @@ class Reader:
 
 @dataclass(frozen=True)
 class Options:
-    """Choices that change numbers: the seed of every random draw, the torch device, and the token budget of
-    the forward-pass experiments."""
+    """The choices that change numbers, one set for a report, a comparison and a sweep alike.
+
+    Attributes: seed (of every random draw), device (torch device, "cpu" or "cuda"; a sweep may carry "auto",
+    resolved in each worker), max_tokens (corpus tokens per forward pass of the experiments), experiments
+    (run the forward passes), frequency (the token frequency source without a corpus: "proxy" or
+    "token-index")."""
 
     seed: int = 0
     device: str = "cpu"
     max_tokens: int = 3200  # 100 sequences of 32 tokens; GPT-2 small's timing in docs/report.md "Experiments"
     experiments: bool = True  # the forward passes (False: the section says they were left out)
+    frequency: str = "proxy"  # or "token-index"; a --corpus takes precedence
 
 
 @dataclass(eq=False)
@@ -58,8 +63,11 @@ class RunContext:
     frequency: TokenFrequency
     options: Options
     results: dict[str, Any] = field(default_factory=dict)
-    started: dict[str, Any] = field(default_factory=dict)  # work begun in the background, by section key
+    # The pair pass (report.background.BackgroundSearch), a pipeline input like the weights: begun as soon as they
+    # are loaded, read by the sections that declare reads_pairs=True; None until run_sections starts it.
+    pairs: Any = None
     corpus: Path | None = None  # the --corpus text, for the forward-pass experiments
+    tokenizer: Any = None  # the tokenizer the token table came from (the experiments reuse it); None when cached
     reader: Any = None  # the Section (or Reader) this view is lent to; None: a context built by hand
 
     def for_section(self, section: Any) -> RunContext:
@@ -82,6 +90,13 @@ class RunContext:
             raise UndeclaredRead(f"{self._who()} declares section {name!r} as {kind}, but it gave a "
                                  f"{type(value).__name__}.")
         return value
+
+    def pair_pass(self) -> Any:
+        """The pair pass's result (report.background.Found), for a section declared reads_pairs=True; None when
+        the pass was not run (a context built by hand)."""
+        if self.reader is not None and not getattr(self.reader, "reads_pairs", False):
+            raise UndeclaredRead(f"{self._who()} reads the pair pass without declaring reads_pairs=True.")
+        return self.pairs.result() if self.pairs is not None else None
 
     def every_earlier(self) -> dict[str, Any]:
         """Every result so far, by section key, for a section declared `reads_every_earlier`."""

@@ -2,7 +2,7 @@
 
 Everything is written into a hidden temporary folder next to the destination and renamed into place
 only when complete (report/output_folder.py), so an interrupted or failed run never leaves a half-written
-report. `load_model` is the load path on its own, for the comparison's second look at each model.
+report. A comparison takes each model's context from `build` (`on_written`): no model is loaded twice.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 from report import __version__, output_folder, render, results_json, search_index
+from report.background import start_pair_pass
 from report.cache import Cache, file_hash, folder_hash
 from report.context import Options, RunContext
 from report.figures_io import FigureWriter
@@ -36,14 +38,18 @@ LIBRARIES = ("numpy", "scipy", "torch", "transformers", "tokenizers", "safetenso
 
 @dataclass(frozen=True)
 class Request:
-    """One model to report on, and how."""
+    """One model to report on: where its files are, the corpus, and the Options that change its numbers."""
 
     model: str
     revision: str | None = None
     corpus: Path | None = None
-    frequency: str = "proxy"  # or "token-index"
     allow_pickle: bool = False
     options: Options = Options()
+
+    @property
+    def frequency(self) -> str:
+        """The frequency source without a corpus; it lives in `options`, with every choice that changes numbers."""
+        return self.options.frequency
 
 
 def label(request: Request) -> str:
@@ -90,12 +96,6 @@ def load_token_table(source: ModelSource, weights: ModelWeights):
     return tokenizer, tokens
 
 
-def load_model(request: Request) -> tuple[ModelWeights, TokenTable]:
-    """The weights and token table of one model, loaded as a report loads them (no analysis)."""
-    source, weights = load_source(request)
-    return weights, load_token_table(source, weights)[1]
-
-
 def analyse(request: Request, progress: Progress, cache: Cache | None = None) -> tuple[RunContext, str]:
     """Load the model and run every section's analysis (or take them from the cache).
 
@@ -108,20 +108,21 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
         "corpus": file_hash(request.corpus) if request.corpus is not None else None,
         "python": platform.python_version(),  # without --corpus the experiments read Python's own documentation
         "max_tokens": request.options.max_tokens,  # the experiments (on by default) read every weight file:
-        "model_files": weights.tensors.files_sha256(),
+        # remembered per file in the cache, so a cache hit reads no weight file twice (no cache: no key needed)
+        "model_files": cache.files_sha256(weights.tensors.files()) if cache is not None and weights.tensors else None,
     })
     cached = cache.load(key, (TokenTable, TokenFrequency, dict)) if cache is not None else None
     if cached is not None:
         tokens, frequency, results = cached
         return RunContext(weights, tokens, frequency, request.options, results), key
     sections = all_sections()
-    started = _start_background(sections, weights, weights.vocab_rows, request.options)
+    pairs = start_pair_pass(weights, weights.vocab_rows, request.options) if _reads_pairs(sections) else None
     try:
         with progress.step("tokenizer"):
             tokenizer, tokens = load_token_table(source, weights)
-        if tokens.n_tokens != weights.vocab_rows:  # padding rows must not take part: start again without them
-            _cancel(started)
-            started = _start_background(sections, weights, tokens.n_tokens, request.options)
+        if pairs is not None and tokens.n_tokens != weights.vocab_rows:  # padding rows must not take part
+            pairs.cancel()
+            pairs = start_pair_pass(weights, tokens.n_tokens, request.options)
         with progress.step("frequency"):
             if request.corpus is not None:
                 frequency = from_corpus(tokenizer, request.corpus, weights.vocab_rows)
@@ -130,9 +131,11 @@ def analyse(request: Request, progress: Progress, cache: Cache | None = None) ->
             else:
                 frequency = from_wordfreq(tokenizer, weights.vocab_rows)
     except BaseException:
-        _cancel(started)
+        if pairs is not None:
+            pairs.cancel()
         raise
-    ctx = RunContext(weights, tokens, frequency, request.options, started=started, corpus=request.corpus)
+    ctx = RunContext(weights, tokens, frequency, request.options, pairs=pairs, corpus=request.corpus,
+                     tokenizer=tokenizer)
     run_sections(ctx, sections, progress)
     if cache is not None:
         cache.store(key, (tokens, frequency, ctx.results))
@@ -150,31 +153,26 @@ def run_section(section, ctx: RunContext):
 
 def run_sections(ctx: RunContext, sections, progress: Progress | None = None) -> None:
     """Run `sections` in order into `ctx.results`: the one way sections run, for a report and for the
-    calibration's synthetic models alike. Their background work starts first unless it already has
-    (`ctx.started`), and is joined or cancelled before this returns."""
-    if not ctx.started:
-        ctx.started = _start_background(sections, ctx.weights, ctx.n_tokens, ctx.options)
+    calibration's synthetic models alike. The pair pass, their one background input, starts first unless it
+    already has (`ctx.pairs`) and some section reads it; it is joined or cancelled before this returns."""
+    if ctx.pairs is None and _reads_pairs(sections):
+        ctx.pairs = start_pair_pass(ctx.weights, ctx.n_tokens, ctx.options)
     try:
         for section in sections:
             with progress.step(section.key) if progress is not None else nullcontext():
                 ctx.results[section.key] = run_section(section, ctx)
     except BaseException:
-        _cancel(ctx.started)
+        if ctx.pairs is not None:
+            ctx.pairs.cancel()
         raise
     finally:
-        if progress is not None:
-            progress.background += [(f"{key} search", handle.seconds) for key, handle in ctx.started.items()]
-        ctx.started = {}
+        if progress is not None and ctx.pairs is not None:
+            progress.background.append(("pair pass", ctx.pairs.seconds))
+        ctx.pairs = None
 
 
-def _start_background(sections, weights, rows: int, options: Options) -> dict:
-    """Begin every section's weights-only heavy work (on the first `rows` token rows) in the background."""
-    return {s.key: s.start(weights, rows, options) for s in sections if s.start is not None}
-
-
-def _cancel(started: dict) -> None:
-    for handle in started.values():
-        handle.cancel()
+def _reads_pairs(sections) -> bool:
+    return any(section.reads_pairs for section in sections)
 
 
 def results_document(ctx: RunContext) -> dict:
@@ -213,39 +211,59 @@ def _draw(section, ctx: RunContext) -> list:
 
 
 def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]:
-    """Figures, results.json, HTML and PDF into `folder`; returns PDF warnings."""
-    figures_dir = folder / "figures"
-    figures_dir.mkdir(parents=True)
+    """results.json, figures, HTML and PDF into `folder`; returns PDF warnings."""
+    folder.mkdir(parents=True, exist_ok=True)
     with progress.step("results.json"):
         document = results_document(ctx)
         results_json.write(folder / "results.json", document)
-    jobs = [partial(_draw, section, ctx) for section in all_sections()]
-    with FigureWriter(jobs, figures_dir) as writer:  # PNGs go on in the background during HTML and PDF
-        with progress.step("figures"):
-            search = search_index.build(ctx.for_section(search_index.READER))  # meanwhile, in this process
-            sections = [{"key": section.key, "title": section.title, "template": section.template,
-                         "ctx": section.context(*_own(section, ctx))} for section in all_sections()]
-            for section, figures in zip(sections, writer.vectors()):
-                section["figures"] = figures
+
+    def context(drawn) -> dict:
+        search = search_index.build(ctx.for_section(search_index.READER))  # while the figures are drawn
+        sections = [{"key": section.key, "title": section.title, "template": section.template,
+                     "ctx": section.context(*_own(section, ctx))} for section in all_sections()]
+        for section, figures in zip(sections, drawn()):
+            section["figures"] = figures
         ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
         for number, figure in enumerate((f for s in ordered for f in s["figures"]), start=1):
             figure["number"] = number  # numbered in reading order, not run order
-        with progress.step("html"):
-            html = render.render_html("report.html.j2", card=ctx.results["model_card"], sections=ordered,
-                                      results=document, search=search)
-            (folder / "report.html").write_text(html, encoding="utf-8")
-        with progress.step("pdf"):
-            warnings = render.write_pdf(html, folder / "report.pdf")
-        with progress.step("png figures"):
+        return {"card": ctx.results["model_card"], "sections": ordered, "results": document, "search": search}
+
+    jobs = [partial(_draw, section, ctx) for section in all_sections()]
+    return render_document("report.html.j2", context, jobs, folder, progress=progress)
+
+
+def render_document(template: str, document: Callable[[Callable[[], list[list[dict]]]], dict], figures: list,
+                    folder: Path, name: str = "report", progress: Progress | None = None,
+                    workers: int | None = None) -> list[str]:
+    """Figures, HTML, PDF and PNGs into `folder`, the one way a report, a comparison and a sweep are rendered.
+
+    `figures` are jobs (each returns a list of FigureSpec) drawn by up to `workers` processes into
+    folder/figures/. `document(drawn)` gives the template's context; `drawn()` returns each job's drawn figures
+    (dicts with name, caption and the SVG to inline), so work that needs no figure can run while they are
+    drawn. The template becomes folder/<name>.html and folder/<name>.pdf while the PNGs are written in the
+    background. Returns the PDF's warnings."""
+    step = progress.step if progress is not None else _no_step
+    figures_dir = folder / "figures"
+    figures_dir.mkdir(parents=True)
+    with FigureWriter(figures, figures_dir, workers) as writer:
+        with step("figures"):
+            context = document(writer.vectors)
+        with step("html"):
+            html = render.render_html(template, **context)
+            (folder / f"{name}.html").write_text(html, encoding="utf-8")
+        with step("pdf"):
+            warnings = render.write_pdf(html, folder / f"{name}.pdf")
+        with step("png figures"):
             writer.wait()
     return warnings
 
 
 def build(request: Request, out_root: Path, show_progress: bool = True, cache: Cache | None = None,
-          name: str | None = None) -> Path:
+          name: str | None = None, on_written: Callable[[RunContext, Path], None] | None = None) -> Path:
     """Write one model's report into out_root/<name>/ (by default named after the model) and return that
     folder. Refused before any work if that folder holds anything this tool did not write, or is (or
-    holds, or lies in) the model's own folder."""
+    holds, or lies in) the model's own folder. `on_written(ctx, folder)` is called once the report is in
+    place, while the model is still in memory (the comparison takes what it needs from it)."""
     name = name or output_folder.folder_name(label(request))
     output_folder.check_destination(out_root / name, protected_folders(request), kind="report")
     destination = output_folder.destination_folder(out_root, name)
@@ -263,6 +281,8 @@ def build(request: Request, out_root: Path, show_progress: bool = True, cache: C
                     cache.store_outputs(render_key, staging)
 
         output_folder.write_atomically(destination, write, ctx.weights.model_id, kind="report")
+        if on_written is not None:
+            on_written(ctx, destination)
     if show_progress:
         print(progress.summary(), file=sys.stderr)
     return destination

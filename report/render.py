@@ -131,7 +131,6 @@ def environment() -> Environment:
                        zip=lambda a, b: list(zip(a, b)), in_section=in_section, named=named)
     env.filters["json_script"] = json_script
     env.globals["asset"] = asset
-    env.globals["css"] = lambda: asset("report.css")
     return env
 
 

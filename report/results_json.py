@@ -44,11 +44,18 @@ def write(path: Path, document: dict) -> None:
     path.write_text(dumps(document), encoding="utf-8")
 
 
-def at_path(results: dict, path: str):
-    """The value at a dotted path of a results document (`analyses.svd.singular_values`), or None when absent."""
-    value = results
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
+class MissingKey(LookupError):
+    """A dotted path leads to a key the document does not have."""
+
+
+def value_at(document: dict, path: str):
+    """The value at a dotted path of a results document (`analyses.svd.singular_values`); None when the value,
+    or a parent on the path, is null. Raises MissingKey where the path leaves the document."""
+    value = document
+    for depth, part in enumerate(path.split(".")):
+        if value is None:
             return None
+        if not isinstance(value, dict) or part not in value:
+            raise MissingKey(".".join(path.split(".")[:depth + 1]))
         value = value[part]
     return value

@@ -39,10 +39,9 @@ class Section:
     reads: dict[str, Any] = field(default_factory=dict)
     reads_every_earlier: bool = False  # e.g. the claims checklist gathers the claims of whatever ran before it
     json_key: str | None = None  # results.json key under "analyses" (default: `key`); shared keys merge
-    # Heavy work that needs only the weights: begun as soon as they are loaded (weights, the number of token
-    # rows, options -> a handle with .result(), .cancel() and .seconds, its wall time); `run` finds the handle
-    # in ctx.started[key].
-    start: Callable[[Any, Any, Any], Any] | None = None
+    # Reads the pair pass (zero-layer predictions and crowded pairs over all token pairs), which the pipeline
+    # begins as soon as the weights are loaded: through ctx.pair_pass().
+    reads_pairs: bool = False
     # Entries at the top of results.json, beside "analyses" (result, ctx -> {key: value}).
     top_level: Callable[[Any, RunContext], dict] | None = None
 

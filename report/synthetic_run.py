@@ -44,7 +44,7 @@ def context_from_arrays(model: Synthetic, options: Options) -> RunContext:
 
 def claim_sections(expensive: bool = True) -> list:
     """The sections that decide a claim, those they read, and the gatherer, in run order; without `expensive`,
-    the pair pass's sections (a background `start`) and every section that reads them are left out."""
+    the sections that read the pair pass (zero-layer, outliers) and every section that reads them are left out."""
     sections = {s.key: s for s in all_sections()}
     wanted = {c.section for c in REGISTRY} | {GATHERER}
     missing = wanted - set(sections)
@@ -52,7 +52,7 @@ def claim_sections(expensive: bool = True) -> list:
         raise UndecidedClaim(f"claims are registered to sections that do not exist: {', '.join(sorted(missing))}")
     for key in sorted(wanted, key=list(sections).index, reverse=True):
         wanted |= set(sections[key].reads)
-    dropped = {key for key, s in sections.items() if s.start is not None} if not expensive else set()
+    dropped = {key for key, s in sections.items() if s.reads_pairs} if not expensive else set()
     for key, s in sections.items():  # run order: readers come after what they read
         if dropped & set(s.reads) and key != GATHERER:
             dropped.add(key)

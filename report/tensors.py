@@ -130,19 +130,18 @@ class ModelTensors:
     def files_sha256(self) -> str:
         """sha256 over every weight file's bytes: the identity of the whole model (for forward passes)."""
         digest = hashlib.sha256()
-        files = self._files()
-        for path in files:
+        for path in self.files():
             digest.update(f"{path.name}:{file_hash(path)}\n".encode())
         return digest.hexdigest()
 
     def fingerprint(self) -> str:
         """A cheap identity of the weight files (names, sizes, modification times) for cache keys of results
         that read block matrices lazily; `files_sha256` is the exact one."""
-        files = self._files()
+        files = self.files()
         stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
         return hashlib.sha256(repr(stats).encode()).hexdigest()
 
-    def _files(self) -> list[Path]:
+    def files(self) -> list[Path]:
         """The weight files: the safetensors files the keys live in, or the opted-in pickles."""
         return sorted(set(self.reader.key_to_file.values())) or \
             sorted(self.folder.glob("pytorch_model*.bin")) + sorted(self.folder.glob("*.pt"))

@@ -1,18 +1,29 @@
-"""Shared fixtures: tiny planted checkpoints, and a loaded RunContext for section-level tests."""
+"""Shared fixtures: tiny planted checkpoints, a loaded RunContext for section-level tests, and one report of the
+planted checkpoint written through the CLI for every test that reads a finished report."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
 os.environ["WEIGHTS_REPORT_NO_CACHE"] = "1"  # each test computes; cache tests opt back in
 
+from report import pipeline  # noqa: E402
+from report.cli import main  # noqa: E402
 from report.context import Options, RunContext  # noqa: E402
 from report.frequency import from_corpus  # noqa: E402
 from report.hub import resolve  # noqa: E402
 from report.loader import load_weights  # noqa: E402
+from report.pipeline import run_section  # noqa: E402
+from report.progress import Progress  # noqa: E402
+from report.render import WarningLog  # noqa: E402
+from report.sections import all_sections  # noqa: E402
 from report.tokens import load_tokenizer, load_tokens  # noqa: E402
 from tests.planted import Planted, Spec, plant  # noqa: E402
 
@@ -41,9 +52,6 @@ def context_for(checkpoint: Planted, seed: int = 0) -> RunContext:
 
 def run_sections(ctx: RunContext, upto: str | None = None) -> RunContext:
     """Run every registered section in order (stopping after `upto`) as the pipeline does, filling ctx.results."""
-    from report.pipeline import run_section
-    from report.sections import all_sections
-
     for section in all_sections():
         ctx.results[section.key] = run_section(section, ctx)
         if section.key == upto:
@@ -59,3 +67,51 @@ def planted_ctx(planted) -> RunContext:
 @pytest.fixture(scope="session")
 def unplanted_ctx(unplanted) -> RunContext:
     return run_sections(context_for(unplanted))
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    """A report written from the planted checkpoint (with its corpus) by `python -m report`, what WeasyPrint
+    said while writing its PDF, and the progress bars the run drew."""
+
+    folder: Path
+    checkpoint: Path
+    model_id: str
+    pdf_warnings: tuple[str, ...]
+    progress_bars: tuple[Progress, ...]
+
+    @property
+    def html(self) -> Path:
+        return self.folder / "report.html"
+
+    @property
+    def pdf(self) -> Path:
+        return self.folder / "report.pdf"
+
+
+@pytest.fixture(scope="session")
+def built_report(planted, tmp_path_factory) -> BuiltReport:
+    """One report for the whole session (a report takes seconds): the end-to-end, PDF and browser tests read it."""
+    out = tmp_path_factory.mktemp("report-out")
+    bars: list[Progress] = []
+
+    class RecordedProgress(Progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    watch = WarningLog()
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(watch)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(pipeline, "Progress", RecordedProgress)
+            patch.setenv("WEIGHTS_REPORT_NO_CACHE", "1")  # the PDF must really be rendered here, not restored
+            code = main(["--model", str(planted.folder), "--out", str(out), "--corpus", str(planted.corpus),
+                         "--quiet"])
+    finally:
+        logger.removeHandler(watch)
+    assert code == 0
+    folder = out / planted.folder.name
+    model_id = json.loads((folder / "results.json").read_text(encoding="utf-8"))["model"]["id"]
+    return BuiltReport(folder, planted.folder, model_id, tuple(watch.messages), tuple(bars))

@@ -1,4 +1,5 @@
-"""From a tiny planted checkpoint to report.html, report.pdf, results.json and figures/ through the CLI."""
+"""From a tiny planted checkpoint to report.html, report.pdf, results.json and figures/ through the CLI (the
+session's shared `built_report`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from pypdf import PdfReader
 
 from analyses.claims import VERDICTS
 from report import pipeline
-from report.cli import main
-from report.progress import Progress
 from report.sections import all_sections
 
 REQUIRED = {
@@ -28,28 +27,15 @@ REQUIRED_ANALYSES = {
 }
 
 
-BARS: list[Progress] = []
-
-
-class RecordedProgress(Progress):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        BARS.append(self)
-
-
 @pytest.fixture(scope="module")
-def report_dir(planted, tmp_path_factory):
-    out = tmp_path_factory.mktemp("e2e")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "Progress", RecordedProgress)
-        code = main(["--model", str(planted.folder), "--out", str(out), "--corpus", str(planted.corpus), "--quiet"])
-    assert code == 0
-    return out / planted.folder.name
+def report_dir(built_report):
+    """The session's report of the planted checkpoint, written by `python -m report` (tests/conftest.py)."""
+    return built_report.folder
 
 
-def test_progress_total_is_every_step_taken(report_dir):
+def test_progress_total_is_every_step_taken(built_report):
     """The bar's total comes from the registry and the named steps, and matches the steps a report takes."""
-    (bar,) = BARS
+    (bar,) = built_report.progress_bars
     steps = [name for name, _ in bar.timings]
     assert steps == [*pipeline.STEPS_BEFORE, *(s.key for s in all_sections()), *pipeline.STEPS_AFTER]
     assert bar.bar.total == len(steps)
@@ -93,7 +79,7 @@ def test_results_match_the_planted_truth(results, planted):
     assert analyses["unigram"]["dim"] == spec.unigram_dim
     assert analyses["svd"]["cos_svd0_mean"] > 0.95
     assert analyses["svd"]["leading_space_auroc"] > 0.95
-    exceptions = {(e["token_id"], e["predicts_id"]) for e in analyses["zero_layer"]["exceptions"]}
+    exceptions = {(e["token"]["id"], e["predicts"]["id"]) for e in analyses["zero_layer"]["exceptions"]}
     assert set(planted.pairs) <= exceptions
     assert set(planted.clump) <= set(analyses["outliers"]["clump_token_ids"])
     assert results["model"]["vocab_size"] == planted.vocab_size

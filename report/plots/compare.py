@@ -13,7 +13,6 @@ from typing import Callable
 import numpy as np
 
 from report.plots import style
-from report.results_json import at_path
 
 ROLES = (("ln_1", "LN1 (first norm of each layer)"), ("ln_2", "LN2 (second norm of each layer)"))
 
@@ -137,7 +136,7 @@ def all_figures(digests, diffs) -> list[tuple[str, "Callable[[], style.Figure]",
     """(file name, a function that draws the figure, caption) for every comparison figure, in reading order.
     Drawing is left to the caller, so figures can be drawn in parallel."""
     out = []
-    spectra_series = [(i, m.label, at_path(m.results, "analyses.svd.singular_values")) for i, m in enumerate(digests)]
+    spectra_series = [(i, m.label, m.results["singular_values"]) for i, m in enumerate(digests)]
     spectra_series = [(i, label, s) for i, label, s in spectra_series if s]
     if spectra_series:
         out.append(("compare_svd_spectra", partial(spectra, spectra_series),
@@ -149,8 +148,7 @@ def all_figures(digests, diffs) -> list[tuple[str, "Callable[[], style.Figure]",
                 "LayerNorm gains by relative depth: the median over channel dims (line), the 10–90% range "
                 "(shade) and the largest gain (dotted). The norm on the embeddings and the final norm are "
                 "left out."))
-    positions = [(i, m.label, at_path(m.results, "analyses.position.per_dim.position_std"))
-                 for i, m in enumerate(digests) if at_path(m.results, "analyses.position.has_position_embeddings")]
+    positions = [(i, m.label, m.results["position_std"]) for i, m in enumerate(digests) if m.results["has_positions"]]
     if positions:
         out.append(("compare_position_std", partial(position_std, positions),
                     "How much each channel dim's position embedding varies across positions (log scale), as a "

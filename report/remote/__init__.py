@@ -2,15 +2,15 @@
 
 For a Hub id and revision: ask the Hub (through huggingface_hub, so tokens, endpoint and offline mode
 are its own) for the commit sha and the file sizes; fetch config and tokenizer files whole; read the
-safetensors headers with two small range requests per shard; fetch only the tensors that the key
-sources ask for, in parallel across shards; keep them in the report's cache as one local safetensors
-file per repo + commit sha (see store.py). A second run, or HF_HUB_OFFLINE=1, reads from there.
+safetensors headers with two small range requests per shard; fetch only the tensors wanted (below), in
+parallel across shards; keep them in the report's cache as one local safetensors file per repo + commit sha
+(see store.py). A second run, or HF_HUB_OFFLINE=1, reads from there.
 
-Which tensors: `KEY_SOURCES` are functions `(config, available_keys) -> names`; what the loader reads
-(`architectures.keys_to_read`: embeddings, positions, LayerNorms, an untied head) is the first. A section
-that reads more (MLP weights, say) adds its own with `add_key_source`; an entry cached before that fetches only
-the missing tensors and is rewritten with all of them. A name is a checkpoint key, or `key[a:b]` for
-rows a..b-1 of it (one contiguous byte range), stored in the local file under that name.
+Which tensors: what the loader reads (`architectures.keys_to_read`: embeddings, positions, LayerNorms, an
+untied head), and whatever a caller's `extra_keys(config, available_keys) -> names` adds (MLP weights, say);
+an entry cached before that fetches only the missing tensors and is rewritten with all of them. A name is a
+checkpoint key, or `key[a:b]` for rows a..b-1 of it (one contiguous byte range), stored in the local file
+under that name.
 """
 
 from __future__ import annotations
@@ -35,14 +35,6 @@ INDEX = "model.safetensors.index.json"
 
 KeySource = Callable[[dict, set], Iterable[str]]
 
-
-KEY_SOURCES: list[KeySource] = [keys_to_read]
-
-
-def add_key_source(source: KeySource) -> None:
-    """Ask every later fetch for the keys `source(config, available_keys)` names as well."""
-    if source not in KEY_SOURCES:
-        KEY_SOURCES.append(source)
 
 
 @dataclass(frozen=True)
@@ -71,8 +63,9 @@ def cached(repo_id: str, revision: str | None) -> Fetched | None:
     return None if entry is None else Fetched(entry.path, sha, summary(entry))
 
 
-def fetch(repo_id: str, revision: str | None) -> Fetched | None:
-    """Fetch what the report reads of `repo_id` at `revision`; None when the repo has no safetensors weights."""
+def fetch(repo_id: str, revision: str | None, extra_keys: KeySource | None = None) -> Fetched | None:
+    """Fetch what the report reads of `repo_id` at `revision`, and the names `extra_keys` adds; None when the
+    repo has no safetensors weights."""
     from huggingface_hub import HfApi, constants
 
     endpoint = constants.ENDPOINT
@@ -113,7 +106,7 @@ def fetch(repo_id: str, revision: str | None) -> Fetched | None:
         for name in weight_files:
             for key in headers[name].tensors:
                 key_file.setdefault(key, name)
-    wanted = _wanted(repo_id, config, set(key_file))
+    wanted = _wanted(repo_id, config, set(key_file), extra_keys)
     have = entry.keys if entry is not None else set()
     missing = sorted(wanted - have)
     if entry is not None and not missing:
@@ -169,9 +162,10 @@ def _part(tensor: Tensor, name: str) -> Tensor:
                   tensor.start + start * row, tensor.start + stop * row)
 
 
-def _wanted(repo_id: str, config: dict, available: set) -> set[str]:
+def _wanted(repo_id: str, config: dict, available: set, extra_keys: KeySource | None) -> set[str]:
+    sources = (keys_to_read,) if extra_keys is None else (keys_to_read, extra_keys)
     try:
-        return {key for source in KEY_SOURCES for key in source(config, available)}
+        return {key for source in sources for key in source(config, available)}
     except KeyError as exc:  # an architecture this tool does not read: the loader says which are supported
         raise ReportError(f"{repo_id}: {exc.args[0]}.") from exc
     except (TypeError, ValueError) as exc:

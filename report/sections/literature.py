@@ -26,13 +26,12 @@ def run(ctx: RunContext) -> LiteratureResult:
 
 
 def to_json(r: LiteratureResult, ctx: RunContext) -> dict:
-    display = ctx.tokens.display
     return {
         "applies": r.applies,
         "reason": r.reason,
         "known": [{"text": k.text, "source": k.source, "finding": k.finding, "pattern": k.pattern,
-                   "matched": [{"id": i, "token": display[i]} for i in ids]} for k, ids in zip(r.known, r.matches)],
-        "found": [{"token_id": f.token_id, "token": display[f.token_id],
+                   "matched": [ctx.token(i) for i in ids]} for k, ids in zip(r.known, r.matches)],
+        "found": [ctx.token(f.token_id) | {
                    "entries": [r.known[k].text for k in f.entries], "norm_percentile": f.norm_percentile,
                    "centroid_distance_percentile": f.centroid_percentile, "in_clump": f.in_clump,
                    "in_longest": f.in_longest, "in_shortest": f.in_shortest, "in_exceptions": f.in_exceptions}

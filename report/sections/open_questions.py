@@ -130,7 +130,7 @@ def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsRe
         model, masked = load_model(w.tensors.folder, w.tensors.arch, ctx.options.device)
     except Skipped as why:
         return None, f"{why}{_fetched_only(w)}", None
-    tokenizer = load_tokenizer(w.tensors.folder)
+    tokenizer = ctx.tokenizer if ctx.tokenizer is not None else load_tokenizer(w.tensors.folder)
     try:
         text = corpus_sequences(tokenizer, ctx.corpus, ctx.options.max_tokens, w.n_positions)
     except NoText as why:
@@ -177,7 +177,7 @@ def _ci(delta) -> dict:
 def to_json(r: OpenQuestions, ctx: RunContext) -> dict:
     """analyses.mlp_read."""
     if r.mlp is None:
-        return {"skipped": r.mlp_skipped, "missing_roles": r.missing_roles}
+        return {"skipped": r.mlp_skipped, "missing_roles": r.missing_roles, "probes": _probes_json(r, ctx)}
     m = r.mlp
     roles = {}
     for p in m.profiles:
@@ -196,7 +196,18 @@ def to_json(r: OpenQuestions, ctx: RunContext) -> dict:
                            "(less the mean over dims where the norm centres)",
                    "spearman_log_frequency": f.spearman if f else None, "ci95": list(f.spearman_ci95) if f else None,
                    "n": f.n if f else 0, "frequency_kind": ctx.frequency.kind},
+        "probes": _probes_json(r, ctx),
     }
+
+
+def _probes_json(r: OpenQuestions, ctx: RunContext) -> list[dict]:
+    """The probed tokens: kind (clump, outlier or under-trained candidate) and their nearest tokens by cosine
+    in the input embeddings and in the output matrix."""
+    longest = set(ctx.earlier("outliers").longest[:N_PROBE_OUTLIERS])
+    near = lambda pairs: [ctx.token(j) | {"cosine": float(c)} for j, c in pairs]  # noqa: E731
+    return [ctx.token(i) | {"kind": "clump" if i in r.clump_ids else "outlier" if i in longest else "candidate",
+                            "in_clump": i in r.clump_ids, "input_neighbours": near(r.neighbours[i][0]),
+                            "output_neighbours": near(r.neighbours[i][1])} for i in r.probe_ids]
 
 
 def _unigram_json(u, ctx: RunContext) -> dict:
@@ -231,7 +242,7 @@ def top_level(r: OpenQuestions, ctx: RunContext) -> dict:
             "logit_frequency_spearman_before": spearman(e.logit_frequency_before),
             "logit_frequency_spearman_after": spearman(e.logit_frequency_after)},
         "token_repetition": [
-            ctx.token(i) | {"token_id": i, "probability": float(p), "percentile": float(q), "p_value": float(pv),
+            ctx.token(i) | {"probability": float(p), "percentile": float(q), "p_value": float(pv),
                             "q_value": float(qv), "confirmed": i in e.cannot_repeat, "in_clump": i in r.clump_ids,
                             "cannot_repeat": i in e.cannot_repeat}
             for i, p, q, pv, qv in zip(e.repetition_ids, e.repetition_probability, e.repetition_percentile,
@@ -282,15 +293,12 @@ def figures(r: OpenQuestions, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: OpenQuestions, ctx: RunContext) -> dict:
-    display = ctx.tokens.display
     m, e = r.mlp, r.experiments
     rows = []
-    longest = set(ctx.earlier("outliers").longest[:N_PROBE_OUTLIERS])
-    for i in r.probe_ids:
-        kind = "clump" if i in r.clump_ids else "outlier" if i in longest else "candidate"
-        row = ctx.token(i) | {"in_clump": i in r.clump_ids, "kind": kind,
-                              "input": ", ".join(display[j] for j, _ in r.neighbours[i][0]),
-                              "output": ", ".join(display[j] for j, _ in r.neighbours[i][1])}
+    for probe in _probes_json(r, ctx):
+        i = probe["id"]
+        row = probe | {"input": ", ".join(t["text"] for t in probe["input_neighbours"]),
+                       "output": ", ".join(t["text"] for t in probe["output_neighbours"])}
         if e is not None:
             k = e.repetition_ids.index(i)
             row |= {"probability": float(e.repetition_probability[k]), "percentile": float(e.repetition_percentile[k]),

@@ -38,8 +38,7 @@ def clump_frequency(ctx: RunContext) -> np.ndarray | None:
 
 
 def run(ctx: RunContext) -> OutliersResult:
-    search = ctx.started.get("zero_layer")  # the pair pass there also found every crowded pair
-    found = search.result() if search is not None else None
+    found = ctx.pair_pass()  # the pass that gave the zero-layer predictions also found every crowded pair
     result = analyse_outliers(ctx.embeddings, unigram_dim(ctx), ctx.earlier("zero_layer").targets, ctx.options.seed,
                               ctx.options.device, found=(found.crowding, found.pairs) if found is not None else None,
                               log_frequency=clump_frequency(ctx))
@@ -51,34 +50,55 @@ def run(ctx: RunContext) -> OutliersResult:
 
 
 def _neighbours_json(r: OutliersResult, ctx: RunContext, token_id: int) -> list[dict]:
-    return [{"id": v, "token": ctx.tokens.display[v], "cosine": c} for v, c in r.neighbours.get(token_id, ())]
+    return [ctx.token(v) | {"cosine": c} for v, c in r.neighbours.get(token_id, ())]
 
 
 def to_json(r: OutliersResult, ctx: RunContext) -> dict:
-    display = ctx.tokens.display
+    ranks = percentile_ranks(r.norms), percentile_ranks(r.centroid_distance)
 
     def listed(ids):
-        return [{"id": i, "token": display[i], "norm": float(r.norms[i])} for i in ids]
+        return [_token_row(r, ctx, i, ranks) for i in ids]
 
     return {
+        "n_tokens": len(r.norms),
         "clump_token_ids": list(r.clump_token_ids),
         "clumps": [list(c) for c in r.clumps],
         "clump_percentiles": [{"size": len(c), "norm": p[0], "unigram_dim_value": p[1], "centroid_distance": p[2]}
                               for c, p in zip(r.clumps, r.clump_percentiles)],
+        "clump_members": [listed(c) for c in r.clumps],
         "rule": RULE,
-        "crowding": {"k": K, "min_clump": MIN_CLUMP, "sample_size": r.sample_size,
+        "crowding": {"k": K, "min_clump": MIN_CLUMP, "sample_size": r.sample_size, "precision": r.precision,
                      "median_kth_neighbour_distance": r.median_crowding, "threshold": r.threshold,
                      "pairs_within_threshold": r.near_pairs, "exhaustive": r.exhaustive,
-                     "crowded_token_ids": list(r.crowded)},
+                     "n_crowded": len(r.crowded), "crowded_token_ids": list(r.crowded)},
         "angular": {"median_kth_neighbour_cosine_distance": r.angular.median, "threshold": r.angular.threshold,
-                    "candidates": [{"size": len(c), "angular_spread": s, "clump": s <= r.angular.threshold,
-                                    "token_ids": list(c)} for c, s in zip(r.candidates, r.candidate_spread)]},
+                    "candidates": [_candidate_json(r, c, s) for c, s in zip(r.candidates, r.candidate_spread)]},
         "claim24_evidence": _evidence_json(r),
         "unigram_dim": r.unigram_dim,
+        "n_neighbours": N_NEIGHBOURS,
         "longest": listed(r.longest),
         "shortest": listed(r.shortest),
         "neighbours": {str(i): _neighbours_json(r, ctx, i) for i in sorted(r.neighbours)},
     }
+
+
+def _token_row(r: OutliersResult, ctx: RunContext, i: int, ranks) -> dict:
+    """A notable token with its norm, its percentiles among all tokens (norm, distance to the centroid), its
+    value on the unigram dim and its crowding distance (None where not computed)."""
+    norm_ranks, centroid_ranks = ranks
+    return ctx.token(i) | {
+        "norm": float(r.norms[i]), "norm_percentile": float(norm_ranks[i]),
+        "centroid_distance_percentile": float(centroid_ranks[i]),
+        "unigram_dim_value": float(r.unigram_values[i]) if r.unigram_values is not None else None,
+        "kth_neighbour_distance": r.crowding.get(i)}
+
+
+def _candidate_json(r: OutliersResult, members, spread: float) -> dict:
+    """A group of crowded tokens with its angular spread, that spread over the sample's median, and whether it
+    is tight enough in angle to be a clump."""
+    ratio = spread / r.angular.median if r.angular.median > 0 else None
+    return {"size": len(members), "angular_spread": spread, "spread_over_median": ratio,
+            "clump": spread <= r.angular.threshold, "token_ids": list(members)}
 
 
 def _evidence_json(r: OutliersResult) -> dict | None:
@@ -104,31 +124,25 @@ def figures(r: OutliersResult, ctx: RunContext) -> list[FigureSpec]:
     return specs
 
 
-def _row(r: OutliersResult, ctx: RunContext, i: int, pct_norm, pct_centroid) -> dict:
-    return ctx.token(i) | {
-        "norm": float(r.norms[i]), "norm_pct": float(pct_norm[i]), "centroid_pct": float(pct_centroid[i]),
-        "unigram": float(r.unigram_values[i]) if r.unigram_values is not None else None,
-        "crowding": r.crowding.get(i),
-        "neighbours": [ctx.token(v) | {"cosine": c} for v, c in r.neighbours.get(i, ())[:SHOWN_NEIGHBOURS]],
-    }
+def _shown(j: dict, row: dict) -> dict:
+    """A token row of results.json with its first SHOWN_NEIGHBOURS neighbours, as the tables list it."""
+    return row | {"neighbours": j["neighbours"].get(str(row["id"]), [])[:SHOWN_NEIGHBOURS]}
 
 
 def context(r: OutliersResult, ctx: RunContext) -> dict:
-    pct_norm, pct_centroid = percentile_ranks(r.norms), percentile_ranks(r.centroid_distance)
-    clumps = [{"size": len(c), "pct": p,
-               "members": [_row(r, ctx, i, pct_norm, pct_centroid) for i in c[:SHOWN_MEMBERS]]}
-              for c, p in zip(r.clumps, r.clump_percentiles)]
+    j = to_json(r, ctx)
+    clumps = [{"percentiles": p, "members": [_shown(j, t) for t in members[:SHOWN_MEMBERS]]}
+              for p, members in zip(j["clump_percentiles"], j["clump_members"])]
     return {
-        "r": r, "rule": RULE, "k": K, "min_clump": MIN_CLUMP, "n_neighbours": N_NEIGHBOURS,
-        "loose": [{"size": len(c), "spread": s, "ratio": s / r.angular.median if r.angular.median > 0 else None}
-                  for c, s in zip(r.candidates, r.candidate_spread) if not s <= r.angular.threshold],
+        "j": j, "rule": RULE, "k": K, "min_clump": MIN_CLUMP, "n_neighbours": N_NEIGHBOURS,
+        "loose": [c for c in j["angular"]["candidates"] if not c["clump"]],
         "frequency_kind": ctx.frequency.kind,
         "shown_neighbours": SHOWN_NEIGHBOURS, "shown_members": SHOWN_MEMBERS, "clumps": clumps,
-        "longest": [_row(r, ctx, i, pct_norm, pct_centroid) for i in r.longest],
-        "shortest": [_row(r, ctx, i, pct_norm, pct_centroid) for i in r.shortest],
-        "n_tokens": len(r.norms),
+        "longest": [_shown(j, t) for t in j["longest"]],
+        "shortest": [_shown(j, t) for t in j["shortest"]],
     }
 
 
 SECTION = Section("outliers", "Outlier tokens and the under-trained clump", run, to_json, figures, context,
-                  result=OutliersResult, reads={"unigram": UnigramResult, "zero_layer": ZeroLayerResult})
+                  result=OutliersResult, reads={"unigram": UnigramResult, "zero_layer": ZeroLayerResult},
+                  reads_pairs=True)

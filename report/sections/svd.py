@@ -26,12 +26,15 @@ def to_json(r: SvdResult, ctx: RunContext) -> dict:
         "singular_values": r.singular_values,
         "cos_svd0_mean": r.cos_svd0_mean,
         "svd0_same_sign_fraction": r.svd0_same_sign_fraction,
+        "energy_share_component_0": float(r.singular_values[0] ** 2 / (r.singular_values ** 2).sum()),
         "leading_space_auroc": r.word_start_auroc,
         "leading_space_ashman_d": r.word_start_ashman_d,
         "leading_space_two_gaussian_bic_gain": r.word_start_bic_gain,
         "leading_space_two_gaussian_valley": r.word_start_valley,
         "norm_extremes": {
             "token_ids": list(r.extreme_ids),
+            "longest": _extremes(r, ctx, r.extreme_ids[:len(r.extreme_ids) // 2]),
+            "shortest": _extremes(r, ctx, r.extreme_ids[len(r.extreme_ids) // 2:]),
             "extremeness_on_svd0": r.extremeness,
             "longest_mean_percentile": r.longest_percentile,
             "shortest_mean_percentile": r.shortest_percentile,
@@ -41,10 +44,16 @@ def to_json(r: SvdResult, ctx: RunContext) -> dict:
             "null": f"residual norms shuffled across tokens, {N_NULL} permutations; each group tested toward its "
                     "own end, null_p the larger of the two",
         },
+        "unigram_dim": ctx.earlier("unigram").dim,
         "unigram_dim_loading": r.unigram_loading,
         "unigram_dim_loading_rank": r.unigram_loading_rank,
         "directions": r.directions,
     }
+
+
+def _extremes(r: SvdResult, ctx: RunContext, ids) -> list[dict]:
+    """Tokens with their embedding norm and their coordinate on component 0."""
+    return [ctx.token(i) | {"norm": float(r.norms[i]), "svd0": float(r.coordinates[i, 0])} for i in ids]
 
 
 def figures(r: SvdResult, ctx: RunContext) -> list[FigureSpec]:
@@ -62,16 +71,8 @@ def figures(r: SvdResult, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: SvdResult, ctx: RunContext) -> dict:
-    half = len(r.extreme_ids) // 2
-    return {
-        "r": r,
-        "longest": [ctx.token(i) | {"norm": float(r.norms[i]), "svd0": float(r.coordinates[i, 0])}
-                    for i in r.extreme_ids[:half][:10]],
-        "shortest": [ctx.token(i) | {"norm": float(r.norms[i]), "svd0": float(r.coordinates[i, 0])}
-                     for i in r.extreme_ids[half:][:10]],
-        "energy0": float(r.singular_values[0] ** 2 / (r.singular_values ** 2).sum()),
-        "unigram_dim": ctx.earlier("unigram").dim,
-    }
+    j = to_json(r, ctx)
+    return {"j": j, "longest": j["norm_extremes"]["longest"][:10], "shortest": j["norm_extremes"]["shortest"][:10]}
 
 
 SECTION = Section("svd", "SVD: the mean direction and the word-start split", run, to_json, figures, context,

@@ -30,7 +30,7 @@ def to_json(r: UnderTrainedResult | None, ctx: RunContext) -> dict:
         return {"under_trained": []}
     confirmed, level = _confirmed(r, ctx)
     return {
-        "under_trained": [{"token_id": i, "score": float(r.score[i]), "confirmed": c, "in_clump": bool(r.in_clump[i]),
+        "under_trained": [ctx.token(i) | {"score": float(r.score[i]), "confirmed": c, "in_clump": bool(r.in_clump[i]),
                            "norm_percentile": float(r.norm_percentile[i])} for i, c in zip(r.ranked, confirmed)],
         "under_trained_rule": {"rule": RULE, "kept": r.kept, "reference": r.reference_kind,
                                "reference_size": len(r.reference), "removed_components": r.removed_components,
@@ -45,16 +45,8 @@ def figures(r, ctx: RunContext) -> list:
 
 
 def context(r: UnderTrainedResult | None, ctx: RunContext) -> dict:
-    if r is None:
-        return {"r": None}
-    confirmed, level = _confirmed(r, ctx)
-    rows = [ctx.token(i) | {"rank": k + 1, "score": float(r.score[i]), "in_clump": bool(r.in_clump[i]),
-                            "norm_pct": float(r.norm_percentile[i]), "confirmed": c}
-            for k, (i, c) in enumerate(zip(r.ranked[:SHOWN], confirmed))]
-    probed = [c for c in confirmed if c is not None]
-    return {"r": r, "rule": RULE, "rows": rows, "kept": r.kept, "min_kept": MIN_KEPT, "shown": SHOWN,
-            "level": level, "n_probed": len(probed), "n_confirmed": sum(bool(c) for c in probed),
-            "n_probe_top": N_PROBE_UNDER_TRAINED}
+    j = to_json(r, ctx)
+    return {"j": j, "rule": RULE, "rows": j["under_trained"][:SHOWN], "min_kept": MIN_KEPT, "shown": SHOWN}
 
 
 SECTION = Section("under_trained", "Under-trained tokens, scored", run, to_json, figures, context,

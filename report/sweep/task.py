@@ -13,7 +13,7 @@ import resource
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -30,11 +30,14 @@ from report.tokens import tokenizer_sha256
 
 @dataclass(frozen=True)
 class Settings:
-    """What every checkpoint's analysis shares; picklable, so it travels to cluster workers."""
-    frequency: str = "proxy"
+    """What every checkpoint's analysis shares; picklable, so it travels to cluster workers.
+
+    Attributes: options (the choices that change numbers, as a report takes them; device may be "auto", resolved
+    in each worker, whose GPU the driver may lack), corpus (path of the --corpus text, or None), cache_folder,
+    full_reports, threads (torch threads per task), allow_pickle."""
+    # forward passes on every checkpoint (minutes each) run only when asked: the CLI asks when a corpus is given
+    options: Options = Options(device="auto", experiments=False)
     corpus: str | None = None
-    seed: int = 0
-    device: str = "auto"
     cache_folder: str | None = None  # None: no cache
     full_reports: bool = False  # also render each checkpoint's HTML, PDF and figures
     threads: int = 0  # torch threads per task; 0 leaves torch's default
@@ -72,12 +75,8 @@ def _analyse(checkpoint: Checkpoint, settings: Settings) -> dict:
     if settings.threads:
         torch.set_num_threads(settings.threads)
     request = Request(model=checkpoint.source, revision=checkpoint.revision,
-                      corpus=Path(settings.corpus) if settings.corpus else None, frequency=settings.frequency,
-                      allow_pickle=settings.allow_pickle,
-                      options=Options(seed=settings.seed, device=resolve_device(settings.device),
-                                      # the trajectories read the weights; forward passes on every checkpoint
-                                      # (minutes each) run only when the user brings a corpus for them
-                                      experiments=settings.corpus is not None))
+                      corpus=Path(settings.corpus) if settings.corpus else None, allow_pickle=settings.allow_pickle,
+                      options=replace(settings.options, device=resolve_device(settings.options.device)))
     cache = Cache(Path(settings.cache_folder)) if settings.cache_folder else None
     progress = Progress(checkpoint.label, total=1, enabled=False)
     ctx, _ = analyse(request, progress, cache)

@@ -15,15 +15,21 @@ here; `claims_holding` counts "holds" only.
 
 from __future__ import annotations
 
-from analyses.claims import BY_ID, HOLDS
-from report.results_json import at_path
+from analyses.claims import BY_ID
+from report import digest as schema
 from report.sweep.emergence import RULE, change_point, spread
 
 CLUMP_OVERLAP = 0.5
 FINAL_WINDOW = 3
-METRICS = ("self_predict_fraction", "unigram_dim", "unigram_standout", "unigram_frequency_spearman",
-           "heavy_dim_count", "clump_size", "clump_overlap_final", "cos_svd0_mean", "leading_space_auroc",
-           "norm_frequency_spearman", "claims_holding")
+# sweep.json's trajectory names, each read through the declared headline of report/digest.py it names
+# (clump_overlap_final is the sweep's own: it needs the final clump).
+HEADLINE_OF = {"self_predict_fraction": "self_predict_fraction", "unigram_dim": "unigram_dim",
+               "unigram_standout": "unigram_standout", "unigram_frequency_spearman": "unigram_frequency_spearman",
+               "heavy_dim_count": "heavy_dim_count", "clump_size": "clump_size", "clump_overlap_final": None,
+               "cos_svd0_mean": "cos_svd0_mean", "leading_space_auroc": "leading_space_auroc",
+               "norm_frequency_spearman": "norm_frequency_spearman",
+               "claims_holding": "holds_count"}  # "holds" only, not inconclusive
+METRICS = tuple(HEADLINE_OF)
 CONDITIONS = {
     "unigram_dim": f"the unigram dim stands out (≥ 2 pre-MLP norms with robust z ≥ 5) and is the dim standing out "
                    f"most often over the last {FINAL_WINDOW} checkpoints",
@@ -33,50 +39,33 @@ CONDITIONS = {
 RULES = {key: f"{condition}; emergence: {RULE}" for key, condition in CONDITIONS.items()}
 
 
-def norm_frequency_spearman(results: dict) -> float | None:
-    for row in at_path(results, "analyses.unigram.correlations") or []:
-        if {row.get("x"), row.get("y")} == {"norm", "log_frequency"}:
-            return row.get("spearman")
-    return None
-
-
-def metrics(results: dict | None, reference_clump: set[int]) -> dict:
+def metrics(digest: schema.Digest | None, reference_clump: set[int]) -> dict:
     """The headline numbers of one checkpoint; all None for a failed one. `reference_clump`: the final clump."""
-    if results is None:
+    if digest is None:
         return dict.fromkeys(METRICS)
-    clump = set(at_path(results, "analyses.outliers.clump_token_ids") or [])
-    return {
-        "self_predict_fraction": at_path(results, "analyses.zero_layer.self_predict_fraction"),
-        "unigram_dim": at_path(results, "analyses.unigram.dim"),
-        "unigram_standout": at_path(results, "analyses.unigram.standout"),
-        "unigram_frequency_spearman": at_path(results, "analyses.unigram.frequency.spearman"),
-        "heavy_dim_count": at_path(results, "analyses.position.heavy_dim_count"),
-        "clump_size": len(clump),
-        "clump_overlap_final": len(clump & reference_clump) / len(reference_clump) if reference_clump else None,
-        "cos_svd0_mean": at_path(results, "analyses.svd.cos_svd0_mean"),
-        "leading_space_auroc": at_path(results, "analyses.svd.leading_space_auroc"),
-        "norm_frequency_spearman": norm_frequency_spearman(results),
-        "claims_holding": sum(c.get("verdict") == HOLDS for c in results.get("claims", [])),  # not inconclusive
-    }
+    clump = set(digest["clump_token_ids"])
+    row = {name: digest[headline] for name, headline in HEADLINE_OF.items() if headline is not None}
+    row["clump_overlap_final"] = len(clump & reference_clump) / len(reference_clump) if reference_clump else None
+    return {name: row[name] for name in METRICS}
 
 
 def run_block(steps: list[int], entries: list[dict], outcomes: list[dict]) -> dict:
     """Trajectories, emergence, claims matrix and LN gains of the final unigram dim for one run.
 
     `entries` are the sweep.json checkpoint rows; `outcomes` the tasks' outcomes, both in step order."""
-    documents = [o["results"] if o["status"] == "ok" else None for o in outcomes]
-    last = next((d for d in reversed(documents) if d is not None), None)
-    reference_clump = final_clump(documents)
-    rows = [metrics(d, reference_clump) for d in documents]
+    digests = [schema.read(o["results"]) if o["status"] == "ok" else None for o in outcomes]
+    last = next((d for d in reversed(digests) if d is not None), None)
+    reference_clump = final_clump(digests)
+    rows = [metrics(d, reference_clump) for d in digests]
     trajectories = {name: [row[name] for row in rows] for name in METRICS}
     return {
         "steps": steps,
         "checkpoints": entries,
         "trajectories": trajectories,
-        "emergence": emergence(steps, documents, trajectories),
-        "claims": claims_matrix(documents),
-        "unigram_dim_ln_gains": unigram_ln_gains(_first_set(final_unigram_dim(documents),
-                                                            at_path(last, "analyses.unigram.dim")), outcomes),
+        "emergence": emergence(steps, digests, trajectories),
+        "claims": claims_matrix([None if d is None else d["claims"] for d in digests]),
+        "unigram_dim_ln_gains": unigram_ln_gains(_first_set(final_unigram_dim(digests),
+                                                            None if last is None else last["unigram_dim"]), outcomes),
         "final": {name: next((v for v in reversed(trajectories[name]) if v is not None), None) for name in METRICS},
     }
 
@@ -85,34 +74,34 @@ def _first_set(*values):
     return next((v for v in values if v is not None), None)
 
 
-def final_clump(documents: list[dict | None]) -> set[int]:
+def final_clump(digests: list[schema.Digest | None]) -> set[int]:
     """The last clump found: a last checkpoint without one (a flip) does not erase the clump's history."""
-    clumps = (at_path(d, "analyses.outliers.clump_token_ids") for d in reversed(documents) if d is not None)
+    clumps = (d["clump_token_ids"] for d in reversed(digests) if d is not None)
     return set(next((c for c in clumps if c), []))
 
 
-def final_unigram_dim(documents: list[dict | None]) -> int | None:
+def final_unigram_dim(digests: list[schema.Digest | None]) -> int | None:
     """The dim standing out most often over the last FINAL_WINDOW known checkpoints (ties: the later one)."""
-    window = [d for d in documents if d is not None][-FINAL_WINDOW:]
-    dims = [at_path(d, "analyses.unigram.dim") for d in window if at_path(d, "analyses.unigram.standout")]
+    window = [d for d in digests if d is not None][-FINAL_WINDOW:]
+    dims = [d["unigram_dim"] for d in window if d["unigram_standout"]]
     return max(reversed(dims), key=dims.count) if dims else None
 
 
-def emergence(steps: list[int], documents: list[dict | None], trajectories: dict) -> dict:
+def emergence(steps: list[int], digests: list[schema.Digest | None], trajectories: dict) -> dict:
     """{condition: its change point (report/sweep/emergence.py) with `rule` and what it found | None, rules}."""
-    final_dim = final_unigram_dim(documents)
-    unigram = change_point(steps, [None if d is None else bool(at_path(d, "analyses.unigram.standout"))
-                                   and at_path(d, "analyses.unigram.dim") == final_dim for d in documents])
-    heavy_flags = [None if d is None else bool(at_path(d, "analyses.position.has_heavy_cluster")) for d in documents]
+    final_dim = final_unigram_dim(digests)
+    unigram = change_point(steps, [None if d is None else d["unigram_standout"] and d["unigram_dim"] == final_dim
+                                   for d in digests])
+    heavy_flags = [None if d is None else d["has_heavy_cluster"] for d in digests]
     heavy = change_point(steps, heavy_flags)
-    last_heavy = next((d for d, flag in zip(reversed(documents), reversed(heavy_flags)) if flag), None)
+    last_heavy = next((d for d, flag in zip(reversed(digests), reversed(heavy_flags)) if flag), None)
     sizes, shares = trajectories["clump_size"], trajectories["clump_overlap_final"]
     clump = change_point(steps, [None if d is None else bool(size) and (share or 0) >= CLUMP_OVERLAP
-                                 for d, size, share in zip(documents, sizes, shares)])
+                                 for d, size, share in zip(digests, sizes, shares)])
     return {
         "unigram_dim": None if unigram is None else {"dim": final_dim, **unigram, "rule": RULES["unigram_dim"]},
         "heavy_dims": None if heavy is None else {**heavy, "rule": RULES["heavy_dims"],
-                                                  "dims": at_path(last_heavy, "analyses.position.heavy_dims")},
+                                                  "dims": None if last_heavy is None else last_heavy["heavy_dims"]},
         "clump": None if clump is None else {**clump, "rule": RULES["clump"],
                                              "size": sizes[steps.index(clump["step"])]},
         "rules": RULES,  # each condition's whole rule; the same text as its entry's `rule`
@@ -125,14 +114,15 @@ def _name(claim: dict) -> str | None:
     return BY_ID[claim["id"]].name if claim["id"] in BY_ID else claim.get("name")
 
 
-def claims_matrix(documents: list[dict | None]) -> list[dict]:
-    """[{id, name, statement, verdicts: [per checkpoint; None where failed]}] over every claim seen."""
+def claims_matrix(claim_lists: list[list[dict] | None]) -> list[dict]:
+    """[{id, name, statement, verdicts: [per checkpoint; None where failed]}] over every claim seen, from each
+    checkpoint's results.json `claims` (None for a failed checkpoint)."""
     claims: dict[int, dict] = {}
-    for index, document in enumerate(documents):
-        for claim in (document or {}).get("claims", []):
+    for index, listed in enumerate(claim_lists):
+        for claim in listed or []:
             row = claims.setdefault(claim["id"], {"id": claim["id"], "name": _name(claim),
                                                   "statement": claim.get("statement"),
-                                                  "verdicts": [None] * len(documents)})
+                                                  "verdicts": [None] * len(claim_lists)})
             row["verdicts"][index] = claim.get("verdict")
     return [claims[k] for k in sorted(claims)]
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from report import render, results_json
-from report.figures_io import FigureWriter
+from report import results_json
 from report.output_folder import destination_folder, folder_name, write_atomically
-from report.pipeline import provenance
+from report.pipeline import provenance, render_document
 from report.plots import sweep as plots
 from report.section import FigureSpec
 from report.sweep import trajectory
@@ -94,14 +93,9 @@ def _figures(document: dict) -> list[FigureSpec]:
 
 
 def render_report(document: dict, folder: Path) -> list[str]:
-    figures_dir = folder / "figures"
-    figures_dir.mkdir()
-    with FigureWriter([partial(_figures, document)], figures_dir, workers=1) as writer:
-        shown = [figure for job in writer.vectors() for figure in job]
+    def context(drawn) -> dict:
+        shown = [figure for job in drawn() for figure in job]
         figures = {f["name"]: f | {"number": number} for number, f in enumerate(shown, start=1)}
-        html = render.render_html("sweep.html.j2", doc=document, figures=figures,
-                                  runs=list(document["runs"].items()))
-        (folder / "sweep.html").write_text(html, encoding="utf-8")
-        warnings = render.write_pdf(html, folder / "sweep.pdf")
-        writer.wait()
-    return warnings
+        return {"doc": document, "figures": figures, "runs": list(document["runs"].items())}
+
+    return render_document("sweep.html.j2", context, [partial(_figures, document)], folder, name="sweep", workers=1)

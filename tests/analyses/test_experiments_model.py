@@ -100,7 +100,7 @@ def test_section_runs_every_experiment_with_a_corpus(complete):
     d = ctx.weights.d_model
     assert u["null_size"] == d - 1 and u["rank"] == 1 and u["p_value"] == pytest.approx(1 / d) and u["ci95"][0] > 0
     assert u["effect_per_variance"]["ci95"][0] > 0
-    assert {"token_id", "probability", "percentile", "p_value", "q_value", "confirmed"} <= set(
+    assert {"id", "text", "bytes", "probability", "percentile", "p_value", "q_value", "confirmed"} <= set(
         document["token_repetition"][0])
     assert document["repetition_fdr"]["level"] == REPETITION_FDR
     assert document["corpus"]["tokens"] == 800 and document["corpus"]["sequences"] == 100

@@ -104,7 +104,7 @@ def test_results_json_holds_the_ranked_list_without_forward_passes(complete):
     document, own = _document(ctx)
     rows = document["under_trained"]
     assert under_trained.SECTION.json_key == "outliers"  # merges into analyses.outliers
-    assert rows and all({"token_id", "score", "confirmed"} <= set(row) for row in rows)
+    assert rows and all({"id", "text", "bytes", "score", "confirmed"} <= set(row) for row in rows)
     scores = [row["score"] for row in rows]
     assert scores == sorted(scores, reverse=True)
     assert all(row["confirmed"] is None for row in rows)
@@ -129,11 +129,11 @@ def test_results_json_confirms_probed_candidates_with_forward_passes(complete):
         ctx=under_trained.context(ctx.results["under_trained"], own), figs=[], claims=[])
     assert "confirmed as unrepeatable at a Benjamini–Hochberg level" in html
     experiments = ctx.results["open_questions"].experiments
-    top = [row["token_id"] for row in rows[:N_PROBE_UNDER_TRAINED]]
+    top = [row["id"] for row in rows[:N_PROBE_UNDER_TRAINED]]
     assert set(top) <= set(experiments.repetition_ids)  # the top candidates are among the probes
     for row in rows:
-        if row["token_id"] in experiments.repetition_ids:
-            assert row["confirmed"] is (row["token_id"] in experiments.cannot_repeat)
+        if row["id"] in experiments.repetition_ids:
+            assert row["confirmed"] is (row["id"] in experiments.cannot_repeat)
         else:
             assert row["confirmed"] is None
     assert document["under_trained_rule"]["fdr_level"] == REPETITION_FDR

@@ -16,12 +16,15 @@ from safetensors.numpy import load_file, save_file
 
 from report.architectures import ADAPTERS, UnsupportedModel, architecture_for
 from report.cli import main
+from report.context import Options
 from report.hub import resolve
 from report.loader import load_weights
 from report.pipeline import Request, build
 from report.render import WarningLog
 from report.tokens import load_tokenizer, load_tokens
 from tests.planted_families import FAMILIES, SPECS, UNIGRAM, write_family
+
+TOKEN_INDEX = Options(frequency="token-index")  # the token-index frequency source, not the wordfreq proxy
 
 ROTARY = ("gpt_neox", "llama")
 POSITION_CLAIMS = (4, 5, 6, 7)
@@ -174,7 +177,7 @@ def family_reports(families, tmp_path_factory) -> dict:
             watch = WarningLog()
             logging.getLogger("weasyprint").addHandler(watch)
             try:
-                written = build(Request(model=str(folder), frequency="token-index"), out, show_progress=False)
+                written = build(Request(model=str(folder), options=TOKEN_INDEX), out, show_progress=False)
                 reports[family] = (written, watch.messages)
             except Exception as exc:  # noqa: BLE001 - reported per family below
                 reports[family] = exc

@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
+from report.context import Options
 from report.hub import resolve
 from report.loader import load_weights
 from report.pipeline import Request, analyse, build, results_document
 from report.progress import Progress
 from report.sections import all_sections
 from tests.tiny_hf import MissingType, write_tiny
+
+TOKEN_INDEX = Options(frequency="token-index")  # the token-index frequency source, not the wordfreq proxy
 
 # model_type -> {role: checkpoint key of its first norm}: which norm plays which role.
 ROLES = {
@@ -74,7 +77,7 @@ def analysed(tiny_models) -> dict:
     documents = {}
     for model_type, folder in tiny_models.items():
         if not isinstance(folder, MissingType):
-            ctx, _ = analyse(Request(model=str(folder), frequency="token-index"),
+            ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX),
                              Progress(model_type, 0, enabled=False))
             documents[model_type] = results_document(ctx)
     return documents
@@ -148,7 +151,7 @@ def test_gemma_unigram_dim_is_found_through_the_effective_gain(tmp_path):
     weights = load_weights(resolve(str(folder)))
     ln2 = weights.norms_with_role("ln_2")[0]
     assert np.allclose(ln2.weight, stored + 1)
-    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("gemma2", 0, enabled=False))
+    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress("gemma2", 0, enabled=False))
     unigram = results_document(ctx)["analyses"]["unigram"]
     assert unigram["dim"] == UNIGRAM and unigram["standout"]
     assert unigram["norm"]["role"] == "ln_2"
@@ -180,7 +183,7 @@ def test_bloom_embedding_layernorm_gains_are_analysed(tmp_path):
     gain[EMBEDDING_DIM] = 4.0
     tensors["transformer.word_embeddings_layernorm.weight"] = gain.astype(np.float32)
     save_file(tensors, str(path), metadata={"format": "pt"})
-    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("bloom", 0, enabled=False))
+    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress("bloom", 0, enabled=False))
     rows = results_document(ctx)["analyses"]["layernorm_basis"]["per_layer_norm"]
     embedding = [row for row in rows if row["role"] == "ln_emb"]
     assert len(embedding) == 1 and embedding[0]["layer"] == -1
@@ -230,7 +233,7 @@ def test_refused_types_say_why(model_type, why):
 def test_whole_report_states_the_architecture(tiny_models, tmp_path, monkeypatch, model_type):
     folder = _folder(tiny_models, model_type)
     monkeypatch.setenv("WEIGHTS_REPORT_NO_CACHE", "1")  # restored after: later tests must not find a cache on
-    written = build(Request(model=str(folder), frequency="token-index"), tmp_path, show_progress=False)
+    written = build(Request(model=str(folder), options=TOKEN_INDEX), tmp_path, show_progress=False)
     html = unescape((written / "report.html").read_text(encoding="utf-8"))
     card = results_document_card(written)
     for note in card["conventions"]:
@@ -272,7 +275,7 @@ def test_unigram_dim_planted_in_the_shared_norm_is_found(tmp_path, model_type, n
         gain[SHARED_DIM] = 2.0
         tensors[norm_key.format(i=i)] = gain.astype(np.float32)
     save_file(tensors, str(path), metadata={"format": "pt"})
-    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress(model_type, 0, enabled=False))
+    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress(model_type, 0, enabled=False))
     analyses = results_document(ctx)["analyses"]
     assert analyses["unigram"]["dim"] == SHARED_DIM and analyses["unigram"]["standout"]
     assert analyses["unigram"]["layers_standing_out"] == [0, 1]
@@ -300,7 +303,7 @@ def test_falcon_new_decoder_architecture_has_two_parallel_norms(tmp_path):
     # 4 query heads over 2 groups of 8-dim heads: rows per group [q, q, k, v]; the values are rows 24:32 and 56:64
     qkv = raw["transformer.h.0.self_attention.query_key_value.weight"]
     assert np.allclose(weights.tensors.read("attn_value", 0), np.concatenate([qkv[24:32], qkv[56:64]]).T)
-    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("falcon", 0, enabled=False))
+    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress("falcon", 0, enabled=False))
     card = results_document(ctx)["analyses"]["model_card"]
     assert card["norm_roles"] == {"ln_1": "h.0.ln_attn", "ln_2": "h.0.ln_mlp", "ln_f": "ln_f"}
     assert card["positions"].startswith("ALiBi")
@@ -338,7 +341,7 @@ def test_stablelm_parallel_residual_shares_its_norm(tmp_path):
     weights = load_weights(resolve(str(folder)))
     assert weights.shared_norm and weights.mlp_norm_role == "ln_1" and not weights.norms_with_role("ln_2")
     assert all(ln.has_bias for ln in weights.layer_norms)  # LayerNorms with a bias, in Llama's places
-    ctx, _ = analyse(Request(model=str(folder), frequency="token-index"), Progress("stablelm", 0, enabled=False))
+    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress("stablelm", 0, enabled=False))
     analyses = results_document(ctx)["analyses"]
     assert analyses["model_card"]["norm_roles"]["ln_2"] == "layers.0.input_layernorm"
     assert analyses["ln_gains"]["roles_coincide"] and analyses["unigram"]["norm"]["role"] == "ln_1"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,30 @@ from report import cache, pipeline
 from report.cache import Cache
 from report.cli import main
 from tests.planted import Spec, plant
+
+SMALL = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    """A checkpoint, and the cache and report folder its first cached run wrote (shared: tests copy them)."""
+
+    checkpoint: Path
+    cache: Path
+    out: Path
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> FirstRun:
+    """One real first run with the cache on; each test starts from a copy of what it left (a report takes seconds).
+    The checkpoint stays where it is: its path is part of the cache key."""
+    root = tmp_path_factory.mktemp("first-run")
+    checkpoint = plant(root / "m", SMALL).folder
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("WEIGHTS_REPORT_NO_CACHE", raising=False)
+        patch.setenv("WEIGHTS_REPORT_CACHE", str(root / "cache"))
+        assert main(["--model", str(checkpoint), "--out", str(root / "out"), "--quiet"]) == 0
+    return FirstRun(checkpoint, root / "cache", root / "out")
 
 
 @pytest.fixture
@@ -21,6 +47,14 @@ def cached_env(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+@pytest.fixture
+def after_first_run(first_run, cached_env, tmp_path) -> tuple[Path, Path]:
+    """This test's cache and OUT as the first run left them; returns (checkpoint, OUT)."""
+    shutil.copytree(first_run.cache, cached_env)
+    shutil.copytree(first_run.out, tmp_path / "out")
+    return first_run.checkpoint, tmp_path / "out"
+
+
 def _forbid_analysis(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("an analysis ran although its result was cached")
@@ -28,11 +62,8 @@ def _forbid_analysis(monkeypatch):
     monkeypatch.setattr(pipeline, "load_tokenizer", refuse)
 
 
-def test_second_run_reuses_everything(tmp_path, cached_env, monkeypatch):
-    folder = plant(tmp_path / "m", Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14),
-                                        unigram_dim=7)).folder
-    out = tmp_path / "out"
-    assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
+def test_second_run_reuses_everything(after_first_run, monkeypatch):
+    folder, out = after_first_run
     first = {p.name: p.read_bytes() for p in (out / folder.name).iterdir() if p.is_file()}
     _forbid_analysis(monkeypatch)
     assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
@@ -45,38 +76,35 @@ def test_second_run_reuses_everything(tmp_path, cached_env, monkeypatch):
     assert (out / folder.name / "results.json").read_bytes() == first["results.json"]
 
 
-def test_no_cache_flag_recomputes(tmp_path, cached_env, monkeypatch):
-    folder = plant(tmp_path / "m", Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14),
-                                        unigram_dim=7)).folder
-    assert main(["--model", str(folder), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+def test_no_cache_flag_recomputes(after_first_run, tmp_path, monkeypatch):
+    folder, _ = after_first_run
     _forbid_analysis(monkeypatch)
     assert main(["--model", str(folder), "--out", str(tmp_path / "o"), "--quiet", "--no-cache"]) == 1
 
 
-def test_second_comparison_comes_from_the_cache(tmp_path, cached_env, monkeypatch):
+def test_second_comparison_comes_from_the_cache(after_first_run, tmp_path, cached_env, monkeypatch):
     from report import compare
 
-    spec = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
-    a, b = plant(tmp_path / "a", spec).folder, plant(tmp_path / "b", replace(spec, seed=3)).folder
-    out = tmp_path / "out"
+    a, out = after_first_run  # its report comes from the cache; b's and the comparison are computed
+    b = plant(tmp_path / "b", replace(SMALL, seed=3)).folder
     args = ["--model", str(a), "--model", str(b), "--out", str(out), "--quiet"]
     assert main(args) == 0
     first = {p.name: p.read_bytes() for p in (out / "comparison").iterdir() if p.is_file()}
 
     def refuse(*args, **kwargs):
-        raise AssertionError("the comparison reloaded the models although it was cached")
+        raise AssertionError("the comparison was recomputed although it was cached")
 
-    monkeypatch.setattr(compare, "gather", refuse)
+    monkeypatch.setattr(compare.Gathered, "digests", refuse)
     _forbid_analysis(monkeypatch)
     assert main(args) == 0
     assert {p.name: p.read_bytes() for p in (out / "comparison").iterdir() if p.is_file()} == first
 
     # Another model in the comparison: computed anew (and refused here, so the run fails cleanly).
-    c = plant(tmp_path / "c", replace(spec, seed=5)).folder
+    c = plant(tmp_path / "c", replace(SMALL, seed=5)).folder
     monkeypatch.undo()
     monkeypatch.setenv("WEIGHTS_REPORT_CACHE", str(cached_env))
     monkeypatch.delenv("WEIGHTS_REPORT_NO_CACHE", raising=False)
-    monkeypatch.setattr(compare, "gather", refuse)
+    monkeypatch.setattr(compare.Gathered, "digests", refuse)
     assert main(["--model", str(a), "--model", str(c), "--out", str(out), "--quiet"]) == 1
 
 
@@ -99,11 +127,8 @@ def test_a_damaged_entry_is_discarded_with_one_line(tmp_path, capsys, damage):
 
 
 @pytest.mark.parametrize("damage", ["another-object", "garbage"])
-def test_a_run_on_a_damaged_entry_recomputes_it(tmp_path, cached_env, capsys, damage):
-    folder = plant(tmp_path / "m", Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14),
-                                        unigram_dim=7)).folder
-    out = tmp_path / "out"
-    assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
+def test_a_run_on_a_damaged_entry_recomputes_it(after_first_run, cached_env, capsys, damage):
+    folder, out = after_first_run
     expected = (out / folder.name / "results.json").read_bytes()
     [entry] = (cached_env / "analyses").glob("*.pickle")
     entry.write_bytes(DAMAGE[damage])
@@ -131,3 +156,20 @@ def test_an_edit_to_any_source_file_changes_the_analysis_key(tmp_path, monkeypat
     cache.code_hash.cache_clear()
     assert Cache.analysis_key({"weights": "same"}) != before
     cache.code_hash.cache_clear()
+
+
+def test_weight_file_digests_are_remembered_until_a_file_changes(tmp_path, monkeypatch):
+    from report import cache as cache_module
+
+    files = [tmp_path / "a.safetensors", tmp_path / "b.safetensors"]
+    for i, path in enumerate(files):
+        path.write_bytes(bytes([i]) * 1000)
+    reads = []
+    real = cache_module.file_hash
+    monkeypatch.setattr(cache_module, "file_hash", lambda path: reads.append(path.name) or real(path))
+    store = cache_module.Cache(tmp_path / "cache")
+    first = store.files_sha256(files)
+    assert store.files_sha256(files) == first and reads == ["a.safetensors", "b.safetensors"]  # no second read
+    files[1].write_bytes(b"\x07" * 1000)
+    os.utime(files[1], ns=(1, 1))
+    assert store.files_sha256(files) != first and reads[-1] == "b.safetensors" and len(reads) == 3

@@ -13,12 +13,16 @@ import pytest
 from pypdf import PdfReader
 from safetensors.numpy import load_file, save_file
 
+from analyses.vectors import row_cosines
+from report import pipeline
 from report.cli import main
-from report.compare import ModelDigest, claims_matrix, headline, lookup, overlaps, pair_diff, short_labels, token_lists
+from report.compare import ModelDigest, claims_matrix, headline, overlaps, pair_diff, short_labels, token_lists
+from report.digest import read
 from report.errors import ReportError
 from report.hub import split_revision
 from report.render import WarningLog
 from tests.planted import Spec, plant
+from tests.report.test_digest import document_with
 
 HUB_ID = "tiny-gpt2"
 MOVED_DIMS = (5, 44)  # gains raised in revision v2 (layer 1 LN2)
@@ -29,31 +33,31 @@ NARROW = Spec(d_model=48, heavy_dims=(3, 9, 17, 22, 31, 40), unigram_dim=13, see
 # -- pure functions ------------------------------------------------------------------------------------------
 
 def _digest(label, results, norms=(1.0, 2.0, 3.0), texts=("a", "b", "c"), tokenizer="t", gains=()):
-    return ModelDigest(label, None, results, tuple(gains), np.asarray(norms, dtype=float), tuple(texts), tokenizer)
+    return ModelDigest(label, None, read(results), tuple(gains), np.asarray(norms, dtype=float), tuple(texts),
+                       tokenizer)
 
 
-def _results(d=8, **analyses):
-    return {"model": {"id": "m", "d_model": d, "n_layers": 1}, "analyses": analyses, "claims": []}
+def _results(d=8, **values):
+    return document_with(model_id="m", d_model=d, n_layers=1, **values)
 
 
-def test_headline_reads_results_and_tolerates_missing_keys():
-    a = _digest("a", _results(d=8, svd={"cos_svd0_mean": 0.5, "singular_values": [3.0, 4.0]},
-                              position={"heavy_dim_count": 2}))
-    b = _digest("b", _results(d=16))
-    rows = {row["key"]: row["values"] for row in headline([a, b])}
-    assert rows["analyses.svd.cos_svd0_mean"] == [0.5, None]
-    assert rows["model.d_model"] == [8, 16]
-    assert rows["derived.heavy_dim_share"] == [0.25, None]
-    assert rows["derived.svd0_energy"][0] == pytest.approx(9 / 25)
-    assert rows["derived.clump_size"] == [None, None]
-    assert lookup(a.results, "analyses.nothing.here") is None
+def test_headline_rows_are_the_declared_values_in_order():
+    a = _digest("a", _results(d=8, cos_svd0_mean=0.5, singular_values=[3.0, 4.0], heavy_dim_count=2,
+                              has_positions=True))
+    b = _digest("b", _results(d=16, cos_svd0_mean=None))
+    rows = {row["key"]: row for row in headline([a, b])}
+    assert list(rows)[:3] == ["model.architecture", "model.d_model", "model.n_layers"]
+    assert rows["analyses.svd.cos_svd0_mean"]["values"] == [0.5, None]
+    assert rows["model.d_model"]["values"] == [8, 16]
+    assert rows["derived.heavy_dim_share"]["values"] == [0.25, 0.0]
+    assert rows["derived.heavy_dim_share"]["applies"] == [True, False]  # b has no learned positions
+    assert rows["derived.svd0_energy"]["values"][0] == pytest.approx(9 / 25)
+    assert rows["derived.clump_size"]["values"] == [0, 0]
 
 
 def test_claims_matrix_marks_untested_claims_absent():
-    a = _results()
-    a["claims"] = [{"id": 15, "statement": "s", "verdict": "holds", "value": 0.99}]
-    b = _results()
-    b["claims"] = [{"id": 4, "statement": "s", "verdict": "not-applicable", "value": None}]
+    a = _results(claims=[{"id": 15, "statement": "s", "verdict": "holds", "value": 0.99}])
+    b = _results(claims=[{"id": 4, "statement": "s", "verdict": "not-applicable", "value": None}])
     matrix = claims_matrix([_digest("a", a), _digest("b", b)])
     assert [row["id"] for row in matrix] == [4, 15]
     assert [row["name"] for row in matrix] == ["position_dims_clustered", "svd0_along_mean"]  # from the registry
@@ -63,16 +67,20 @@ def test_claims_matrix_marks_untested_claims_absent():
 
 def test_overlaps_by_id_only_with_a_shared_tokenizer():
     texts = ("x", "y", "z", "w")
-    outliers = {"outliers": {"clump_token_ids": [0, 1, 2], "rule": "…"}}
-    other = {"outliers": {"clump_token_ids": [1, 2, 3]}}
-    a = _digest("a", _results(**outliers), norms=np.ones(4), texts=texts, tokenizer="same")
-    b = _digest("b", _results(**other), norms=np.ones(4), texts=texts, tokenizer="same")
-    c = _digest("c", _results(**other), norms=np.ones(4), texts=("y", "q", "x", "r"), tokenizer="other")
+    a = _digest("a", _results(clump_token_ids=[0, 1, 2]), norms=np.ones(4), texts=texts, tokenizer="same")
+    b = _digest("b", _results(clump_token_ids=[1, 2, 3]), norms=np.ones(4), texts=texts, tokenizer="same")
+    c = _digest("c", _results(clump_token_ids=[1, 2, 3]), norms=np.ones(4), texts=("y", "q", "x", "r"),
+                tokenizer="other")
     assert token_lists(a) == {"clump": [0, 1, 2]}
     rows = {(o["a"], o["b"]): o for o in overlaps([a, b, c])}
     assert rows["a", "b"]["by_id"] == {"shared": 2, "jaccard": 0.5, "ids": [1, 2]}
     assert rows["a", "c"]["by_id"] is None
     assert rows["a", "c"]["by_string"]["shared"] == 1 and rows["a", "c"]["by_string"]["examples"] == ["x"]
+
+
+def test_norm_extremes_split_into_longest_and_shortest():
+    a = _digest("a", _results(norm_extreme_ids=[3, 1, 0, 2]), norms=np.ones(4), texts=tuple("wxyz"))
+    assert token_lists(a) == {"clump": [], "longest vectors": [3, 1], "shortest vectors": [0, 2]}
 
 
 def test_pair_diff_finds_what_moved():
@@ -86,7 +94,7 @@ def test_pair_diff_finds_what_moved():
     texts = tuple(str(i) for i in range(50))
     a = _digest("a", _results(d=6), np.linalg.norm(w_a, axis=1), texts, gains=gains_a)
     b = _digest("b", _results(d=6), np.linalg.norm(w_b, axis=1), texts, gains=gains_b)
-    diff = pair_diff(a, b, w_a, w_b)
+    diff = pair_diff(a, b, row_cosines(w_a, w_b))
     assert [t["id"] for t in diff["tokens"]["grew_most"]] == [7]
     assert diff["tokens"]["grew_most"][0]["norm_ratio"] == pytest.approx(4.0)
     assert diff["tokens"]["shrank_most"] == []
@@ -151,19 +159,27 @@ def compared(planted, tmp_path_factory):
     out = root / "out"
     watch = WarningLog()
     logging.getLogger("weasyprint").addHandler(watch)
+    loads = []
+
+    def counted(source, *args, **kwargs):
+        loads.append(source.path)
+        return load_weights(source, *args, **kwargs)
+
+    load_weights = pipeline.load_weights
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
         patch.setenv("WEIGHTS_REPORT_NO_CACHE", "1")
+        patch.setattr(pipeline, "load_weights", counted)
         code = main(["--model", f"{HUB_ID}@v1", "--model", str(narrow.folder), "--model", f"{HUB_ID}@v2",
                      "--out", str(out), "--frequency", "token-index", "--quiet"])
     logging.getLogger("weasyprint").removeHandler(watch)
     assert code == 0
-    return out, watch.messages
+    return out, watch.messages, loads
 
 
 @pytest.fixture(scope="module")
 def document(compared):
-    out, _ = compared
+    out, *_ = compared
     return json.loads((out / "comparison" / "comparison.json").read_text(encoding="utf-8"))
 
 
@@ -175,7 +191,7 @@ FOLDERS = (f"{HUB_ID}--v1", "narrow", f"{HUB_ID}--v2")
 
 
 def test_every_report_and_the_comparison_are_written(compared):
-    out, warnings = compared
+    out, warnings, _ = compared
     assert sorted(p.name for p in out.iterdir()) == sorted(("comparison",) + FOLDERS)  # no temporary folders
     comparison = out / "comparison"
     for name in ("report.html", "report.pdf", "comparison.json"):
@@ -187,15 +203,20 @@ def test_every_report_and_the_comparison_are_written(compared):
     assert not [w for w in warnings if "glyph" in w.lower()]
 
 
+def test_each_model_is_loaded_once_for_its_report_and_the_comparison(compared):
+    _, _, loads = compared
+    assert len(loads) == 3 and len(set(loads)) == 3  # one load per model; the comparison loads none
+
+
 def test_revisions_get_their_own_folders_and_ids(compared):
-    out, _ = compared
+    out, *_ = compared
     assert _results_of(out, FOLDERS[0])["model"]["id"] == f"{HUB_ID}@v1"
     assert _results_of(out, FOLDERS[2])["model"]["id"] == f"{HUB_ID}@v2"
     assert _results_of(out, FOLDERS[0])["model"]["revision"] == f"{1:040x}"
 
 
 def test_comparison_numbers_are_the_per_model_numbers(compared, document):
-    out, _ = compared
+    out, *_ = compared
     per_model = [_results_of(out, folder) for folder in FOLDERS]
     assert [m["d_model"] for m in document["models"]] == [64, 48, 64]
     assert [m["label"] for m in document["models"]] == [f"{HUB_ID}@v1", "narrow", f"{HUB_ID}@v2"]
@@ -203,7 +224,7 @@ def test_comparison_numbers_are_the_per_model_numbers(compared, document):
     for row in document["headline"]:
         if row["key"].startswith("derived."):
             continue
-        assert row["values"] == [lookup(r, row["key"]) for r in per_model], row["key"]
+        assert row["values"] == [_at(r, row["key"]) for r in per_model], row["key"]
         checked += row["values"].count(None) < len(row["values"])
     assert checked >= 10
     for row in document["claims"]:
@@ -238,7 +259,7 @@ def test_outlier_lists_overlap_by_id_between_revisions(document):
 
 
 def test_comparison_pdf_reads(compared):
-    out, _ = compared
+    out, *_ = compared
     reader = PdfReader(str(out / "comparison" / "report.pdf"))
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert len(reader.pages) >= 5
@@ -249,13 +270,20 @@ def test_comparison_pdf_reads(compared):
     assert f'href="../{FOLDERS[1]}/report.html"' in html
 
 
+def _at(document: dict, path: str):
+    """The value at a dotted path, by hand (not through the code under test)."""
+    for part in path.split("."):
+        document = None if document is None else document[part]
+    return document
+
+
 def test_claims_matrix_lists_parts_under_their_finding_and_counts_inconclusive_apart():
-    a = _results()
-    a["claims"] = [{"id": i, "statement": "s", "verdict": v, "value": 0.5}
-                   for i, v in ((6, "holds"), (8, "inconclusive"), (4, "holds"), (5, "fails"), (3, "not-applicable"))]
-    matrix = claims_matrix([_digest("a", a)])
+    claims = [{"id": i, "statement": "s", "verdict": v, "value": 0.5}
+              for i, v in ((6, "holds"), (8, "inconclusive"), (4, "holds"), (5, "fails"), (3, "not-applicable"))]
+    a = _digest("a", _results(claims=claims))
+    matrix = claims_matrix([a])
     assert [(row["id"], row["part_of"]) for row in matrix] == [(3, None), (4, None), (5, 4), (8, 4), (6, None)]
-    assert lookup(a, "derived.claims_holding") == "2 / 4 (1 inconclusive)"
-    assert lookup(a, "derived.findings_holding") == "2 / 2"  # claims 4 and 6; 5 and 8 are parts of 4's finding
-    a["claims"] = [c for c in a["claims"] if c["verdict"] != "inconclusive"]
-    assert lookup(a, "derived.claims_holding") == "2 / 3"  # as before inconclusive verdicts existed
+    assert a.results["claims_holding"] == "2 / 4 (1 inconclusive)"
+    assert a.results["findings_holding"] == "2 / 2"  # claims 4 and 6; 5 and 8 are parts of 4's finding
+    without = _digest("a", _results(claims=[c for c in claims if c["verdict"] != "inconclusive"]))
+    assert without.results["claims_holding"] == "2 / 3"  # as before inconclusive verdicts existed

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from report.sweep import emergence, trajectory
+from tests.report.test_digest import document_with
 
 # Pythia's 154 checkpoints: 0, 1, 2, 4, …, 512, then every 1,000 steps to 143,000
 PYTHIA_STEPS = [0] + [2 ** i for i in range(10)] + list(range(1000, 143001, 1000))
@@ -141,9 +142,8 @@ def test_holding_throughout_has_no_step_without():
 
 
 def _document(dim, standout, heavy=False, clump=()):
-    return {"analyses": {"unigram": {"dim": dim, "standout": standout},
-                         "position": {"has_heavy_cluster": heavy, "heavy_dims": [1, 2] if heavy else []},
-                         "outliers": {"clump_token_ids": list(clump)}}, "claims": []}
+    return document_with(unigram_dim=dim, unigram_standout=standout, has_heavy_cluster=heavy,
+                         heavy_dims=[1, 2] if heavy else [], clump_token_ids=list(clump))
 
 
 def _block(documents):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from report import remote
+from report.context import Options
 from report.errors import ReportError
 from report.hub import resolve
 from report.loader import load_weights
@@ -18,6 +19,8 @@ from report.pipeline import Request, build
 from report.remote.store import Store
 from tests.hub_server import Fault, HubServer
 from tests.planted import Spec, plant
+
+TOKEN_INDEX = Options(frequency="token-index")  # the token-index frequency source, not the wordfreq proxy
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
@@ -179,14 +182,13 @@ def test_an_interrupted_write_leaves_no_entry(hub, monkeypatch):
     monkeypatch.undo()
 
 
-def test_a_key_source_added_later_fetches_only_the_missing_tensor(hub, monkeypatch):
+def test_extra_keys_later_fetch_only_the_missing_tensor(hub):
     first = resolve("org/tiny")
     hub.reset_counts()
-    monkeypatch.setattr(remote, "KEY_SOURCES", list(remote.KEY_SOURCES))
-    remote.add_key_source(lambda config, keys: [k for k in keys if k == "h.0.mlp.c_fc.weight"])
-    grown = resolve("org/tiny")
+    mlp_weight = "h.0.mlp.c_fc.weight"
+    grown = remote.fetch("org/tiny", None, extra_keys=lambda config, keys: [k for k in keys if k == mlp_weight])
     d = 64
-    assert grown.path == first.path and grown.fetch["tensors"] == first.fetch["tensors"] + 1
+    assert grown.path == first.path and grown.summary["tensors"] == first.fetch["tensors"] + 1
     with open(grown.path / "model.safetensors", "rb") as handle:
         assert "h.0.mlp.c_fc.weight" in handle.read(int.from_bytes(handle.read(8), "little")).decode()
     assert d * 4 * d * 4 <= hub.bytes_served_for("*.safetensors") <= d * 4 * d * 4 + 4096  # + the header
@@ -234,7 +236,7 @@ def test_cli_report_equals_the_local_folder_one(hub, models, tmp_path):
                          timeout=600)
     assert run.returncode == 0, run.stderr
     assert "tensors from 2 file(s)" in run.stderr and "MiB of" in run.stderr  # the bytes progress bar
-    build(Request(model=str(models["sharded"].folder), frequency="token-index"), tmp_path / "local",
+    build(Request(model=str(models["sharded"].folder), options=TOKEN_INDEX), tmp_path / "local",
           show_progress=False)
     remote_doc = json.loads((out / "org--sharded" / "results.json").read_text())
     local_doc = json.loads(next((tmp_path / "local").glob("*/results.json")).read_text())
@@ -264,21 +266,18 @@ def test_a_damaged_cache_entry_is_fetched_again(hub, models):
     assert load_weights(again).tensors_sha256 == load_weights(resolve(str(models["single"].folder))).tensors_sha256
 
 
-def test_a_row_slice_is_fetched_as_its_own_byte_range(hub, models, monkeypatch):
+def test_a_row_slice_is_fetched_as_its_own_byte_range(hub, models):
     from safetensors.numpy import load_file
 
-    monkeypatch.setattr(remote, "KEY_SOURCES", list(remote.KEY_SOURCES))
-    remote.add_key_source(lambda config, keys: ["h.1.mlp.c_fc.weight[8:24]"])
-    source = resolve("org/tiny")
+    source = remote.fetch("org/tiny", None, extra_keys=lambda config, keys: ["h.1.mlp.c_fc.weight[8:24]"])
     whole = load_file(str(models["single"].folder / "model.safetensors"))["h.1.mlp.c_fc.weight"]
     stored = load_file(str(source.path / "model.safetensors"))
     assert stored["h.1.mlp.c_fc.weight[8:24]"].shape == (16, whole.shape[1])
     assert (stored["h.1.mlp.c_fc.weight[8:24]"] == whole[8:24]).all()
     assert "h.1.mlp.c_fc.weight" not in stored
     assert hub.bytes_served <= 1.05 * (expected_bytes(models["single"].folder) + whole[8:24].nbytes)
-    remote.add_key_source(lambda config, keys: ["h.1.mlp.c_fc.weight[0:999]"])
     with pytest.raises(ReportError, match="Rows 0:999"):
-        resolve("org/tiny")
+        remote.fetch("org/tiny", None, extra_keys=lambda config, keys: ["h.1.mlp.c_fc.weight[0:999]"])
 
 
 def test_the_hub_stand_in_speaks_ranges_refs_and_errors(hub, models):

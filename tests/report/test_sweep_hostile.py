@@ -102,6 +102,7 @@ def no_work(monkeypatch):
     (["--seed", "-1"], ["--seed -1"]),
     (["--revisions", "step*"], ["--revisions", "local folder"]),
     (["--workers", "0"], ["--workers"]),
+    (["--max-tokens", "0"], ["--max-tokens"]),
     (["--corpus", "no-such-corpus.txt"], ["corpus"]),
 ])
 def test_bad_options_are_refused_before_any_checkpoint_runs(series, tmp_path, capsys, no_work, options, phrases):

@@ -102,7 +102,7 @@ def test_claims_matrix_rows_by_number_with_registered_names_and_gaps_for_failed_
     old = {"claims": [{"id": 24, "statement": "s", "verdict": "fails"}]}  # written before claims had names
     new = {"claims": [{"id": 9, "name": "unigram_dim_in_gains", "statement": "t", "verdict": "holds"},
                       {"id": 24, "name": "rare_token_clump", "statement": "s", "verdict": "holds"}]}
-    rows = trajectory.claims_matrix([old, None, new])
+    rows = trajectory.claims_matrix([old["claims"], None, new["claims"]])
     assert [(r["id"], r["name"]) for r in rows] == [(9, "unigram_dim_in_gains"), (24, "rare_token_clump")]
     assert [r["verdicts"] for r in rows] == [[None, None, "holds"], ["fails", None, "holds"]]
 
