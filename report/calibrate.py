@@ -26,7 +26,8 @@ from analyses.calibration import CLAIMS, EXPENSIVE, FAMILIES, PLANTED_EFFECTS, T
 from analyses.claims import HOLDS, INCONCLUSIVE
 from report.cache import code_hash
 from report.calibration_table import DATA, MAX_FPR, MIN_POWER, load, wilson  # noqa: F401 (load: re-exported)
-from report.errors import ReportError, run_command
+from report.errors import run_command
+from report.sweep.engine import connect
 from report.sweep.lifeline import die_with_parent
 from report.synthetic_run import verdicts
 
@@ -182,14 +183,7 @@ def _run_pool(tasks: list, todo: list[int], jobs: int):
 
 
 def _run_dask(tasks: list, todo: list[int], address: str):
-    try:
-        from distributed import Client, as_completed
-    except ImportError as exc:
-        raise ReportError("CLUSTER needs Dask distributed: pip install 'distributed>=2024.1'.") from exc
-    try:
-        client = Client(address, timeout="20s")
-    except (OSError, TimeoutError) as exc:
-        raise ReportError(f"Cannot reach the Dask scheduler at {address}: {exc}.") from exc
+    client, as_completed = connect(address)  # the sweep's engine
     try:
         futures = client.map(_task, [tasks[i] for i in todo], pure=False, retries=2)
         index_of = {future.key: i for i, future in zip(todo, futures)}

@@ -93,17 +93,22 @@ def run_local(checkpoints: list[Checkpoint], settings: Settings, workers: int | 
     return [outcomes[i] for i in range(len(checkpoints))]
 
 
-def run_dask(checkpoints: list[Checkpoint], settings: Settings, address: str,
-             on_done: Callable[[int, dict], None] | None = None, show_progress: bool = True) -> list[dict]:
-    """The same tasks on an existing Dask distributed scheduler at `address` (tcp://host:port)."""
+def connect(address: str):
+    """(a Dask client of the scheduler at `address`, distributed.as_completed), or one clear ReportError."""
     try:
         from distributed import Client, as_completed
     except ImportError as exc:
         raise ReportError("--cluster needs Dask distributed: pip install 'distributed>=2024.1'.") from exc
     try:
-        client = Client(address, timeout="20s")
+        return Client(address, timeout="20s"), as_completed
     except (OSError, TimeoutError) as exc:
         raise ReportError(f"Cannot reach the Dask scheduler at {address}: {exc}.") from exc
+
+
+def run_dask(checkpoints: list[Checkpoint], settings: Settings, address: str,
+             on_done: Callable[[int, dict], None] | None = None, show_progress: bool = True) -> list[dict]:
+    """The same tasks on an existing Dask distributed scheduler at `address` (tcp://host:port)."""
+    client, as_completed = connect(address)
     outcomes: dict[int, dict] = {}
     bar = progress_bar(len(checkpoints), show_progress)
     try:
