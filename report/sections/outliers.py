@@ -28,13 +28,13 @@ def unigram_dim(ctx: RunContext) -> int | None:
 
 
 def clump_frequency(ctx: RunContext) -> np.ndarray | None:
-    """Log frequencies for claim 24's rarity test, or None without a real source. In a corpus, a token never
-    seen (NaN) is the rarest of all (-inf); the proxy's NaN means unknown and stays NaN (left out)."""
-    if ctx.frequency.kind == "token-index":
+    """Log frequencies for claim 24's rarity test: exact corpus counts (a token never seen, NaN, is the rarest of
+    all), else None. The wordfreq proxy measures English words, not the text the model was trained on: a clump
+    of strings common in English but rare in training (or the reverse) must not turn the verdict."""
+    if ctx.frequency.kind != "corpus":
         return None
     log_frequency = ctx.log_frequency
-    return np.where(np.isnan(log_frequency), -np.inf, log_frequency) if ctx.frequency.kind == "corpus" \
-        else log_frequency
+    return np.where(np.isnan(log_frequency), -np.inf, log_frequency)
 
 
 def run(ctx: RunContext) -> OutliersResult:
