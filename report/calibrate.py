@@ -386,7 +386,10 @@ def markdown(data: dict) -> str:
              "many models would show it). Each cell: false positives / null models · hits at study size / planted "
              "models · hits at half size, with 95% Wilson intervals for the first two. Replicates per size: "
              + "; ".join(_replicates(s) for s in data["sizes"]) + f". A null replicate is the {len(FAMILIES)} null "
-             "families and the contrast model, a planted one the study-size and half-size models.",
+             "families and the contrast model, a planted one the study-size and half-size models."
+             + (f" Verdict code measured: `{data['verdict_code']}` (the hash of the files listed in "
+                "`report/calibrate.py` VERDICT_CODE; `make calibrate` on the same code resumes from its stored runs)."
+                if "verdict_code" in data else ""),
              "", "| claim | " + " | ".join(sizes) + " | targets |", "|---" * (len(sizes) + 2) + "|"]
     for c, by_size in sorted(data["claims"].items(), key=lambda item: int(item[0])):  # JSON keys sort as text
         cells = []
@@ -471,6 +474,7 @@ def calibrate(args: argparse.Namespace) -> int:
                time_limit=args.time_limit)
     data["summary"] = summarise(data)
     data["targets"] = {"max_false_positive_rate": MAX_FPR, "min_power_at_study_size": MIN_POWER}
+    data["verdict_code"] = code_hash(VERDICT_CODE)[:16]  # the code measured: a rerun on it resumes, a change restarts
     write(data, args.out, None if args.no_readme else README)
     print(markdown(data))
     status = Counter(s["status"] for s in data["summary"].values())
