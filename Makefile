@@ -10,7 +10,7 @@ DEVICE ?= auto
 # torch is pinned to the CPU wheel so a fresh install stays small; other versions work too.
 TORCH  ?= torch==2.13.0
 
-.PHONY: report test bench bench-remote sweep calibrate sysdeps clean
+.PHONY: report test bench bench-remote bench-today sweep calibrate sysdeps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 # Ranged Hub reads against a full download, from a local server (synthetic GPT-2-XL and 7B-shape repos).
 bench-remote: $(STAMP)
 	$(BIN)/python -m bench.remote
+
+# Today's shapes (Gemma-2-2B, Llama-3-8B) through the whole report from a local Hub; about an hour on 2 cores.
+bench-today: $(STAMP)
+	$(BIN)/python -m bench.today
 
 # Training runs: RUN is one or more Trainer output folders (checkpoint-N subfolders) or Hub ids (with REVISIONS).
 RUN       ?=

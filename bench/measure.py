@@ -1,12 +1,14 @@
 """One measurement in a fresh process, so each peak-memory figure is its own.
 
-    python -m bench.measure dense|zero_layer|report FOLDER [OUT]
+    python -m bench.measure dense|zero_layer|report FOLDER [OUT [CACHE]]
+    python -m bench.measure dense_sample FOLDER ROWS
 
 Prints one JSON line: {"seconds": wall time of the measured step, "peak_rss_mb": peak resident memory},
 and for zero_layer also "precision" (the pair pass's screen: "bf16" or "fp32"), "cpu_capability" and
 "gemm_gflops" (measured float32 and bf16 matrix-product speeds).
 "zero_layer" is the zero-layer step together with the exhaustive clump search, as the report runs them:
-the crowding scale, one pair pass, and both analyses on its result.
+the crowding scale, one pair pass (and the direct pass against an untied head), and both analyses.
+"dense_sample" times the dense pass on the first ROWS rows and reports that time scaled to every row.
 """
 
 from __future__ import annotations
@@ -39,14 +41,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def load_matrix(folder: Path):
-    import torch
-
+def load_weights_of(folder: Path):
     from report.hub import resolve
     from report.loader import load_weights
 
-    weights = load_weights(resolve(str(folder)))
-    return torch.from_numpy(weights.token_embeddings)
+    return load_weights(resolve(str(folder)))
+
+
+def load_matrix(folder: Path):
+    import torch
+
+    return torch.from_numpy(load_weights_of(folder).token_embeddings)
 
 
 def dense_pass(w) -> None:
@@ -65,6 +70,18 @@ def main() -> None:
         w = load_matrix(folder)
         start = time.perf_counter()
         dense_pass(w)
+    elif mode == "dense_sample":  # the first ROWS rows of the dense pass, timed and scaled to every row
+        import torch
+
+        w = load_matrix(folder)
+        rows = min(int(sys.argv[3]), w.shape[0])
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for first in range(0, rows, BLOCK):
+                (w[first:min(rows, first + BLOCK)] @ w.T).argmax(dim=1)
+        sampled = time.perf_counter() - start
+        extra = {"sample_rows": rows, "sample_seconds": sampled}
+        extra["seconds"] = sampled * w.shape[0] / rows  # the sample's time scaled to every row
     elif mode == "zero_layer":
         import torch
 
@@ -73,7 +90,8 @@ def main() -> None:
         from analyses.zero_layer import analyse_zero_layer
         from report.tokens import load_tokenizer, load_tokens
 
-        w = load_matrix(folder).numpy()
+        weights = load_weights_of(folder)
+        w, unembedding = weights.token_embeddings, weights.unembedding
         tokens = load_tokens(load_tokenizer(folder), w.shape[0], "leading-space")
         extra["precision"] = screen_precision("cpu")
         extra["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
@@ -81,7 +99,8 @@ def main() -> None:
         start = time.perf_counter()
         scale = crowding_scale(w)
         found = scan_pairs(w, threshold=scale.threshold)
-        analyse_zero_layer(w, tokens.data, tokens.unprintable, found=found)
+        direct = scan_pairs(unembedding, queries=w) if unembedding is not None else None  # untied: W_U·W_E
+        analyse_zero_layer(w, tokens.data, tokens.unprintable, found=direct or found, unembedding=unembedding)
         analyse_outliers(w, None, found=(scale, found))
     elif mode == "report":
         os.environ["WEIGHTS_REPORT_CACHE"] = sys.argv[4] if len(sys.argv) > 4 else ""
@@ -95,7 +114,7 @@ def main() -> None:
             raise SystemExit("report failed")
     else:
         raise SystemExit(f"unknown mode {mode}")
-    print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb(), **extra}))
+    print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()} | extra))
 
 
 if __name__ == "__main__":
