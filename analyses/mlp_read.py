@@ -23,6 +23,7 @@ from analyses.stats import Correlation, correlate
 
 TOP_K = 5  # a dim "is read most" in a layer when it is among the TOP_K strongest of all dims
 ROLE_SIDES = {"mlp_in": "read", "mlp_out": "write", "attn_value": "read", "attn_out": "write"}
+ROWS_PER_BLOCK = 8192  # head rows widened to float64 at once
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,11 +97,14 @@ def role_profile(role: str, weight_norms: np.ndarray, gains: np.ndarray | None, 
 def logit_effect(unembedding: np.ndarray, final_gain: np.ndarray | None, dim: int, centred: bool) -> np.ndarray:
     """[tokens] logit change per unit step along `dim` at the final norm's input (the norm's own scale
     1/σ aside); without a final norm the gain is 1."""
-    u = np.asarray(unembedding, dtype=np.float64)
-    gain = np.ones(u.shape[1]) if final_gain is None else np.asarray(final_gain, dtype=np.float64)
-    effect = gain[dim] * u[:, dim]
+    d = unembedding.shape[1]
+    gain = np.ones(d) if final_gain is None else np.asarray(final_gain, dtype=np.float64)
+    effect = gain[dim] * np.asarray(unembedding[:, dim], dtype=np.float64)
     if centred:  # LayerNorm subtracts the mean over dims: the step e_u becomes e_u - 1/d
-        effect = effect - (u @ gain) / u.shape[1]
+        # In float64 a block of rows at a time: a whole float64 copy of a 256k-token head would be 4.7 GB.
+        mean_step = np.concatenate([np.asarray(unembedding[a:a + ROWS_PER_BLOCK], dtype=np.float64) @ gain
+                                    for a in range(0, len(unembedding), ROWS_PER_BLOCK)])
+        effect = effect - mean_step / d
     return effect
 
 

@@ -313,7 +313,9 @@ class TensorReader:
         tensor = tensor.detach().contiguous()
         raw = tensor.reshape(-1).view(torch.uint8).numpy()
         digest = hashlib.sha256(raw.data).hexdigest()
-        return tensor.to(torch.float32).numpy().copy(), digest, str(tensor.dtype).removeprefix("torch.")
+        # One new float32 array: widening makes it, and a float32 tensor is copied off the file's mapping.
+        widened = tensor.to(torch.float32, copy=True)
+        return widened.numpy(), digest, str(tensor.dtype).removeprefix("torch.")
 
 
 MIN_TOKENS = 4  # the smallest vocabulary every section runs on (3 tokens break the nearest-neighbour counts)
