@@ -10,7 +10,8 @@ halve the numbers' size but change the third digit shown for 5–7 % of tokens. 
 are included (the page says so when a vocabulary is larger), and nearest neighbours are kept for at most
 `MAX_NEIGHBOUR_ROWS` tokens (the lowest ids among those the outliers section listed; the page says so when
 some are left out), `MAX_NEIGHBOURS` each. Every section is optional: a column whose section did not run is
-`None`. Sizes and timings at 50k and 256k tokens: docs/report.md (bench/search.py measures them).
+`None`. Sizes and timings at 50k and 256k tokens: docs/report.md (measured by
+`python -m tests.report.search_page`).
 
 Layout (version 2); F = {"type": "f32" | "f16", "exp": e, "data": base64} holds values × 2⁻ᵉ (NaN for a
 missing or non-finite value), U = {"type": "u16" | "u32", "data": base64}::

@@ -109,3 +109,18 @@ def test_a_256k_vocabulary_is_searched_in_under_a_second(tmp_path):
     assert len(shown["answers"][3]["hits"]) == 40
     assert 0 < shown["decode_ms"] < 1000
     assert all(math.isfinite(a["ms"]) and a["ms"] < 1000 for a in shown["answers"])
+
+
+def test_half_float_columns_decode_in_the_page(tmp_path, monkeypatch):
+    """The page reads the smaller f16 layout too (3 digits shown), scale and sign included."""
+    _needs_chromium()
+    monkeypatch.setattr(search_index, "NUMBER_TYPE", "f16")
+    ctx = fake_ctx(300)
+    ctx.earlier("svd").coordinates[:, 1] *= -1e6  # a column past float16's range before scaling
+    index = search_index.build(ctx)
+    page = tmp_path / "search.html"
+    page.write_text(page_html(index, ["#17"]), encoding="utf-8")
+    fields = run(page)["answers"][0]["fields"]
+    assert index["digits"] == 3 and index["svd"][1]["type"] == "f16"
+    for field, column in (("norm", index["norm"]), ("svd1", index["svd"][1])):
+        assert float(fields[field]) == _shown(decode(column)[17], 3), field
