@@ -116,3 +116,10 @@ def test_rows_and_neighbour_rows_are_capped(monkeypatch):
     assert index["rows"] == 100 and index["tokens"] == 250
     assert len(index["text"]) == len(decode(index["norm"])) == len(decode(index["svd"][0])) == 100
     assert decode(index["neighbours"]["ids"]).tolist() == [10, 40, 60] and index["neighbours"]["listed"] == 4
+
+
+def test_the_pdf_is_rendered_without_the_index():
+    index = search_index.build(full_ctx(300))
+    html = (f'<p>a</p><script type="application/json" id="token-index">{render.json_script(index)}</script>'
+            "<script>var x = 1;</script>")
+    assert render.without_search_index(html) == "<p>a</p><script>var x = 1;</script>"
