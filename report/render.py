@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -157,6 +158,16 @@ class WarningLog(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+# The token search's index (JSON, so no `<` inside: the first `</script>` ends it).
+_SEARCH_INDEX = re.compile(r'<script type="application/json" id="token-index">[^<]*</script>')
+
+
+def without_search_index(html: str) -> str:
+    """`html` less the token search's index: the PDF never shows the search, and parsing the index's
+    megabytes (10 MB for 256k tokens) would cost WeasyPrint about half a second for nothing."""
+    return _SEARCH_INDEX.sub("", html, count=1)
+
+
 def write_pdf(html: str, target: Path) -> list[str]:
     """Render `html` to `target` as PDF; return WeasyPrint's warnings."""
     from weasyprint import HTML
@@ -165,7 +176,7 @@ def write_pdf(html: str, target: Path) -> list[str]:
     logger = logging.getLogger("weasyprint")
     logger.addHandler(watch)
     try:
-        HTML(string=html, base_url=str(target.parent)).write_pdf(str(target))
+        HTML(string=without_search_index(html), base_url=str(target.parent)).write_pdf(str(target))
     finally:
         logger.removeHandler(watch)
     return watch.messages

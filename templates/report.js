@@ -1,6 +1,6 @@
 /* The report's only script: progressive enhancement of a page that reads fine without it (and the PDF,
    which never runs it). Contents column with subsections and "you are here"; sortable long tables; the
-   token search over the JSON index embedded in the page. Token strings only ever reach the page through
+   token search over the index embedded in the page. Token strings only ever reach the page through
    textContent, never as markup. */
 (function () {
   "use strict";
@@ -133,107 +133,191 @@
   }
 
   /* ---- token search -------------------------------------------------------------------------------- */
-  function loadIndex() {
-    var node = document.getElementById("token-index");
-    if (!node) { return null; }
-    try {
-      var data = JSON.parse(node.textContent);
-      return data && Array.isArray(data.text) ? data : null;
-    } catch (error) {
-      return null;
-    }
+  /* The index (report/search_index.py, version 2) is megabytes of JSON for a large vocabulary, so the page
+     never waits for it: it is decoded when the browser is idle after load, or on first use of the search,
+     whichever comes first. Numbers are 32- (or 16-) bit floats scaled per column, ids 16- or 32-bit
+     integers, both base64 of little-endian bytes; token texts a plain array. */
+  var MAX_HITS = 40;
+
+  function bytesOf(base64) {
+    var binary = atob(base64), bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) { bytes[i] = binary.charCodeAt(i); }
+    return new DataView(bytes.buffer);
   }
 
-  function number(value) {
-    return value === null || value === undefined ? "\u2014" : String(value);
+  function halfToNumber(bits) {
+    var exponent = (bits >> 10) & 0x1f, fraction = bits & 0x3ff, sign = bits & 0x8000 ? -1 : 1;
+    if (exponent === 0x1f) { return NaN; }  // the index stores every missing or infinite value as NaN
+    if (exponent === 0) { return sign * fraction * Math.pow(2, -24); }
+    return sign * (1024 + fraction) * Math.pow(2, exponent - 25);
+  }
+
+  function column(spec) {  // an F or U column of the index, read in place: length and get(i)
+    var view = bytesOf(spec.data), scale = Math.pow(2, spec.exp || 0);
+    if (spec.type === "f32") {
+      return { length: view.byteLength / 4, get: function (i) { return view.getFloat32(4 * i, true) * scale; } };
+    }
+    if (spec.type === "f16") {
+      return { length: view.byteLength / 2, get: function (i) { return halfToNumber(view.getUint16(2 * i, true)) * scale; } };
+    }
+    if (spec.type === "u32") {
+      return { length: view.byteLength / 4, get: function (i) { return view.getUint32(4 * i, true); } };
+    }
+    return { length: view.byteLength / 2, get: function (i) { return view.getUint16(2 * i, true); } };
+  }
+
+  function position(ids, id) {  // where `id` is in an ascending U column, or -1
+    var lo = 0, hi = ids.length - 1;
+    while (lo <= hi) {
+      var mid = (lo + hi) >> 1, at = ids.get(mid);
+      if (at === id) { return mid; }
+      if (at < id) { lo = mid + 1; } else { hi = mid - 1; }
+    }
+    return -1;
+  }
+
+  function decodeIndex(raw) {
+    if (!raw || raw.version !== 2 || !Array.isArray(raw.text)) { return null; }
+    var data = { rows: raw.rows, tokens: raw.tokens, digits: raw.digits || 3, text: raw.text,
+                 lower: raw.text.map(function (t) { return t.toLowerCase(); }),
+                 norm: raw.norm ? column(raw.norm) : null,
+                 svd: raw.svd ? raw.svd.map(column) : null,
+                 unigram: raw.unigram ? { dim: raw.unigram.dim, values: column(raw.unigram.values) } : null,
+                 predicts: null, neighbours: null };
+    if (raw.zero_layer) {
+      var from = column(raw.zero_layer.ids), to = column(raw.zero_layer.predicts);
+      data.predicts = function (id) { var at = position(from, id); return at < 0 ? id : to.get(at); };
+    }
+    if (raw.neighbours) {
+      var n = raw.neighbours, ids = column(n.ids), start = column(n.start), near = column(n.near), cos = column(n.cosine);
+      data.neighbours = {
+        kept: ids.length, listed: n.listed,
+        of: function (id) {
+          var at = position(ids, id), pairs = [];
+          if (at < 0) { return null; }
+          for (var j = start.get(at); j < start.get(at + 1); j++) { pairs.push([near.get(j), cos.get(j)]); }
+          return pairs;
+        }
+      };
+    }
+    return data;
+  }
+
+  function number(value, digits) {
+    return typeof value !== "number" || !isFinite(value) ? "\u2014" : String(Number(value.toPrecision(digits)));
   }
 
   function chip(data, id) {
     return el("code", { "class": "tok", dir: "ltr", "data-id": String(id), title: "id " + id, text: data.text[id] });
   }
 
-  function setupSearch(data) {
+  function find(data, query) {
+    var trimmed = query.trim();
+    if (!trimmed) { return []; }
+    var hits = [], seen = {}, lower = data.lower;
+    function add(id) { if (!seen[id] && hits.length < MAX_HITS) { seen[id] = true; hits.push(id); } }
+    var idMatch = /^#?(\d+)$/.exec(trimmed);
+    if (idMatch && Number(idMatch[1]) < data.rows) { add(Number(idMatch[1])); }
+    if (trimmed.charAt(0) === "#" && idMatch) { return hits; }
+    // Ranked: the token itself, then it after a word-start ␣, then tokens starting with it (with or
+    // without ␣), then tokens containing it; ties by id (BPE merge order: common tokens first).
+    var q = query.replace(/ /g, "\u2423").toLowerCase(), spaced = "\u2423" + q;
+    var tiers = [
+      function (t) { return t === q; },
+      function (t) { return t === spaced; },
+      function (t) { return t.indexOf(q) === 0 || t.indexOf(spaced) === 0; },
+      function (t) { return t.indexOf(q) > 0; }
+    ];
+    tiers.forEach(function (test) {
+      for (var i = 0; i < lower.length && hits.length < MAX_HITS; i++) { if (test(lower[i])) { add(i); } }
+    });
+    return hits;
+  }
+
+  function row(label, value, field) {
+    return [el("dt", { text: label }), el("dd", { "data-field": field }, [value])];
+  }
+
+  function card(data, id) {  // the token's numbers, prediction and neighbours, as a definition list
+    var dl = el("dl"), digits = data.digits;
+    function put(pair) { dl.appendChild(pair[0]); dl.appendChild(pair[1]); }
+    function text(value) { return document.createTextNode(number(value, digits)); }
+    if (data.norm) { put(row("norm", text(data.norm.get(id)), "norm")); }
+    if (data.unigram) { put(row("dim " + data.unigram.dim + " (unigram)", text(data.unigram.values.get(id)), "unigram")); }
+    if (data.svd) {
+      data.svd.forEach(function (values, c) { put(row("SVD " + c, text(values.get(id)), "svd" + c)); });
+    }
+    if (data.predicts) {
+      var target = data.predicts(id);
+      var shown = target === id ? el("span", { text: "itself" })
+        : el("span", {}, [document.createTextNode("\u2192 "), chip(data, target), el("span", { "class": "muted", text: " #" + target })]);
+      put(row("zero-layer next", shown, "predicts"));
+    }
+    if (data.neighbours) {
+      var near = data.neighbours.of(id), value;
+      if (near && near.length) {
+        value = el("ol", {}, near.map(function (pair) {
+          return el("li", {}, [chip(data, pair[0]), el("span", { "class": "muted", text: "cos " + number(pair[1], digits) })]);
+        }));
+      } else {
+        value = el("span", { "class": "muted", text: "not listed for this token" });
+      }
+      put(row("neighbours", value, "neighbours"));
+    }
+    return dl;
+  }
+
+  function cutNotes(data) {  // what the index leaves out, in words
+    var notes = [];
+    if (data.rows < data.tokens) {
+      notes.push("The search covers tokens 0\u2013" + (data.rows - 1).toLocaleString("en") + " of " +
+        data.tokens.toLocaleString("en") + ".");
+    }
+    if (data.neighbours && data.neighbours.kept < data.neighbours.listed) {
+      notes.push("Neighbours are kept for the " + data.neighbours.kept.toLocaleString("en") + " lowest ids of the " +
+        data.neighbours.listed.toLocaleString("en") + " tokens the report lists them for.");
+    }
+    return notes;
+  }
+
+  function setupSearch() {
+    var node = document.getElementById("token-index");
     var box = document.getElementById("tok-search");
     var input = document.getElementById("tok-query");
     var list = document.getElementById("tok-results");
-    var card = document.getElementById("tok-card");
-    if (!box || !input || !list || !card) { return; }
-    var lower = data.text.map(function (t) { return t.toLowerCase(); });
-    var predicts = null;
-    if (data.zero_layer) {
-      predicts = {};
-      data.zero_layer.exceptions.forEach(function (pair) { predicts[pair[0]] = pair[1]; });
-    }
+    var panel = document.getElementById("tok-card");
     var hint = document.getElementById("tok-hint");
-    if (hint && data.rows < data.tokens) {
-      hint.textContent += " The search covers tokens 0\u2013" + (data.rows - 1).toLocaleString("en") + " of " +
-        data.tokens.toLocaleString("en") + ".";
-    }
+    if (!node || !box || !input || !list || !panel) { return; }
+    var data = null, failed = false;
 
-    function find(query) {
-      var trimmed = query.trim();
-      if (!trimmed) { return []; }
-      var hits = [], seen = {};
-      function add(id) { if (!seen[id] && hits.length < 40) { seen[id] = true; hits.push(id); } }
-      var idMatch = /^#?(\d+)$/.exec(trimmed);
-      if (idMatch && Number(idMatch[1]) < data.rows) { add(Number(idMatch[1])); }
-      if (trimmed.charAt(0) === "#" && idMatch) { return hits; }
-      // Ranked: the token itself, then it after a word-start ␣, then tokens starting with it (with or
-      // without ␣), then tokens containing it; ties by id (BPE merge order: common tokens first).
-      var q = query.replace(/ /g, "\u2423").toLowerCase(), spaced = "\u2423" + q;
-      var tiers = [
-        function (t) { return t === q; },
-        function (t) { return t === spaced; },
-        function (t) { return t.indexOf(q) === 0 || t.indexOf(spaced) === 0; },
-        function (t) { return t.indexOf(q) > 0; }
-      ];
-      tiers.forEach(function (test) {
-        for (var i = 0; i < lower.length && hits.length < 40; i++) { if (test(lower[i])) { add(i); } }
-      });
-      return hits;
-    }
-
-    function row(label, value, field) {
-      return [el("dt", { text: label }), el("dd", { "data-field": field }, [value])];
+    function ready() {  // the decoded index (null if it cannot be read); the first call decodes it
+      if (data || failed) { return data; }
+      var started = performance.now();
+      try { data = decodeIndex(JSON.parse(node.textContent)); } catch (error) { data = null; }
+      failed = !data;
+      if (failed) {
+        if (hint) { hint.textContent = "The token index of this page could not be read."; }
+        input.disabled = true;
+        return null;
+      }
+      var notes = cutNotes(data);
+      if (hint && notes.length) { hint.textContent += " " + notes.join(" "); }
+      // Timings for the report's browser tests and docs/report.md (milliseconds since navigation start).
+      box.setAttribute("data-decode-ms", (performance.now() - started).toFixed(1));
+      box.setAttribute("data-ready-ms", performance.now().toFixed(1));
+      return data;
     }
 
     function show(id) {
-      card.textContent = "";
-      var dl = el("dl");
-      function put(pair) { dl.appendChild(pair[0]); dl.appendChild(pair[1]); }
-      if (data.norm) { put(row("norm", document.createTextNode(number(data.norm[id])), "norm")); }
-      if (data.unigram) {
-        put(row("dim " + data.unigram.dim + " (unigram)", document.createTextNode(number(data.unigram.values[id])), "unigram"));
-      }
-      if (data.svd) {
-        data.svd.forEach(function (column, c) {
-          put(row("SVD " + c, document.createTextNode(number(column[id])), "svd" + c));
-        });
-      }
-      if (predicts) {
-        var target = Object.prototype.hasOwnProperty.call(predicts, id) ? predicts[id] : id;
-        var shown = target === id ? el("span", { text: "itself" })
-          : el("span", {}, [document.createTextNode("\u2192 "), chip(data, target), el("span", { "class": "muted", text: " #" + target })]);
-        put(row("zero-layer next", shown, "predicts"));
-      }
-      if (data.neighbours) {
-        var near = data.neighbours.rows[String(id)];
-        var value;
-        if (near && near.length) {
-          value = el("ol", {}, near.map(function (pair) {
-            return el("li", {}, [chip(data, pair[0]), el("span", { "class": "muted", text: "cos " + number(pair[1]) })]);
-          }));
-        } else {
-          value = el("span", { "class": "muted", text: "not listed for this token" });
-        }
-        put(row("neighbours", value, "neighbours"));
-      }
-      card.appendChild(el("div", { "class": "head" }, [chip(data, id), el("span", { "class": "muted", text: "id " + id })]));
-      card.appendChild(dl);
+      panel.textContent = "";
+      panel.appendChild(el("div", { "class": "head" }, [chip(data, id), el("span", { "class": "muted", text: "id " + id })]));
+      panel.appendChild(card(data, id));
     }
 
     function render() {
-      var hits = find(input.value);
+      if (!ready()) { return; }
+      var started = performance.now();
+      var hits = find(data, input.value);
       list.textContent = "";
       hits.forEach(function (id, k) {
         var button = el("button", { type: "button", "data-id": String(id), "aria-selected": k === 0 ? "true" : "false" },
@@ -241,19 +325,21 @@
         button.addEventListener("click", function () { show(id); });
         list.appendChild(el("li", {}, [button]));
       });
-      if (hits.length) { show(hits[0]); } else { card.textContent = ""; }
+      if (hits.length) { show(hits[0]); } else { panel.textContent = ""; }
       if (!hits.length && input.value.trim()) {
         list.appendChild(el("li", { "class": "muted", text: "No token matches." }));
       }
+      box.setAttribute("data-query-ms", (performance.now() - started).toFixed(1));
     }
 
+    input.addEventListener("focus", ready);
     input.addEventListener("input", render);
     input.addEventListener("keydown", function (event) {
       if (event.key === "Escape") { input.value = ""; render(); }
     });
     document.addEventListener("click", function (event) {
       var target = event.target.closest ? event.target.closest(".tok[data-id]") : null;
-      if (!target || list.contains(target)) { return; }
+      if (!target || list.contains(target) || !ready()) { return; }
       var id = Number(target.getAttribute("data-id"));
       if (!(id >= 0 && id < data.rows)) { return; }
       input.value = "#" + id;
@@ -261,13 +347,13 @@
       input.scrollIntoView({ block: "nearest" });
     });
     box.hidden = false;
+    if ("requestIdleCallback" in window) { window.requestIdleCallback(ready, { timeout: 3000 }); }
   }
 
   function start() {
     enhanceContents();
     document.querySelectorAll("main table").forEach(makeSortable);
-    var data = loadIndex();
-    if (data) { setupSearch(data); }
+    setupSearch();
   }
 
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
