@@ -48,7 +48,8 @@ SIZES = {
     "llama4_text": {"num_local_experts": 2, "num_experts_per_tok": 1, "head_dim": D // HEADS,
                     "intermediate_size_mlp": 2 * D, "no_rope_layers": [1, 0]},
 }
-# Multimodal containers: the text model's sizes go in text_config, with a small vision tower beside it.
+# Multimodal containers (built as their ...ForConditionalGeneration class): the text model's sizes go in
+# text_config, with a small vision tower beside it.
 CONTAINERS = {
     "gemma3": ("gemma3_text", {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
                                "intermediate_size": 32, "image_size": 28, "patch_size": 14}),
@@ -79,17 +80,19 @@ def write_tiny(folder: Path, model_type: str, seed: int = 0, tokens: int = 300, 
                                 Spec(vocab_target=tokens, n_positions=POSITIONS))
     # tokenizer.json, as real checkpoints ship it: AutoTokenizer would otherwise pick the model type's own class
     transformers.GPT2TokenizerFast.from_pretrained(str(folder)).save_pretrained(str(folder))
+    model_class = transformers.AutoModelForCausalLM
     ids = {"vocab_size": len(vocab), "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 0}
     if model_type in CONTAINERS:
         text_type, vision = CONTAINERS[model_type]
         text = COMMON | SIZES.get(text_type, {}) | ids | (overrides or {})
         config = transformers.AutoConfig.for_model(model_type, text_config=text, vision_config=vision,
                                                    mm_tokens_per_image=4)
+        model_class = transformers.AutoModelForImageTextToText
     else:
         sizes = SIZES.get(model_type, {}) if model_type in OWN_SIZES else COMMON | SIZES.get(model_type, {})
         config = transformers.AutoConfig.for_model(model_type, **ids, **(sizes | (overrides or {})))
     torch.manual_seed(seed)
-    model = transformers.AutoModelForCausalLM.from_config(config)
+    model = model_class.from_config(config)
     model.save_pretrained(str(folder), safe_serialization=True)
     return folder
 

@@ -60,8 +60,8 @@ def granite(config: dict) -> Architecture:
     return replace(arch, notes=arch.notes + (
         f"Token embeddings are multiplied by embedding_multiplier = {embedding:g} on the way in. The report reads the "
         "stored rows: one positive factor for every row changes no direction, cosine, rank, correlation or nearest "
-        "neighbour, and there is no position table to weigh them against, so no section's number depends on it; "
-        "norms are in stored units.",
+        "neighbour, and there is no position table to weigh them against, so no verdict, cosine, rank or correlation "
+        "depends on it; norms and distances are in stored units (× the multiplier in the residual stream).",
         f"Each attention and MLP output is multiplied by residual_multiplier = {residual:g} before it joins the "
         f"residual stream, and the logits are divided by logits_scaling = {logits:g}: positive constants, so which "
         "token scores highest and every rank are unchanged; no section reads a sublayer's output magnitude.",))
@@ -151,9 +151,9 @@ def qwen3_notes(arch: Architecture) -> Architecture:
     return replace(arch, notes=arch.notes + (QK_NORM_NOTE,))
 
 
-def _without_mlp(arch: Architecture, why: str, attention: bool = True) -> Architecture:
-    """`arch` with no MLP matrices (and, where `attention` is false, no attention ones), saying why."""
-    matrices = tuple((role, specs) for role, specs in arch.matrices if role.startswith("attn") and attention)
+def _without_mlp(arch: Architecture, why: str, keep=("attn_value", "attn_out")) -> Architecture:
+    """`arch` with only the matrices of the roles in `keep` (no MLP ones), saying why the MLP's are not read."""
+    matrices = tuple((role, specs) for role, specs in arch.matrices if role in keep)
     return replace(arch, matrices=matrices, notes=arch.notes + (f"The MLP read-weights are not compared: {why}.",))
 
 
@@ -163,13 +163,13 @@ def deepseek_v3(config: dict) -> Architecture:
     dense = int(config.get("first_k_dense_replace", 0))
     arch = _without_mlp(arch, f"the first {dense} blocks have a dense MLP and the rest {config['n_routed_experts']} "
                               "routed experts plus shared ones, so the MLP read-weights differ in kind between "
-                              "layers", attention=False)
+                              "layers", keep=("attn_out",))
     return replace(arch, notes=arch.notes + (
-        "Attention is multi-head latent attention: keys and values are read from the residual stream through one shared "
-        "low-rank latent (kv_a_proj_with_mqa), renormalised there (kv_a_layernorm) and only then split into values "
-        "(kv_b_proj), so no single stored matrix is the value read-weights; the attention value and output "
-        "read-weights are not compared. The latent norms (q_a_layernorm, kv_a_layernorm) act on latent dims, not on "
-        "the residual stream's channel dims, and are not read.",))
+        "Attention is multi-head latent attention: keys and values are read from the residual stream through one "
+        "shared low-rank latent (kv_a_proj_with_mqa), renormalised there (kv_a_layernorm) and only then split into "
+        "values (kv_b_proj), so no single stored matrix is the value read-weights; the attention value read-weights "
+        "are not compared (its output weights, o_proj, are). The latent norms (q_a_layernorm, kv_a_layernorm) act on "
+        "latent dims, not on the residual stream's channel dims, and are not read.",))
 
 
 def gpt_oss(config: dict) -> Architecture:
