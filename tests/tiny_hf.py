@@ -33,7 +33,31 @@ SIZES = {
     "gemma3_text": {"head_dim": D // HEADS, "query_pre_attn_scalar": D // HEADS, "sliding_window": 16},
     "qwen3": {"head_dim": D // HEADS},
     "cohere": {"logit_scale": 0.25},
+    "codegen": {"n_embd": D, "n_layer": LAYERS, "n_head": HEADS, "n_positions": POSITIONS, "rotary_dim": 4,
+                "n_inner": 2 * D},
+    "mpt": {"d_model": D, "n_layers": LAYERS, "n_heads": HEADS, "max_seq_len": POSITIONS, "expansion_ratio": 2},
+    "qwen2_moe": {"num_experts": 2, "num_experts_per_tok": 1, "moe_intermediate_size": 16,
+                  "shared_expert_intermediate_size": 24},
+    "qwen3_moe": {"num_experts": 2, "num_experts_per_tok": 1, "moe_intermediate_size": 16, "head_dim": D // HEADS},
+    "granite": {"embedding_multiplier": 12.0, "logits_scaling": 8.0, "residual_multiplier": 0.22},
+    "smollm3": {"no_rope_layers": [1, 0]},
+    "deepseek_v3": {"n_routed_experts": 2, "num_experts_per_tok": 1, "moe_intermediate_size": 16,
+                    "first_k_dense_replace": 1, "n_group": 1, "topk_group": 1, "kv_lora_rank": 16, "q_lora_rank": 16,
+                    "qk_rope_head_dim": 4, "qk_nope_head_dim": 4, "v_head_dim": 8},
+    "gpt_oss": {"num_local_experts": 2, "num_experts_per_tok": 1, "head_dim": D // HEADS},
+    "llama4_text": {"num_local_experts": 2, "num_experts_per_tok": 1, "head_dim": D // HEADS,
+                    "intermediate_size_mlp": 2 * D, "no_rope_layers": [1, 0]},
 }
+# Multimodal containers (built as their ...ForConditionalGeneration class): the text model's sizes go in
+# text_config, with a small vision tower beside it.
+CONTAINERS = {
+    "gemma3": ("gemma3_text", {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                               "intermediate_size": 32, "image_size": 28, "patch_size": 14}),
+    "llama4": ("llama4_text", {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                               "intermediate_size": 32, "image_size": 28, "patch_size": 14, "projector_input_dim": 16,
+                               "projector_output_dim": 16, "vision_output_dim": 16, "rope_theta": 10000.0}),
+}
+OWN_SIZES = ("gpt_bigcode", "gptj", "codegen", "mpt")  # configs whose size fields have other names
 COMMON = {"hidden_size": D, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": HEADS,
           "intermediate_size": 2 * D, "max_position_embeddings": POSITIONS}
 
@@ -56,12 +80,19 @@ def write_tiny(folder: Path, model_type: str, seed: int = 0, tokens: int = 300, 
                                 Spec(vocab_target=tokens, n_positions=POSITIONS))
     # tokenizer.json, as real checkpoints ship it: AutoTokenizer would otherwise pick the model type's own class
     transformers.GPT2TokenizerFast.from_pretrained(str(folder)).save_pretrained(str(folder))
-    sizes = (SIZES.get(model_type, {}) if model_type in ("gpt_bigcode", "gptj") else COMMON | SIZES.get(model_type, {}))
-    sizes |= overrides or {}
-    config = transformers.AutoConfig.for_model(model_type, vocab_size=len(vocab), bos_token_id=0, eos_token_id=0,
-                                               pad_token_id=0, **sizes)
+    model_class = transformers.AutoModelForCausalLM
+    ids = {"vocab_size": len(vocab), "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 0}
+    if model_type in CONTAINERS:
+        text_type, vision = CONTAINERS[model_type]
+        text = COMMON | SIZES.get(text_type, {}) | ids | (overrides or {})
+        config = transformers.AutoConfig.for_model(model_type, text_config=text, vision_config=vision,
+                                                   mm_tokens_per_image=4)
+        model_class = transformers.AutoModelForImageTextToText
+    else:
+        sizes = SIZES.get(model_type, {}) if model_type in OWN_SIZES else COMMON | SIZES.get(model_type, {})
+        config = transformers.AutoConfig.for_model(model_type, **ids, **(sizes | (overrides or {})))
     torch.manual_seed(seed)
-    model = transformers.AutoModelForCausalLM.from_config(config)
+    model = model_class.from_config(config)
     model.save_pretrained(str(folder), safe_serialization=True)
     return folder
 

@@ -17,8 +17,11 @@ Roles of the LayerNorms, by family:
 | phi, gptj, cohere     | the block's one norm         | the same norm (`shared_norm`)    | final norm                 |
 | falcon                | `input_layernorm` / `ln_attn`| the same norm / `ln_mlp`         | `ln_f`                     |
 | stablelm              | `input_layernorm`            | `post_attention_layernorm`       | `norm`                     |
+| mpt                   | `norm_1`                     | `norm_2`                         | `norm_f`                   |
+| codegen               | the block's one `ln_1`       | the same norm (`shared_norm`)    | `ln_f`                     |
 
-llama, mistral and qwen2 use RMSNorm for all three.
+llama, mistral and qwen2 use RMSNorm for all three; so do the Llama-layout families of report.architectures.recent
+(granite, smollm3, the MoE types), while starcoder2 uses LayerNorms with a bias under the same names.
 
 BERT-family encoders are post-LN: their first norm sits *after* attention (so it is the one that
 feeds the MLP) and their second after the MLP (feeding the next layer's attention). We keep the
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 from report.architectures.classic import CLASSIC
 from report.architectures.parallel import PARALLEL
+from report.architectures.recent import RECENT
 from report.architectures.spec import (
     MATRIX_ROLES,
     Architecture,
@@ -48,7 +52,7 @@ from report.architectures.today import REFUSED, TODAY
 __all__ = ["ADAPTERS", "MATRIX_ROLES", "Architecture", "LayerNormSpec", "MatrixSpec", "UnsupportedModel",
            "architecture_for", "keys_to_read"]
 
-ADAPTERS = {**CLASSIC, **TODAY, **PARALLEL}
+ADAPTERS = {**CLASSIC, **TODAY, **PARALLEL, **RECENT}
 
 
 def architecture_for(config: dict) -> Architecture:
@@ -64,8 +68,9 @@ def architecture_for(config: dict) -> Architecture:
         raise UnsupportedModel(
             f"{what} is not supported{why}. Supported model types: {', '.join(sorted(ADAPTERS))} "
             "(GPT-2 and distilgpt2, GPT-Neo, OPT, GPT-NeoX/Pythia, Llama-style RMSNorm models, Gemma, BLOOM, "
-            "StarCoder, Phi-1/2/3, GPT-J, Falcon, Cohere, StableLM, OLMo, Mixtral, and the BERT, RoBERTa and "
-            "DistilBERT encoders)")
+            "StarCoder and StarCoder2, Phi-1/2/3, GPT-J, CodeGen, Falcon, Cohere, StableLM, OLMo, Granite, SmolLM3, "
+            "MPT, the Mixtral, Qwen-MoE, DeepSeek-V3, gpt-oss and Llama 4 mixtures of experts, and the BERT, RoBERTa "
+            "and DistilBERT encoders)")
     try:
         return ADAPTERS[model_type](config)
     except UnsupportedModel:

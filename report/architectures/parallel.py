@@ -9,6 +9,8 @@ attention's and the MLP's reads by its gain. No second norm is invented.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from report.architectures.spec import (
     Architecture,
     UnsupportedModel,
@@ -92,6 +94,22 @@ def gptj(config: dict) -> Architecture:
         matrices=matrix_specs("h.{i}.mlp.fc_in.weight", "h.{i}.mlp.fc_out.weight", "h.{i}.attn.v_proj.weight",
                            "h.{i}.attn.out_proj.weight"),
     )
+
+
+def codegen(config: dict) -> Architecture:
+    """CodeGen: GPT-J's block (one ln_1 feeding attention and the MLP in parallel, rotary on rotary_dim dims, a head
+    with a bias) with query, value and key fused in qkv_proj, interleaved across the 4 model-parallel shards it was
+    trained on."""
+    arch = gptj(config)
+    d, shards = arch.d_model, 4  # transformers' CodeGenAttention.mp_num
+    local = d // shards  # each shard's rows: [query, value, key], local rows each
+    values = tuple((s * 3 * local + local, s * 3 * local + 2 * local) for s in range(shards))
+    return replace(arch, name="codegen", notes=arch.notes + (
+        "Query, value and key share one matrix (qkv_proj) whose rows come in 4 model-parallel shards, each holding "
+        "its share of queries, then values, then keys: the attention value read-weights are the value rows of every "
+        "shard.",), matrices=matrix_specs("h.{i}.mlp.fc_in.weight", "h.{i}.mlp.fc_out.weight",
+                                          "h.{i}.attn.qkv_proj.weight", "h.{i}.attn.out_proj.weight",
+                                          value_ranges=values))
 
 
 def _falcon_values(config: dict, d: int, heads: int, head: int, new: bool) -> tuple[tuple[tuple[int, int], ...], str]:
@@ -197,6 +215,7 @@ def stablelm(config: dict) -> Architecture:
 
 
 PARALLEL = {
+    "codegen": codegen,
     "cohere": cohere,
     "falcon": falcon,
     "gptj": gptj,

@@ -205,4 +205,16 @@ REFUSED = {
     "wav2vec2": NO_TOKEN_EMBEDDING,
     "hubert": NO_TOKEN_EMBEDDING,
     "time_series_transformer": NO_TOKEN_EMBEDDING,
+    "mamba": "a state-space model: its blocks have one RMSNorm in front of a selective-scan mixer and no attention "
+             "or MLP, so there is no LN1/pre-MLP norm pair, no attention value read-weights and no MLP for the "
+             "study's LayerNorm-gain, unigram-dim and read-weight sections to ask about",
+    "mamba2": "a state-space model like Mamba (see mamba): one norm per block in front of a scan mixer (and a gated "
+              "norm inside it), no attention and no MLP",
+    "rwkv": "a recurrent model: each block's time-mixing and channel-mixing replace attention and the MLP, so the "
+            "norm pair the study compares (LN1 before attention, LN2 before the MLP) and the attention value "
+            "read-weights have no counterpart, and there are no positions",
 }
+REMOTE_CODE = ("a model whose modelling code lives in its Hub repo (trust_remote_code), which this tool never runs; "
+               "supporting it needs an adapter written from that code for its key names, norm kind and fused "
+               "matrices")
+REFUSED.update({name: REMOTE_CODE for name in ("chatglm", "internlm2", "baichuan", "qwen", "minicpm")})

@@ -44,10 +44,18 @@ ROLES = {
     "falcon": {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.input_layernorm", "ln_f": "ln_f"},
     "cohere": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.input_layernorm", "ln_f": "norm"},
     "stablelm": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    "codegen": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_1", "ln_f": "ln_f"},
+    "mpt": {"ln_1": "blocks.0.norm_1", "ln_2": "blocks.0.norm_2", "ln_f": "norm_f"},
+    "exaone": {"ln_1": "h.0.ln_1", "ln_2": "h.0.ln_2", "ln_f": "ln_f"},
+    "gemma3": {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.pre_feedforward_layernorm",
+               "ln_post": "layers.0.post_attention_layernorm", "ln_f": "norm"},
+    **{model_type: {"ln_1": "layers.0.input_layernorm", "ln_2": "layers.0.post_attention_layernorm", "ln_f": "norm"}
+       for model_type in ("starcoder2", "granite", "smollm3", "qwen2_moe", "qwen3_moe", "deepseek_v3", "gpt_oss",
+                          "llama4_text", "llama4")},
 }
-SHARED_NORM = ("phi", "gptj", "falcon", "cohere")
+SHARED_NORM = ("phi", "gptj", "falcon", "cohere", "codegen")
 EFFECTIVE_GAIN = {"olmo": "1 in every dim (the norms have no parameters)", "gemma": "1 + weight",
-                  "gemma2": "1 + weight", "gemma3_text": "1 + weight"}
+                  "gemma2": "1 + weight", "gemma3_text": "1 + weight", "gemma3": "1 + weight"}
 TYPES = tuple(ROLES)
 
 
@@ -219,12 +227,29 @@ def test_mixtral_reads_every_expert(tiny_models):
     assert not tensors.has("mlp_out")
 
 
-@pytest.mark.parametrize("model_type,why", [("t5", "encoder-decoder"), ("vit", "no token embedding")])
+@pytest.mark.parametrize("model_type,why", [
+    ("t5", "encoder-decoder"), ("vit", "no token embedding"), ("mamba", "state-space model.*no attention or MLP"),
+    ("mamba2", "state-space"), ("rwkv", "recurrent model"),
+    *((name, r"trust_remote_code\), which this tool never runs")
+      for name in ("chatglm", "internlm2", "baichuan", "qwen", "minicpm"))])
 def test_refused_types_say_why(model_type, why):
     from report.architectures import UnsupportedModel, architecture_for
 
     with pytest.raises(UnsupportedModel, match=f"'{model_type}' is not supported: it is .*{why}"):
         architecture_for({"model_type": model_type})
+
+
+@pytest.mark.parametrize("model_type,why", [("mamba", "state-space model"), ("chatglm", "trust_remote_code")])
+def test_refusal_is_one_error_paragraph(tmp_path, capsys, model_type, why):
+    from report.cli import main
+    from tests.report.test_hostile_inputs import assert_refused
+
+    folder = tmp_path / model_type
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type, "hidden_size": 8}), encoding="utf-8")
+    code = main(["--model", str(folder), "--out", str(tmp_path / "out"), "--quiet", "--no-cache"])
+    assert_refused(code, capsys.readouterr().err, f"model_type {model_type!r} is not supported", why)
+    assert code == 2
 
 
 # -- whole reports for a few types: the conventions and the reasons reach the HTML -------------------------------
@@ -361,3 +386,176 @@ def test_partial_rotary_is_stated(analysed, tiny_models):
     assert "first 4 of each attention head's 8 dims" in analysed["phi"]["analyses"]["model_card"]["positions"]
     _folder(tiny_models, "gptj")  # rotary_dim 4 of 8
     assert "first 4 of each attention head's 8 dims" in analysed["gptj"]["analyses"]["model_card"]["positions"]
+
+
+# -- CodeGen: the value rows of a shard-interleaved qkv_proj -----------------------------------------------------
+
+VALUE_DIM, QUERY_KEY_DIM = 6, 13
+
+
+def test_codegen_value_rows_are_those_of_every_shard(tmp_path):
+    """qkv_proj rows come as 4 shards of [query, value, key] (8 rows each at d = 32). Input dim VALUE_DIM is planted
+    strong in the value rows only and QUERY_KEY_DIM in the query and key rows only: the attention value reads must
+    lead with VALUE_DIM (a reader taking the last third, as in GPT-2, would see mostly keys and find QUERY_KEY_DIM)."""
+    try:
+        folder = write_tiny(tmp_path / "codegen", "codegen")
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    path = folder / "model.safetensors"
+    tensors = load_file(str(path))
+    value_rows = np.concatenate([np.arange(s * 24 + 8, s * 24 + 16) for s in range(4)])
+    other_rows = np.setdiff1d(np.arange(96), value_rows)
+    for i in range(2):
+        qkv = tensors[f"transformer.h.{i}.attn.qkv_proj.weight"]
+        qkv[value_rows, VALUE_DIM] *= 10
+        qkv[other_rows, QUERY_KEY_DIM] *= 10
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    weights = load_weights(resolve(str(folder)))
+    qkv = tensors["transformer.h.1.attn.qkv_proj.weight"]
+    assert np.allclose(weights.tensors.read("attn_value", 1), qkv[value_rows].T)
+    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress("codegen", 0, enabled=False))
+    rows = results_document(ctx)["analyses"]["mlp_read"]["roles"]["attn_value"]["per_layer"]
+    assert [row["strongest_dim"] for row in rows] == [VALUE_DIM, VALUE_DIM]
+
+
+# -- mixtures of experts: every expert and the shared expert are read; the router is not -------------------------
+
+def test_qwen2_moe_reads_every_expert_and_the_shared_one(tiny_models):
+    folder = _folder(tiny_models, "qwen2_moe")
+    raw = load_file(str(folder / "model.safetensors"))
+    tensors = load_weights(resolve(str(folder))).tensors
+    block = "model.layers.1.mlp."
+    parts = [f"experts.{e}.{w}" for e in range(2) for w in ("gate_proj", "up_proj")]
+    parts += ["shared_expert.gate_proj", "shared_expert.up_proj"]
+    assert np.allclose(tensors.read("mlp_in", 1), np.concatenate([raw[block + p + ".weight"].T for p in parts], axis=1))
+    assert not tensors.has("mlp_out")
+
+
+MOE_UNIGRAM, ROUTER_DIM = 4, 17
+
+
+@pytest.mark.parametrize("model_type", ["qwen2_moe", "qwen3_moe"])
+def test_moe_unigram_dim_is_found_in_the_pre_mlp_norm(tmp_path, model_type):
+    """Pre-MLP gains about 1 and 2.5 in MOE_UNIGRAM, in every layer: the unigram search finds it in that norm. The
+    router's input column ROUTER_DIM is made loud: the router only chooses experts, so the MLP reads still lead
+    with MOE_UNIGRAM (gain-weighted), not with the router's dim."""
+    try:
+        folder = write_tiny(tmp_path / model_type, model_type)
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    path = folder / "model.safetensors"
+    tensors = load_file(str(path))
+    rng = np.random.default_rng(4)
+    for i in range(2):
+        key = f"model.layers.{i}.post_attention_layernorm.weight"
+        gain = 1 + rng.normal(0, 0.01, tensors[key].shape)
+        gain[MOE_UNIGRAM] = 2.5
+        tensors[key] = gain.astype(np.float32)
+        tensors[f"model.layers.{i}.mlp.gate.weight"][:, ROUTER_DIM] = 50.0
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress(model_type, 0, enabled=False))
+    analyses = results_document(ctx)["analyses"]
+    assert analyses["unigram"]["dim"] == MOE_UNIGRAM and analyses["unigram"]["standout"]
+    assert analyses["unigram"]["norm"]["role"] == "ln_2"
+    rows = analyses["mlp_read"]["roles"]["mlp_in"]["per_layer"]
+    assert [row["strongest_dim"] for row in rows] == [MOE_UNIGRAM, MOE_UNIGRAM]
+    assert any("router's own weights only choose experts" in n for n in analyses["model_card"]["conventions"])
+
+
+def test_moe_with_dense_layers_does_not_compare_mlp_reads():
+    from report.architectures import architecture_for
+
+    arch = architecture_for({"model_type": "qwen2_moe", "hidden_size": 32, "num_attention_heads": 4,
+                             "num_hidden_layers": 4, "vocab_size": 300, "num_experts": 2, "decoder_sparse_step": 2})
+    assert not arch.matrix_specs("mlp_in") and any("Layers 0, 2 have a dense MLP" in n for n in arch.notes)
+
+
+# -- multimodal containers: the text model under its prefix, the vision tower not read ---------------------------
+
+def test_gemma3_container_reads_the_text_model_only(tmp_path):
+    """The gemma3_text conventions under the language_model prefix: a unigram dim planted through 1 + weight is
+    found, and no tensor of the vision tower or the projector is read."""
+    try:
+        folder = write_tiny(tmp_path / "gemma3", "gemma3")
+    except MissingType as exc:
+        pytest.skip(str(exc))
+    _plant_gemma_gains(folder)
+    weights = load_weights(resolve(str(folder)))
+    assert weights.tensor_sha256 and all(k.startswith("language_model.model.") for k in weights.tensor_sha256)
+    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress("gemma3", 0, enabled=False))
+    analyses = results_document(ctx)["analyses"]
+    assert analyses["unigram"]["dim"] == UNIGRAM and analyses["unigram"]["standout"]
+    assert any("vision tower" in note for note in analyses["model_card"]["conventions"])
+
+
+# -- constants and positions stated --------------------------------------------------------------------------------
+
+def test_granite_multipliers_are_stated(analysed, tiny_models):
+    _folder(tiny_models, "granite")
+    notes = " ".join(analysed["granite"]["analyses"]["model_card"]["conventions"])
+    for phrase in ("embedding_multiplier = 12", "residual_multiplier = 0.22", "logits_scaling = 8"):
+        assert phrase in notes
+
+
+def _numbers(node, path=""):
+    """{json path: number} of every number in a results document, for comparing two runs."""
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _numbers(value, f"{path}.{key}").items()}
+    if isinstance(node, list):
+        return {k: v for i, value in enumerate(node) for k, v in _numbers(value, f"{path}[{i}]").items()}
+    return {path: node} if isinstance(node, (int, float)) and not isinstance(node, bool) else {}
+
+
+def test_granite_embedding_multiplier_changes_only_norm_units(tiny_models, analysed, tmp_path):
+    """The embeddings the residual stream sees are the stored rows × embedding_multiplier. Storing them so scaled
+    changes no verdict and no scale-free number (cosines, ranks, percentiles, correlations): only numbers in norm
+    units move (norms, neighbour distances, SVD projections, the unigram dim's token mean and spread, the head's norm
+    ratio) and the zero-layer search's count of pairs re-scored in float64, which is why the report reads the stored
+    rows and says so."""
+    import shutil
+
+    folder = tmp_path / "granite-scaled"
+    shutil.copytree(_folder(tiny_models, "granite"), folder)
+    path = folder / "model.safetensors"
+    tensors = load_file(str(path))
+    tensors["model.embed_tokens.weight"] = tensors["model.embed_tokens.weight"] * np.float32(12.0)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress("granite", 0, enabled=False))
+    scaled, stored = results_document(ctx), analysed["granite"]
+    assert [c["verdict"] for c in scaled["claims"]] == [c["verdict"] for c in stored["claims"]]
+    before, after = _numbers(stored["analyses"]), _numbers(scaled["analyses"])
+    changed = {k for k in before.keys() & after.keys()
+               if not np.isclose(before[k], after[k], rtol=1e-4, atol=1e-6, equal_nan=True)}
+    assert changed  # the norms do move: the check can see a change
+    assert not {k for k in changed if any(w in k for w in ("cos", "rank", "percentile", "spearman"))}, changed
+
+
+def test_nope_layers_are_stated(analysed, tiny_models):
+    for model_type in ("smollm3", "llama4_text"):
+        _folder(tiny_models, model_type)
+        assert "except in layers 1 (NoPE)" in analysed[model_type]["analyses"]["model_card"]["positions"]
+
+
+def test_mpt_alibi_and_bias_free_norms(tiny_models, analysed):
+    folder = _folder(tiny_models, "mpt")
+    card = analysed["mpt"]["analyses"]["model_card"]
+    assert card["positions"].startswith("ALiBi") and card["norm_kind"] == "LayerNorm without bias (gain only)"
+    assert not any(ln.has_bias for ln in load_weights(resolve(str(folder))).layer_norms)
+
+
+def test_mpt_learned_positions_follow_the_config():
+    from report.architectures import architecture_for
+
+    base = {"model_type": "mpt", "d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq_len": 16, "vocab_size": 300}
+    learned = architecture_for(base | {"attn_config": {"alibi": False}, "learned_pos_emb": True, "no_bias": False})
+    assert learned.position_embeddings == "wpe.weight" and learned.n_positions == 16 and learned.norm == "layernorm"
+    assert architecture_for(base | {"attn_config": {"alibi": True}}).position_embeddings is None
+
+
+def test_latent_attention_and_fused_experts_say_what_is_not_read(analysed, tiny_models):
+    for model_type, missing in (("deepseek_v3", {"mlp_in", "mlp_out", "attn_value"}),
+                                ("gpt_oss", {"mlp_in", "mlp_out"}), ("llama4", {"mlp_in", "mlp_out"})):
+        _folder(tiny_models, model_type)
+        analyses = analysed[model_type]["analyses"]
+        assert set(analyses["mlp_read"]["missing_roles"]) == missing, model_type
+        assert any("not compared" in note for note in analyses["model_card"]["conventions"])
