@@ -374,7 +374,8 @@ def _check_sizes(model_id: str, arch, reader: "TensorReader") -> None:
     if missing:
         raise ReportError(f"{model_id}: config.json says the model has {arch.n_layers} layers, but the checkpoint "
                           f"has no {missing[0]}.weight; config.json does not match these weights.")
-    beyond = [spec.key.replace(f".{last}.", f".{last + 1}.") for spec in blocks if spec.layer == last]
+    first_beyond = last + 1 + arch.extra_blocks  # past any blocks the architecture stores outside the stack
+    beyond = [spec.key.replace(f".{last}.", f".{first_beyond}.") for spec in blocks if spec.layer == last]
     extra = [k for k in beyond if any(reader.find(n, arch.prefixes) for n in arch.candidates(k + ".weight"))]
     if extra:
         raise ReportError(f"{model_id}: config.json says the model has {arch.n_layers} layers, but the checkpoint "

@@ -164,7 +164,10 @@ def deepseek_v3(config: dict) -> Architecture:
     arch = _without_mlp(arch, f"the first {dense} blocks have a dense MLP and the rest {config['n_routed_experts']} "
                               "routed experts plus shared ones, so the MLP read-weights differ in kind between "
                               "layers", keep=("attn_out",))
-    return replace(arch, notes=arch.notes + (
+    extra = int(config.get("num_nextn_predict_layers") or 0)
+    mtp = ((f"The checkpoint's {extra} multi-token-prediction block(s) after the last layer (layers.{arch.n_layers}…) "
+            "are a training aid outside the forward stack; they are not read.",) if extra else ())
+    return replace(arch, extra_blocks=extra, notes=arch.notes + mtp + (
         "Attention is multi-head latent attention: keys and values are read from the residual stream through one "
         "shared low-rank latent (kv_a_proj_with_mqa), renormalised there (kv_a_layernorm) and only then split into "
         "values (kv_b_proj), so no single stored matrix is the value read-weights; the attention value read-weights "

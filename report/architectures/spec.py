@@ -39,6 +39,9 @@ class Architecture:
             architecture; the model card states them and the sections' own text says the same.
         shared_norm: each block has one norm (role ln_1) whose output feeds attention and the MLP alike, so it
             plays both roles (mlp_norm_role is ln_1); the model card lists it as LN2 as well.
+        extra_blocks: blocks stored after the last of the forward stack that are not part of it (DeepSeek-V3's
+            multi-token-prediction modules, `num_nextn_predict_layers`): not read, and not taken for a config
+            that undercounts the layers.
     """
 
     name: str
@@ -62,6 +65,7 @@ class Architecture:
     positions: str = "a learned absolute position table"
     not_applicable: tuple[tuple[str, str], ...] = ()
     shared_norm: bool = False
+    extra_blocks: int = 0
 
     def norm_roles(self) -> dict[str, str]:
         """{role: the checkpoint key of its first norm (layer 0, or the single one)} in model order."""

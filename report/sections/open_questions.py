@@ -140,7 +140,7 @@ def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsRe
                       f"{text.documents} {text.unit}(s), too few for an interval"), None
     if masked and tokenizer.mask_token_id is None:
         return None, "this encoder's tokenizer has no mask token for its masked-LM head", None
-    bos = w.config.get("bos_token_id")
+    bos = w.config.get("bos_token_id", (w.config.get("text_config") or {}).get("bos_token_id"))  # containers
     bos = bos[0] if isinstance(bos, list) and bos else bos  # a few configs list several
     runner = Runner(model, masked, w.tensors.arch, text.ids, ctx.options.device, ctx.options.seed,
                     tokenizer.mask_token_id, bos if isinstance(bos, int) else None)

@@ -559,3 +559,29 @@ def test_latent_attention_and_fused_experts_say_what_is_not_read(analysed, tiny_
         analyses = analysed[model_type]["analyses"]
         assert set(analyses["mlp_read"]["missing_roles"]) == missing, model_type
         assert any("not compared" in note for note in analyses["model_card"]["conventions"])
+
+
+def test_deepseek_multi_token_prediction_block_is_not_a_layer_count_mismatch(tiny_models, tmp_path):
+    """DeepSeek-V3 checkpoints store `num_nextn_predict_layers` blocks after the last layer: the config that says
+    so is read (the block is not), and without it the same extra block is refused as a config mismatch."""
+    import shutil
+
+    from report.errors import ReportError
+
+    folder = tmp_path / "deepseek"
+    shutil.copytree(_folder(tiny_models, "deepseek_v3"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    n = config["num_hidden_layers"]
+    tensors = load_file(str(folder / "model.safetensors"))
+    planted = {k.replace(f"layers.{n - 1}.", f"layers.{n}."): v * 0 + 7.0 for k, v in tensors.items()
+               if k.startswith(f"model.layers.{n - 1}.") and k.endswith("layernorm.weight")}
+    save_file(tensors | planted, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    for extra in (1, 0):
+        (folder / "config.json").write_text(json.dumps(config | {"num_nextn_predict_layers": extra}))
+        if extra:
+            weights = load_weights(resolve(str(folder)))
+            assert not any(np.allclose(norm.weight, 7.0) for norm in weights.layer_norms)  # the block is not read
+            assert max(norm.layer for norm in weights.layer_norms) == n - 1
+        else:
+            with pytest.raises(ReportError, match=f"also holds layers.{n}."):
+                load_weights(resolve(str(folder)))
