@@ -163,7 +163,7 @@ class TreePeak:
     """Peak proportional set size of a process and its descendants, sampled every `every` seconds."""
 
     def __init__(self, pid: int, every: float = 0.2):
-        self.pid, self.every, self.peak_mb = pid, every, 0.0
+        self.pid, self.every, self.peak_mb, self.current_mb = pid, every, 0.0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -194,7 +194,8 @@ class TreePeak:
                             total += int(line.split()[1])
                 except (OSError, ValueError):
                     pass
-            self.peak_mb = max(self.peak_mb, total / 1024)
+            self.current_mb = total / 1024
+            self.peak_mb = max(self.peak_mb, self.current_mb)
             self._stop.wait(self.every)
 
     def stop(self) -> float:

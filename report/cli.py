@@ -25,6 +25,7 @@ from report.compare import Gathered, build_comparison
 from report.context import Options, resolve_device
 from report.corpus import check as check_corpus
 from report.errors import ReportError, run_command
+from report.heap import return_large_blocks
 from report.hub import split_revision
 from report.loader import check_model
 from report.pipeline import Request, build, label, protected_folders
@@ -103,6 +104,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return_large_blocks()
     args = parse_args(sys.argv[1:] if argv is None else list(argv))
     return args.command(args)
 

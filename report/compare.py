@@ -53,6 +53,8 @@ class ModelDigest:
         token_norms: [tokens] L2 norm of each input embedding row that has a token.
         token_text: [tokens] display string of each token.
         tokenizer_sha256: identity of the vocabulary (same hash = same token ids and strings).
+        shared_norm: each block has one norm feeding attention and the MLP (Phi-1/2, GPT-J, …): its LN1 gains
+            are its LN2 gains too.
     """
 
     label: str
@@ -62,6 +64,7 @@ class ModelDigest:
     token_norms: np.ndarray
     token_text: tuple[str, ...]
     tokenizer_sha256: str
+    shared_norm: bool = False
 
     @property
     def n_layers(self) -> int:
@@ -76,12 +79,13 @@ class ModelParts:
     token_norms: np.ndarray
     token_text: tuple[str, ...]
     tokenizer_sha256: str
+    shared_norm: bool = False
 
     @classmethod
     def of(cls, ctx: RunContext) -> ModelParts:
         gains = tuple((ln.role, ln.layer, np.asarray(ln.weight, dtype=np.float64)) for ln in ctx.weights.layer_norms)
         return cls(gains, ctx.results["svd"].norms, tuple(ctx.tokens.display[:ctx.n_tokens]),
-                   tokenizer_sha256(ctx.tokens))
+                   tokenizer_sha256(ctx.tokens), ctx.weights.shared_norm)
 
 
 class Gathered:
@@ -125,7 +129,7 @@ class Gathered:
         results = [schema.read(_read_results(folder)) for folder in self.folders]
         labels = short_labels([r["model_id"] for r in results])
         digests = [ModelDigest(label, folder, r, parts.gains, parts.token_norms, parts.token_text,
-                               parts.tokenizer_sha256)
+                               parts.tokenizer_sha256, parts.shared_norm)
                    for label, r, (folder, parts) in zip(labels, results, self.entries)]
         return digests, [pair_diff(digests[a], digests[b], cos) for a, b, cos in self.cosines]
 

@@ -42,15 +42,18 @@ def spectra(series: list[tuple[int, str, np.ndarray]]) -> "style.Figure":
     return fig
 
 
-def ln_gains_by_depth(series: list[tuple[int, str, int, list[tuple[str, int, np.ndarray]]]]) -> "style.Figure":
-    """Median gain per layer (line), its 10–90% band (shade) and largest gain (dotted), by relative depth."""
+def ln_gains_by_depth(series: list[tuple[int, str, int, list[tuple[str, int, np.ndarray]], bool]]) -> "style.Figure":
+    """Median gain per layer (line), its 10–90% band (shade) and largest gain (dotted), by relative depth. A model
+    whose one norm per block feeds attention and the MLP (last item True) shows that norm in both panels."""
     fig = style.figure(height=2.7)
     axes = fig.subplots(1, 2)
     for ax, (role, title) in zip(axes, ROLES):
-        for index, label, n_layers, gains in series:
-            rows = sorted((layer, g) for r, layer, g in gains if r == role)
+        for index, label, n_layers, gains, shared in series:
+            read = "ln_1" if shared else role
+            rows = sorted((layer, g) for r, layer, g in gains if r == read)
             if not rows:
                 continue
+            label = f"{label} (its LN1: one norm feeds both)" if shared and role == "ln_2" else label
             look = _look(index)
             depth = (np.array([layer for layer, _ in rows]) + 0.5) / max(n_layers, 1)
             stack = np.stack([g for _, g in rows])
@@ -143,11 +146,13 @@ def all_figures(digests, diffs) -> list[tuple[str, "Callable[[], style.Figure]",
                     "Singular values of each model's token embedding matrix, scaled by the root of their sum "
                     "of squares, against component number divided by d, so models of different width share "
                     "the axes."))
-    out.append(("compare_ln_gains", partial(ln_gains_by_depth, [(i, m.label, m.n_layers, list(m.gains))
+    shared = [m.label for m in digests if m.shared_norm]
+    out.append(("compare_ln_gains", partial(ln_gains_by_depth, [(i, m.label, m.n_layers, list(m.gains), m.shared_norm)
                                                                 for i, m in enumerate(digests)]),
                 "LayerNorm gains by relative depth: the median over channel dims (line), the 10–90% range "
                 "(shade) and the largest gain (dotted). The norm on the embeddings and the final norm are "
-                "left out."))
+                "left out." + (f" {', '.join(shared)}: one norm per block feeds attention and the MLP, so the same "
+                               "gains appear in both panels." if shared else "")))
     positions = [(i, m.label, m.results["position_std"]) for i, m in enumerate(digests) if m.results["has_positions"]]
     if positions:
         out.append(("compare_position_std", partial(position_std, positions),

@@ -22,6 +22,7 @@ from report import results_json
 from report.cache import Cache
 from report.context import Options, resolve_device
 from report.errors import ReportError
+from report.heap import return_large_blocks
 from report.pipeline import Request, analyse, results_document, write_report
 from report.progress import Progress
 from report.sweep.sources import Checkpoint
@@ -47,6 +48,7 @@ class Settings:
 def analyse_checkpoint(checkpoint: Checkpoint, settings: Settings) -> dict:
     """{status, error, results, ln_gains, tokenizer_sha256, files, computed, seconds, peak_rss_mb} for one
     checkpoint."""
+    return_large_blocks()  # a worker process may not have come through report.cli
     began = time.perf_counter()
     outcome = {"status": "ok", "error": None, "results": None, "ln_gains": None, "tokenizer_sha256": None,
                "files": {}, "computed": False}

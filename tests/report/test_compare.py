@@ -287,3 +287,17 @@ def test_claims_matrix_lists_parts_under_their_finding_and_counts_inconclusive_a
     assert a.results["findings_holding"] == "2 / 2"  # claims 4 and 6; 5 and 8 are parts of 4's finding
     without = _digest("a", _results(claims=[c for c in claims if c["verdict"] != "inconclusive"]))
     assert without.results["claims_holding"] == "2 / 3"  # as before inconclusive verdicts existed
+
+
+def test_a_shared_norm_model_shows_its_one_norm_in_both_gain_panels():
+    from report.plots.compare import ln_gains_by_depth
+
+    gains = [("ln_1", layer, np.full(8, 1.0 + layer)) for layer in range(3)]
+    pre_ln = [(role, layer, np.full(8, 2.0)) for layer in range(3) for role in ("ln_1", "ln_2")]
+    fig = ln_gains_by_depth([(0, "phi", 3, gains, True), (1, "gpt2", 3, pre_ln, False)])
+    ln1, ln2 = fig.axes[:2]
+    labels = [line.get_label() for line in ln2.get_lines() if not line.get_label().startswith("_")]
+    assert labels == ["phi (its LN1: one norm feeds both)", "gpt2"]
+    medians = [line for line in ln2.get_lines() if line.get_label().startswith("phi")][0].get_ydata()
+    np.testing.assert_allclose(medians, [1.0, 2.0, 3.0])  # the LN1 gains, drawn again as the pre-MLP norm
+    assert [line.get_label() for line in ln1.get_lines() if not line.get_label().startswith("_")] == ["phi", "gpt2"]
