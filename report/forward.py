@@ -11,6 +11,8 @@ says why, and the section reports the experiments as skipped.
 from __future__ import annotations
 
 import inspect
+import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,8 +30,45 @@ REPEATS = 8  # the probed token's copies in a repetition prompt
 ENCODERS = {"bert", "roberta", "distilbert"}
 
 
+MEMORY_SHARE = 0.7  # the float32 model may take this share of the memory free when the passes start
+
+
 class Skipped(Exception):
     """The forward passes cannot run on this model; the message says why."""
+
+
+def float32_bytes(folder: Path) -> int:
+    """What the checkpoint's tensors take widened to float32, from the safetensors headers (nothing is read)."""
+    total = 0
+    for path in folder.glob("*.safetensors"):
+        with open(path, "rb") as handle:
+            header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+        total += sum(4 * math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
+    return total
+
+
+def free_memory(device: str) -> int | None:
+    """Bytes free for a new model on `device` (the GPU's free memory, or the system's MemAvailable), or None
+    where it cannot be told."""
+    if torch.device(device).type == "cuda":
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            line = next(line for line in handle if line.startswith("MemAvailable:"))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def check_fits(folder: Path, device: str) -> None:
+    """Skipped when the whole model in float32 would not fit in MEMORY_SHARE of the free memory (a 7B model
+    needs 28 GB): the passes would swap or be killed, taking the report with them."""
+    need, free = float32_bytes(folder), free_memory(device)
+    if free is not None and need > MEMORY_SHARE * free:
+        where = "GPU" if torch.device(device).type == "cuda" else "machine"
+        raise Skipped(f"the whole model in float32 takes {need / 2**30:.1f} GB, more than "
+                      f"{MEMORY_SHARE:.0%} of the {free / 2**30:.1f} GB this {where} has free; run the "
+                      "report where it fits (a GPU: --device cuda) to answer them")
 
 
 def load_model(folder: Path, arch: Architecture, device: str):
@@ -40,6 +79,7 @@ def load_model(folder: Path, arch: Architecture, device: str):
     auto = transformers.AutoModelForMaskedLM if masked else transformers.AutoModelForCausalLM
     if not list(folder.glob("*.safetensors")):
         raise Skipped("forward passes load safetensors checkpoints only, and this model has none")
+    check_fits(folder, device)
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     try:

@@ -159,3 +159,19 @@ def test_experiments_can_be_left_out(complete):
     run_sections(ctx, upto="open_questions")
     r = ctx.results["open_questions"]
     assert r.experiments is None and "--no-experiments" in r.experiments_skipped and r.mlp is not None
+
+
+def test_a_model_too_large_for_free_memory_is_skipped_before_loading(complete, monkeypatch):
+    from safetensors.numpy import load_file
+
+    import report.forward as forward
+
+    arrays = [a for path in complete.folder.glob("*.safetensors") for a in load_file(str(path)).values()]
+    need = forward.float32_bytes(complete.folder)
+    assert need == sum(4 * a.size for a in arrays)  # from the headers alone
+    arch = architecture_for(__import__("json").loads((complete.folder / "config.json").read_text()))
+    monkeypatch.setattr(forward, "free_memory", lambda device: int(need / forward.MEMORY_SHARE) - 1)
+    with pytest.raises(Skipped, match=r"float32 takes .* GB, more than 70% of the .* GB this machine has free"):
+        load_model(complete.folder, arch, "cpu")
+    monkeypatch.setattr(forward, "free_memory", lambda device: int(need / forward.MEMORY_SHARE) + 1)
+    load_model(complete.folder, arch, "cpu")  # fits: loads
