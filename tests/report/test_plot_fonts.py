@@ -42,3 +42,31 @@ def test_script_is_drawn_without_missing_glyphs(script):
         fig.savefig(io.BytesIO(), format="png")
     missing = [str(w.message) for w in caught if "missing from" in str(w.message) or "Glyph" in str(w.message)]
     assert not missing, missing
+
+
+def test_finalize_keeps_the_fallbacks_only_where_a_text_needs_them():
+    """Text the first family draws is narrowed to it (matplotlib looks up every fallback family per text);
+    token strings it cannot draw keep the whole list and are drawn without missing glyphs."""
+    if "Noto Sans CJK JP" not in style._font_families():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Noto Sans CJK is not installed on CI (install fonts-noto-cjk)")
+        pytest.skip("Noto Sans CJK is not installed here (fonts-noto-cjk)")
+    with style.style(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = style.figure(3, 2)
+        numbers, tokens = fig.subplots(1, 2)
+        numbers.plot([1, 2, 3], [1, 10, 100])
+        numbers.set(yscale="log", xlabel="component", title="ascii only")
+        tokens.bar([0, 1], [1, 2])
+        tokens.set_xticks([0, 1], ["日本", "abc"])
+        tokens.set_title("token ' 東京'")
+        style.finalize(fig)
+        fig.savefig(io.BytesIO(), format="png")
+    primary = style._font_families()[0]
+    assert numbers.title.get_fontfamily() == [primary] and numbers.xaxis.label.get_fontfamily() == [primary]
+    assert all(t.get_fontfamily() == [primary] for t in numbers.get_yticklabels())
+    assert len(tokens.title.get_fontfamily()) > 1
+    cjk = [t for t in tokens.get_xticklabels() if t.get_text() == "日本"]
+    assert cjk and len(cjk[0].get_fontfamily()) > 1
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message) or "Glyph" in str(w.message)]
+    assert not missing, missing
