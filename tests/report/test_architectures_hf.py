@@ -282,26 +282,34 @@ def results_document_card(written) -> dict:
 SHARED_DIM = 9
 
 
-@pytest.mark.parametrize("model_type,norm_key", [("gptj", "transformer.h.{i}.ln_1.weight"),
-                                                 ("phi", "model.layers.{i}.input_layernorm.weight")])
-def test_unigram_dim_planted_in_the_shared_norm_is_found(tmp_path, model_type, norm_key):
-    """Gains about 1, doubled in SHARED_DIM, in each block's only norm: the unigram search finds the dim there (the
-    norm is the pre-MLP norm), and the attention value reads are weighted by that same norm, so the dim leads them
-    too (read from the weights alone it would be an ordinary dim)."""
+def _analysed_with_planted_gain(tmp_path, model_type, norm_key, dim, value, seed, also=None) -> dict:
+    """The analyses of a tiny `model_type` whose two norms `norm_key` have gains about 1 and `value` in `dim`
+    (`also` edits the other tensors first)."""
     try:
         folder = write_tiny(tmp_path / model_type, model_type)
     except MissingType as exc:
         pytest.skip(str(exc))
     path = folder / "model.safetensors"
     tensors = load_file(str(path))
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     for i in range(2):
         gain = 1 + rng.normal(0, 0.01, tensors[norm_key.format(i=i)].shape)
-        gain[SHARED_DIM] = 2.0
+        gain[dim] = value
         tensors[norm_key.format(i=i)] = gain.astype(np.float32)
+    if also is not None:
+        also(tensors)
     save_file(tensors, str(path), metadata={"format": "pt"})
     ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress(model_type, 0, enabled=False))
-    analyses = results_document(ctx)["analyses"]
+    return results_document(ctx)["analyses"]
+
+
+@pytest.mark.parametrize("model_type,norm_key", [("gptj", "transformer.h.{i}.ln_1.weight"),
+                                                 ("phi", "model.layers.{i}.input_layernorm.weight")])
+def test_unigram_dim_planted_in_the_shared_norm_is_found(tmp_path, model_type, norm_key):
+    """Gains about 1, doubled in SHARED_DIM, in each block's only norm: the unigram search finds the dim there (the
+    norm is the pre-MLP norm), and the attention value reads are weighted by that same norm, so the dim leads them
+    too (read from the weights alone it would be an ordinary dim)."""
+    analyses = _analysed_with_planted_gain(tmp_path, model_type, norm_key, SHARED_DIM, 2.0, seed=3)
     assert analyses["unigram"]["dim"] == SHARED_DIM and analyses["unigram"]["standout"]
     assert analyses["unigram"]["layers_standing_out"] == [0, 1]
     assert [row["ln_2"]["outlier_dims"] for row in analyses["ln_gains"]["per_layer"]] == [[SHARED_DIM]] * 2
@@ -439,22 +447,12 @@ def test_moe_unigram_dim_is_found_in_the_pre_mlp_norm(tmp_path, model_type):
     """Pre-MLP gains about 1 and 2.5 in MOE_UNIGRAM, in every layer: the unigram search finds it in that norm. The
     router's input column ROUTER_DIM is made loud: the router only chooses experts, so the MLP reads still lead
     with MOE_UNIGRAM (gain-weighted), not with the router's dim."""
-    try:
-        folder = write_tiny(tmp_path / model_type, model_type)
-    except MissingType as exc:
-        pytest.skip(str(exc))
-    path = folder / "model.safetensors"
-    tensors = load_file(str(path))
-    rng = np.random.default_rng(4)
-    for i in range(2):
-        key = f"model.layers.{i}.post_attention_layernorm.weight"
-        gain = 1 + rng.normal(0, 0.01, tensors[key].shape)
-        gain[MOE_UNIGRAM] = 2.5
-        tensors[key] = gain.astype(np.float32)
-        tensors[f"model.layers.{i}.mlp.gate.weight"][:, ROUTER_DIM] = 50.0
-    save_file(tensors, str(path), metadata={"format": "pt"})
-    ctx, _ = analyse(Request(model=str(folder), options=TOKEN_INDEX), Progress(model_type, 0, enabled=False))
-    analyses = results_document(ctx)["analyses"]
+    def loud_router(tensors):
+        for i in range(2):
+            tensors[f"model.layers.{i}.mlp.gate.weight"][:, ROUTER_DIM] = 50.0
+
+    analyses = _analysed_with_planted_gain(tmp_path, model_type, "model.layers.{i}.post_attention_layernorm.weight",
+                                           MOE_UNIGRAM, 2.5, seed=4, also=loud_router)
     assert analyses["unigram"]["dim"] == MOE_UNIGRAM and analyses["unigram"]["standout"]
     assert analyses["unigram"]["norm"]["role"] == "ln_2"
     rows = analyses["mlp_read"]["roles"]["mlp_in"]["per_layer"]
