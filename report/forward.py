@@ -31,20 +31,35 @@ ENCODERS = {"bert", "roberta", "distilbert"}
 
 
 MEMORY_SHARE = 0.7  # the float32 model may take this share of the memory free when the passes start
+MISSING_SHARE = 0.01  # a checkpoint holding fewer numbers than this share below the model's parameters lacks some
 
 
 class Skipped(Exception):
     """The forward passes cannot run on this model; the message says why."""
 
 
-def float32_bytes(folder: Path) -> int:
-    """What the checkpoint's tensors take widened to float32, from the safetensors headers (nothing is read)."""
+def stored_elements(folder: Path) -> int:
+    """How many numbers the checkpoint's safetensors files hold, from their headers (nothing is read)."""
     total = 0
     for path in folder.glob("*.safetensors"):
         with open(path, "rb") as handle:
             header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
-        total += sum(4 * math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
+        total += sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
     return total
+
+
+def model_parameters(folder: Path, auto) -> int | None:
+    """The parameters the model has (tied ones once), counted on the meta device, where nothing is allocated;
+    None where transformers cannot build it there (then loading decides)."""
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
+        with torch.device("meta"):
+            model = auto.from_config(config, trust_remote_code=False)
+    except Exception:  # the loader's own attempt below says why, in the report's words
+        return None
+    return sum(p.numel() for p in model.parameters())
 
 
 def free_memory(device: str) -> int | None:
@@ -60,10 +75,19 @@ def free_memory(device: str) -> int | None:
         return None
 
 
-def check_fits(folder: Path, device: str) -> None:
-    """Skipped when the whole model in float32 would not fit in MEMORY_SHARE of the free memory (a 7B model
-    needs 28 GB): the passes would swap or be killed, taking the report with them."""
-    need, free = float32_bytes(folder), free_memory(device)
+def check_before_loading(folder: Path, auto, device: str) -> None:
+    """Skipped, before any weight is allocated, when the checkpoint lacks part of the model (a Hub model read
+    by ranges holds only the embeddings and norms: loading it would build the whole model in float32, 10 GB
+    for Gemma-2-2B, only to find the rest missing), or when the model in float32 would take more than
+    MEMORY_SHARE of the free memory (a 7B model needs 28 GB): the passes would swap or be killed."""
+    needed = model_parameters(folder, auto)
+    if needed is None:
+        return
+    stored = stored_elements(folder)
+    if stored < needed * (1 - MISSING_SHARE):
+        raise Skipped(f"the checkpoint lacks some of the tensors the model needs: it holds {stored:,} numbers "
+                      f"of the model's {needed:,} parameters, so a forward pass would use random weights")
+    need, free = 4 * needed, free_memory(device)
     if free is not None and need > MEMORY_SHARE * free:
         where = "GPU" if torch.device(device).type == "cuda" else "machine"
         raise Skipped(f"the whole model in float32 takes {need / 2**30:.1f} GB, more than "
@@ -79,7 +103,7 @@ def load_model(folder: Path, arch: Architecture, device: str):
     auto = transformers.AutoModelForMaskedLM if masked else transformers.AutoModelForCausalLM
     if not list(folder.glob("*.safetensors")):
         raise Skipped("forward passes load safetensors checkpoints only, and this model has none")
-    check_fits(folder, device)
+    check_before_loading(folder, auto, device)
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     try:

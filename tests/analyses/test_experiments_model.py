@@ -162,16 +162,31 @@ def test_experiments_can_be_left_out(complete):
 
 
 def test_a_model_too_large_for_free_memory_is_skipped_before_loading(complete, monkeypatch):
-    from safetensors.numpy import load_file
+    import transformers
 
     import report.forward as forward
 
-    arrays = [a for path in complete.folder.glob("*.safetensors") for a in load_file(str(path)).values()]
-    need = forward.float32_bytes(complete.folder)
-    assert need == sum(4 * a.size for a in arrays)  # from the headers alone
     arch = architecture_for(__import__("json").loads((complete.folder / "config.json").read_text()))
+    built = transformers.AutoModelForCausalLM.from_pretrained(str(complete.folder))
+    need = 4 * sum(p.numel() for p in built.parameters())
+    assert forward.model_parameters(complete.folder, transformers.AutoModelForCausalLM) * 4 == need  # on meta
     monkeypatch.setattr(forward, "free_memory", lambda device: int(need / forward.MEMORY_SHARE) - 1)
     with pytest.raises(Skipped, match=r"float32 takes .* GB, more than 70% of the .* GB this machine has free"):
         load_model(complete.folder, arch, "cpu")
     monkeypatch.setattr(forward, "free_memory", lambda device: int(need / forward.MEMORY_SHARE) + 1)
     load_model(complete.folder, arch, "cpu")  # fits: loads
+
+
+def test_a_checkpoint_without_its_blocks_is_skipped_before_any_weight_is_allocated(planted, monkeypatch):
+    """A Hub model read by ranges holds its embeddings and norms only: told from the headers and the model's
+    shape on the meta device, never by building the whole model in float32."""
+    import transformers
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
+    arch = architecture_for(__import__("json").loads((planted.folder / "config.json").read_text()))
+    with pytest.raises(Skipped, match=r"lacks some of the tensors the model needs: it holds [\d,]+ numbers of the "
+                                      r"model's [\d,]+ parameters"):
+        load_model(planted.folder, arch, "cpu")
