@@ -38,7 +38,7 @@ bench: $(STAMP)
 bench-remote: $(STAMP)
 	$(BIN)/python -m bench.remote
 
-# Today's shapes (Gemma-2-2B, Llama-3-8B) through the whole report from a local Hub; about an hour on 2 cores.
+# Today's shapes (Gemma-2-2B, Llama-3-8B) through the whole report from a local Hub; ~20 min on 2 AMX cores.
 bench-today: $(STAMP)
 	$(BIN)/python -m bench.today
 
