@@ -19,9 +19,8 @@ from analyses.zero_layer import ZeroLayerResult
 from report.calibration_table import family_wise
 from report.calibration_table import load as load_calibration
 from report.context import RunContext
-from report.render import fmt_number, fmt_percent
 from report.section import Section
-from report.sections.unigram import norm_label
+from report.wording import fmt_number, fmt_percent, norm_label
 
 ROGUE_SHARE = 0.25  # a dim standing out in at least this share of pre-MLP norms is worth an alert
 # Counts the architecture makes large: far below these, the input was likely misread (a tokenizer's
