@@ -245,6 +245,7 @@ def to_json(summary: Summary, ctx: RunContext) -> dict:
             "alerts": [{"kind": a.kind, "text": a.text, "section": a.section} for a in summary.alerts],
             "claim_findings": [{"id": g.id, "verdict": g.verdict,
                                 "parts": [{"id": p, "verdict": v} for p, v in g.parts]} for g in summary.groups],
+            "verdicts": summary.counts, "finding_verdicts": summary.group_counts,
             "family_wise": summary.family_wise}
 
 
@@ -253,7 +254,8 @@ def figures(summary: Summary, ctx: RunContext) -> list:
 
 
 def context(summary: Summary, ctx: RunContext) -> dict:
-    return {"summary": summary, "tested": sum(summary.counts.values())}
+    """The fragment (`j`) and each finding's statement (the claims registry's words)."""
+    return {"j": to_json(summary, ctx), "statements": {g.id: g.statement for g in summary.groups}}
 
 
 SECTION = Section("summary", "Summary", run, to_json, figures, context,
