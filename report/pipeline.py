@@ -226,7 +226,7 @@ def write_report(ctx: RunContext, folder: Path, progress: Progress) -> list[str]
         ordered = sorted(sections, key=lambda s: display_rank(s["key"]))
         for number, figure in enumerate((f for s in ordered for f in s["figures"]), start=1):
             figure["number"] = number  # numbered in reading order, not run order
-        return {"card": ctx.results["model_card"], "sections": ordered, "results": document, "search": search}
+        return {"sections": ordered, "results": document, "search": search}
 
     jobs = [partial(_draw, section, ctx) for section in all_sections()]
     return render_document("report.html.j2", context, jobs, folder, progress=progress)

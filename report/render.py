@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from analyses.claims import in_section, named
+from report.wording import fmt_ci, fmt_number, fmt_p, fmt_percent
 
 
 def _templates() -> Path:
@@ -23,36 +23,6 @@ def _templates() -> Path:
 
 
 TEMPLATES = _templates()
-
-
-def fmt_number(value, digits: int = 3) -> str:
-    """Integers with thousands separators; other numbers to `digits` significant digits; missing as —."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    value = float(value)
-    if not math.isfinite(value):
-        return "—"
-    if value != 0 and (abs(value) >= 10 ** (digits + 2) or abs(value) < 10 ** -(digits + 1)):
-        return f"{value:.{digits - 1}e}"
-    text = f"{value:.{digits}g}"
-    return text if "e" not in text else f"{value:,.0f}"
-
-
-def fmt_percent(value, digits: int = 1) -> str:
-    if value is None or not math.isfinite(float(value)):
-        return "—"
-    return f"{100 * float(value):.{digits}f}%"
-
-
-def fmt_p(value) -> str:
-    if value is None or not math.isfinite(float(value)):
-        return "—"
-    value = float(value)
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def _shown_with_escapes(text: str, raw_hex: str) -> bool:
@@ -113,11 +83,6 @@ def json_script(value) -> Markup:
 def fmt_verdict(verdict: str) -> Markup:
     label = {"holds": "holds", "fails": "does not hold", "not-applicable": "n/a"}.get(verdict, verdict)
     return Markup('<span class="verdict {}">{}</span>').format(verdict, label)
-
-
-def fmt_ci(interval) -> str:
-    lo, hi = interval
-    return f"[{fmt_number(lo)}, {fmt_number(hi)}]"
 
 
 def environment() -> Environment:

@@ -23,6 +23,7 @@ from analyses.claims import (
 from report.calibration_table import MAX_FPR, MIN_POWER, study_power
 from report.calibration_table import load as load_calibration
 from report.context import RunContext
+from report.results_json import plain
 from report.section import Section
 
 CALIBRATION_KEYS = ("fpr", "fpr_ci", "fpr_at", "power", "power_ci", "power_at", "status", "meets_targets", "misses",
@@ -84,10 +85,11 @@ def parts_of(claims: tuple[Claim, ...]) -> dict[int, dict]:
 
 
 def context(claims: tuple[Claim, ...], ctx: RunContext) -> dict:
+    """The fragment (`j`), the rows as results.json's top-level `claims` holds them, and presentation constants."""
     data = load_calibration()
     sizes = [s["size"] for s in data["sizes"]] if data else []
-    return {"claims": in_finding_order(claims), "parts": parts_of(claims), "findings": len(findings()),
-            "counts": to_json(claims, ctx), "calibration": calibration(), "sizes": sizes,
+    return {"j": to_json(claims, ctx), "claims": [plain(c) for c in in_finding_order(claims)],
+            "parts": parts_of(claims), "findings": len(findings()), "sizes": sizes,
             "max_fpr": MAX_FPR, "min_power": MIN_POWER}
 
 

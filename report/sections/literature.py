@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analyses.literature import FoundToken, LiteratureResult, analyse_literature
+from analyses.literature import LiteratureResult, analyse_literature
 from analyses.outliers import OutliersResult
 from analyses.vectors import N_EXTREMES
 from analyses.zero_layer import ZeroLayerResult
@@ -38,6 +38,7 @@ def to_json(r: LiteratureResult, ctx: RunContext) -> dict:
                   for f in r.found],
         "overlap": {name: {"count": len(ids), "token_ids": list(ids)} for name, ids in r.overlap.items()},
         "median_centroid_distance_percentile": r.median_centroid_percentile,
+        "list_sizes": {name: len(ids) for name, ids in _lists(ctx).items()},
     }
 
 
@@ -52,29 +53,29 @@ def figures(r: LiteratureResult, ctx: RunContext) -> list[FigureSpec]:
                        "distance to the mean embedding; squares mark our crowded clumps.")]
 
 
-def _entries(r: LiteratureResult, f: FoundToken) -> str:
-    return ", ".join(dict.fromkeys(r.known[k].text.strip() for k in f.entries))
+def _published(found: dict) -> str:
+    """The published strings a found token matches, stripped and without repeats."""
+    return ", ".join(dict.fromkeys(text.strip() for text in found["entries"]))
 
 
-def _on_lists(f: FoundToken) -> str:
-    flags = ((f.in_clump, "clump"), (f.in_longest, f"{N_EXTREMES} longest"), (f.in_shortest, f"{N_EXTREMES} shortest"),
-             (f.in_exceptions, "zero-layer exception"))
-    return ", ".join(name for flag, name in flags if flag)
+def _on_lists(found: dict) -> str:
+    flags = (("in_clump", "clump"), ("in_longest", f"{N_EXTREMES} longest"), ("in_shortest", f"{N_EXTREMES} shortest"),
+             ("in_exceptions", "zero-layer exception"))
+    return ", ".join(name for flag, name in flags if found[flag])
 
 
 def context(r: LiteratureResult, ctx: RunContext) -> dict:
-    sources = []
-    for k, ids in zip(r.known, r.matches):
-        group = next((s for s in sources if s["source"] == k.source), None)
-        if group is None:
-            group = {"source": k.source, "entries": []}
-            sources.append(group)
-        group["entries"].append({"text": k.text, "finding": k.finding,
-                                 "matched": [ctx.token(i) for i in ids[:12]], "n_matched": len(ids)})
-    found = [ctx.token(f.token_id) | {"f": f, "entries": _entries(r, f), "lists": _on_lists(f)} for f in r.found]
-    overlap = {name: [ctx.token(i) for i in ids] for name, ids in r.overlap.items()}
-    return {"r": r, "sources": sources, "found": found, "overlap": overlap, "n_found": len(r.found),
-            "n_clump": len(ctx.earlier("outliers").clump_token_ids), "n_extremes": len(ctx.earlier("outliers").longest)}
+    """The fragment (`j`), its published entries grouped by source, its found tokens with their published strings
+    and lists in words, and the tokens on each of our lists."""
+    j = to_json(r, ctx)
+    sources: dict[str, list] = {}
+    for known in j["known"]:
+        sources.setdefault(known["source"], []).append(known)
+    found = [f | {"published": _published(f), "lists": _on_lists(f)} for f in j["found"]]
+    by_id = {f["id"]: f for f in j["found"]}
+    overlap = {name: [by_id[i] for i in listed["token_ids"]] for name, listed in j["overlap"].items()}
+    return {"j": j, "sources": [{"source": name, "entries": entries} for name, entries in sources.items()],
+            "found": found, "overlap": overlap}
 
 
 SECTION = Section("literature", "What published work found", run, to_json, figures, context,

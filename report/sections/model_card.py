@@ -133,7 +133,11 @@ def to_json(card: ModelCard, ctx: RunContext) -> dict:
             "tokens_beyond_embedding": card.tokens_beyond_embedding, "fetch": ctx.weights.fetch,
             "norm_roles": card.norm_roles, "effective_gain": card.effective_gain, "positions": card.positions,
             "not_applicable": card.not_applicable, "stored_dtype": stored_dtypes(card.tensor_dtypes),
-            "tensor_dtypes": dict(card.tensor_dtypes), "config_vocab_size": card.config_vocab_size}
+            "tensor_dtypes": dict(card.tensor_dtypes), "config_vocab_size": card.config_vocab_size,
+            "model_id": card.model_id, "revision": card.revision, "architecture": card.architecture,
+            "vocab_size": card.vocab_size, "d_model": card.d_model, "n_positions": card.n_positions,
+            "n_layers": card.n_layers, "layer_norms": card.layer_norms, "tied": card.tied,
+            "frequency_kind": card.frequency_kind, "frequency_detail": card.frequency_detail}
 
 
 def fetch_line(fetch: dict | None) -> str | None:
@@ -154,9 +158,11 @@ def figures(card: ModelCard, ctx: RunContext) -> list:
 
 
 def context(card: ModelCard, ctx: RunContext) -> dict:
-    return {"card": card, "tensor_sha256": ctx.weights.tensor_sha256, "word_start_rule": ctx.weights.word_start_rule,
-            "fetch": fetch_line(ctx.weights.fetch), "role_labels": ROLE_LABELS,
-            "stored_dtype": stored_dtypes(card.tensor_dtypes), "tensor_dtype": dict(card.tensor_dtypes)}
+    """The fragment (`j`), the fetch in words, the role labels and the tensors' digests (results.json's
+    model.tensor_sha256)."""
+    j = to_json(card, ctx)
+    return {"j": j, "fetch": fetch_line(j["fetch"]), "role_labels": ROLE_LABELS,
+            "tensor_sha256": ctx.weights.tensor_sha256}
 
 
 SECTION = Section("model_card", "The model and the notation", run, to_json, figures, context,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyses.experiments import SMOOTHING_KEEP, ExperimentsResult, Model, run_experiments
+from analyses.experiments import ExperimentsResult, Model, run_experiments
 from analyses.mlp_read import TOP_K, MlpReadResult, analyse_mlp_read
 from analyses.outliers import OutliersResult
 from analyses.position import PositionResult
@@ -186,10 +186,11 @@ def to_json(r: OpenQuestions, ctx: RunContext) -> dict:
                 for layer, a, b, s, top in zip(m.layers, p.dim_percentile, p.weight_only_percentile, p.strength,
                                                p.strongest_dim)]
         roles[p.role] = {"side": p.side, "median_percentile": p.median_percentile, "top_k": TOP_K,
-                         "layers_in_top_k": list(p.top_layers), "per_layer": rows}
+                         "layers_in_top_k": list(p.top_layers), "per_layer": rows,
+                         "weight_only_median_percentile": float(np.median(p.weight_only_percentile))}
     f = m.logit_frequency
     return {
-        "dim": m.dim, "roles": roles, "missing_roles": r.missing_roles,
+        "dim": m.dim, "dims": int(m.profiles[0].strength.shape[1]), "roles": roles, "missing_roles": r.missing_roles,
         "rule": "read strength of dim j: ‖row j of diag(gain)·W_in‖ (W_in as [d_model, hidden]); write strength: "
                 f"‖column j of W_out‖; percentile = share of dims with a lower strength; top-k with k={TOP_K}",
         "logits": {"rule": "logit change per unit step along the dim at the final norm's input: g_f[u]·U[t,u] "
@@ -293,31 +294,21 @@ def figures(r: OpenQuestions, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: OpenQuestions, ctx: RunContext) -> dict:
-    m, e = r.mlp, r.experiments
-    rows = []
-    for probe in _probes_json(r, ctx):
-        i = probe["id"]
-        row = probe | {"input": ", ".join(t["text"] for t in probe["input_neighbours"]),
-                       "output": ", ".join(t["text"] for t in probe["output_neighbours"])}
-        if e is not None:
-            k = e.repetition_ids.index(i)
-            row |= {"probability": float(e.repetition_probability[k]), "percentile": float(e.repetition_percentile[k]),
-                    "p_value": float(e.repetition_p[k]), "q_value": float(e.repetition_q[k]),
-                    "cannot_repeat": i in e.cannot_repeat}
-        rows.append(row)
-    return {
-        "r": r, "m": m, "e": e, "top_k": TOP_K, "role_labels": ROLE_LABELS,
-        "profiles": [] if m is None else [
-            {"label": ROLE_LABELS[p.role], "median": p.median_percentile, "top_layers": p.top_layers,
-             "weight_only": float(np.median(p.weight_only_percentile))} for p in m.profiles],
-        "repeats": REPEATS,
-        "missing": sorted(r.missing_roles.items()),
-        "tokens": rows, "smoothing_keep": SMOOTHING_KEEP, "corpus": r.corpus,
-        "cannot_repeat": [ctx.token(i) for i in (e.cannot_repeat if e else ()) if i in r.clump_ids],
-        "smallest_p": 1 / (e.unigram.null_size + 1) if e else None,
-        "n_dims": e.unigram.null_size + 1 if e else None,
-        "max_tokens": ctx.options.max_tokens,
-    }
+    """The fragment (`j`), results.json's top-level experiments entry (`e`), the probed tokens' table rows drawn
+    from both, and presentation constants."""
+    j, e = to_json(r, ctx), top_level(r, ctx)["experiments"]
+    return {"j": j, "e": e, "tokens": _token_rows(j["probes"], e), "top_k": TOP_K, "role_labels": ROLE_LABELS,
+            "repeats": REPEATS, "max_tokens": ctx.options.max_tokens}
+
+
+def _token_rows(probes: list[dict], experiments: dict) -> list[dict]:
+    """Each probed token with its neighbours in words and, where the experiments ran, its repetition test."""
+    repetition = {t["id"]: t for t in experiments.get("token_repetition", ())}
+    shown = ("probability", "percentile", "p_value", "q_value", "cannot_repeat")
+    return [probe | {"input": ", ".join(t["text"] for t in probe["input_neighbours"]),
+                     "output": ", ".join(t["text"] for t in probe["output_neighbours"])}
+            | {key: repetition[probe["id"]][key] for key in shown if probe["id"] in repetition}
+            for probe in probes]
 
 
 SECTION = Section("open_questions", "The open questions, tested", run, to_json, figures, context,

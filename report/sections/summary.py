@@ -19,9 +19,8 @@ from analyses.zero_layer import ZeroLayerResult
 from report.calibration_table import family_wise
 from report.calibration_table import load as load_calibration
 from report.context import RunContext
-from report.render import fmt_number, fmt_percent
 from report.section import Section
-from report.sections.unigram import norm_label
+from report.wording import fmt_number, fmt_percent, norm_label
 
 ROGUE_SHARE = 0.25  # a dim standing out in at least this share of pre-MLP norms is worth an alert
 # Counts the architecture makes large: far below these, the input was likely misread (a tokenizer's
@@ -246,6 +245,7 @@ def to_json(summary: Summary, ctx: RunContext) -> dict:
             "alerts": [{"kind": a.kind, "text": a.text, "section": a.section} for a in summary.alerts],
             "claim_findings": [{"id": g.id, "verdict": g.verdict,
                                 "parts": [{"id": p, "verdict": v} for p, v in g.parts]} for g in summary.groups],
+            "verdicts": summary.counts, "finding_verdicts": summary.group_counts,
             "family_wise": summary.family_wise}
 
 
@@ -254,7 +254,8 @@ def figures(summary: Summary, ctx: RunContext) -> list:
 
 
 def context(summary: Summary, ctx: RunContext) -> dict:
-    return {"summary": summary, "tested": sum(summary.counts.values())}
+    """The fragment (`j`) and each finding's statement (the claims registry's words)."""
+    return {"j": to_json(summary, ctx), "statements": {g.id: g.statement for g in summary.groups}}
 
 
 SECTION = Section("summary", "Summary", run, to_json, figures, context,

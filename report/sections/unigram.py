@@ -10,13 +10,7 @@ from analyses.unigram import RULE, STANDOUT_Z, UnigramResult, analyse_unigram
 from report.context import RunContext
 from report.plots import unigram as plots
 from report.section import FigureSpec, Section
-
-NORM_LABELS = {"ln_1": "LN1", "ln_2": "LN2"}
-
-
-def norm_label(ctx: RunContext) -> str:
-    """How the report names the norm in front of each MLP: LN2 in pre-LN models, LN1 in post-LN ones."""
-    return NORM_LABELS[ctx.weights.mlp_norm_role]
+from report.wording import norm_label
 
 
 def run(ctx: RunContext) -> UnigramResult:

@@ -29,8 +29,7 @@ ALL_HOLD = {c.id: HOLDS for c in REGISTRY}
 
 
 def _render(result: summary.Summary) -> str:
-    return environment().get_template("sections/summary.html.j2").render(
-        ctx={"summary": result, "tested": sum(result.counts.values())})
+    return environment().get_template("sections/summary.html.j2").render(ctx=summary.context(result, None))
 
 
 def test_claims_are_counted_as_independent_findings_with_their_parts():
