@@ -24,7 +24,7 @@ def run(ctx: RunContext) -> LnGainsResult:
     position = ctx.earlier("position")
     return analyse_ln_gains(layers, np.array([ln.weight for ln in ln1]).reshape(shape),
                             np.array([ln.weight for ln in ln2]).reshape(shape),
-                            position.position_std if position.has_positions else None, position.heavy_dims)
+                            position.profile.position_std if position.has_positions else None, position.heavy_dims)
 
 
 def _per_layer(r: LnGainsResult) -> list[dict]:

@@ -25,7 +25,7 @@ def run(ctx: RunContext) -> UnigramResult:
     position = ctx.earlier("position")
     return analyse_unigram([ln.layer for ln in norms],
                            np.array([ln.weight for ln in norms]).reshape(len(norms), w.d_model),
-                           ctx.embeddings, position.position_std if position.has_positions else None,
+                           ctx.embeddings, position.profile.position_std if position.has_positions else None,
                            position.heavy_dims, ctx.log_frequency, seed=ctx.options.seed)
 
 
