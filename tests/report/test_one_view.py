@@ -182,6 +182,7 @@ def test_tokens_have_one_shape_in_results_json(built_report):
 # Sections whose templates read every number from their to_json fragment (`ctx.j`); the others still read
 # some from their result object.
 CONVERTED = ("zero_layer", "outliers", "under_trained", "svd")
+CONVERTED += ("position", "layernorm_basis", "ln_gains", "unigram", "correlations")
 
 
 def _numbers(value) -> list:
