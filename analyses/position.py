@@ -52,52 +52,73 @@ N_SURROGATES = 199
 
 
 @dataclass(frozen=True, eq=False)
-class PositionResult:
-    """Per-dim statistics of token and position embeddings and the heavy-dim cluster.
+class DimProfile:
+    """Per-dim statistics of the token and position embeddings (the curves the section's figures draw).
 
     Attributes:
         token_mean, token_std: [d] mean and std of each channel dim across tokens (embedding units).
-        position_mean, position_std: [d] the same across positions; zeros when absent.
-        has_positions: whether the model has learned position embeddings.
-        heavy_dims: channel dims where the position embeddings are active (sorted).
-        log10_threshold: log10 std(position) where the two components' posteriors cross (NaN if none).
-        ashman_d: separation of the fitted components of log10 std(position).
-        bic_gain: BIC(one Gaussian) − BIC(two) of log10 std(position).
-        valley: fitted density's lowest point between the component means / the lower peak (1 = no dip).
-        upper_weight: fitted weight of the upper component (share of dims).
-        std_ratio_groups: median std(position) of heavy dims over that of the other dims (upper vs lower
-            component when there is no cluster); the cluster's effect size.
-        data_valley: the data's own (kernel) density at its lowest between the component means / the lower
-            side's peak (1 = no dip, 0 = an empty gap).
-        has_cluster: whether a distinct heavy cluster exists by the rule above.
-        token_std_ratio: median token std in heavy dims / in the other dims.
-        token_abs_mean_ratio: median |token mean| in heavy dims / in the other dims.
-        token_std_p, token_abs_mean_p: one-sided Mann–Whitney p-values (heavy lower std, higher |mean|).
-        low_std_dims: dims whose log10 token std is a low outlier (robust z ≤ −3.5).
-        mean_outliers_low, mean_outliers_high: dims whose token mean is a low / high outlier.
-        odd_dims: dims that are both low-std and mean outliers (claim 3); odd_p its hypergeometric p.
-        odd_heavy_p: hypergeometric p of the overlap of the odd dims (low-std and mean outliers; where there are
-            none, low-std or mean outliers) with the heavy dims.
-        stripe_dims: dims whose token mean is a robust-z outlier among the dim means and ≥ 0.5 token std from
-            the median dim's mean (stripes).
-        stripe_z: [len(stripe_dims)] robust z of those dims' token means.
-        stripe_p: share of mean-vector rotations with at least as many stripes (add-one estimate).
-        stripe_null_q99: 99% quantile of the stripe count under those rotations.
-        centred_fraction: share of all dims whose |position mean| < position std.
-        fourier_share: [len(heavy_dims)] share of each heavy dim's detrended variance in its strongest band
-            of ≥ 2 cycles (see analyses.stats.envelope_periodicity).
-        dominant_period: [len(heavy_dims)] period (positions) of that band.
-        periodic_p: [len(heavy_dims)] p of a spectral line against the dim's smoothed spectrum
-            (analyses.stats.envelope_periodicity).
-        claims: verdicts on claims 2–7.
+        position_mean, position_std: [d] the same across positions (embedding units); zeros when absent.
+        centred_fraction: share of all dims whose |position mean| < position std (NaN without positions).
     """
 
     token_mean: np.ndarray
     token_std: np.ndarray
     position_mean: np.ndarray
     position_std: np.ndarray
-    has_positions: bool
-    heavy_dims: tuple[int, ...]
+    centred_fraction: float
+
+
+@dataclass(frozen=True, eq=False)
+class TokenOutliers:
+    """Channel dims whose token statistics stand apart from the other dims' (claims 2 and 3).
+
+    Attributes:
+        low_std_dims: dims whose log10 token std is a low outlier (robust z ≤ −3.5).
+        mean_outliers_low, mean_outliers_high: dims whose token mean is a low / high outlier (robust z beyond ±3.5).
+        odd_dims: dims that are both low-std and mean outliers (claim 3).
+        odd_p: hypergeometric p of that overlap, were the two outlier sets independent.
+        stripe_dims: dims whose token mean is a robust-z outlier among the dim means and ≥ 0.5 token std from
+            the median dim's mean (stripes).
+        stripe_z: [len(stripe_dims)] robust z of those dims' token means.
+        stripe_p: share of mean-vector rotations with at least as many stripes (add-one estimate).
+        stripe_null_q99: 99% quantile of the stripe count (dims) under those rotations.
+    """
+
+    low_std_dims: tuple[int, ...]
+    mean_outliers_low: tuple[int, ...]
+    mean_outliers_high: tuple[int, ...]
+    odd_dims: tuple[int, ...]
+    odd_p: float
+    stripe_dims: tuple[int, ...]
+    stripe_z: np.ndarray
+    stripe_p: float
+    stripe_null_q99: float
+
+
+@dataclass(frozen=True, eq=False)
+class HeavyCluster:
+    """The two-Gaussian mixture of log10 std(position) that decides the heavy dims (claim 4), and how the token
+    embeddings differ there (claim 5). NaN throughout without position embeddings.
+
+    Attributes:
+        has_cluster: whether a distinct heavy cluster exists by the rule in this module's docstring.
+        log10_threshold: log10 std(position) where the two components' posteriors cross (NaN if no cluster).
+        ashman_d: separation of the fitted components (Ashman's D, unitless).
+        bic_gain: BIC(one Gaussian) − BIC(two).
+        valley: fitted density's lowest point between the component means / the lower peak (1 = no dip).
+        upper_weight: fitted weight of the upper component (share of dims).
+        std_ratio_groups: median std(position) of heavy dims over that of the other dims (upper vs lower
+            component when there is no cluster); the cluster's effect size.
+        data_valley: the data's own (kernel) density at its lowest between the component means / the lower
+            side's peak (1 = no dip, 0 = an empty gap).
+        token_std_ratio: median token std in heavy dims / in the other dims.
+        token_abs_mean_ratio: median |token mean| in heavy dims / in the other dims.
+        token_std_p, token_abs_mean_p: one-sided Mann–Whitney p-values (heavy lower std, higher |mean|).
+        odd_heavy_p: hypergeometric p of the overlap of the odd dims (low-std and mean outliers; where there are
+            none, low-std or mean outliers) with the heavy dims.
+    """
+
+    has_cluster: bool
     log10_threshold: float
     ashman_d: float
     bic_gain: float
@@ -105,25 +126,49 @@ class PositionResult:
     upper_weight: float
     std_ratio_groups: float
     data_valley: float
-    has_cluster: bool
     token_std_ratio: float
     token_abs_mean_ratio: float
     token_std_p: float
     token_abs_mean_p: float
-    low_std_dims: tuple[int, ...]
-    mean_outliers_low: tuple[int, ...]
-    mean_outliers_high: tuple[int, ...]
-    odd_dims: tuple[int, ...]
-    odd_p: float
     odd_heavy_p: float
-    stripe_dims: tuple[int, ...]
-    stripe_z: np.ndarray
-    stripe_p: float
-    stripe_null_q99: float
-    centred_fraction: float
+
+
+@dataclass(frozen=True, eq=False)
+class HeavyDimPeriodicity:
+    """How periodic each heavy dim's position curve is (claim 7; analyses.stats.envelope_periodicity).
+
+    Attributes:
+        fourier_share: [len(heavy_dims)] share of each heavy dim's detrended variance in its strongest band of
+            ≥ 2 cycles.
+        dominant_period: [len(heavy_dims)] period of that band (positions).
+        periodic_p: [len(heavy_dims)] p of a spectral line against the dim's smoothed spectrum.
+    """
+
     fourier_share: np.ndarray
     dominant_period: np.ndarray
     periodic_p: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class PositionResult:
+    """Token and position embeddings per channel dim, the heavy-dim cluster and the verdicts on claims 2–7.
+
+    Attributes:
+        has_positions: whether the model has learned position embeddings.
+        heavy_dims: channel dims where the position embeddings are active (sorted; empty without a cluster).
+        profile: per-dim token and position statistics (DimProfile).
+        token_outliers: low-spread, off-mean and stripe dims of the token embeddings (TokenOutliers).
+        cluster: the mixture fit behind heavy_dims and the token statistics there (HeavyCluster).
+        periodicity: the heavy dims' position curves against a spectral-envelope null (HeavyDimPeriodicity).
+        claims: verdicts on claims 2–7.
+    """
+
+    has_positions: bool
+    heavy_dims: tuple[int, ...]
+    profile: DimProfile
+    token_outliers: TokenOutliers
+    cluster: HeavyCluster
+    periodicity: HeavyDimPeriodicity
     claims: tuple[Claim, ...]
 
 
@@ -229,18 +274,21 @@ def analyse_position(token_embeddings: np.ndarray, position_embeddings: np.ndarr
     claims = _claims(d, stripe_stats, low_std, mean_out, odd, odd_p, has_positions, cluster_stats, in_heavy,
                      odd_token_dims, odd_heavy_p, centred, share, period, periodic_p)
     return PositionResult(
-        token_mean=token_mean, token_std=token_std, position_mean=pos_mean, position_std=pos_std,
         has_positions=bool(has_positions), heavy_dims=tuple(int(i) for i in heavy_dims),
-        log10_threshold=float(threshold) if has_cluster else nan, ashman_d=float(ashman), bic_gain=float(bic_gain),
-        valley=float(valley), upper_weight=float(weight), std_ratio_groups=float(group_ratio),
-        data_valley=float(data_valley), has_cluster=has_cluster, token_std_ratio=std_ratio,
-        token_abs_mean_ratio=mean_ratio,
-        token_std_p=std_p, token_abs_mean_p=mean_p, low_std_dims=tuple(int(i) for i in low_std),
-        mean_outliers_low=tuple(int(i) for i in mean_low), mean_outliers_high=tuple(int(i) for i in mean_high),
-        odd_dims=tuple(int(i) for i in odd), odd_p=odd_p, odd_heavy_p=odd_heavy_p,
-        stripe_dims=tuple(int(i) for i in stripe_dims), stripe_z=stripe_z, stripe_p=stripe_p,
-        stripe_null_q99=stripe_stats[3], centred_fraction=centred,
-        fourier_share=share, dominant_period=period, periodic_p=periodic_p, claims=claims,
+        profile=DimProfile(token_mean=token_mean, token_std=token_std, position_mean=pos_mean, position_std=pos_std,
+                           centred_fraction=centred),
+        token_outliers=TokenOutliers(
+            low_std_dims=tuple(int(i) for i in low_std), mean_outliers_low=tuple(int(i) for i in mean_low),
+            mean_outliers_high=tuple(int(i) for i in mean_high), odd_dims=tuple(int(i) for i in odd), odd_p=odd_p,
+            stripe_dims=tuple(int(i) for i in stripe_dims), stripe_z=stripe_z, stripe_p=stripe_p,
+            stripe_null_q99=stripe_stats[3]),
+        cluster=HeavyCluster(
+            has_cluster=has_cluster, log10_threshold=float(threshold) if has_cluster else nan,
+            ashman_d=float(ashman), bic_gain=float(bic_gain), valley=float(valley), upper_weight=float(weight),
+            std_ratio_groups=float(group_ratio), data_valley=float(data_valley), token_std_ratio=std_ratio,
+            token_abs_mean_ratio=mean_ratio, token_std_p=std_p, token_abs_mean_p=mean_p, odd_heavy_p=odd_heavy_p),
+        periodicity=HeavyDimPeriodicity(fourier_share=share, dominant_period=period, periodic_p=periodic_p),
+        claims=claims,
     )
 
 

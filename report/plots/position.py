@@ -39,10 +39,10 @@ def overlaid_histograms(tokens: np.ndarray, count: int = 30) -> "style.Figure":
 def token_dim_stats(result: PositionResult) -> "style.Figure":
     fig = style.figure(height=2.4)
     left, right = fig.subplots(1, 2)
-    heavy = np.zeros(len(result.token_std), dtype=bool)
+    heavy = np.zeros(len(result.profile.token_std), dtype=bool)
     heavy[list(result.heavy_dims)] = True
-    for ax, values, label in ((left, result.token_std, "std across tokens"),
-                              (right, result.token_mean, "mean across tokens")):
+    for ax, values, label in ((left, result.profile.token_std, "std across tokens"),
+                              (right, result.profile.token_mean, "mean across tokens")):
         bins = np.histogram_bin_edges(values, bins=50)
         ax.hist(values[~heavy], bins=bins, color=style.NORMAL, label="other dims")
         if heavy.any():
@@ -57,15 +57,15 @@ def token_dim_stats(result: PositionResult) -> "style.Figure":
 def position_std_histogram(result: PositionResult) -> "style.Figure":
     fig = style.figure(height=2.4)
     ax = fig.add_subplot()
-    log_std = np.log10(np.maximum(result.position_std, 1e-12))
+    log_std = np.log10(np.maximum(result.profile.position_std, 1e-12))
     bins = np.histogram_bin_edges(log_std, bins=60)
     heavy = np.zeros(len(log_std), dtype=bool)
     heavy[list(result.heavy_dims)] = True
     ax.hist(log_std[~heavy], bins=bins, color=style.NORMAL, label="other dims")
     if heavy.any():
         ax.hist(log_std[heavy], bins=bins, color=style.HEAVY, hatch="////", label="position-heavy dims")
-    if np.isfinite(result.log10_threshold):
-        ax.axvline(result.log10_threshold, color="black", linestyle="--", label="heavy-dim boundary")
+    if np.isfinite(result.cluster.log10_threshold):
+        ax.axvline(result.cluster.log10_threshold, color="black", linestyle="--", label="heavy-dim boundary")
     ax.set(xlabel="log10 std of position embeddings across positions", ylabel="channel dims")
     ax.legend()
     return fig
@@ -74,18 +74,18 @@ def position_std_histogram(result: PositionResult) -> "style.Figure":
 def summary_stats(result: PositionResult) -> "style.Figure":
     fig = style.figure(height=3.2)
     ax = fig.add_subplot()
-    x = np.maximum(result.position_std, 1e-12)
+    x = np.maximum(result.profile.position_std, 1e-12)
     series = [
-        (np.abs(result.token_mean), "|token mean|", style.OKABE_ITO["blue"], "o"),
-        (result.token_std, "token std", style.OKABE_ITO["green"], "s"),
-        (np.abs(result.position_mean), "|position mean|", style.OKABE_ITO["vermillion"], "^"),
-        (result.position_std, "position std", style.OKABE_ITO["orange"], "x"),
+        (np.abs(result.profile.token_mean), "|token mean|", style.OKABE_ITO["blue"], "o"),
+        (result.profile.token_std, "token std", style.OKABE_ITO["green"], "s"),
+        (np.abs(result.profile.position_mean), "|position mean|", style.OKABE_ITO["vermillion"], "^"),
+        (result.profile.position_std, "position std", style.OKABE_ITO["orange"], "x"),
     ]
     for values, label, colour, marker in series:
         ax.scatter(x, np.maximum(values, 1e-12), s=6, color=colour, marker=marker, label=label,
                    linewidths=0.6, alpha=0.8)
-    if np.isfinite(result.log10_threshold):
-        ax.axvline(10 ** result.log10_threshold, color="black", linestyle="--", linewidth=0.8)
+    if np.isfinite(result.cluster.log10_threshold):
+        ax.axvline(10 ** result.cluster.log10_threshold, color="black", linestyle="--", linewidth=0.8)
     ax.set(xscale="log", yscale="log", xlabel="std of position embeddings (per channel dim)",
            ylabel="statistic (embedding units)")
     ax.legend(ncol=4, loc="lower right")
@@ -109,9 +109,9 @@ def position_curves(positions: np.ndarray, result: PositionResult, count: int = 
     fig = style.figure(height=2.6)
     strong_ax, weak_ax = fig.subplots(1, 2, width_ratios=[2, 1])
     heavy = list(result.heavy_dims)
-    ranked = list(np.argsort(result.position_std)[::-1])
+    ranked = list(np.argsort(result.profile.position_std)[::-1])
     strong = heavy[:count] if heavy else ranked[:count]
-    weak = [d for d in np.argsort(result.position_std) if d not in heavy][:4]
+    weak = [d for d in np.argsort(result.profile.position_std) if d not in heavy][:4]
     for i, dim in enumerate(strong):
         strong_ax.plot(positions[:, dim], linestyle=style.LINESTYLES[i % 4], label=f"dim {dim}")
     for i, dim in enumerate(weak):

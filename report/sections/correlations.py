@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analyses.correlations import LABELS, VARIABLES, CorrelationsResult, analyse_correlations, describe_beyond_norm
+from analyses.correlations import LABELS, CorrelationsResult, analyse_correlations
 from analyses.svd import SvdResult
 from analyses.unigram import UnigramResult
 from report.context import RunContext
@@ -43,6 +43,9 @@ def to_json(r: CorrelationsResult, ctx: RunContext) -> dict:
         "partial_correlations_method": "Spearman partial correlation (first-order formula on ranks); "
                                        "ci95 from Fisher's z with standard error sqrt(1.06 / (n - 4))",
         "unigram_dim_beyond_norm": {name: beyond_norm_json(link) for name, link in r.beyond_norm.items()},
+        "correlations_setup": {"unigram_dim": r.unigram_dim, "unigram_dim_stands_out": r.unigram_standout,
+                               "frequency_from_text": r.frequency_usable, "bootstrap_resamples": r.n_resamples,
+                               "seed": r.seed},
     }
 
 
@@ -54,10 +57,11 @@ def figures(r: CorrelationsResult, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: CorrelationsResult, ctx: RunContext) -> dict:
-    beyond = {name: describe_beyond_norm(link) for name, link in r.beyond_norm.items()
-              if np.isfinite(link.statistic) and (name != "log_frequency" or r.frequency_usable)}
-    return {"r": r, "labels": LABELS, "variables": VARIABLES, "frequency_kind": ctx.frequency.kind,
-            "beyond_norm": beyond}
+    j = to_json(r, ctx)
+    from_text = j["correlations_setup"]["frequency_from_text"]
+    beyond = {name: link["meaning"] for name, link in j["unigram_dim_beyond_norm"].items()
+              if np.isfinite(link["spearman"]) and (name != "log_frequency" or from_text)}
+    return {"j": j, "labels": LABELS, "frequency_kind": ctx.frequency.kind, "beyond_norm": beyond}
 
 
 SECTION = Section("correlations", "How the frequency candidates correlate", run, to_json, figures, context,

@@ -9,6 +9,8 @@ from report.context import RunContext
 from report.plots import layernorm_basis as plots
 from report.section import FigureSpec, Section
 
+SHOWN_LAYER_NORMS = 8  # the LayerNorms with the largest outliers in the table
+
 
 def run(ctx: RunContext) -> LayerNormBasisResult:
     norms = ctx.weights.layer_norms
@@ -36,6 +38,9 @@ def to_json(r: LayerNormBasisResult, ctx: RunContext) -> dict:
     return {
         "outlier_rule": f"a dim's |gain| is an outlier if its |robust z| within its LayerNorm is ≥ {OUTLIER_Z:g}",
         "layer_norms_with_outliers_fraction": r.outlier_share,
+        "layer_norms_with_outliers": int(np.sum(r.outlier_counts > 0)),
+        "median_excess_kurtosis": float(np.median(r.kurtosis)) if len(r.kurtosis) else float("nan"),
+        "d_model": ctx.weights.d_model,
         "recurrence_null": {"dim": r.recurring_dim, "layer_norms": r.recurring_count, "p": r.recurring_p,
                             "method": "each LayerNorm's outliers at its own rate over the other dims "
                                       "(Poisson-binomial), Bonferroni over dims"},
@@ -48,12 +53,16 @@ def to_json(r: LayerNormBasisResult, ctx: RunContext) -> dict:
             "token_std_cv_null_median": float(np.median(r.token_std_null)),
             "token_std_cv_null_95": [float(q) for q in np.quantile(r.token_std_null, [0.025, 0.975])],
             "p": r.token_std_p, "null_z": r.token_std_null_z,
+            "n_rotations": r.n_rotations,
+            "standard_basis_beats_every_rotation": bool(np.all(r.token_std_null < r.token_std_cv)),
         },
         "permutation_null": {
             "profile": f"log10 per-dim std of the {r.profile_source} embeddings",
             "method": f"{r.n_permutations} permutations of the dims; two-sided p on |Spearman ρ|",
             "abs_spearman_null_q95": r.spearman_null_q95,
             "layer_norms_p_below_0.01": int(np.sum(r.spearman_p < 0.01)),
+            "profile_source": r.profile_source,
+            "n_permutations": r.n_permutations,
         },
     }
 
@@ -76,21 +85,10 @@ def figures(r: LayerNormBasisResult, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: LayerNormBasisResult, ctx: RunContext) -> dict:
-    rows = _rows(r, ctx)
-    order = np.argsort(-r.max_abs_z, kind="stable")
-    return {
-        "r": r,
-        "d": ctx.weights.d_model,
-        "n_norms": len(rows),
-        "n_with_outliers": int(np.sum(r.outlier_counts > 0)),
-        "outlier_z": OUTLIER_Z,
-        "strongest": [rows[i] for i in order[:8]],
-        "null_median": float(np.median(r.token_std_null)) if len(r.token_std_null) else float("nan"),
-        "null_hi": float(np.quantile(r.token_std_null, 0.975)) if len(r.token_std_null) else float("nan"),
-        "tracking": int(np.sum(r.spearman_p < 0.01)),
-        "beats_every_basis": bool(np.all(r.token_std_null < r.token_std_cv)),
-        "median_kurtosis": float(np.median(r.kurtosis)) if len(rows) else float("nan"),
-    }
+    j = to_json(r, ctx)
+    rows = j["per_layer_norm"]
+    order = np.argsort([-row["max_abs_robust_z"] for row in rows], kind="stable")
+    return {"j": j, "outlier_z": OUTLIER_Z, "strongest": [rows[i] for i in order[:SHOWN_LAYER_NORMS]]}
 
 
 SECTION = Section("layernorm_basis", "LayerNorm gives the channel dims a preferred basis",

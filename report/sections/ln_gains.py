@@ -13,6 +13,7 @@ from report.section import FigureSpec, Section
 ROLE_NAMES = {"ln_1": "LN1 (first LayerNorm of each block)", "ln_2": "LN2 (second LayerNorm of each block)"}
 SHARED = ("each block has one LayerNorm, whose output feeds attention and the MLP in parallel: the two roles "
           "coincide, and the LN2 statistics are those of the same norm as LN1")
+MAX_TABLE_LAYERS = 16  # beyond this the table shows the layers the figures draw
 
 
 def run(ctx: RunContext) -> LnGainsResult:
@@ -24,7 +25,7 @@ def run(ctx: RunContext) -> LnGainsResult:
     position = ctx.earlier("position")
     return analyse_ln_gains(layers, np.array([ln.weight for ln in ln1]).reshape(shape),
                             np.array([ln.weight for ln in ln2]).reshape(shape),
-                            position.position_std if position.has_positions else None, position.heavy_dims)
+                            position.profile.position_std if position.has_positions else None, position.heavy_dims)
 
 
 def _per_layer(r: LnGainsResult) -> list[dict]:
@@ -39,6 +40,7 @@ def _per_layer(r: LnGainsResult) -> list[dict]:
 def to_json(r: LnGainsResult, ctx: RunContext) -> dict:
     return {
         "applicable": r.applicable,
+        "has_position_embeddings": bool(np.isfinite(r.log_position_std).any()),
         "roles_coincide": ctx.weights.shared_norm,
         "shared_norm": SHARED if ctx.weights.shared_norm else None,
         "heavy_dims": list(r.heavy_dims),
@@ -69,16 +71,11 @@ def figures(r: LnGainsResult, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: LnGainsResult, ctx: RunContext) -> dict:
-    rows = _per_layer(r)
-    return {
-        "r": r,
-        "rows": rows if len(rows) <= 16 else [row for row in rows if row["layer"] in plots.panel_layers(r)],
-        "all_rows": len(rows) <= 16,
-        "layer0": rows[0] if rows else None,
-        "has_positions": bool(np.isfinite(r.log_position_std).any()),
-        "outlier_z": OUTLIER_Z,
-        "shared": SHARED if ctx.weights.shared_norm else None,
-    }
+    j = to_json(r, ctx)
+    rows = j["per_layer"]
+    all_rows = len(rows) <= MAX_TABLE_LAYERS
+    shown = rows if all_rows else [row for row in rows if row["layer"] in plots.panel_layers(r)]
+    return {"j": j, "rows": shown, "all_rows": all_rows, "outlier_z": OUTLIER_Z}
 
 
 SECTION = Section("ln_gains", "LayerNorm gains against position activity", run, to_json, figures, context,

@@ -10,58 +10,65 @@ from report.context import RunContext
 from report.plots import position as plots
 from report.section import FigureSpec, Section
 
+SHOWN_FOURIER_ROWS = 12  # the most periodic heavy dims in the table
+
 
 def run(ctx: RunContext) -> PositionResult:
     return analyse_position(ctx.embeddings, ctx.weights.position_embeddings, ctx.options.seed)
 
 
 def to_json(r: PositionResult, ctx: RunContext) -> dict:
+    profile, outliers, cluster, periodicity = r.profile, r.token_outliers, r.cluster, r.periodicity
+    periodic = (periodicity.fourier_share >= rule.PERIODIC_SHARE) & (periodicity.periodic_p <= rule.PERIODIC_P)
     return {
         "has_position_embeddings": r.has_positions,
+        "n_positions": ctx.weights.n_positions,
         "heavy_dims": list(r.heavy_dims),
         "heavy_dim_count": len(r.heavy_dims),
-        "has_heavy_cluster": r.has_cluster,
+        "has_heavy_cluster": cluster.has_cluster,
         "rule": f"two Gaussians fitted to log10 std(position) per dim; heavy = the upper component when BIC "
                 f"favours two by >= {rule.MIN_BIC_GAIN:g}, the fitted density and the data's own kernel density dip "
                 f"to <= {rule.MAX_VALLEY:g} of the lower peak, Ashman's D >= {rule.MIN_ASHMAN_D:g}, each component "
                 f">= {rule.MIN_WEIGHT:.0%} of dims and >= {rule.MIN_DIMS} dims; the groups' median std ratio is the "
                 f"effect size, not a threshold",
-        "log10_std_threshold": r.log10_threshold,
-        "ashman_d": r.ashman_d,
-        "bic_gain": r.bic_gain,
-        "valley": r.valley,
-        "upper_weight": r.upper_weight,
-        "group_std_ratio": r.std_ratio_groups,
-        "data_valley": r.data_valley,
-        "token_std_ratio_heavy_vs_other": r.token_std_ratio,
-        "token_abs_mean_ratio_heavy_vs_other": r.token_abs_mean_ratio,
-        "token_std_lower_in_heavy_p": r.token_std_p,
-        "token_abs_mean_higher_in_heavy_p": r.token_abs_mean_p,
-        "token_low_std_dims": list(r.low_std_dims),
-        "token_mean_outlier_dims": {"low": list(r.mean_outliers_low), "high": list(r.mean_outliers_high)},
-        "token_low_std_and_mean_outlier_dims": list(r.odd_dims),
-        "token_odd_overlap_p": r.odd_p,
-        "token_odd_dims_heavy_overlap_p": r.odd_heavy_p,
-        "stripe_dims": list(r.stripe_dims),
-        "stripe_rotated_mean_p": r.stripe_p,
-        "stripe_rotated_mean_q99": r.stripe_null_q99,
-        "position_centred_fraction": r.centred_fraction,
+        "log10_std_threshold": cluster.log10_threshold,
+        "ashman_d": cluster.ashman_d,
+        "bic_gain": cluster.bic_gain,
+        "valley": cluster.valley,
+        "upper_weight": cluster.upper_weight,
+        "group_std_ratio": cluster.std_ratio_groups,
+        "data_valley": cluster.data_valley,
+        "token_std_ratio_heavy_vs_other": cluster.token_std_ratio,
+        "token_abs_mean_ratio_heavy_vs_other": cluster.token_abs_mean_ratio,
+        "token_std_lower_in_heavy_p": cluster.token_std_p,
+        "token_abs_mean_higher_in_heavy_p": cluster.token_abs_mean_p,
+        "token_low_std_dims": list(outliers.low_std_dims),
+        "token_mean_outlier_dims": {"low": list(outliers.mean_outliers_low), "high": list(outliers.mean_outliers_high)},
+        "token_low_std_and_mean_outlier_dims": list(outliers.odd_dims),
+        "token_odd_overlap_p": outliers.odd_p,
+        "token_odd_dims_heavy_overlap_p": cluster.odd_heavy_p,
+        "stripe_dims": list(outliers.stripe_dims),
+        "stripe_rotated_mean_p": outliers.stripe_p,
+        "stripe_rotated_mean_q99": outliers.stripe_null_q99,
+        "position_centred_fraction": profile.centred_fraction,
         "heavy_dim_fourier": [
             {"dim": int(d), "strongest_band_variance_share": float(s), "period": float(p),
              "spectral_envelope_p": float(q)}
-            for d, s, p, q in zip(r.heavy_dims, r.fourier_share, r.dominant_period, r.periodic_p)
+            for d, s, p, q in zip(r.heavy_dims, periodicity.fourier_share, periodicity.dominant_period,
+                                  periodicity.periodic_p)
         ],
+        "periodic_heavy_dim_count": int(periodic.sum()),
         "per_dim": {
-            "token_mean": r.token_mean, "token_std": r.token_std,
-            "position_mean": r.position_mean, "position_std": r.position_std,
+            "token_mean": profile.token_mean, "token_std": profile.token_std,
+            "position_mean": profile.position_mean, "position_std": profile.position_std,
         },
     }
 
 
 def _dim_pairs(r: PositionResult, seed: int) -> list[tuple[str, int, int]]:
     rng = np.random.default_rng(seed)
-    d = len(r.token_std)
-    heavy = np.array(r.heavy_dims if r.heavy_dims else np.argsort(r.position_std)[::-1][:2], dtype=int)
+    d = len(r.profile.token_std)
+    heavy = np.array(r.heavy_dims if r.heavy_dims else np.argsort(r.profile.position_std)[::-1][:2], dtype=int)
     normal = np.setdiff1d(np.arange(d), heavy)
     pick = lambda pool, k: [int(x) for x in rng.choice(pool, size=k, replace=False)]  # noqa: E731
     pairs = []
@@ -108,17 +115,12 @@ def figures(r: PositionResult, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: PositionResult, ctx: RunContext) -> dict:
-    fourier = sorted(zip(r.heavy_dims, r.fourier_share, r.dominant_period, r.periodic_p), key=lambda t: -t[1])
-    periodic = (r.fourier_share >= rule.PERIODIC_SHARE) & (r.periodic_p <= rule.PERIODIC_P)
+    j = to_json(r, ctx)
+    by_share = sorted(j["heavy_dim_fourier"], key=lambda row: -row["strongest_band_variance_share"])
     return {
-        "r": r,
-        "d": len(r.token_std),
-        "n_positions": ctx.weights.n_positions,
-        "fourier_rows": [{"dim": int(d), "share": float(s), "period": float(p), "p": float(q)}
-                         for d, s, p, q in fourier[:12]],
-        "median_share": float(np.median(r.fourier_share)) if len(r.fourier_share) else float("nan"),
-        "n_periodic": int(periodic.sum()), "n_surrogates": rule.N_SURROGATES,
-        "periodic_share": rule.PERIODIC_SHARE, "periodic_p": rule.PERIODIC_P,
+        "j": j,
+        "fourier_rows": by_share[:SHOWN_FOURIER_ROWS],
+        "n_surrogates": rule.N_SURROGATES, "periodic_share": rule.PERIODIC_SHARE, "periodic_p": rule.PERIODIC_P,
         "rule": {"min_bic": rule.MIN_BIC_GAIN, "max_valley": rule.MAX_VALLEY, "min_d": rule.MIN_ASHMAN_D,
                  "study_ratio": rule.MIN_STD_RATIO, "min_weight": rule.MIN_WEIGHT, "min_dims": rule.MIN_DIMS},
     }

@@ -121,11 +121,12 @@ def _position(ctx: RunContext) -> Finding | None:
     r = ctx.earlier("position")
     if r is None or not r.has_positions:
         return None
-    if r.has_cluster:
-        text = (f"{len(r.heavy_dims)} of {len(r.token_std)} channel dims carry the position embeddings "
-                f"(Ashman's D = {fmt_number(r.ashman_d, 2)}); token embeddings there have "
-                f"{fmt_number(r.token_std_ratio, 2)}× the spread and {fmt_number(r.token_abs_mean_ratio, 2)}× "
-                "the offset of other dims.")
+    if r.cluster.has_cluster:
+        cluster = r.cluster
+        text = (f"{len(r.heavy_dims)} of {len(r.profile.token_std)} channel dims carry the position embeddings "
+                f"(Ashman's D = {fmt_number(cluster.ashman_d, 2)}); token embeddings there have "
+                f"{fmt_number(cluster.token_std_ratio, 2)}× the spread and "
+                f"{fmt_number(cluster.token_abs_mean_ratio, 2)}× the offset of other dims.")
         title = f"{len(r.heavy_dims)} position-heavy dims"
     else:
         text = "The position embeddings spread over the channel dims without a distinct cluster."
@@ -187,7 +188,7 @@ def _alerts(ctx: RunContext) -> tuple[Alert, ...]:
         alerts.append(Alert("under-trained tokens", f"{len(outliers.clump_token_ids)} tokens form a crowded clump; "
                             "prompts containing them may behave erratically.", "outliers"))
     position = ctx.earlier("position")
-    if position is not None and position.has_cluster:
+    if position is not None and position.cluster.has_cluster:
         alerts.append(Alert("heavy-dim cluster", f"{len(position.heavy_dims)} channel dims are shared between token "
                             "and position embeddings; analyses by channel dim should keep them apart.", "position"))
     alerts += _unexpected_zeros(ctx)

@@ -19,7 +19,7 @@ def run(ctx: RunContext) -> UnigramResult:
     position = ctx.earlier("position")
     return analyse_unigram([ln.layer for ln in norms],
                            np.array([ln.weight for ln in norms]).reshape(len(norms), w.d_model),
-                           ctx.embeddings, position.position_std if position.has_positions else None,
+                           ctx.embeddings, position.profile.position_std if position.has_positions else None,
                            position.heavy_dims, ctx.log_frequency, seed=ctx.options.seed)
 
 
@@ -93,20 +93,9 @@ def figures(r: UnigramResult, ctx: RunContext) -> list[FigureSpec]:
 
 
 def context(r: UnigramResult, ctx: RunContext) -> dict:
-    return {
-        "r": r,
-        "n_layers": len(r.layers),
-        "candidates": r.candidates(),
-        "z_rows": list(zip([int(x) for x in r.layers], [float(z) for z in r.dim_z])),
-        "above": _buckers(r, ctx, r.buckers_above),
-        "below": _buckers(r, ctx, r.buckers_below),
-        "frequency_kind": ctx.frequency.kind,
-        "standout_z": STANDOUT_Z,
-        "rule": RULE,
-        "norm_label": norm_label(ctx),
-        "post_ln": ctx.weights.mlp_norm_role != "ln_2" and not ctx.weights.shared_norm,
-        "shared_norm": ctx.weights.shared_norm,
-    }
+    j = to_json(r, ctx)
+    norm = j["norm"]
+    return {"j": j, "post_ln": norm["role"] != "ln_2" and not norm["shared_with_attention"]}
 
 
 SECTION = Section("unigram", "The unigram dimension", run, to_json, figures, context,

@@ -29,7 +29,7 @@ def test_planted_layer0_dials_heavy_dims_down(planted_ctx, planted):
 
 def test_planted_spearman_matches_scipy(planted_ctx):
     r = planted_ctx.results["ln_gains"]
-    position_std = planted_ctx.results["position"].position_std
+    position_std = planted_ctx.results["position"].profile.position_std
     for i, ln in enumerate(planted_ctx.weights.norms_with_role("ln_2")):
         expected = stats.spearmanr(np.log10(np.abs(ln.weight)), np.log10(position_std)).statistic
         assert r.spearman["ln_2"][i] == pytest.approx(expected)
@@ -47,7 +47,7 @@ def test_unplanted_gains_against_planted_heavy_dims_fail(unplanted_ctx, planted_
     ln1 = np.array([ln.weight for ln in w.norms_with_role("ln_1")])
     ln2 = np.array([ln.weight for ln in w.norms_with_role("ln_2")])
     position = planted_ctx.results["position"]
-    r = analyse_ln_gains(range(len(ln1)), ln1, ln2, position.position_std, position.heavy_dims)
+    r = analyse_ln_gains(range(len(ln1)), ln1, ln2, position.profile.position_std, position.heavy_dims)
     assert r.applicable
     assert _claim8(r).verdict == "fails"
 

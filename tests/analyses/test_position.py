@@ -34,91 +34,95 @@ def _tokens(d: int, n: int = 500, seed: int = 1) -> np.ndarray:
 
 def test_planted_heavy_dims_are_found_exactly(planted_ctx, planted):
     r = planted_ctx.results["position"]
-    assert r.has_positions and r.has_cluster
+    assert r.has_positions and r.cluster.has_cluster
     assert r.heavy_dims == tuple(sorted(planted.spec.heavy_dims))
-    assert r.ashman_d >= MIN_ASHMAN_D and r.std_ratio_groups >= MIN_STD_RATIO
+    assert r.cluster.ashman_d >= MIN_ASHMAN_D and r.cluster.std_ratio_groups >= MIN_STD_RATIO
     # planted: heavy dims ≈ 0.3/√2 ≈ 0.21 std across positions, the rest ≈ 0.002
-    assert 50 <= r.std_ratio_groups <= 200
-    log_std = np.log10(r.position_std)
+    assert 50 <= r.cluster.std_ratio_groups <= 200
+    log_std = np.log10(r.profile.position_std)
     heavy = np.zeros(planted.spec.d_model, dtype=bool)
     heavy[list(planted.spec.heavy_dims)] = True
-    assert log_std[~heavy].max() < r.log10_threshold < log_std[heavy].min()
+    assert log_std[~heavy].max() < r.cluster.log10_threshold < log_std[heavy].min()
     c = _claim(r, "position_dims_clustered")
-    assert c.verdict == "holds" and c.value == pytest.approx(r.ashman_d)
+    assert c.verdict == "holds" and c.value == pytest.approx(r.cluster.ashman_d)
 
 
 def test_planted_token_moments_match_float64_numpy(planted_ctx):
     r = planted_ctx.results["position"]
     tokens = np.asarray(planted_ctx.embeddings, dtype=np.float64)
-    np.testing.assert_allclose(r.token_mean, tokens.mean(axis=0), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(r.token_std, tokens.std(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.profile.token_mean, tokens.mean(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.profile.token_std, tokens.std(axis=0), rtol=0, atol=1e-12)
     positions = np.asarray(planted_ctx.weights.position_embeddings, dtype=np.float64)
-    np.testing.assert_allclose(r.position_mean, positions.mean(axis=0), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(r.position_std, positions.std(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.profile.position_mean, positions.mean(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.profile.position_std, positions.std(axis=0), rtol=0, atol=1e-12)
 
 
 def test_planted_outlier_and_stripe_dims_follow_their_rules(planted_ctx, planted):
     r = planted_ctx.results["position"]
-    mean, std = r.token_mean, r.token_std
-    assert r.stripe_dims == tuple(np.flatnonzero((np.abs(robust_z(mean)) >= 3.5)
+    mean, std = r.profile.token_mean, r.profile.token_std
+    assert r.token_outliers.stripe_dims == tuple(np.flatnonzero((np.abs(robust_z(mean)) >= 3.5)
                                                  & (np.abs(mean - np.median(mean)) >= 0.5 * std)))
-    assert r.low_std_dims == tuple(np.flatnonzero(robust_z(np.log10(std)) <= -3.5))
-    assert r.mean_outliers_low == tuple(np.flatnonzero(robust_z(mean) <= -3.5))
-    assert r.mean_outliers_high == tuple(np.flatnonzero(robust_z(mean) >= 3.5))
+    assert r.token_outliers.low_std_dims == tuple(np.flatnonzero(robust_z(np.log10(std)) <= -3.5))
+    assert r.token_outliers.mean_outliers_low == tuple(np.flatnonzero(robust_z(mean) <= -3.5))
+    assert r.token_outliers.mean_outliers_high == tuple(np.flatnonzero(robust_z(mean) >= 3.5))
     heavy = list(planted.spec.heavy_dims)
     # planted: heavy dims have 0.3× token spread and token means alternating +0.25, −0.25
-    assert set(heavy) <= set(r.low_std_dims)
-    assert set(heavy[::2]) <= set(r.mean_outliers_high) and set(heavy[1::2]) <= set(r.mean_outliers_low)
-    assert set(heavy) <= set(r.stripe_dims)
-    assert set(heavy) <= set(r.odd_dims) and r.odd_p < 0.01
+    assert set(heavy) <= set(r.token_outliers.low_std_dims)
+    assert set(heavy[::2]) <= set(r.token_outliers.mean_outliers_high)
+    assert set(heavy[1::2]) <= set(r.token_outliers.mean_outliers_low)
+    assert set(heavy) <= set(r.token_outliers.stripe_dims)
+    assert set(heavy) <= set(r.token_outliers.odd_dims) and r.token_outliers.odd_p < 0.01
     assert _claim(r, "token_dims_striped").verdict == "holds"
     assert _claim(r, "few_low_spread_token_dims").verdict == "holds"
 
 
 def test_planted_heavy_dims_have_low_token_std_and_high_token_mean(planted_ctx):
     r = planted_ctx.results["position"]
-    heavy = np.zeros(len(r.token_std), dtype=bool)
+    mean, std = r.profile.token_mean, r.profile.token_std
+    heavy = np.zeros(len(std), dtype=bool)
     heavy[list(r.heavy_dims)] = True
-    assert r.token_std_ratio == pytest.approx(np.median(r.token_std[heavy]) / np.median(r.token_std[~heavy]))
-    assert r.token_abs_mean_ratio == pytest.approx(
-        np.median(np.abs(r.token_mean[heavy])) / np.median(np.abs(r.token_mean[~heavy])))
-    assert r.token_std_ratio < 0.5 and r.token_abs_mean_ratio > 5
-    assert r.token_std_p < 0.01 and r.token_abs_mean_p < 0.01
-    odd = np.array(r.odd_dims)  # low-spread AND high-mean, as the claim says
+    assert r.cluster.token_std_ratio == pytest.approx(np.median(std[heavy]) / np.median(std[~heavy]))
+    assert r.cluster.token_abs_mean_ratio == pytest.approx(
+        np.median(np.abs(mean[heavy])) / np.median(np.abs(mean[~heavy])))
+    assert r.cluster.token_std_ratio < 0.5 and r.cluster.token_abs_mean_ratio > 5
+    assert r.cluster.token_std_p < 0.01 and r.cluster.token_abs_mean_p < 0.01
+    odd = np.array(r.token_outliers.odd_dims)  # low-spread AND high-mean, as the claim says
     c = _claim(r, "low_spread_dims_are_position_dims")
     assert c.verdict == "holds" and c.value == pytest.approx(np.mean(heavy[odd]))
-    assert r.odd_heavy_p < 0.01
+    assert r.cluster.odd_heavy_p < 0.01
 
 
 def test_planted_heavy_dims_are_centred_periodic_sinusoids(planted_ctx, planted):
     r = planted_ctx.results["position"]
-    assert r.centred_fraction == 1.0 and _claim(r, "positions_centred").verdict == "holds"
-    assert r.fourier_share.shape == r.dominant_period.shape == r.periodic_p.shape == (len(r.heavy_dims),)
+    assert r.profile.centred_fraction == 1.0 and _claim(r, "positions_centred").verdict == "holds"
+    periodicity = r.periodicity
+    assert periodicity.fourier_share.shape == periodicity.dominant_period.shape == periodicity.periodic_p.shape \
+        == (len(r.heavy_dims),)
     # planted periods: n_positions / cycles, cycles cycling through (1, 1, 2, 2, 3, 4, 1.5, 6); one or 1.5
     # cycles cannot be told from a bump, the others are periodic
     cycles = np.resize(np.array([1, 1, 2, 2, 3, 4, 1.5, 6]), len(planted.spec.heavy_dims))
     several = cycles >= 2
-    assert (r.fourier_share[several] > 0.8).all() and (r.periodic_p[several] <= 0.01).all()
+    assert (r.periodicity.fourier_share[several] > 0.8).all() and (r.periodicity.periodic_p[several] <= 0.01).all()
     c = _claim(r, "positions_smooth_periodic")
     assert c.verdict == "holds" and c.value == pytest.approx(np.mean(several))
     expected = planted.spec.n_positions / cycles
-    np.testing.assert_allclose(r.dominant_period[several], expected[several], rtol=1e-12)
+    np.testing.assert_allclose(r.periodicity.dominant_period[several], expected[several], rtol=1e-12)
 
 
 def test_unplanted_noise_has_no_heavy_cluster(unplanted_ctx):
     r = unplanted_ctx.results["position"]
-    assert r.has_positions and not r.has_cluster
+    assert r.has_positions and not r.cluster.has_cluster
     assert r.heavy_dims == ()
-    assert r.std_ratio_groups < MIN_STD_RATIO  # isotropic noise: every dim has about the same spread
+    assert r.cluster.std_ratio_groups < MIN_STD_RATIO  # isotropic noise: every dim has about the same spread
     assert _claim(r, "position_dims_clustered").verdict == "fails"
     c = _claim(r, "low_spread_dims_are_position_dims")
     assert c.verdict == "not-applicable" and c.value is None
     assert _claim(r, "positions_smooth_periodic").verdict == "not-applicable"
-    assert np.isnan(r.token_std_ratio) and np.isnan(r.token_std_p)
-    assert r.fourier_share.shape == r.dominant_period.shape == (0,)
+    assert np.isnan(r.cluster.token_std_ratio) and np.isnan(r.cluster.token_std_p)
+    assert r.periodicity.fourier_share.shape == r.periodicity.dominant_period.shape == (0,)
     # centring is judged over all dims
     p = np.asarray(unplanted_ctx.weights.position_embeddings, dtype=np.float64)
-    assert r.centred_fraction == pytest.approx(np.mean(np.abs(p.mean(axis=0)) < p.std(axis=0)))
+    assert r.profile.centred_fraction == pytest.approx(np.mean(np.abs(p.mean(axis=0)) < p.std(axis=0)))
 
 
 # --- synthetic matrices --------------------------------------------------------------------------------
@@ -136,11 +140,11 @@ def test_dims_a_hundredfold_louder_are_exactly_the_heavy_dims():
     loud = [2, 5, 11, 30, 47]
     positions = _loud_positions(3, n, d, loud)
     r = analyse_position(_tokens(d), positions)
-    assert r.has_cluster and r.heavy_dims == tuple(loud)
-    assert r.std_ratio_groups == pytest.approx(100, rel=0.1)
-    assert -2 < r.log10_threshold < 0
+    assert r.cluster.has_cluster and r.heavy_dims == tuple(loud)
+    assert r.cluster.std_ratio_groups == pytest.approx(100, rel=0.1)
+    assert -2 < r.cluster.log10_threshold < 0
     assert _claim(r, "position_dims_clustered").verdict == "holds"
-    assert r.centred_fraction == 1.0
+    assert r.profile.centred_fraction == 1.0
 
 
 def test_offcentre_dims_lower_the_centred_fraction():
@@ -151,7 +155,7 @@ def test_offcentre_dims_lower_the_centred_fraction():
     positions[:, [2, 3, 4, 5]] += 1.0  # and four quiet dims: |mean| ≈ 1 against std ≈ 0.01
     r = analyse_position(_tokens(d), positions)
     assert r.heavy_dims == tuple(loud)
-    assert r.centred_fraction == pytest.approx(35 / 40)
+    assert r.profile.centred_fraction == pytest.approx(35 / 40)
     assert _claim(r, "positions_centred").verdict == "fails"  # under 90% of all dims are centred
 
 
@@ -162,7 +166,7 @@ def test_the_upper_group_needs_three_dims_and_has_no_upper_cap(n_loud, cluster):
     loud = np.random.default_rng(6).choice(d, n_loud, replace=False)
     std[loud] *= 100
     r = analyse_position(_tokens(d), _positions_with_std(std))
-    assert r.has_cluster is cluster
+    assert r.cluster.has_cluster is cluster
     assert r.heavy_dims == (tuple(sorted(int(i) for i in loud)) if cluster else ())
     assert _claim(r, "position_dims_clustered").verdict == ("holds" if cluster else "fails")
 
@@ -173,9 +177,9 @@ def test_a_clean_split_under_tenfold_is_a_cluster():
     std = np.full(d, 0.01) * np.exp(np.random.default_rng(7).normal(0, 0.01, d))
     std[[4, 12, 20]] *= 5
     r = analyse_position(_tokens(d), _positions_with_std(std))
-    assert r.ashman_d >= MIN_ASHMAN_D and r.data_valley < 0.1
-    assert r.std_ratio_groups == pytest.approx(5, rel=0.05) and r.std_ratio_groups < MIN_STD_RATIO
-    assert r.has_cluster and r.heavy_dims == (4, 12, 20)
+    assert r.cluster.ashman_d >= MIN_ASHMAN_D and r.cluster.data_valley < 0.1
+    assert r.cluster.std_ratio_groups == pytest.approx(5, rel=0.05) and r.cluster.std_ratio_groups < MIN_STD_RATIO
+    assert r.cluster.has_cluster and r.heavy_dims == (4, 12, 20)
     assert _claim(r, "position_dims_clustered").verdict == "holds"
 
 
@@ -185,7 +189,7 @@ def test_a_tenfold_spread_without_a_gap_is_no_cluster():
                         -0.5, -0.41, -0.29, -0.27, -0.1, -0.07, -0.03, 0.05, 0.1, 0.2, 0.48, 0.59, 0.69, 1.0,
                         1.0, 1.04, 1.23, 1.74, 4.21]) - 2
     r = analyse_position(_tokens(len(log_std)), _positions_with_std(10 ** log_std))
-    assert not r.has_cluster and r.heavy_dims == ()
+    assert not r.cluster.has_cluster and r.heavy_dims == ()
     assert _claim(r, "position_dims_clustered").verdict == "fails"
 
 
@@ -229,13 +233,14 @@ def test_fourier_finds_the_period_of_planted_sinusoids():
     positions[:, 12] = np.random.default_rng(9).normal(0, 1, n)  # loud but white
     r = analyse_position(_tokens(d), positions)
     assert r.heavy_dims == (4, 7, 9, 12)
-    share, period = dict(zip(r.heavy_dims, r.fourier_share)), dict(zip(r.heavy_dims, r.dominant_period))
+    share = dict(zip(r.heavy_dims, r.periodicity.fourier_share))
+    period = dict(zip(r.heavy_dims, r.periodicity.dominant_period))
     assert share[4] > 0.99 and period[4] == pytest.approx(64)  # detrending takes a sliver of a sinusoid
     assert share[7] > 0.99 and period[7] == pytest.approx(256)
     assert share[9] > 0.8 and period[9] == pytest.approx(100, rel=0.05)
     assert n / 11 <= period[9] <= n / 10  # the nearest bins to 10.24 cycles
     assert share[12] < 0.1  # white noise spreads over all 512 frequencies
-    p = dict(zip(r.heavy_dims, r.periodic_p))
+    p = dict(zip(r.heavy_dims, r.periodicity.periodic_p))
     assert p[4] <= 0.01 and p[7] <= 0.01 and p[9] <= 0.01 and p[12] > 0.01
     c = _claim(r, "positions_smooth_periodic")
     assert c.verdict == "holds" and c.value == pytest.approx(3 / 4)
@@ -248,7 +253,7 @@ def test_white_noise_heavy_dims_fail_the_periodicity_claim():
     positions[:, [0, 6, 13]] = rng.normal(0, 1, (n, 3))
     r = analyse_position(_tokens(d), positions)
     assert r.heavy_dims == (0, 6, 13)
-    assert (r.fourier_share < 0.2).all()
+    assert (r.periodicity.fourier_share < 0.2).all()
     assert _claim(r, "positions_smooth_periodic").verdict == "fails"
     assert _claim(r, "positions_smooth_periodic").value == 0.0
 
@@ -276,18 +281,18 @@ def test_without_position_embeddings_position_claims_do_not_apply(positions):
     if positions == "one-row":
         positions = np.ones((1, d))
     r = analyse_position(tokens, positions)
-    assert not r.has_positions and not r.has_cluster and r.heavy_dims == ()
-    assert np.array_equal(r.position_mean, np.zeros(d)) and np.array_equal(r.position_std, np.zeros(d))
-    assert np.isnan(r.ashman_d) and np.isnan(r.log10_threshold) and np.isnan(r.centred_fraction)
-    assert np.isnan(r.std_ratio_groups) and np.isnan(r.token_std_ratio)
-    assert r.fourier_share.shape == r.dominant_period.shape == (0,)
+    assert not r.has_positions and not r.cluster.has_cluster and r.heavy_dims == ()
+    assert np.array_equal(r.profile.position_mean, np.zeros(d)) and np.array_equal(r.profile.position_std, np.zeros(d))
+    assert np.isnan(r.cluster.ashman_d) and np.isnan(r.cluster.log10_threshold) and np.isnan(r.profile.centred_fraction)
+    assert np.isnan(r.cluster.std_ratio_groups) and np.isnan(r.cluster.token_std_ratio)
+    assert r.periodicity.fourier_share.shape == r.periodicity.dominant_period.shape == (0,)
     for name in ("position_dims_clustered", "low_spread_dims_are_position_dims", "positions_centred",
                  "positions_smooth_periodic"):
         assert _claim(r, name).verdict == "not-applicable" and _claim(r, name).value is None
     # the token-only claims are still judged
     assert _claim(r, "token_dims_striped").verdict in ("holds", "fails")
     assert _claim(r, "few_low_spread_token_dims").verdict in ("holds", "fails")
-    np.testing.assert_allclose(r.token_mean, tokens.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(r.profile.token_mean, tokens.mean(axis=0), atol=1e-12)
 
 
 # --- confounds: trained-looking models without the effect, and planted effects at the study's size and half ------
@@ -313,7 +318,7 @@ def test_a_few_offset_dims_on_a_random_direction_mean_are_stripes():
     mean[[7, 70, 170]] += 0.1  # and three dims one token std off it
     tokens = rng.normal(0, 0.1, (n, d)) + mean
     r = analyse_position(tokens, None, seed=0)
-    assert set(r.stripe_dims) == {7, 70, 170} and r.stripe_p <= 0.01
+    assert set(r.token_outliers.stripe_dims) == {7, 70, 170} and r.token_outliers.stripe_p <= 0.01
     assert _claim(r, "token_dims_striped").verdict == "holds"
 
 
@@ -366,7 +371,7 @@ def test_smooth_non_periodic_heavy_dims_are_rarely_periodic(kind):
         positions[:, dim] = (curve - curve.mean()) / curve.std()
     r = analyse_position(_tokens(d), positions.astype(np.float32), seed=5)
     assert r.heavy_dims == tuple(range(k))
-    assert np.sum(r.periodic_p <= 0.01) <= 2  # 1% of 40 dims is 0.4; two allows for chance
+    assert np.sum(r.periodicity.periodic_p <= 0.01) <= 2  # 1% of 40 dims is 0.4; two allows for chance
     assert _claim(r, "positions_smooth_periodic").verdict == "fails"
 
 
@@ -379,4 +384,4 @@ def test_high_mean_stripes_do_not_dilute_the_low_spread_high_mean_dims():
     r = analyse_position(model.tokens, model.positions, seed=0)
     c = _claim(r, "low_spread_dims_are_position_dims")
     assert c.verdict == "holds", c
-    assert set(r.odd_dims) <= set(r.heavy_dims)
+    assert set(r.token_outliers.odd_dims) <= set(r.heavy_dims)

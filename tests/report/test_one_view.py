@@ -180,12 +180,6 @@ def test_tokens_have_one_shape_in_results_json(built_report):
     assert shapes == {("bytes", "id", "text")}
 
 
-# Sections whose templates read every number from their to_json fragment (`ctx.j`); the others still read
-# some from their result object.
-CONVERTED = ("zero_layer", "outliers", "under_trained", "svd",
-             "model_card", "open_questions", "literature", "claims", "summary")
-
-
 def _numbers(value) -> list:
     if isinstance(value, dict):
         return [x for v in value.values() for x in _numbers(v)]
@@ -207,12 +201,12 @@ def _presentation(section, ctx) -> tuple[dict, dict]:
     return context.pop("j"), context
 
 
-def test_converted_sections_show_only_their_fragment(planted_ctx, unplanted_ctx):
-    """Beside the fragment, a converted section's context holds no result object and no number of its own:
-    each is either copied from the fragment or a constant (the same for two unrelated models)."""
+def test_every_section_shows_only_its_fragment(planted_ctx, unplanted_ctx):
+    """Every section's template reads its numbers from `j`, its to_json fragment. Beside it, a section's context
+    holds no result object and no number of its own: each is either copied from the fragment or a constant (the
+    same for two unrelated models)."""
     sections = {s.key: s for s in all_sections()}
-    for key in CONVERTED:
-        section = sections[key]
+    for key, section in sections.items():
         j, rest = _presentation(section, planted_ctx)
         _, other_rest = _presentation(section, unplanted_ctx)
         assert j == section.to_json(planted_ctx.results[key], planted_ctx.for_section(section))
