@@ -95,10 +95,10 @@ def context(r: FirstTokenResult, ctx: RunContext) -> dict:
 SECTION = Section("{name}", "{title}", run, to_json, figures, context, result=FirstTokenResult)
 '''
 
-TEMPLATE = '''{{% import "macros.html.j2" as m %}}
-<p>The first token's embedding norm is {{{{ ctx.j.norm | num }}}}, longer than {{{{ ctx.j.percentile | pct }}}} of tokens.</p>
-{{{{ m.claim_rows(claims) }}}}
-'''
+TEMPLATE = """{% import "macros.html.j2" as m %}
+<p>The first token's embedding norm is {{ ctx.j.norm | num }}, longer than {{ ctx.j.percentile | pct }} of tokens.</p>
+{{ m.claim_rows(claims) }}
+"""
 
 TEST = '''import numpy as np
 
@@ -120,7 +120,7 @@ def test_a_first_token_of_median_length_does_not_hold():
 '''
 
 # Runs in the copy: the new analysis's own tests, a report of the planted checkpoint, the calibration on one model.
-RUN = '''import json, os, sys
+RUN = '''import json, sys
 from pathlib import Path
 import pytest
 import analyses
@@ -179,7 +179,7 @@ def _follow_the_recipe(tree: Path, number: int) -> None:
     fields = {"number": number, "claim_name": CLAIM_NAME, "statement": STATEMENT, "name": NAME, "title": TITLE}
     (tree / "analyses" / f"{NAME}.py").write_text(ANALYSIS.format(**fields), encoding="utf-8")
     (tree / "report" / "sections" / f"{NAME}.py").write_text(SECTION.format(**fields), encoding="utf-8")
-    (tree / "templates" / "sections" / f"{NAME}.html.j2").write_text(TEMPLATE.format(), encoding="utf-8")
+    (tree / "templates" / "sections" / f"{NAME}.html.j2").write_text(TEMPLATE, encoding="utf-8")
     (tree / "tests" / "analyses" / f"test_{NAME}.py").write_text(TEST, encoding="utf-8")
     registry = tree / REGISTRY_FILE
     text = registry.read_text(encoding="utf-8")
