@@ -28,7 +28,8 @@ Study-size effects as planted (size s scales each one; s = 0.5 is "half"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Set
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,10 +42,38 @@ TRAINED_LIKE = ("random-mean", "power-law", "norm-frequency", "off-centre", "off
                 "smooth-positions", "wide-norms")
 FAMILIES = SIMPLE_FAMILIES + TRAINED_LIKE
 N_POSITIONS, N_LAYERS = 1024, 12
-CLAIMS = tuple(c.id for c in REGISTRY)  # calibration tables are keyed by the claims' visible numbers
-# The claims whose effect planted_model plants (named, so a claim added to the registry without a planted effect
-# is reported as such by the calibration, never scored as power 0).
-PLANTED_EFFECTS = frozenset(BY_NAME[name].id for name in (
+
+
+class ClaimNumbers(Set):
+    """The numbers of the registered claims that pass `keep`, in order, read live from the claims registry: a claim
+    declared next to its analysis (analyses.claims.declare) is scored with no edit here."""
+
+    def __init__(self, keep):
+        self._keep = keep
+
+    def _numbers(self) -> tuple[int, ...]:
+        return tuple(c.id for c in REGISTRY if self._keep(c))
+
+    def __contains__(self, number) -> bool:
+        return number in self._numbers()
+
+    def __iter__(self):
+        return iter(self._numbers())
+
+    def __len__(self) -> int:
+        return len(self._numbers())
+
+    @classmethod
+    def _from_iterable(cls, numbers) -> frozenset:
+        return frozenset(numbers)
+
+    def __repr__(self) -> str:
+        return f"ClaimNumbers({list(self)})"
+
+
+# The study's claims whose effect planted_model plants itself (named, so a claim added to the registry without a
+# planted effect is reported as such by the calibration, never scored as power 0).
+_PLANTED_HERE = frozenset((
     "gains_favour_standard_basis", "token_dims_striped", "few_low_spread_token_dims", "position_dims_clustered",
     "low_spread_dims_are_position_dims", "positions_centred", "positions_smooth_periodic",
     "layer0_gains_dial_down_position_dims", "unigram_dim_in_gains", "unigram_dim_high_for_short_tokens",
@@ -52,8 +81,11 @@ PLANTED_EFFECTS = frozenset(BY_NAME[name].id for name in (
     "frequent_tokens_shorter", "svd0_along_mean", "svd0_one_sign", "svd0_norm_extremes", "unigram_dim_on_svd0",
     "svd12_split_word_starts", "tokens_predict_themselves", "exceptions_parallel_and_longer",
     "exceptions_drop_leading_space", "exceptions_odd_bytes_or_code", "rare_token_clump"))
-EXPENSIVE = frozenset(c.id for c in REGISTRY  # need the zero-layer search and the clump search
-                      if c.decided_by in ("analyses.zero_layer", "analyses.outliers"))
+CLAIMS = ClaimNumbers(lambda c: True)  # calibration tables are keyed by the claims' visible numbers
+# Those planted_model plants: the study's above, and every claim whose ClaimSpec gives a `plant` function.
+PLANTED_EFFECTS = ClaimNumbers(lambda c: c.name in _PLANTED_HERE or c.plant is not None)
+EXPENSIVE = ClaimNumbers(  # need the zero-layer search and the clump search
+    lambda c: c.decided_by in ("analyses.zero_layer", "analyses.outliers"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -341,8 +373,18 @@ def planted_model(size: float, d: int, n_tokens: int, seed: int, contrast: bool 
         absent = frozenset({3, 5, 7, 8, 10, 11, 12, 13, 14, 18, 19, 21, 22, 23, 24})
         return Synthetic(tokens, positions, ln1, ln2, ln_f, log_freq, word_start, token_bytes, flags, absent,
                          frozenset())
-    return Synthetic(tokens, positions, ln1, ln2, ln_f, log_freq, word_start, token_bytes, flags, frozenset(),
-                     PLANTED_EFFECTS)
+    model = Synthetic(tokens, positions, ln1, ln2, ln_f, log_freq, word_start, token_bytes, flags, frozenset(),
+                      frozenset(PLANTED_EFFECTS))
+    return _plant_declared(model, s, seed)
+
+
+def _plant_declared(model: Synthetic, size: float, seed: int) -> Synthetic:
+    """`model` with the effect of every claim whose ClaimSpec gives a `plant` function planted at `size`, each from
+    its own random stream (so adding one leaves the others' models as they were)."""
+    for c in REGISTRY:
+        if c.plant is not None:
+            model = c.plant(model, size, np.random.default_rng([seed, c.id]))
+    return replace(model, present=frozenset(PLANTED_EFFECTS))
 
 
 def _plant_pairs(rng, tokens: np.ndarray, token_bytes: tuple[bytes, ...], s: float, contrast: bool) -> None:

@@ -1,9 +1,16 @@
 """The study's claims: their registry (number, name, statement, section, deciding analysis), the checklist
-rows, and the one way analyses state a verdict on them."""
+rows, and the one way analyses state a verdict on them.
+
+The study's 24 claims are declared below (STUDY); a claim added later is declared next to the analysis that
+decides it, `CLAIM = declare(ClaimSpec(...))`, and joins the registry when that module is imported (every
+registered section imports its analysis, so a report and the calibration see them all)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -32,6 +39,9 @@ class ClaimSpec:
         reads: the weights the verdict reads (TOKENS, POSITIONS, GAINS).
         depends_on: numbers of the claims whose finding this claim's test reads (the heavy dims, the unigram dim,
             the zero-layer exceptions); the first is the finding it is a part of. Empty for an independent claim.
+        plant: for the calibration, how to plant the claim's effect in a synthetic model:
+            plant(model, size, rng) -> model (analyses.calibration.Synthetic; size 1 = the study's effect). None:
+            the calibration measures its false-positive rate only and flags "no planted effect".
     """
 
     id: int
@@ -41,6 +51,7 @@ class ClaimSpec:
     decided_by: str
     reads: tuple[str, ...]
     depends_on: tuple[int, ...] = ()
+    plant: Callable | None = field(default=None, compare=False, repr=False)
 
 
 # Claims tested on another claim's finding: true or false together with it, so they are parts of one finding,
@@ -51,9 +62,9 @@ DEPENDS_ON = {5: (4, 3), 7: (4,), 8: (4,),  # the heavy-dim cluster (and claim 3
 SHARED = {4: "the position-heavy dims", 9: "the chosen unigram dim", 20: "the zero-layer exceptions"}  # what parts read
 # The in-repository source of the study's claims. The numbers are those of the study's CLAIMS.md (kept
 # outside this repository), so they stay the visible number; everything else refers to a claim by name.
-# Adding a claim: one line here, and the analysis that decides it calls claim(name, ...); its section's
-# claim table picks it up through `section`.
-REGISTRY = tuple(ClaimSpec(*row, depends_on=DEPENDS_ON.get(row[0], ())) for row in (
+# A new claim is declared in the analysis that decides it (`declare`), not here; its section's claim table picks
+# it up through `section`.
+STUDY = tuple(ClaimSpec(*row, depends_on=DEPENDS_ON.get(row[0], ())) for row in (
     (1, "gains_favour_standard_basis",
      "LayerNorm gains single out the standard basis: their spread across channel dims is far beyond chance.",
      "layernorm_basis", "analyses.layernorm_basis", (GAINS,)),
@@ -127,8 +138,51 @@ REGISTRY = tuple(ClaimSpec(*row, depends_on=DEPENDS_ON.get(row[0], ())) for row 
      "A crowded clump of rarely trained tokens sits at low norm and low unigram-dim value.",
      "outliers", "analyses.outliers", (TOKENS,)),
 ))
-BY_NAME = {c.name: c for c in REGISTRY}
-BY_ID = {c.id: c for c in REGISTRY}
+BY_NAME = {c.name: c for c in STUDY}  # every registered claim; updated in place by `declare`
+BY_ID = {c.id: c for c in STUDY}  # in order of number
+
+
+class _Registered(Sequence):
+    """Every registered claim in order of number, read live: a claim declared after this module was imported (next
+    to its analysis) is in it."""
+
+    def __getitem__(self, index):
+        return tuple(BY_ID.values())[index]
+
+    def __len__(self) -> int:
+        return len(BY_ID)
+
+    def __iter__(self):
+        return iter(tuple(BY_ID.values()))
+
+    def __repr__(self) -> str:
+        return f"REGISTRY({', '.join(c.name for c in self)})"
+
+
+REGISTRY = _Registered()
+READS = (TOKENS, POSITIONS, GAINS)
+
+
+def declare(new: ClaimSpec) -> ClaimSpec:
+    """Register a claim declared next to the analysis that decides it (`CLAIM = declare(ClaimSpec(...))`); returns
+    it. Declaring the same claim again (a module imported twice) changes nothing; a number or name another claim holds,
+    a malformed name, an unknown input or a dependency on an unregistered claim is an error at once."""
+    if BY_ID.get(new.id) == new:  # the same declaration again: keep the newer planting function
+        BY_ID[new.id] = BY_NAME[new.name] = new
+        return new
+    problems = [f"claim number {new.id} is taken by {BY_ID[new.id].name!r}"] if new.id in BY_ID else []
+    problems += [f"claim name {new.name!r} is taken by claim {BY_NAME[new.name].id}"] if new.name in BY_NAME else []
+    problems += [] if re.fullmatch(r"[a-z][a-z0-9_]*", new.name) else [f"claim name {new.name!r} is not snake_case"]
+    problems += [f"it reads {read!r}; inputs are {', '.join(READS)}" for read in new.reads if read not in READS]
+    problems += [] if new.reads else ["it reads no input: name the weights its verdict reads"]
+    problems += [f"it depends on claim {n}, which is not registered" for n in new.depends_on if n not in BY_ID]
+    if problems:
+        raise ValueError(f"cannot declare claim {new.id} ({new.name}): " + "; ".join(problems))
+    BY_NAME[new.name] = new
+    ordered = sorted({**BY_ID, new.id: new}.values(), key=lambda c: c.id)
+    BY_ID.clear()
+    BY_ID.update((c.id, c) for c in ordered)
+    return new
 
 
 def spec(name: str) -> ClaimSpec:

@@ -300,7 +300,7 @@ def summarise(data: dict) -> dict:
         misses = []
         if int(c) not in PLANTED_EFFECTS:
             misses.append("no planted effect: the synthetic models do not plant this claim's effect, so its power "
-                          "is not measured (plant it in analyses.calibration.planted_model)")
+                          "is not measured (give its ClaimSpec a plant function)")
         if worst_fpr and worst_fpr[0] > MAX_FPR:
             misses.append(f"false-positive rate {worst_fpr[0]:.0%} at {worst_fpr[3]}")
         if worst_power and worst_power[0] < MIN_POWER:

@@ -153,7 +153,7 @@ def _load(registry: tuple[Entry, ...], modules: set[str]) -> dict[str, Section]:
     return {e.name: importlib.import_module(f"{__name__}.{e.name}").SECTION for e in registry if e.name in modules}
 
 
-_SECTIONS = _load(REGISTRY, _modules())
+_SECTIONS = _load(REGISTRY, _modules())  # importing the sections imports their analyses, which declare new claims
 check_registry(REGISTRY, _SECTIONS, _modules(), {c.name: c.section for c in claims.REGISTRY})
 _DISPLAY = tuple(_reading_order(REGISTRY))
 

@@ -13,7 +13,10 @@ from analyses.claims import (
     BY_NAME,
     REGISTRY,
     SHARED,
+    STUDY,
+    ClaimSpec,
     claim,
+    declare,
     findings,
     guard,
     in_finding_order,
@@ -26,8 +29,11 @@ from report.sections import all_sections
 from report.sections.summary import _verdict
 
 
-def test_registry_numbers_the_study_claims_one_to_twenty_four_with_unique_names():
-    assert [c.id for c in REGISTRY] == list(range(1, 25))
+def test_registry_numbers_the_study_claims_from_one_in_order_with_unique_names():
+    study = [c.id for c in STUDY]
+    assert study == list(range(1, len(STUDY) + 1))  # the study's CLAIMS.md numbering, no gap
+    numbers = [c.id for c in REGISTRY]
+    assert numbers[:len(study)] == study and numbers == sorted(set(numbers))  # declared claims follow, in order
     assert len(BY_NAME) == len(REGISTRY) == len(BY_ID)
     assert all(re.fullmatch(r"[a-z][a-z0-9_]*", c.name) for c in REGISTRY)
     assert len({c.statement for c in REGISTRY}) == len(REGISTRY)
@@ -124,5 +130,19 @@ def test_every_claim_is_in_exactly_one_finding_whose_own_claim_is_independent():
 
 
 def test_finding_order_puts_parts_right_after_their_finding():
-    order = [c["id"] for c in in_finding_order([{"id": i} for i in (24, 6, 5, 4, 9, 99)])]
-    assert order == [4, 5, 6, 9, 24, 99]  # an unregistered number goes last
+    unregistered = max(BY_ID) + 1
+    order = [c["id"] for c in in_finding_order([{"id": i} for i in (unregistered, 24, 6, 5, 4, 9)])]
+    assert order == [4, 5, 6, 9, 24, unregistered]  # an unregistered number goes last
+
+
+def test_declare_refuses_a_taken_number_or_name_a_bad_name_input_or_dependency():
+    taken = BY_ID[9]
+    assert declare(taken) is taken and len(REGISTRY) == len(BY_ID)  # declaring again changes nothing
+    free = max(BY_ID) + 1
+    with pytest.raises(ValueError, match=f"number 9 is taken by {taken.name!r}"):
+        declare(ClaimSpec(9, "another_claim", "x", "svd", "analyses.svd", ("token embeddings",)))
+    with pytest.raises(ValueError, match="name 'svd0_one_sign' is taken"):
+        declare(ClaimSpec(free, "svd0_one_sign", "x", "svd", "analyses.svd", ("token embeddings",)))
+    with pytest.raises(ValueError, match="not snake_case.*reads 'tokens'.*claim 999, which is not registered"):
+        declare(ClaimSpec(free, "Bad-Name", "x", "svd", "analyses.svd", ("tokens",), depends_on=(999,)))
+    assert free not in BY_ID and [c.id for c in REGISTRY] == sorted(BY_ID)  # nothing half-registered
