@@ -118,8 +118,9 @@ def exaone(config: dict) -> Architecture:
 
 def _experts_note(experts: int, names: str, shared: str, dense: tuple[int, ...] = (), dense_names: str = "") -> str:
     """What the MLP read-weights of a mixture-of-experts model are, in the report's words."""
-    where = (f"Blocks {', '.join(map(str, dense))} have a dense MLP, whose read-weights are its {dense_names}; every "
-             "other block's MLP" if dense else "Each block's MLP")
+    blocks = f"Blocks {', '.join(map(str, dense))} have" if len(dense) > 1 else f"Block {dense[0]} has" if dense else ""
+    where = (f"{blocks} a dense MLP, whose read-weights are its {dense_names}; every other block's MLP" if dense else
+             "Each block's MLP")
     return (f"{where} is a mixture of {experts} experts chosen per token by a router{shared}. The MLP read-weights "
             f"of an expert block are every expert's input projections ({names}) side by side, so a channel dim's read "
             "norm is over all experts together (the root of the summed squares: √experts × the experts' root-mean-"
@@ -152,26 +153,23 @@ def _with_mlp_reads(arch: Architecture, reads: tuple[MatrixSpec, ...], note: str
 
 
 def qwen_moe(config: dict) -> Architecture:
-    """Qwen2-MoE / Qwen3-MoE: Llama's norms and attention; every block's MLP is experts (plus, in Qwen2-MoE, one
-    shared expert that every token uses, behind a sigmoid gate)."""
+    """Qwen2-MoE / Qwen3-MoE: Llama's norms and attention; each block's MLP is experts (plus, in Qwen2-MoE, one
+    shared expert that every token uses, behind a sigmoid gate), or dense in `mlp_only_layers` and between every
+    decoder_sparse_step-th block."""
     arch = qwen3_notes(llama(config)) if config["model_type"] == "qwen3_moe" else llama(config)
     experts = int(config.get("num_experts") or config["num_local_experts"])  # transformers 5 writes the latter
     n_layers = int(config["num_hidden_layers"])
     step = int(config.get("decoder_sparse_step", 1) or 1)
     dense = set(config.get("mlp_only_layers") or ()) | {i for i in range(n_layers) if (i + 1) % step}
     shared = int(config.get("shared_expert_intermediate_size") or 0) > 0
-    block = "layers.{i}.mlp."
-    inputs = ("gate_proj", "up_proj")
-    reads = tuple(MatrixSpec(block + f"experts.{e}.{w}.weight") for e in range(experts) for w in inputs)
-    reads += tuple(MatrixSpec(block + f"shared_expert.{w}.weight") for w in inputs) if shared else ()
+    block, inputs = "layers.{i}.mlp.", ("gate_proj", "up_proj")
+    routed = [MatrixSpec(block + f"experts.{e}.{w}.weight") for e in range(experts) for w in inputs]
+    routed += [MatrixSpec(block + f"shared_expert.{w}.weight") for w in inputs] if shared else []
+    reads = _mlp_reads(n_layers, dense, [MatrixSpec(block + f"{w}.weight") for w in inputs], routed)
     note = _experts_note(experts, "gate_proj and up_proj" + (", and the shared expert's" if shared else ""),
                          ", plus a shared expert that every token uses (its gate_proj and up_proj are read too)"
-                         if shared else "")
-    if dense:  # the dense blocks' MLP keys differ: one set of keys per role cannot name both kinds
-        reads, note = (), (f"Layers {', '.join(map(str, sorted(dense)))} have a dense MLP and the others experts; "
-                           "the MLP read-weights differ in kind between them, so they are not compared.")
-    matrices = tuple((role, reads if role == "mlp_in" else specs) for role, specs in arch.matrices if role != "mlp_out")
-    return replace(arch, name=str(config["model_type"]), matrices=matrices, notes=arch.notes + (note,))
+                         if shared else "", tuple(sorted(dense)), "gate_proj and up_proj")
+    return replace(_with_mlp_reads(arch, reads, note), name=str(config["model_type"]))
 
 
 def qwen3_notes(arch: Architecture) -> Architecture:

@@ -33,8 +33,10 @@ VARIANTS = {
     "llama4_text-interleaved": ("llama4_text", {"intermediate_size": D // 2, "intermediate_size_mlp": D,
                                                 "interleave_moe_layer_step": 2}),
     "deepseek_v3": ("deepseek_v3", {"intermediate_size": D, "moe_intermediate_size": D}),
+    "qwen2_moe-sparse-step": ("qwen2_moe", {"decoder_sparse_step": 2}),  # block 0 dense, block 1 experts
 }
 FUSED = ("gpt_oss", "llama4_text")  # variants whose experts are one 3-D tensor per block
+DENSE_FIRST = ("llama4_text-interleaved", "deepseek_v3", "qwen2_moe-sparse-step")  # block 0 dense, block 1 experts
 
 
 def _tiny(tmp_path, variant: str):
@@ -85,10 +87,11 @@ def _expected_reads(raw: dict, variant: str, layer: int) -> np.ndarray:
         fused = list(raw[block + "feed_forward.experts.gate_up_proj"])
         return np.concatenate(fused + linear("feed_forward.shared_expert.gate_proj",
                                              "feed_forward.shared_expert.up_proj"), axis=1)
-    if layer == 0:  # first_k_dense_replace = 1
+    if layer == 0:  # deepseek_v3: first_k_dense_replace = 1; qwen2_moe: decoder_sparse_step = 2
         return np.concatenate(linear("mlp.gate_proj", "mlp.up_proj"), axis=1)
+    shared = "mlp.shared_experts." if variant == "deepseek_v3" else "mlp.shared_expert."
     parts = [f"mlp.experts.{e}.{w}" for e in range(2) for w in ("gate_proj", "up_proj")]
-    return np.concatenate(linear(*parts, "mlp.shared_experts.gate_proj", "mlp.shared_experts.up_proj"), axis=1)
+    return np.concatenate(linear(*parts, shared + "gate_proj", shared + "up_proj"), axis=1)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -121,8 +124,8 @@ def test_a_read_direction_planted_in_every_expert_is_found(tmp_path, variant):
     assert "root of the summed squares" in notes and "router's own weights only choose experts" in notes
     if VARIANTS[variant][0] in FUSED:
         assert "each expert's [d_model, 2·ffn] slice is read on its own" in notes
-    if variant.endswith("interleaved") or variant == "deepseek_v3":
-        assert "Blocks 0 have a dense MLP" in notes
+    if variant in DENSE_FIRST:
+        assert "Block 0 has a dense MLP, whose read-weights are its gate_proj and up_proj" in notes
 
 
 @pytest.mark.parametrize("variant", FUSED)

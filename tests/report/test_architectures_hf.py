@@ -460,14 +460,6 @@ def test_moe_unigram_dim_is_found_in_the_pre_mlp_norm(tmp_path, model_type):
     assert any("router's own weights only choose experts" in n for n in analyses["model_card"]["conventions"])
 
 
-def test_moe_with_dense_layers_does_not_compare_mlp_reads():
-    from report.architectures import architecture_for
-
-    arch = architecture_for({"model_type": "qwen2_moe", "hidden_size": 32, "num_attention_heads": 4,
-                             "num_hidden_layers": 4, "vocab_size": 300, "num_experts": 2, "decoder_sparse_step": 2})
-    assert not arch.matrix_specs("mlp_in") and any("Layers 0, 2 have a dense MLP" in n for n in arch.notes)
-
-
 # -- multimodal containers: the text model under its prefix, the vision tower not read ---------------------------
 
 def test_gemma3_container_reads_the_text_model_only(tmp_path):
