@@ -51,13 +51,14 @@ class ModelTensors:
     def not_weights(self, role: str) -> str | None:
         """Why the role's matrices cannot be read as weights (stored as integer or 8-bit codes of a quantized
         model, which this tool does not dequantize), or None when every one is stored as floats."""
-        for i in range(self.arch.n_layers):
-            for spec in self.arch.matrix_specs(role, i):
-                key = self.key(spec, i)
-                dtype = self._dtype(key) if key is not None else None
-                if dtype is not None and dtype not in FLOAT_DTYPES:
-                    return (f"{key} is stored as {dtype}, the codes of a quantized model, which this tool does not "
-                            "dequantize")
+        # each key once: a fused expert tensor is named by one spec per expert
+        keys = dict.fromkeys(self.key(spec, i) for i in range(self.arch.n_layers)
+                             for spec in self.arch.matrix_specs(role, i))
+        for key in filter(None, keys):
+            dtype = self._dtype(key)
+            if dtype not in FLOAT_DTYPES:
+                return (f"{key} is stored as {dtype}, the codes of a quantized model, which this tool does not "
+                        "dequantize")
         return None
 
     def has(self, role: str) -> bool:
