@@ -44,18 +44,21 @@ class ModelTensors:
         specs = self.arch.matrix_specs(role)
         if not specs:
             return [f"(no {role} matrices known for {self.arch.name})"]
-        return [spec.key.format(i=i) for i in range(self.arch.n_layers) for spec in specs if self.key(spec, i) is None]
+        absent = (spec.key.format(i=i) for i in range(self.arch.n_layers) for spec in self.arch.matrix_specs(role, i)
+                  if self.key(spec, i) is None)
+        return list(dict.fromkeys(absent))  # a fused expert tensor is named by one spec per expert: once each
 
     def not_weights(self, role: str) -> str | None:
         """Why the role's matrices cannot be read as weights (stored as integer or 8-bit codes of a quantized
         model, which this tool does not dequantize), or None when every one is stored as floats."""
-        for i in range(self.arch.n_layers):
-            for spec in self.arch.matrix_specs(role):
-                key = self.key(spec, i)
-                dtype = self._dtype(key) if key is not None else None
-                if dtype is not None and dtype not in FLOAT_DTYPES:
-                    return (f"{key} is stored as {dtype}, the codes of a quantized model, which this tool does not "
-                            "dequantize")
+        # each key once: a fused expert tensor is named by one spec per expert
+        keys = dict.fromkeys(self.key(spec, i) for i in range(self.arch.n_layers)
+                             for spec in self.arch.matrix_specs(role, i))
+        for key in filter(None, keys):
+            dtype = self._dtype(key)
+            if dtype not in FLOAT_DTYPES:
+                return (f"{key} is stored as {dtype}, the codes of a quantized model, which this tool does not "
+                        "dequantize")
         return None
 
     def has(self, role: str) -> bool:
@@ -64,34 +67,39 @@ class ModelTensors:
     def read(self, role: str, layer: int) -> np.ndarray:
         """[in, out] float64: the role's matrices of one layer, side by side along the output features."""
         return np.concatenate([np.concatenate(list(self._blocks(spec, layer)), axis=0)
-                               for spec in self.arch.matrix_specs(role)], axis=1)
+                               for spec in self.arch.matrix_specs(role, layer)], axis=1)
 
     def feature_norms(self, role: str, layer: int, side: str) -> np.ndarray:
         """L2 norm per input feature (side="in", over every output feature of every matrix of the role) or per
         output feature (side="out", over every input feature; the matrices' outputs side by side); float64."""
         parts = []
-        for spec in self.arch.matrix_specs(role):
+        for spec in self.arch.matrix_specs(role, layer):
             squares = [(block ** 2).sum(axis=1 if side == "in" else 0) for block in self._blocks(spec, layer)]
             parts.append(np.concatenate(squares) if side == "in" else np.sum(squares, axis=0))
         return np.sqrt(np.sum(parts, axis=0) if side == "in" else np.concatenate(parts))
 
     def _blocks(self, spec: MatrixSpec, layer: int):
-        """The matrix as [in, out] float64 blocks of ≤ ROW_BLOCK input features, in order."""
+        """The matrix as [in, out] float64 blocks of ≤ ROW_BLOCK input features, in order; of a fused 3-D expert
+        tensor only the spec's expert is read."""
         key = self.key(spec, layer)
         if key is None:
             raise ReportError(f"{self.model_id}: the checkpoint has no tensor {spec.key.format(i=layer)!r}.")
-        shape = self._shape(key)
-        if len(shape) != 2:
-            raise ReportError(f"{self.model_id}: tensor {key} has shape {tuple(shape)}, expected a matrix.")
+        stored = self._shape(key)
+        fused = spec.expert is not None
+        if len(stored) != 2 + fused or (fused and not 0 <= spec.expert < stored[0]):
+            expected = f"[experts ≥ {spec.expert + 1}, …, …]" if fused else "a matrix"
+            raise ReportError(f"{self.model_id}: tensor {key} has shape {tuple(stored)}, expected {expected}.")
+        shape = stored[1:] if fused else stored
+        lead = (spec.expert,) if fused else ()
         ranges = spec.out_ranges or ((0, shape[1] if spec.layout == "in_out" else shape[0]),)
         n_in = shape[0] if spec.layout == "in_out" else shape[1]
         for start in range(0, n_in, ROW_BLOCK):
             stop = min(n_in, start + ROW_BLOCK)
             if spec.layout == "in_out":
-                parts = [self._slice(key, slice(start, stop), slice(a, b)) for a, b in ranges]
+                parts = [self._slice(key, *lead, slice(start, stop), slice(a, b)) for a, b in ranges]
                 yield np.concatenate(parts, axis=1)
             else:
-                parts = [self._slice(key, slice(a, b), slice(start, stop)) for a, b in ranges]
+                parts = [self._slice(key, *lead, slice(a, b), slice(start, stop)) for a, b in ranges]
                 yield np.concatenate(parts, axis=0).T
 
     def _shape(self, key: str) -> list[int]:
@@ -107,12 +115,13 @@ class ModelTensors:
             stored = handle.get_slice(key).get_dtype()
         return SAFETENSORS_DTYPES.get(stored, stored)
 
-    def _slice(self, key: str, rows: slice, cols: slice) -> np.ndarray:
+    def _slice(self, key: str, *index) -> np.ndarray:
+        """The stored tensor at `index` (slices, after an expert's int for a fused 3-D tensor), read alone."""
         if self.reader.pickled is not None:
-            tensor = self.reader.pickled[key][rows, cols]
+            tensor = self.reader.pickled[key][index]
         else:
             with self._open(key) as handle:
-                tensor = handle.get_slice(key)[rows, cols]
+                tensor = handle.get_slice(key)[index]
         array = tensor.to(torch.float64).numpy()
         if not np.isfinite(array).all():
             raise ReportError(f"{self.model_id}: tensor {key} holds NaN/Inf values; the checkpoint is damaged.")

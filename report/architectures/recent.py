@@ -116,54 +116,82 @@ def exaone(config: dict) -> Architecture:
                                        "the MLP, whose gate and up projections are c_fc_0 and c_fc_1.",))
 
 
-def _experts_note(experts: int, names: str, shared: str) -> str:
-    return (f"Each block's MLP is a mixture of {experts} experts chosen per token by a router{shared}. The MLP "
-            f"read-weights are every expert's input projections ({names}) side by side, so a channel dim's read norm "
-            "is over all experts: the router's own weights only choose experts, they do not read features for the "
-            "MLP, and are not compared. The MLP write-weights (each expert's down_proj) are not compared, since no "
-            "single matrix writes the block's MLP output.")
+def _experts_note(experts: int, names: str, shared: str, dense: tuple[int, ...] = (), dense_names: str = "") -> str:
+    """What the MLP read-weights of a mixture-of-experts model are, in the report's words."""
+    blocks = f"Blocks {', '.join(map(str, dense))} have" if len(dense) > 1 else f"Block {dense[0]} has" if dense else ""
+    where = (f"{blocks} a dense MLP, whose read-weights are its {dense_names}; every other block's MLP" if dense else
+             "Each block's MLP")
+    return (f"{where} is a mixture of {experts} experts chosen per token by a router{shared}. The MLP read-weights "
+            f"of an expert block are every expert's input projections ({names}) side by side, so a channel dim's read "
+            "norm is over all experts together (the root of the summed squares: √experts × the experts' root-mean-"
+            "square read norm, every expert weighing alike): the router's own weights only choose experts, they do "
+            "not read features for the MLP, and are not compared. The MLP write-weights (each expert's down_proj) "
+            "are not compared, since no single matrix writes the block's MLP output.")
+
+
+def _mlp_reads(n_layers: int, dense: set[int], dense_specs, expert_specs) -> tuple[MatrixSpec, ...]:
+    """The mlp_in specs of a model whose blocks in `dense` have a dense MLP and the others experts: each spec
+    limited to the blocks that have it (unlimited when every block has experts)."""
+    if not dense:
+        return tuple(expert_specs)
+    moe = tuple(i for i in range(n_layers) if i not in dense)
+    return (tuple(replace(spec, layers=tuple(sorted(dense))) for spec in dense_specs)
+            + tuple(replace(spec, layers=moe) for spec in expert_specs))
+
+
+def _fused_experts(key: str, experts: int) -> tuple[MatrixSpec, ...]:
+    """One spec per expert of a fused [experts, d_model, 2·ffn] gate/up tensor: expert e's slice is [in, out]
+    (the model multiplies x @ gate_up_proj[e]), and every output column, gate and up alike, is read."""
+    return tuple(MatrixSpec(key, "in_out", expert=e) for e in range(experts))
+
+
+def _with_mlp_reads(arch: Architecture, reads: tuple[MatrixSpec, ...], note: str,
+                    keep=("attn_value", "attn_out")) -> Architecture:
+    """`arch` whose MLP read-weights are `reads` (no MLP write-weights), with the attention roles in `keep`."""
+    matrices = (("mlp_in", reads),) + tuple((role, specs) for role, specs in arch.matrices if role in keep)
+    return replace(arch, matrices=matrices, notes=arch.notes + (note,))
 
 
 def qwen_moe(config: dict) -> Architecture:
-    """Qwen2-MoE / Qwen3-MoE: Llama's norms and attention; every block's MLP is experts (plus, in Qwen2-MoE, one
-    shared expert that every token uses, behind a sigmoid gate)."""
+    """Qwen2-MoE / Qwen3-MoE: Llama's norms and attention; each block's MLP is experts (plus, in Qwen2-MoE, one
+    shared expert that every token uses, behind a sigmoid gate), or dense in `mlp_only_layers` and between every
+    decoder_sparse_step-th block."""
     arch = qwen3_notes(llama(config)) if config["model_type"] == "qwen3_moe" else llama(config)
     experts = int(config.get("num_experts") or config["num_local_experts"])  # transformers 5 writes the latter
     n_layers = int(config["num_hidden_layers"])
     step = int(config.get("decoder_sparse_step", 1) or 1)
     dense = set(config.get("mlp_only_layers") or ()) | {i for i in range(n_layers) if (i + 1) % step}
     shared = int(config.get("shared_expert_intermediate_size") or 0) > 0
-    block = "layers.{i}.mlp."
-    inputs = ("gate_proj", "up_proj")
-    reads = tuple(MatrixSpec(block + f"experts.{e}.{w}.weight") for e in range(experts) for w in inputs)
-    reads += tuple(MatrixSpec(block + f"shared_expert.{w}.weight") for w in inputs) if shared else ()
+    block, inputs = "layers.{i}.mlp.", ("gate_proj", "up_proj")
+    routed = [MatrixSpec(block + f"experts.{e}.{w}.weight") for e in range(experts) for w in inputs]
+    routed += [MatrixSpec(block + f"shared_expert.{w}.weight") for w in inputs] if shared else []
+    reads = _mlp_reads(n_layers, dense, [MatrixSpec(block + f"{w}.weight") for w in inputs], routed)
     note = _experts_note(experts, "gate_proj and up_proj" + (", and the shared expert's" if shared else ""),
                          ", plus a shared expert that every token uses (its gate_proj and up_proj are read too)"
-                         if shared else "")
-    if dense:  # the dense blocks' MLP keys differ: one set of keys per role cannot name both kinds
-        reads, note = (), (f"Layers {', '.join(map(str, sorted(dense)))} have a dense MLP and the others experts; "
-                           "the MLP read-weights differ in kind between them, so they are not compared.")
-    matrices = tuple((role, reads if role == "mlp_in" else specs) for role, specs in arch.matrices if role != "mlp_out")
-    return replace(arch, name=str(config["model_type"]), matrices=matrices, notes=arch.notes + (note,))
+                         if shared else "", tuple(sorted(dense)), "gate_proj and up_proj")
+    return replace(_with_mlp_reads(arch, reads, note), name=str(config["model_type"]))
 
 
 def qwen3_notes(arch: Architecture) -> Architecture:
     return replace(arch, notes=arch.notes + (QK_NORM_NOTE,))
 
 
-def _without_mlp(arch: Architecture, why: str, keep=("attn_value", "attn_out")) -> Architecture:
-    """`arch` with only the matrices of the roles in `keep` (no MLP ones), saying why the MLP's are not read."""
-    matrices = tuple((role, specs) for role, specs in arch.matrices if role in keep)
-    return replace(arch, matrices=matrices, notes=arch.notes + (f"The MLP read-weights are not compared: {why}.",))
-
-
 def deepseek_v3(config: dict) -> Architecture:
-    """DeepSeek-V3: Llama's norm names (RMSNorm), multi-head latent attention, dense first blocks then experts."""
+    """DeepSeek-V3: Llama's norm names (RMSNorm), multi-head latent attention, dense first blocks then routed experts
+    (one ModuleList entry each in the checkpoint) beside shared experts."""
     arch = llama(config)
-    dense = int(config.get("first_k_dense_replace", 0))
-    arch = _without_mlp(arch, f"the first {dense} blocks have a dense MLP and the rest {config['n_routed_experts']} "
-                              "routed experts plus shared ones, so the MLP read-weights differ in kind between "
-                              "layers", keep=("attn_out",))
+    n_layers, experts = arch.n_layers, int(config["n_routed_experts"])
+    first_dense, every = int(config.get("first_k_dense_replace") or 0), int(config.get("moe_layer_freq") or 1)
+    dense = {i for i in range(n_layers) if i < first_dense or i % every}
+    shared = int(config.get("n_shared_experts") or 0) > 0
+    block, inputs = "layers.{i}.mlp.", ("gate_proj", "up_proj")
+    routed = [MatrixSpec(block + f"experts.{e}.{w}.weight") for e in range(experts) for w in inputs]
+    routed += [MatrixSpec(block + f"shared_experts.{w}.weight") for w in inputs] if shared else []
+    reads = _mlp_reads(n_layers, dense, [MatrixSpec(block + f"{w}.weight") for w in inputs], routed)
+    note = _experts_note(experts, "gate_proj and up_proj" + (", and the shared experts'" if shared else ""),
+                         ", plus shared experts that every token uses (their gate_proj and up_proj are read too)"
+                         if shared else "", tuple(sorted(dense)), "gate_proj and up_proj")
+    arch = _with_mlp_reads(arch, reads, note, keep=("attn_out",))
     extra = int(config.get("num_nextn_predict_layers") or 0)
     mtp = ((f"The checkpoint's {extra} multi-token-prediction block(s) after the last layer (layers.{arch.n_layers}…) "
             "are a training aid outside the forward stack; they are not read.",) if extra else ())
@@ -178,18 +206,42 @@ def deepseek_v3(config: dict) -> Architecture:
 def gpt_oss(config: dict) -> Architecture:
     """gpt-oss: Llama's norm names (RMSNorm), attention sinks, experts stored fused (and mxfp4-quantized on the Hub)."""
     arch = llama(config)
-    return _without_mlp(arch, f"the {config['num_local_experts']} experts' gate and up projections are stored as one "
-                              "3-D tensor per block with gate and up interleaved (gate_up_proj; mxfp4 blocks and "
-                              "scales in the published checkpoints, which this tool does not dequantize)")
+    experts = int(config["num_local_experts"])
+    reads = _fused_experts("layers.{i}.mlp.experts.gate_up_proj", experts)
+    return _with_mlp_reads(arch, reads, _experts_note(experts, "gate and up", "") + (
+        " The experts are stored as one 3-D tensor per block, gate_up_proj [experts, d_model, 2·ffn], gate and up "
+        "interleaved along the last axis (even columns gate, odd up): each expert's [d_model, 2·ffn] slice is read "
+        "on its own, a block of rows at a time, and every column counts, so the interleaving does not change a read "
+        "norm. The published checkpoints store these tensors as mxfp4 blocks and scales (gate_up_proj_blocks, "
+        "gate_up_proj_scales), which this tool does not dequantize: for them the MLP read-weights are missing and "
+        "the read profile is skipped; a dequantized (bf16) checkpoint is read."))
+
+
+def _llama4_moe_layers(config: dict) -> set[int]:
+    """The expert blocks: moe_layers, or every interleave_moe_layer_step-th block, as transformers fills it in."""
+    n_layers = int(config["num_hidden_layers"])
+    if config.get("moe_layers") is not None:
+        return {int(i) for i in config["moe_layers"]}
+    step = int(config.get("interleave_moe_layer_step") or 1)
+    return set(range(step - 1, n_layers, step))
 
 
 def llama4_text(config: dict) -> Architecture:
-    """Llama 4's text model: Llama's norm names, NoPE layers, experts stored as one fused 3-D tensor per block."""
+    """Llama 4's text model: Llama's norm names, NoPE layers, experts stored as one fused 3-D tensor per block
+    beside a shared expert; dense and expert blocks may alternate."""
     arch = with_nope(llama(config), nope_layers(config))
-    return _without_mlp(arch, "each expert block stores its experts' gate and up projections as one 3-D tensor "
-                              "(feed_forward.experts.gate_up_proj) beside a shared expert, and dense and expert "
-                              "blocks alternate (interleave_moe_layer_step), so the read-weights differ in kind "
-                              "between layers")
+    experts = int(config["num_local_experts"])
+    dense = set(range(arch.n_layers)) - _llama4_moe_layers(config)
+    block, inputs = "layers.{i}.feed_forward.", ("gate_proj", "up_proj")
+    routed = _fused_experts(block + "experts.gate_up_proj", experts)
+    routed += tuple(MatrixSpec(block + f"shared_expert.{w}.weight") for w in inputs)
+    reads = _mlp_reads(arch.n_layers, dense, [MatrixSpec(block + f"{w}.weight") for w in inputs], routed)
+    return _with_mlp_reads(arch, reads, _experts_note(
+        experts, "gate and up, and the shared expert's gate_proj and up_proj",
+        ", plus a shared expert that every token uses", tuple(sorted(dense)), "gate_proj and up_proj") + (
+        " The routed experts are stored as one 3-D tensor per block, feed_forward.experts.gate_up_proj "
+        "[experts, d_model, 2·ffn], gate in the first half of the last axis and up in the second: each expert's "
+        "[d_model, 2·ffn] slice is read on its own, a block of rows at a time."))
 
 
 VISION_NOTE = ("This checkpoint is a multimodal container ({cls}): only its text model is read, under the "

@@ -76,9 +76,11 @@ class Architecture:
                 roles.setdefault("ln_2", roles["ln_1"])  # the same norm feeds the MLP
         return roles
 
-    def matrix_specs(self, role: str) -> tuple[MatrixSpec, ...]:
-        """The matrices of one role (see MATRIX_ROLES); empty when the adapter does not name it."""
-        return dict(self.matrices).get(role, ())
+    def matrix_specs(self, role: str, layer: int | None = None) -> tuple[MatrixSpec, ...]:
+        """The matrices of one role (see MATRIX_ROLES), all of them or those block `layer` has; empty when the
+        adapter does not name it."""
+        specs = dict(self.matrices).get(role, ())
+        return specs if layer is None else tuple(s for s in specs if s.layers is None or layer in s.layers)
 
     def candidates(self, name: str) -> tuple[str, ...]:
         """`name`, then its older spellings."""
@@ -94,11 +96,18 @@ class MatrixSpec:
         layout: "out_in" (torch Linear, [out, in]) or "in_out" (GPT-2's Conv1D, [in, out]).
         out_ranges: (start, stop) ranges of the output features that belong to the role (one part of a
             fused query/key/value matrix); empty means all of them.
+        expert: index along the leading axis of a 3-D tensor that stores every expert of a block fused
+            ([experts, …, …], gpt-oss and Llama 4): the matrix is that expert's slice, its axes as `layout` says;
+            None for a 2-D matrix.
+        layers: the blocks that have this matrix (models whose first or alternate blocks have a dense MLP and the
+            others experts); None: every block.
     """
 
     key: str
     layout: str = "out_in"
     out_ranges: tuple[tuple[int, int], ...] = ()
+    expert: int | None = None
+    layers: tuple[int, ...] | None = None
 
 
 # Roles of block matrices: what the MLP reads from the residual stream (its input weights; Llama-style
