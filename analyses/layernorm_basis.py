@@ -19,10 +19,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import recurrence_p, robust_z
+from analyses.stats import average_ranks, recurrence_p, robust_z
 
 OUTLIER_Z = 5.0  # |robust z| of a gain; iid Gaussian gains reach it with probability ~6e-7 per dim
 TOP_DIMS = 5
@@ -241,8 +240,8 @@ def _permutation_null(log_gains: np.ndarray, log_profile: np.ndarray, n_permutat
         spread = ranks.std(axis=-1, keepdims=True) * np.sqrt(d)
         return (ranks - ranks.mean(axis=-1, keepdims=True)) / np.where(spread > 0, spread, np.nan)
 
-    gain_ranks = standard(stats.rankdata(log_gains, axis=1))
-    profile_ranks = standard(stats.rankdata(log_profile))
+    gain_ranks = standard(average_ranks(log_gains, axis=1))
+    profile_ranks = standard(average_ranks(log_profile))
     with np.errstate(invalid="ignore"):
         rho = gain_ranks @ profile_ranks
         shuffled = rng.permuted(np.tile(profile_ranks, (n_permutations, 1)), axis=1)

@@ -58,12 +58,42 @@ def two_cluster_split(values: np.ndarray) -> TwoClusterSplit:
     return TwoClusterSplit(threshold, high, ashman)
 
 
+def average_ranks(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """scipy.stats.rankdata(values, axis=axis) with its default 'average' method (ties share the mean of their
+    ranks, 1-based, float64), the same values exactly, about 4× faster: one unstable sort per slice (the order
+    among ties does not change their shared rank) and tie groups found by running max/min over the sorted slice.
+    Input with NaN (scipy gives the whole slice NaN) or no elements goes to scipy."""
+    x = np.asarray(values)
+    if x.size == 0 or x.ndim == 0 or (x.dtype.kind in "fc" and np.isnan(x).any()):
+        return stats.rankdata(x, axis=axis)
+    moved = np.swapaxes(x, axis, -1)  # the layout scipy returns (a later mean over an axis sums in its order)
+    rows = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+    n = rows.shape[1]
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    tied = ordered[:, 1:] == ordered[:, :-1]
+    position = np.arange(n)
+    if not tied.any():
+        sorted_ranks = np.broadcast_to(position + 1.0, rows.shape)
+    else:
+        edge = np.ones((len(rows), 1), dtype=bool)
+        first = np.maximum.accumulate(np.where(np.hstack([edge, ~tied]), position, 0), axis=1)
+        last = np.minimum.accumulate(np.where(np.hstack([~tied, edge]), position, n)[:, ::-1], axis=1)[:, ::-1]
+        sorted_ranks = (first + last) / 2 + 1  # half-integers: exact in float64, as scipy's
+    ranks = np.empty(rows.shape)
+    np.put_along_axis(ranks, order, sorted_ranks, axis=1)
+    return np.swapaxes(ranks.reshape(moved.shape), -1, axis)
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's ρ of paired values; NaN when it is undefined (fewer than 3 pairs, or either side constant)."""
     x, y = np.asarray(x), np.asarray(y)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0 or np.isnan(x).any() or np.isnan(y).any():
         return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
+    # scipy.stats.spearmanr's own arithmetic without its p-value: the ranks in the column-major [n, 2] layout
+    # that its apply_along_axis builds, then np.corrcoef over columns (the same bits).
+    ranked = np.stack([average_ranks(x), average_ranks(y)]).T
+    return float(np.corrcoef(ranked, rowvar=False)[1, 0])
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -128,7 +158,7 @@ def correlate_many(columns: dict[str, np.ndarray], pairs: list[tuple[str, str]],
                 found[pair] = correlate_many(columns, [pair], seed, n_resamples)[pair] if ok and len(group) > 1 \
                     else Correlation(nan, nan, (nan, nan), (nan, nan), n)
             continue
-        ranks = {v: stats.rankdata(raw[v]) for v in names}
+        ranks = {v: average_ranks(raw[v]) for v in names}
         point = {pair: (float(np.mean(_standardise(ranks[pair[0]]) * _standardise(ranks[pair[1]]))),
                         float(np.mean(_standardise(raw[pair[0]]) * _standardise(raw[pair[1]])))) for pair in group}
         rng = np.random.default_rng(seed)
@@ -343,7 +373,7 @@ def recurrence_p(outliers: np.ndarray, dim: int) -> float:
 
 def percentile_ranks(values: np.ndarray) -> np.ndarray:
     """Each value's percentile among all values, in [0, 1] (mid-rank for ties)."""
-    return (stats.rankdata(values) - 0.5) / len(values)
+    return (average_ranks(values) - 0.5) / len(values)
 
 
 EULER_GAMMA = 0.5772156649015329  # E[log X] = −γ for X ~ Exp(1): a periodogram ordinate over its spectrum

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
 
 from analyses.claims import Claim, claim
 from analyses.correlations import (
@@ -40,7 +39,7 @@ from analyses.correlations import (
     overall,
     unigram_link,
 )
-from analyses.stats import column_moments, recurrence_p, robust_z, spearman
+from analyses.stats import average_ranks, column_moments, recurrence_p, robust_z, spearman
 from analyses.vectors import row_norms
 
 STANDOUT_Z = 5.0
@@ -199,8 +198,8 @@ def _buckers(values: np.ndarray, log_frequency: np.ndarray, known: np.ndarray):
     """Residuals of rank(value) on rank(frequency), both as fractions in (0, 1), fitted by their Spearman ρ."""
     ids = np.flatnonzero(known)
     n = len(ids)
-    value_rank = (stats.rankdata(values[ids]) - 0.5) / n - 0.5
-    freq_rank = (stats.rankdata(log_frequency[ids]) - 0.5) / n - 0.5
+    value_rank = (average_ranks(values[ids]) - 0.5) / n - 0.5
+    freq_rank = (average_ranks(log_frequency[ids]) - 0.5) / n - 0.5
     rho = spearman(values[ids], log_frequency[ids])
     residual = value_rank - rho * freq_rank
     order = np.argsort(residual, kind="stable")
