@@ -261,14 +261,16 @@ def _link_statistic(values: np.ndarray, norms: np.ndarray, target: np.ndarray | 
 class MatchedContrast:
     """The token sample and per-dim moments that every matched-dim contrast reads (computed once)."""
 
-    def __init__(self, token_embeddings: np.ndarray, seed: int):
+    def __init__(self, token_embeddings: np.ndarray, seed: int,
+                 moments: tuple[np.ndarray, np.ndarray] | None = None, norms: np.ndarray | None = None):
+        """`moments` (column_moments of the tokens) and `norms` (their row_norms), where the caller has them."""
         self.tokens = np.asarray(token_embeddings)
         self.seed = seed
-        mean, std = column_moments(self.tokens)
+        mean, std = column_moments(self.tokens) if moments is None else moments
         self.mean_sign = np.where(mean < 0, -1.0, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.offset = np.where(std > 0, np.abs(mean) / np.where(std > 0, std, 1), np.nan)
-        self.norms = row_norms(self.tokens)
+        self.norms = row_norms(self.tokens) if norms is None else np.asarray(norms, dtype=np.float64)
 
     def matched(self, dim: int) -> np.ndarray:
         """The MATCHED dims nearest to `dim` in |token mean| / token std (constant dims left out)."""

@@ -160,7 +160,9 @@ def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_emb
     rho, above, below = float("nan"), (), ()
     if known.sum() >= MIN_FREQUENCY_TOKENS and np.ptp(values[known]) > 0 and np.ptp(log_frequency[known]) > 0:
         rho, above, below = _buckers(values, log_frequency, known)
-    link = unigram_link(values, row_norms(tokens), dim, "log_frequency", log_frequency, MatchedContrast(tokens, seed)) \
+    norms = row_norms(tokens)
+    link = unigram_link(values, norms, dim, "log_frequency", log_frequency,
+                        MatchedContrast(tokens, seed, (token_mean, token_std), norms)) \
         if known.sum() >= MIN_FREQUENCY_TOKENS else None
 
     needed = max(MIN_LAYERS, int(np.ceil(len(layers) / 2)))
@@ -175,7 +177,7 @@ def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_emb
         layers_standing_out=(tuple(int(layers[i]) for i in np.flatnonzero(z[:, dim] >= STANDOUT_Z))
                              if len(layers) else ()),
         contrast_dim=contrast, values=values, contrast_values=tokens[:, contrast].astype(np.float64),
-        norms=row_norms(tokens), token_mean=float(token_mean[dim]),
+        norms=norms, token_mean=float(token_mean[dim]),
         token_std=float(token_std[dim]),
         position_std=float(pos_std[dim]), position_pct=position_pct, abs_mean_pct=abs_mean_pct, std_pct=std_pct,
         frequency_spearman=rho, frequency_n=int(known.sum()), frequency_beyond_norm=link,
