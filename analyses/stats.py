@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,10 +214,39 @@ def fisher_direction(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return direction / (np.linalg.norm(direction) or 1.0)
 
 
+_shared: dict | None = None  # while a `shared_moments()` block is open: {matrix key: (matrix, moments)}
+
+
+@contextmanager
+def shared_moments():
+    """Within this block column_moments of one matrix (the same memory, shape, strides and dtype) is computed
+    once and handed to every later caller: for a run of analyses, which never modify their inputs, over one
+    model (report.synthetic_run). Each matrix is kept alive until the block ends, so no other array can take
+    its address meanwhile."""
+    global _shared
+    outer = _shared
+    _shared = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
 def column_moments(rows: np.ndarray, chunk: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (population) std of every column in float64, two passes a block of rows at a time: no
     full-size float64 copy of a float32 matrix, and no cancellation from subtracting large squares."""
     rows = np.asarray(rows)
+    shared = _shared
+    if shared is None:
+        return _column_moments(rows, chunk)
+    key = (rows.__array_interface__["data"][0], rows.shape, rows.strides, rows.dtype.str, chunk)
+    if key not in shared:
+        shared[key] = (rows, _column_moments(rows, chunk))
+    mean, std = shared[key][1]
+    return mean.copy(), std.copy()  # callers own their arrays, as without sharing
+
+
+def _column_moments(rows: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     total = np.zeros(rows.shape[1])
     for start in range(0, len(rows), chunk):
         total += rows[start:start + chunk].sum(axis=0, dtype=np.float64)
