@@ -95,6 +95,18 @@ def test_degenerate_token_embeddings_make_every_token_claim_not_applicable(kind)
     assert checked[4].verdict != NOT_APPLICABLE or "degenerate" not in checked[4].detail  # positions are fine
 
 
+
+def test_duplicate_rows_count_as_floats_do_minus_zero_equal_to_zero():
+    """Rows that differ only in the sign of a zero are one row (np.unique's float equality), and the count
+    of distinct rows is the one reported."""
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(10, 6))
+    signed_zeros = np.where(rng.random((30, 6)) < 0.5, 0.0, -0.0)
+    tokens = np.vstack([np.tile(rows, (5, 1)), signed_zeros])  # 10 distinct rows and one zero row in 80
+    assert degeneracy(tokens) == {"token embeddings": "most rows of the token embeddings are exact duplicates "
+                                                      "(11 distinct of 80 sampled)"}
+    assert degeneracy(np.vstack([rng.normal(size=(70, 6)), signed_zeros[:10]])) == {}
+
 def test_healthy_weights_pass_the_degeneracy_check_unchanged():
     rng = np.random.default_rng(2)
     tokens, positions, gains = rng.normal(size=(500, 12)), rng.normal(size=(32, 12)), 1 + 0.1 * rng.normal(size=(3, 12))
