@@ -205,10 +205,12 @@ def size_label(d: int, n: int) -> str:
 def plan_tasks(plan, seed: int = 0) -> list[tuple]:
     """(d, tokens, replicate, model name, with claims 20–24, seed) for every model of the plan, ordered by the
     share of its kind's replicates done (null and planted replicates advance together toward their counts) and
-    then across sizes, so a run stopped by its time limit has covered every size and both targets evenly."""
-    tasks = [(rep / (planted_reps if name in PLANTED else null_reps), size, rep, name,
-              (d, n, rep, name, rep < expensive_reps, seed))
-             for size, (d, n, null_reps, planted_reps, expensive_reps) in enumerate(plan)
+    then across sizes, so a run stopped by its time limit has covered every size and both targets evenly.
+    Within a share the costliest models (d × tokens, the pair pass) start first, so a pool's workers end on
+    small models and finish together."""
+    tasks = [(rep / (planted_reps if name in PLANTED else null_reps), -d * n * (1 + (rep < expensive_reps)), rep,
+              name, (d, n, rep, name, rep < expensive_reps, seed))
+             for d, n, null_reps, planted_reps, expensive_reps in plan
              for name in MODEL_NAMES for rep in range(planted_reps if name in PLANTED else null_reps)]
     return [task for *_, task in sorted(tasks, key=lambda t: (t[0], t[1], t[2], MODEL_NAMES.index(t[3])))]
 

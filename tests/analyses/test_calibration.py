@@ -171,6 +171,17 @@ def test_the_plan_shows_the_targets_at_the_sizes_the_report_is_used_at():
         assert 1 <= expensive_reps <= max(null_reps, planted_reps)
 
 
+
+def test_the_plan_advances_replicates_evenly_and_starts_the_costliest_models_of_each_step_first():
+    tasks = calibrate.plan_tasks(calibrate.PLAN)
+    assert len(set(tasks)) == len(tasks) == sum(14 * nulls + 2 * planted for _, _, nulls, planted, _ in calibrate.PLAN)
+    reps = {(d, n): (nulls, planted) for d, n, nulls, planted, _ in calibrate.PLAN}
+    shares = [rep / reps[(d, n)][name in calibrate.PLANTED] for d, n, rep, name, _, _ in tasks]
+    assert shares == sorted(shares)  # a time-limited run covers every size and both targets evenly
+    biggest, smallest = max(d * n for d, n, *_ in calibrate.PLAN), min(d * n for d, n, *_ in calibrate.PLAN)
+    assert tasks[0][0] * tasks[0][1] == biggest and tasks[0][4]  # the pair pass at the biggest size goes first
+    assert tasks[-1][0] * tasks[-1][1] == smallest  # workers end on the smallest models
+
 def test_searches_can_be_left_out_above_a_vocabulary_size_and_the_table_says_so():
     plan = calibrate.limit_searches(calibrate.PLAN, 4000)
     assert [e for *_, n, _, _, e in plan if n > 4000] == [0, 0] and all(e for *_, n, _, _, e in plan if n <= 4000)
