@@ -281,12 +281,14 @@ def _matrix_problem(rows: np.ndarray, what: str) -> str | None:
         return f"the {what} hold non-finite values"
     if not np.any(sample):
         return f"the {what} are all zero"
-    distinct_rows = len(np.unique(sample, axis=0))
+    # np.unique(sample, axis=0) counts rows equal as floats; on finite values that is equal bytes once −0.0
+    # is made +0.0 (adding 0.0 does), and a set of row bytes counts them without sorting 8 KB rows
+    distinct_rows = len({row.tobytes() for row in sample + 0.0})
     if distinct_rows <= 1:
         return f"every row of the {what} is the same vector"
     if distinct_rows < 0.5 * len(sample):
         return f"most rows of the {what} are exact duplicates ({distinct_rows} distinct of {len(sample)} sampled)"
-    levels = 1 + (np.diff(np.sort(sample, axis=0), axis=0) != 0).sum(axis=0)  # distinct values per dim
+    levels = 1 + (np.diff(np.sort(sample.T, axis=1), axis=1) != 0).sum(axis=1)  # distinct values per dim
     if np.mean(levels <= 1) > 0.5:
         return f"most channel dims of the {what} are constant"
     if len(sample) >= 8 and np.median(levels) <= 2:

@@ -32,10 +32,9 @@ from itertools import combinations
 from typing import Mapping
 
 import numpy as np
-from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import column_moments, correlate_many, spearman
+from analyses.stats import average_ranks, column_moments, correlate_many, spearman
 from analyses.vectors import row_norms
 
 VARIABLES = ("unigram_dim", "norm", "svd0", "log_frequency", "token_index")
@@ -238,7 +237,7 @@ def _partial_rho(x: np.ndarray, y: np.ndarray, control: np.ndarray) -> tuple[flo
     nan = float("nan")
     if len(x) < 5 or min(np.ptp(x), np.ptp(y), np.ptp(control)) == 0:
         return nan, nan
-    r = np.corrcoef(np.vstack([stats.rankdata(v) for v in (x, y, control)]))
+    r = np.corrcoef(np.vstack([average_ranks(v) for v in (x, y, control)]))
     rxy, rxz, ryz = r[0, 1], r[0, 2], r[1, 2]
     denominator = np.sqrt((1 - rxz ** 2) * (1 - ryz ** 2))
     partial = float(np.clip((rxy - rxz * ryz) / denominator, -1, 1)) if denominator > 0 else nan
@@ -262,14 +261,16 @@ def _link_statistic(values: np.ndarray, norms: np.ndarray, target: np.ndarray | 
 class MatchedContrast:
     """The token sample and per-dim moments that every matched-dim contrast reads (computed once)."""
 
-    def __init__(self, token_embeddings: np.ndarray, seed: int):
+    def __init__(self, token_embeddings: np.ndarray, seed: int,
+                 moments: tuple[np.ndarray, np.ndarray] | None = None, norms: np.ndarray | None = None):
+        """`moments` (column_moments of the tokens) and `norms` (their row_norms), where the caller has them."""
         self.tokens = np.asarray(token_embeddings)
         self.seed = seed
-        mean, std = column_moments(self.tokens)
+        mean, std = column_moments(self.tokens) if moments is None else moments
         self.mean_sign = np.where(mean < 0, -1.0, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.offset = np.where(std > 0, np.abs(mean) / np.where(std > 0, std, 1), np.nan)
-        self.norms = row_norms(self.tokens)
+        self.norms = row_norms(self.tokens) if norms is None else np.asarray(norms, dtype=np.float64)
 
     def matched(self, dim: int) -> np.ndarray:
         """The MATCHED dims nearest to `dim` in |token mean| / token std (constant dims left out)."""
@@ -375,9 +376,9 @@ def dim_spearman(token_embeddings: np.ndarray, data: Mapping[str, np.ndarray], s
             continue
         if len(ids) > DIM_SAMPLE:
             ids = np.sort(rng.choice(ids, DIM_SAMPLE, replace=False))
-        ranks = stats.rankdata(tokens[ids].astype(np.float64), axis=0)
+        ranks = average_ranks(tokens[ids], axis=0)  # float32 values rank as their float64 copies
         ranks -= ranks.mean(axis=0)
-        target = stats.rankdata(y[ids])
+        target = average_ranks(y[ids])
         target -= target.mean()
         scale = np.sqrt((ranks ** 2).sum(axis=0) * (target ** 2).sum())
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -19,10 +19,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.stats import recurrence_p, robust_z
+from analyses.stats import average_ranks, column_moments, recurrence_p, robust_z
 
 OUTLIER_Z = 5.0  # |robust z| of a gain; iid Gaussian gains reach it with probability ~6e-7 per dim
 TOP_DIMS = 5
@@ -185,12 +184,15 @@ def _token_spectrum(token_embeddings: np.ndarray, device: str,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues of the token covariance (d×d, never V×V) and the per-dim std in the standard basis.
 
-    The std uses every token. The eigenvalues only set the null's spread, so they come from at most
-    SPECTRUM_TOKENS tokens drawn at random: sampling noise adds about 1/√(2n) relative to each
-    direction's std, far below the spread between random directions.
+    The std uses every token, a block of rows at a time in float64 (no transient copy of the matrix), rounded
+    to float32 as torch.std of the float32 matrix gives it (torch accumulates in float64 too: the same values).
+    The eigenvalues only set the null's spread, so they come from at most SPECTRUM_TOKENS tokens drawn at
+    random: sampling noise adds about 1/√(2n) relative to each direction's std, far below the spread between
+    random directions.
     """
-    w = torch.as_tensor(np.asarray(token_embeddings, dtype=np.float32), device=device)
-    std = torch.std(w, dim=0, correction=0).double().cpu().numpy()
+    rows = np.asarray(token_embeddings, dtype=np.float32)
+    std = column_moments(rows)[1].astype(np.float32).astype(np.float64)
+    w = torch.as_tensor(rows, device=device)
     if len(w) > SPECTRUM_TOKENS:
         rows = np.sort(rng.choice(len(w), size=SPECTRUM_TOKENS, replace=False))
         w = w[torch.as_tensor(rows, device=w.device)]
@@ -241,8 +243,8 @@ def _permutation_null(log_gains: np.ndarray, log_profile: np.ndarray, n_permutat
         spread = ranks.std(axis=-1, keepdims=True) * np.sqrt(d)
         return (ranks - ranks.mean(axis=-1, keepdims=True)) / np.where(spread > 0, spread, np.nan)
 
-    gain_ranks = standard(stats.rankdata(log_gains, axis=1))
-    profile_ranks = standard(stats.rankdata(log_profile))
+    gain_ranks = standard(average_ranks(log_gains, axis=1))
+    profile_ranks = standard(average_ranks(log_profile))
     with np.errstate(invalid="ignore"):
         rho = gain_ranks @ profile_ranks
         shuffled = rng.permuted(np.tile(profile_ranks, (n_permutations, 1)), axis=1)

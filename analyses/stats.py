@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,12 +59,46 @@ def two_cluster_split(values: np.ndarray) -> TwoClusterSplit:
     return TwoClusterSplit(threshold, high, ashman)
 
 
+def average_ranks(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """scipy.stats.rankdata(values, axis=axis) with its default 'average' method (ties share the mean of their
+    ranks, 1-based, float64), the same values exactly, about 4× faster: one unstable sort per slice (the order
+    among ties does not change their shared rank), then only the runs of ties get their shared rank.
+    Input with NaN (scipy gives the whole slice NaN) or no elements goes to scipy."""
+    x = np.asarray(values)
+    if x.size == 0 or x.ndim == 0 or (x.dtype.kind in "fc" and np.isnan(x).any()):
+        return stats.rankdata(x, axis=axis)
+    moved = np.swapaxes(x, axis, -1)  # the layout scipy returns (a later mean over an axis sums in its order)
+    rows = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+    n = rows.shape[1]
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    tied = np.zeros(rows.shape, dtype=bool)  # tied[r, k]: sorted values k and k + 1 of slice r are equal
+    np.equal(ordered[:, 1:], ordered[:, :-1], out=tied[:, :-1])
+    sorted_ranks = np.empty(rows.shape)
+    sorted_ranks[:] = np.arange(1.0, n + 1)
+    # A run of ties [first, last] (never across slices: the last column of `tied` is False) shares the rank
+    # (first + last) / 2 + 1, a half-integer and so exact in float64, as scipy's
+    edges = np.diff(tied.ravel().view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # runs of True: [first, stop)
+    if len(first):
+        sizes = stop - first + 1  # the run's last tie joins sorted value `stop` to it
+        members = np.repeat(first - np.cumsum(sizes) + sizes, sizes) + np.arange(sizes.sum())
+        shared = (first % n + stop % n) / 2 + 1
+        sorted_ranks.ravel()[members] = np.repeat(shared, sizes)
+    ranks = np.empty(rows.shape)
+    np.put_along_axis(ranks, order, sorted_ranks, axis=1)
+    return np.swapaxes(ranks.reshape(moved.shape), -1, axis)
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's ρ of paired values; NaN when it is undefined (fewer than 3 pairs, or either side constant)."""
     x, y = np.asarray(x), np.asarray(y)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0 or np.isnan(x).any() or np.isnan(y).any():
         return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
+    # scipy.stats.spearmanr's own arithmetic without its p-value: the ranks in the column-major [n, 2] layout
+    # that its apply_along_axis builds, then np.corrcoef over columns (the same bits).
+    ranked = np.stack([average_ranks(x), average_ranks(y)]).T
+    return float(np.corrcoef(ranked, rowvar=False)[1, 0])
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -128,7 +163,7 @@ def correlate_many(columns: dict[str, np.ndarray], pairs: list[tuple[str, str]],
                 found[pair] = correlate_many(columns, [pair], seed, n_resamples)[pair] if ok and len(group) > 1 \
                     else Correlation(nan, nan, (nan, nan), (nan, nan), n)
             continue
-        ranks = {v: stats.rankdata(raw[v]) for v in names}
+        ranks = {v: average_ranks(raw[v]) for v in names}
         point = {pair: (float(np.mean(_standardise(ranks[pair[0]]) * _standardise(ranks[pair[1]]))),
                         float(np.mean(_standardise(raw[pair[0]]) * _standardise(raw[pair[1]])))) for pair in group}
         rng = np.random.default_rng(seed)
@@ -143,10 +178,14 @@ def correlate_many(columns: dict[str, np.ndarray], pairs: list[tuple[str, str]],
         product = {(kind, pair): 2 * len(z) + i
                    for i, (kind, pair) in enumerate((k, p) for k in ("rank", "raw") for p in group)}
         basis = np.stack(basis, axis=1)  # [n, columns]
+        counts = np.empty((min(chunk, n_resamples), n))
         for start in range(0, n_resamples, chunk):
-            rows = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
-            counts = np.bincount((rows + n * np.arange(len(rows))[:, None]).ravel(), minlength=n * len(rows))
-            sums = counts.reshape(len(rows), n).astype(np.float64) @ basis / n  # [resamples, columns]
+            # int32 draws are the int64 ones (n < 2³¹ takes the same 32-bit path), with half the memory traffic;
+            # one bincount per resample stays in cache
+            rows = rng.integers(0, n, size=(min(chunk, n_resamples - start), n), dtype=np.int32)
+            for i, row in enumerate(rows):
+                counts[i] = np.bincount(row, minlength=n)
+            sums = counts[:len(rows)] @ basis / n  # [resamples, columns]
             for x, y in group:
                 for slot, kind in enumerate(("rank", "raw")):
                     mx, my = sums[:, at[(kind, x)]], sums[:, at[(kind, y)]]
@@ -175,10 +214,39 @@ def fisher_direction(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return direction / (np.linalg.norm(direction) or 1.0)
 
 
+_shared: dict | None = None  # while a `shared_moments()` block is open: {matrix key: (matrix, moments)}
+
+
+@contextmanager
+def shared_moments():
+    """Within this block column_moments of one matrix (the same memory, shape, strides and dtype) is computed
+    once and handed to every later caller: for a run of analyses, which never modify their inputs, over one
+    model (report.synthetic_run). Each matrix is kept alive until the block ends, so no other array can take
+    its address meanwhile."""
+    global _shared
+    outer = _shared
+    _shared = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
 def column_moments(rows: np.ndarray, chunk: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (population) std of every column in float64, two passes a block of rows at a time: no
     full-size float64 copy of a float32 matrix, and no cancellation from subtracting large squares."""
     rows = np.asarray(rows)
+    shared = _shared
+    if shared is None:
+        return _column_moments(rows, chunk)
+    key = (rows.__array_interface__["data"][0], rows.shape, rows.strides, rows.dtype.str, chunk)
+    if key not in shared:
+        shared[key] = (rows, _column_moments(rows, chunk))
+    mean, std = shared[key][1]
+    return mean.copy(), std.copy()  # callers own their arrays, as without sharing
+
+
+def _column_moments(rows: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     total = np.zeros(rows.shape[1])
     for start in range(0, len(rows), chunk):
         total += rows[start:start + chunk].sum(axis=0, dtype=np.float64)
@@ -237,27 +305,9 @@ def two_gaussian_mixture(values: np.ndarray, iterations: int = 300) -> Mixture:
     for start in starts:
         if start.all() or not start.any():
             continue
-        resp = np.stack([~start, start]).astype(np.float64)
-        loglik = -np.inf
-        for _ in range(iterations):
-            mass = resp.sum(axis=1) + 1e-12
-            weights = mass / n
-            means = (resp @ x) / mass
-            deviation = x[None, :] - means[:, None]
-            sds = np.maximum(np.sqrt((resp * deviation ** 2).sum(axis=1) / mass), floor)
-            logp = (np.log(np.maximum(weights, 1e-300)) - np.log(sds) - 0.5 * np.log(2 * np.pi))[:, None] \
-                - 0.5 * (deviation / sds[:, None]) ** 2
-            top = logp.max(axis=0)
-            resp = np.exp(logp - top)
-            total = resp.sum(axis=0)
-            new = float((top + np.log(total)).sum())
-            resp /= total
-            if new - loglik < 1e-9 * abs(new):
-                loglik = new
-                break
-            loglik = new
-        if best is None or loglik > best[0] + 1e-9:
-            best = (loglik, weights, means, sds, resp)
+        fit = _em(x, np.stack([~start, start]).astype(np.float64), floor, iterations)
+        if best is None or fit[0] > best[0] + 1e-9:
+            best = fit
     loglik, weights, means, sds, resp = best
     lo, hi = np.argsort(means)
     weights, means, sds = (float(weights[lo]), float(weights[hi])), (float(means[lo]), float(means[hi])), \
@@ -268,6 +318,41 @@ def two_gaussian_mixture(values: np.ndarray, iterations: int = 300) -> Mixture:
     density = _mixture_density(grid, weights, means, sds)
     valley = float(density.min() / min(density[0], density[-1])) if means[1] > means[0] else 1.0
     return Mixture(weights, means, sds, resp[hi] > resp[lo], bic_gain, ashman, min(valley, 1.0))
+
+
+def _em(x: np.ndarray, resp: np.ndarray, floor: float, iterations: int):
+    """EM of two Gaussians on `x` [n] from responsibilities `resp` [2, n]; (log-likelihood, weights, means, sds,
+    resp). Every step writes into buffers allocated once (the arithmetic, and so every bit, is the plain
+    expression's: x − μ, its square, resp · that, ...), which halves the time of a fit on 50k values."""
+    n = len(x)
+    half_log_2pi = 0.5 * np.log(2 * np.pi)
+    deviation, scratch = np.empty_like(resp), np.empty_like(resp)
+    top, total = np.empty(n), np.empty(n)
+    loglik = -np.inf
+    for _ in range(iterations):
+        mass = resp.sum(axis=1) + 1e-12
+        weights = mass / n
+        means = (resp @ x) / mass
+        np.subtract(x[None, :], means[:, None], out=deviation)
+        np.square(deviation, out=scratch)
+        np.multiply(resp, scratch, out=scratch)
+        sds = np.maximum(np.sqrt(scratch.sum(axis=1) / mass), floor)
+        constant = np.log(np.maximum(weights, 1e-300)) - np.log(sds) - half_log_2pi
+        np.divide(deviation, sds[:, None], out=scratch)  # logp = constant − 0.5 (deviation / sd)²
+        np.square(scratch, out=scratch)
+        np.multiply(0.5, scratch, out=scratch)
+        np.subtract(constant[:, None], scratch, out=scratch)
+        np.maximum(scratch[0], scratch[1], out=top)
+        np.subtract(scratch, top, out=resp)
+        np.exp(resp, out=resp)
+        np.add(resp[0], resp[1], out=total)
+        new = float((top + np.log(total)).sum())
+        resp /= total
+        if new - loglik < 1e-9 * abs(new):
+            loglik = new
+            break
+        loglik = new
+    return loglik, weights, means, sds, resp
 
 
 def ar1_periodicity(curves: np.ndarray, seed: int,
@@ -343,7 +428,7 @@ def recurrence_p(outliers: np.ndarray, dim: int) -> float:
 
 def percentile_ranks(values: np.ndarray) -> np.ndarray:
     """Each value's percentile among all values, in [0, 1] (mid-rank for ties)."""
-    return (stats.rankdata(values) - 0.5) / len(values)
+    return (average_ranks(values) - 0.5) / len(values)
 
 
 EULER_GAMMA = 0.5772156649015329  # E[log X] = −γ for X ~ Exp(1): a periodogram ordinate over its spectrum

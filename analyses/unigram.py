@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
 
 from analyses.claims import Claim, claim
 from analyses.correlations import (
@@ -40,7 +39,7 @@ from analyses.correlations import (
     overall,
     unigram_link,
 )
-from analyses.stats import column_moments, recurrence_p, robust_z, spearman
+from analyses.stats import average_ranks, column_moments, recurrence_p, robust_z, spearman
 from analyses.vectors import row_norms
 
 STANDOUT_Z = 5.0
@@ -161,7 +160,9 @@ def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_emb
     rho, above, below = float("nan"), (), ()
     if known.sum() >= MIN_FREQUENCY_TOKENS and np.ptp(values[known]) > 0 and np.ptp(log_frequency[known]) > 0:
         rho, above, below = _buckers(values, log_frequency, known)
-    link = unigram_link(values, row_norms(tokens), dim, "log_frequency", log_frequency, MatchedContrast(tokens, seed)) \
+    norms = row_norms(tokens)
+    link = unigram_link(values, norms, dim, "log_frequency", log_frequency,
+                        MatchedContrast(tokens, seed, (token_mean, token_std), norms)) \
         if known.sum() >= MIN_FREQUENCY_TOKENS else None
 
     needed = max(MIN_LAYERS, int(np.ceil(len(layers) / 2)))
@@ -176,7 +177,7 @@ def analyse_unigram(layers: Sequence[int], mlp_norm_gains: np.ndarray, token_emb
         layers_standing_out=(tuple(int(layers[i]) for i in np.flatnonzero(z[:, dim] >= STANDOUT_Z))
                              if len(layers) else ()),
         contrast_dim=contrast, values=values, contrast_values=tokens[:, contrast].astype(np.float64),
-        norms=row_norms(tokens), token_mean=float(token_mean[dim]),
+        norms=norms, token_mean=float(token_mean[dim]),
         token_std=float(token_std[dim]),
         position_std=float(pos_std[dim]), position_pct=position_pct, abs_mean_pct=abs_mean_pct, std_pct=std_pct,
         frequency_spearman=rho, frequency_n=int(known.sum()), frequency_beyond_norm=link,
@@ -199,8 +200,8 @@ def _buckers(values: np.ndarray, log_frequency: np.ndarray, known: np.ndarray):
     """Residuals of rank(value) on rank(frequency), both as fractions in (0, 1), fitted by their Spearman ρ."""
     ids = np.flatnonzero(known)
     n = len(ids)
-    value_rank = (stats.rankdata(values[ids]) - 0.5) / n - 0.5
-    freq_rank = (stats.rankdata(log_frequency[ids]) - 0.5) / n - 0.5
+    value_rank = (average_ranks(values[ids]) - 0.5) / n - 0.5
+    freq_rank = (average_ranks(log_frequency[ids]) - 0.5) / n - 0.5
     rho = spearman(values[ids], log_frequency[ids])
     residual = value_rank - rho * freq_rank
     order = np.argsort(residual, kind="stable")

@@ -40,8 +40,8 @@ START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 # give each claim ≥ 80 null models (at least 10 of the 14 lack its effect; the descriptive claims 6, 15, 16, 20
 # and 21 have fewer), and 73 without a false "holds" show an FPR ≤ 5% at 95%; 35 planted replicates show power
 # ≥ 90% if every one is a hit. Sizes: GPT-2 small's and medium's shapes (V = 50,257, d = 768 and 1,024), where the
-# report is used, and two small ones for the trend. One model costs (one core, measured) ~0.5 s at d = 64,
-# V = 4k and ~20–35 s at d = 768, V = 50k, every section.
+# report is used, and two small ones for the trend. One model costs (CPU seconds, measured on a busy machine)
+# ~0.5–0.7 s at d = 64, V = 4k, ~8 s at d = 768, V = 50k (~11 s at d = 1,024) and ~22 s (~26 s) with the pair pass.
 PLAN = ((64, 4000, 8, 35, 8), (768, 4000, 8, 35, 8), (768, 50257, 8, 35, 8), (1024, 50257, 8, 35, 8))
 SMALL_PLAN = ((32, 600, 1, 1, 1),)
 RUNS = ROOT / ".calibration-runs"  # one JSON per model already scored, by code version: a rerun resumes
@@ -205,10 +205,12 @@ def size_label(d: int, n: int) -> str:
 def plan_tasks(plan, seed: int = 0) -> list[tuple]:
     """(d, tokens, replicate, model name, with claims 20–24, seed) for every model of the plan, ordered by the
     share of its kind's replicates done (null and planted replicates advance together toward their counts) and
-    then across sizes, so a run stopped by its time limit has covered every size and both targets evenly."""
-    tasks = [(rep / (planted_reps if name in PLANTED else null_reps), size, rep, name,
-              (d, n, rep, name, rep < expensive_reps, seed))
-             for size, (d, n, null_reps, planted_reps, expensive_reps) in enumerate(plan)
+    then across sizes, so a run stopped by its time limit has covered every size and both targets evenly.
+    Within a share the costliest models (d × tokens, the pair pass) start first, so a pool's workers end on
+    small models and finish together."""
+    tasks = [(rep / (planted_reps if name in PLANTED else null_reps), -d * n * (1 + (rep < expensive_reps)), rep,
+              name, (d, n, rep, name, rep < expensive_reps, seed))
+             for d, n, null_reps, planted_reps, expensive_reps in plan
              for name in MODEL_NAMES for rep in range(planted_reps if name in PLANTED else null_reps)]
     return [task for *_, task in sorted(tasks, key=lambda t: (t[0], t[1], t[2], MODEL_NAMES.index(t[3])))]
 

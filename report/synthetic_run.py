@@ -8,6 +8,7 @@ import numpy as np
 
 from analyses.calibration import N_LAYERS, Synthetic
 from analyses.claims import REGISTRY
+from analyses.stats import shared_moments
 from report.context import Options, RunContext
 from report.frequency import TokenFrequency
 from report.loader import LayerNorm, ModelWeights
@@ -65,7 +66,8 @@ def verdicts(model: Synthetic, seed: int, expensive: bool = True) -> dict[int, t
     ran but that no section decided raises UndecidedClaim."""
     sections = claim_sections(expensive)
     ctx = context_from_arrays(model, Options(seed=seed, experiments=False))
-    run_sections(ctx, sections)
+    with shared_moments():  # several sections take the token matrix's column moments: compute them once
+        run_sections(ctx, sections)
     checked = ctx.results[GATHERER]
     ran = {s.key for s in sections}
     found = {c.id: (c.verdict, c.detail) for c in checked}

@@ -95,6 +95,18 @@ def test_degenerate_token_embeddings_make_every_token_claim_not_applicable(kind)
     assert checked[4].verdict != NOT_APPLICABLE or "degenerate" not in checked[4].detail  # positions are fine
 
 
+
+def test_duplicate_rows_count_as_floats_do_minus_zero_equal_to_zero():
+    """Rows that differ only in the sign of a zero are one row (np.unique's float equality), and the count
+    of distinct rows is the one reported."""
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(10, 6))
+    signed_zeros = np.where(rng.random((30, 6)) < 0.5, 0.0, -0.0)
+    tokens = np.vstack([np.tile(rows, (5, 1)), signed_zeros])  # 10 distinct rows and one zero row in 80
+    assert degeneracy(tokens) == {"token embeddings": "most rows of the token embeddings are exact duplicates "
+                                                      "(11 distinct of 80 sampled)"}
+    assert degeneracy(np.vstack([rng.normal(size=(70, 6)), signed_zeros[:10]])) == {}
+
 def test_healthy_weights_pass_the_degeneracy_check_unchanged():
     rng = np.random.default_rng(2)
     tokens, positions, gains = rng.normal(size=(500, 12)), rng.normal(size=(32, 12)), 1 + 0.1 * rng.normal(size=(3, 12))
@@ -158,6 +170,17 @@ def test_the_plan_shows_the_targets_at_the_sizes_the_report_is_used_at():
         assert planted_reps >= calibrate.needed_replicates(calibrate.MIN_POWER, all_hits=True)
         assert 1 <= expensive_reps <= max(null_reps, planted_reps)
 
+
+
+def test_the_plan_advances_replicates_evenly_and_starts_the_costliest_models_of_each_step_first():
+    tasks = calibrate.plan_tasks(calibrate.PLAN)
+    assert len(set(tasks)) == len(tasks) == sum(14 * nulls + 2 * planted for _, _, nulls, planted, _ in calibrate.PLAN)
+    reps = {(d, n): (nulls, planted) for d, n, nulls, planted, _ in calibrate.PLAN}
+    shares = [rep / reps[(d, n)][name in calibrate.PLANTED] for d, n, rep, name, _, _ in tasks]
+    assert shares == sorted(shares)  # a time-limited run covers every size and both targets evenly
+    biggest, smallest = max(d * n for d, n, *_ in calibrate.PLAN), min(d * n for d, n, *_ in calibrate.PLAN)
+    assert tasks[0][0] * tasks[0][1] == biggest and tasks[0][4]  # the pair pass at the biggest size goes first
+    assert tasks[-1][0] * tasks[-1][1] == smallest  # workers end on the smallest models
 
 def test_searches_can_be_left_out_above_a_vocabulary_size_and_the_table_says_so():
     plan = calibrate.limit_searches(calibrate.PLAN, 4000)

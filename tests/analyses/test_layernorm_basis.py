@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 from analyses.calibration import N_LAYERS, planted_model
-from analyses.layernorm_basis import OUTLIER_Z, analyse_layernorm_basis
+from analyses.layernorm_basis import OUTLIER_Z, _token_spectrum, analyse_layernorm_basis
 from report.sections import layernorm_basis as section
 
 
@@ -139,3 +140,11 @@ def test_planted_unigram_gain_holds_at_the_study_size_and_never_fails_at_half(si
         r = analyse_layernorm_basis(labels, gains, m.tokens, m.positions, seed=seed, n_rotations=20,
                                     n_permutations=50)
         assert _claim(r, 1).verdict in allowed, (size, seed, _claim(r, 1))
+
+
+def test_token_std_is_the_float32_std_torch_gives():
+    """The blocked float64 std, rounded to float32, is torch.std of the float32 matrix value for value."""
+    rng = np.random.default_rng(6)
+    tokens = (rng.standard_normal((20000, 96)) * rng.uniform(1e-3, 3, 96) + rng.normal(0, 5, 96)).astype(np.float32)
+    _, std = _token_spectrum(tokens, "cpu", np.random.default_rng(0))
+    np.testing.assert_array_equal(std, torch.std(torch.as_tensor(tokens), dim=0, correction=0).double().numpy())

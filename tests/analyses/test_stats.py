@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import signal
+from scipy import signal, stats
 
-from analyses.stats import column_moments, density_valley, envelope_periodicity
+import analyses.stats as stats_module
+from analyses.stats import average_ranks, column_moments, density_valley, envelope_periodicity, shared_moments, spearman
 
 
 @pytest.mark.parametrize("rows,chunk", [(1, 8), (7, 3), (1000, 128), (1000, 1000), (1001, 64)])
@@ -57,3 +58,55 @@ def test_density_valley_sees_a_gap_but_not_a_uniform_spread():
     flat = rng.uniform(0, 1, 500)
     assert density_valley(flat, 0.25, 0.75, 0.05) > 0.6
     assert density_valley(flat, 0.5, 0.5, 0.05) == 1.0
+
+
+def _rank_cases():
+    rng = np.random.default_rng(3)
+    return [rng.normal(size=(500, 7)), rng.integers(0, 5, (300, 6)).astype(np.float64), rng.integers(0, 3, 400),
+            np.round(rng.normal(size=(60, 40)), 1).astype(np.float32), np.array([0.0, -0.0, 1, 1, -0.0]),
+            np.array([3.0]), np.array([1.0, np.nan, 2]), rng.normal(size=(7, 9, 5)), np.full((2, 4), 2.0),
+            np.array([np.inf, -np.inf, np.inf, 0.0])]
+
+
+@pytest.mark.parametrize("case", range(len(_rank_cases())))
+def test_average_ranks_are_scipys_exactly_in_value_and_layout(case):
+    """Ties (runs of every length, ±0, ±inf), NaN, every axis: the same float64 values and strides as scipy's
+    rankdata, so a later reduction over the ranks sums in the same order."""
+    x = _rank_cases()[case]
+    for axis in range(-1, x.ndim):
+        expected, found = stats.rankdata(x, axis=axis), average_ranks(x, axis=axis)
+        assert found.dtype == expected.dtype and found.strides == expected.strides
+        np.testing.assert_array_equal(found, expected)
+
+
+def test_spearman_is_scipys_statistic_bit_for_bit():
+    rng = np.random.default_rng(4)
+    for i in range(60):
+        n = int(rng.integers(3, 300))
+        x = rng.normal(size=n)
+        y = x * rng.normal() + rng.normal(size=n)
+        x = np.round(x, 1) if i % 3 == 0 else rng.integers(0, 4, n) if i % 7 == 0 else x
+        assert spearman(x, y) == float(stats.spearmanr(x, y).statistic)
+    assert np.isnan(spearman([1.0, np.nan, 3, 4], [1.0, 2, 3, 4])) and np.isnan(spearman([1.0, 1, 1], [1.0, 2, 3]))
+
+
+def test_shared_moments_compute_each_matrix_once_inside_the_block_only(monkeypatch):
+    computed = []
+    inner = stats_module._column_moments
+    monkeypatch.setattr(stats_module, "_column_moments", lambda rows, chunk: computed.append(rows.shape) or
+                        inner(rows, chunk))
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(50, 4)).astype(np.float32), rng.normal(size=(50, 4)).astype(np.float32)
+    alone = column_moments(a)
+    computed.clear()
+    with shared_moments():
+        first, again, view = column_moments(a), column_moments(a), column_moments(a[:50])
+        other, part = column_moments(b), column_moments(a[:20])
+        first[0][:] = 0  # a caller's copy: changing it changes nothing shared
+        assert np.array_equal(column_moments(a)[0], alone[0])
+    assert computed == [(50, 4), (50, 4), (20, 4)]  # a, then b and a's first 20 rows; the repeats were shared
+    for found in (again, view):
+        assert all(np.array_equal(x, y) for x, y in zip(found, alone))
+    assert not np.array_equal(other[1], alone[1]) and not np.array_equal(part[1], alone[1])
+    column_moments(a)
+    assert len(computed) == 4  # outside the block every call computes
