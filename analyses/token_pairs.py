@@ -141,7 +141,7 @@ class PairPass:
             self.groups = GroupIndex(k32, self.key_order, self.kn64, self.own64, self.first, radius)
         else:
             self.query_ids = torch.arange(q32.shape[0], device=k32.device)
-            self.qs = _scaled(q32, None, self.scale, dtype)
+            self.qs = None  # narrowed a block at a time (`_queries`): no second screen-precision copy held
             self.qn64 = _squares(q32).sqrt()
             self.first = [0] * q32.shape[0]
             self.own64 = _dots(q32, self.query_ids, k32, self.query_ids)  # more keys than queries: their first
@@ -152,7 +152,7 @@ class PairPass:
                                        group_radius(self.kn64.cpu().numpy(), -1.0))
         self.qn = (self.qn64 * self.scale).float()
         self.own = (self.own64 * self.scale ** 2).float()
-        self.n_queries, self.n_keys = self.qs.shape[0], self.ks.shape[0]
+        self.n_queries, self.n_keys = q32.shape[0], self.ks.shape[0]
         self.predicts = self.query_ids.clone()  # in query order: each token's own id
         self.exception = torch.zeros(self.n_queries, dtype=torch.bool, device=k32.device)
         self._near: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -195,10 +195,11 @@ class PairPass:
         t2 = (self.threshold * self.scale) ** 2 if self.threshold > 0 else 0.0  # ≤ 0: no crowding pairs
         screened, group_top = 0, None
         threads = torch.get_num_threads()
+        queries = self._queries(a, b)
         for c0 in range(self.first[a], self.n_keys, COLUMN_CHUNK):
             c1 = min(self.n_keys, c0 + COLUMN_CHUNK)
             torch.set_num_threads(threads)
-            s = torch.mm(self.qs[a:b], self.ks[c0:c1].T, out=buffer[:(b - a) * (c1 - c0)].view(b - a, c1 - c0))
+            s = torch.mm(queries, self.ks[c0:c1].T, out=buffer[:(b - a) * (c1 - c0)].view(b - a, c1 - c0))
             # The bookkeeping below reads each score once or twice: one core keeps up with that, and on a busy
             # machine it spares every small step a wait for the other threads.
             torch.set_num_threads(1)
@@ -220,6 +221,13 @@ class PairPass:
         inside = self.groups.block_pairs(a, b, need) if self.groups is not None else None
         scored = self._settle_predictions(a, state, inside) + self._settle_near(a, near, inside)
         return screened, scored
+
+    def _queries(self, a: int, b: int) -> torch.Tensor:
+        """The block's query rows, scaled and in the screen's precision (the direct pass narrows them here, the
+        same values as a whole copy: at 128k × 4,096 that copy would hold 1 GB for the whole pass)."""
+        if self.qs is not None:
+            return self.qs[a:b]
+        return (self.q32[a:b] * self.scale).to(self.ks.dtype)
 
     def _mask(self, s: torch.Tensor, a: int, b: int, c0: int, c1: int) -> None:
         """-inf where a key cannot matter: the token itself, and (symmetric) shorter tokens."""

@@ -101,6 +101,9 @@ class BackgroundSearch:
             raise self.error
         self._found = Found(self.passes[0].result(), self.passes[1].result() if len(self.passes) > 1 else None,
                             self.crowding)
+        # The passes hold the weights' screen-precision copies (1 GB per matrix at 128k × 4,096); the context keeps
+        # this object for the whole report, so they go now that their result is taken.
+        self.passes = []
         return self._found
 
     def cancel(self) -> None:

@@ -80,3 +80,15 @@ def test_background_errors_reach_the_caller():
     handle = BackgroundSearch(np.zeros(5, dtype=np.float32), "cpu")  # one row, no matrix
     with pytest.raises(ValueError):  # raised on the background thread, re-raised here
         handle.result()
+
+
+def test_the_passes_and_their_screen_copies_go_once_the_result_is_taken(monkeypatch):
+    """The report keeps its search for the whole run: the passes (with their screen-precision copies of the
+    weights) must not stay with it."""
+    monkeypatch.setattr(token_pairs, "ROW_BLOCK", 128)
+    w = _matrix(4, n=600)
+    handle = BackgroundSearch(w, "cpu", unembedding=0.9 * w)
+    found = handle.result()
+    assert handle.passes == [] and handle.result() is found
+    handle.cancel()  # harmless afterwards
+    assert found.direct is not None and len(found.direct.predicts) == 600
