@@ -159,12 +159,20 @@ class PairPass:
         self._blocks = iter(range(0, self.n_queries, ROW_BLOCK))
         self._unfinished = len(range(0, self.n_queries, ROW_BLOCK))
         self._lock = threading.Lock()
+        self._finished = threading.Condition(self._lock)  # every block done, or the pass cancelled
         self._counts = [0, 0]  # screened, scored
         self._cancelled = False
 
     def cancel(self) -> None:
         """Let every work() call return after its current block (the result is then incomplete)."""
-        self._cancelled = True
+        with self._finished:
+            self._cancelled = True
+            self._finished.notify_all()
+
+    def wait(self) -> None:
+        """Until every block is done (by whichever threads took them), or the pass is cancelled."""
+        with self._finished:
+            self._finished.wait_for(lambda: self._unfinished == 0 or self._cancelled)
 
     def _next_block(self) -> int | None:
         with self._lock:
@@ -186,6 +194,8 @@ class PairPass:
                 self._counts[0] += screened
                 self._counts[1] += scored
                 self._unfinished -= 1
+                if not self._unfinished:
+                    self._finished.notify_all()
 
     def _block(self, a: int, b: int, buffer: torch.Tensor) -> tuple[int, int]:
         qn, own = self.qn[a:b], self.own[a:b]
