@@ -47,7 +47,7 @@ ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
 EXACT_PAIRS = 1024  # pairs (or rows) widened to float64 at once: a few MB, so they stay in cache
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
-SCALE_BLOCK = 16384  # rows scaled and narrowed to the screen precision at once
+SCALE_BLOCK = 4096  # rows scaled and narrowed to the screen precision at once (float32 gather: 64 MB at d = 4,096)
 
 
 @dataclass(frozen=True, eq=False)
@@ -372,8 +372,10 @@ def _scaled(rows: torch.Tensor, order: torch.Tensor | None, scale: float, dtype:
     matrix on the way (at 256k × 2,304 that copy alone is 2.4 GB)."""
     out = torch.empty(rows.shape, dtype=dtype, device=rows.device)
     for a in range(0, len(rows), SCALE_BLOCK):
-        block = rows[order[a:a + SCALE_BLOCK]] if order is not None else rows[a:a + SCALE_BLOCK]
-        out[a:a + SCALE_BLOCK] = (block * scale).to(dtype)
+        if order is not None:  # the gather is a new block: scaled in place
+            out[a:a + SCALE_BLOCK] = rows[order[a:a + SCALE_BLOCK]].mul_(scale).to(dtype)
+        else:
+            out[a:a + SCALE_BLOCK] = (rows[a:a + SCALE_BLOCK] * scale).to(dtype)
     return out
 
 
