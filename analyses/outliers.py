@@ -51,6 +51,7 @@ MAX_RATIO = 0.5
 MIN_CLUMP = 8
 N_NEIGHBOURS = 5
 MAX_NOTABLE = 512
+UNIT_BLOCK = 16384  # token rows made unit-norm at once for the cosine tables (64 MB at d = 1,024)
 LOW_PERCENTILE = 0.25  # claim 24: "low" means the clump's median member is in the lowest quarter
 TYPICAL_PERCENTILE = 0.5  # claim 24: a group whose median member is this frequent or more is not rare
 RARE_P = 0.05  # claim 24: rarity against random same-size sets of tokens
@@ -431,18 +432,29 @@ def _top_cosines(w: torch.Tensor, norms: np.ndarray, ids: list[int], count: int)
     if not ids or w.shape[0] < 2:
         return {}
     scale = torch.as_tensor(np.where(norms > 0, norms, 1.0), dtype=torch.float32, device=w.device)
-    unit = w / scale[:, None]
     keep = min(count + 8, w.shape[0])
     out = {}
     for a in range(0, len(ids), 256):
         rows = torch.as_tensor(ids[a:a + 256], device=w.device)
-        cos = unit[rows] @ unit.T
+        cos = _unit_products(w, scale, rows)
         cos[torch.arange(len(rows), device=w.device), rows] = -float("inf")
         values, indices = torch.topk(cos, keep, dim=1)
         for row, vals, cols in zip(ids[a:a + 256], values.cpu().numpy(), indices.cpu().numpy()):
             order = np.lexsort((cols, -vals))[:count]
             out[int(row)] = tuple((int(cols[j]), float(vals[j])) for j in order if np.isfinite(vals[j]))
     return out
+
+
+def _unit_products(w: torch.Tensor, scale: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """[rows, tokens] float32 cosines unit[rows] @ unitᵀ, unit = w / scale, with the unit rows made UNIT_BLOCK
+    at a time: the same float32 quotients and products as from a whole unit-norm copy, which at 128k × 4,096
+    would take 2.1 GB."""
+    queries = w[rows] / scale[rows, None]
+    cos = torch.empty(len(rows), w.shape[0], dtype=torch.float32, device=w.device)
+    for c0 in range(0, w.shape[0], UNIT_BLOCK):
+        keys = w[c0:c0 + UNIT_BLOCK] / scale[c0:c0 + UNIT_BLOCK, None]
+        torch.mm(queries, keys.T, out=cos[:, c0:c0 + UNIT_BLOCK])
+    return cos
 
 
 CLAIM24_RULE = (

@@ -47,7 +47,7 @@ ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
 EXACT_PAIRS = 1024  # pairs (or rows) widened to float64 at once: a few MB, so they stay in cache
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
-SCALE_BLOCK = 16384  # rows scaled and narrowed to the screen precision at once
+SCALE_BLOCK = 4096  # rows scaled and narrowed to the screen precision at once (float32 gather: 64 MB at d = 4,096)
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,7 +141,7 @@ class PairPass:
             self.groups = GroupIndex(k32, self.key_order, self.kn64, self.own64, self.first, radius)
         else:
             self.query_ids = torch.arange(q32.shape[0], device=k32.device)
-            self.qs = _scaled(q32, None, self.scale, dtype)
+            self.qs = None  # narrowed a block at a time (`_queries`): no second screen-precision copy held
             self.qn64 = _squares(q32).sqrt()
             self.first = [0] * q32.shape[0]
             self.own64 = _dots(q32, self.query_ids, k32, self.query_ids)  # more keys than queries: their first
@@ -152,19 +152,27 @@ class PairPass:
                                        group_radius(self.kn64.cpu().numpy(), -1.0))
         self.qn = (self.qn64 * self.scale).float()
         self.own = (self.own64 * self.scale ** 2).float()
-        self.n_queries, self.n_keys = self.qs.shape[0], self.ks.shape[0]
+        self.n_queries, self.n_keys = q32.shape[0], self.ks.shape[0]
         self.predicts = self.query_ids.clone()  # in query order: each token's own id
         self.exception = torch.zeros(self.n_queries, dtype=torch.bool, device=k32.device)
         self._near: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._blocks = iter(range(0, self.n_queries, ROW_BLOCK))
         self._unfinished = len(range(0, self.n_queries, ROW_BLOCK))
         self._lock = threading.Lock()
+        self._finished = threading.Condition(self._lock)  # every block done, or the pass cancelled
         self._counts = [0, 0]  # screened, scored
         self._cancelled = False
 
     def cancel(self) -> None:
         """Let every work() call return after its current block (the result is then incomplete)."""
-        self._cancelled = True
+        with self._finished:
+            self._cancelled = True
+            self._finished.notify_all()
+
+    def wait(self) -> None:
+        """Until every block is done (by whichever threads took them), or the pass is cancelled."""
+        with self._finished:
+            self._finished.wait_for(lambda: self._unfinished == 0 or self._cancelled)
 
     def _next_block(self) -> int | None:
         with self._lock:
@@ -186,6 +194,8 @@ class PairPass:
                 self._counts[0] += screened
                 self._counts[1] += scored
                 self._unfinished -= 1
+                if not self._unfinished:
+                    self._finished.notify_all()
 
     def _block(self, a: int, b: int, buffer: torch.Tensor) -> tuple[int, int]:
         qn, own = self.qn[a:b], self.own[a:b]
@@ -195,10 +205,11 @@ class PairPass:
         t2 = (self.threshold * self.scale) ** 2 if self.threshold > 0 else 0.0  # ≤ 0: no crowding pairs
         screened, group_top = 0, None
         threads = torch.get_num_threads()
+        queries = self._queries(a, b)
         for c0 in range(self.first[a], self.n_keys, COLUMN_CHUNK):
             c1 = min(self.n_keys, c0 + COLUMN_CHUNK)
             torch.set_num_threads(threads)
-            s = torch.mm(self.qs[a:b], self.ks[c0:c1].T, out=buffer[:(b - a) * (c1 - c0)].view(b - a, c1 - c0))
+            s = torch.mm(queries, self.ks[c0:c1].T, out=buffer[:(b - a) * (c1 - c0)].view(b - a, c1 - c0))
             # The bookkeeping below reads each score once or twice: one core keeps up with that, and on a busy
             # machine it spares every small step a wait for the other threads.
             torch.set_num_threads(1)
@@ -220,6 +231,13 @@ class PairPass:
         inside = self.groups.block_pairs(a, b, need) if self.groups is not None else None
         scored = self._settle_predictions(a, state, inside) + self._settle_near(a, near, inside)
         return screened, scored
+
+    def _queries(self, a: int, b: int) -> torch.Tensor:
+        """The block's query rows, scaled and in the screen's precision (the direct pass narrows them here, the
+        same values as a whole copy: at 128k × 4,096 that copy would hold 1 GB for the whole pass)."""
+        if self.qs is not None:
+            return self.qs[a:b]
+        return (self.q32[a:b] * self.scale).to(self.ks.dtype)
 
     def _mask(self, s: torch.Tensor, a: int, b: int, c0: int, c1: int) -> None:
         """-inf where a key cannot matter: the token itself, and (symmetric) shorter tokens."""
@@ -354,8 +372,10 @@ def _scaled(rows: torch.Tensor, order: torch.Tensor | None, scale: float, dtype:
     matrix on the way (at 256k × 2,304 that copy alone is 2.4 GB)."""
     out = torch.empty(rows.shape, dtype=dtype, device=rows.device)
     for a in range(0, len(rows), SCALE_BLOCK):
-        block = rows[order[a:a + SCALE_BLOCK]] if order is not None else rows[a:a + SCALE_BLOCK]
-        out[a:a + SCALE_BLOCK] = (block * scale).to(dtype)
+        if order is not None:  # the gather is a new block: scaled in place
+            out[a:a + SCALE_BLOCK] = rows[order[a:a + SCALE_BLOCK]].mul_(scale).to(dtype)
+        else:
+            out[a:a + SCALE_BLOCK] = (rows[a:a + SCALE_BLOCK] * scale).to(dtype)
     return out
 
 

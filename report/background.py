@@ -44,18 +44,25 @@ class Found:
 
 class BackgroundSearch:
     """The pair pass(es) running on their own thread; `result()` joins them, `cancel()` stops them, and
-    `seconds` is their wall time once `result()` has returned."""
+    `seconds` is their wall time once `result()` has returned.
+
+    The passes run one after the other, and each is built only when the one before has finished and let go
+    of its screen-precision copy of the weights: one such copy is held at a time (1 GB per matrix at
+    128k × 4,096), not one per pass."""
 
     def __init__(self, token_embeddings: np.ndarray, device: str, seed: int = 0,
                  unembedding: np.ndarray | None = None):
         cores = torch.get_num_threads()
         self.background_threads = max(1, cores - 1)  # leave one core to the sections that run meanwhile
         self.joining_threads = max(1, cores - self.background_threads)
-        self.passes: list[PairPass] = []
+        self.current: PairPass | None = None  # the pass under way, which a joining thread may share
+        self.stage = 0  # passes built so far
+        self.over = False  # no pass is left to build (or one failed or was cancelled)
+        self.changed = threading.Condition()
+        self.scans: list[PairScan] = []
         self.crowding: CrowdingScale | None = None
         self.error: BaseException | None = None
         self.cancelled = False
-        self.prepared = threading.Event()
         self.began = time.perf_counter()
         self.seconds = 0.0  # wall time from start to result
         self._found: Found | None = None
@@ -67,47 +74,68 @@ class BackgroundSearch:
         torch.set_num_threads(self.background_threads)  # per thread: the main thread keeps its own setting
         try:
             self.crowding = crowding_scale(token_embeddings, seed, device)
-            self.passes.append(PairPass(token_embeddings, threshold=self.crowding.threshold, device=device))
+            builders = [lambda: PairPass(token_embeddings, threshold=self.crowding.threshold, device=device)]
             if unembedding is not None:
-                self.passes.append(PairPass(unembedding, queries=token_embeddings, device=device))
-            if self.cancelled:
-                self.cancel()
+                builders.append(lambda: PairPass(unembedding, queries=token_embeddings, device=device))
+            for build in builders:
+                if self.cancelled:
+                    break
+                scan = build()
+                with self.changed:
+                    self.current, self.stage = scan, self.stage + 1
+                    self.changed.notify_all()
+                if self.cancelled:
+                    scan.cancel()
+                scan.work()
+                scan.wait()  # for the blocks a joining thread still holds
+                with self.changed:
+                    self.current = None
+                self.scans.append(scan.result())  # raises when cancelled
+                del scan  # its copies go before the next pass builds its own
         except BaseException as exc:  # handed to the main thread by result()
             self.error = exc
         finally:
-            self.prepared.set()
-        try:
-            for scan in self.passes:
-                scan.work()
-        except BaseException as exc:
-            self.error = exc
+            with self.changed:
+                self.current, self.over = None, True
+                self.changed.notify_all()
+
+    def _joinable(self, seen: int) -> tuple[PairPass | None, int]:
+        """The pass under way and its stage, once one newer than stage `seen` is; None when no pass is left."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.over or (self.current is not None and self.stage > seen))
+            return (None if self.over else self.current), self.stage
 
     def result(self) -> Found:
         """Work through the remaining blocks alongside the background thread, then return the result."""
         if self._found is not None:
             return self._found
-        self.prepared.wait()
-        if self.error is None:
-            own = torch.get_num_threads()
-            torch.set_num_threads(self.joining_threads)
-            try:
-                for scan in self.passes:
+        own = torch.get_num_threads()
+        torch.set_num_threads(self.joining_threads)
+        try:
+            scan, seen = self._joinable(0)
+            while scan is not None:
+                try:
                     scan.work()
-            finally:
-                torch.set_num_threads(own)
+                except BaseException:
+                    self.cancel()
+                    raise
+                scan = None  # not held while the next pass is built
+                scan, seen = self._joinable(seen)
+        finally:
+            torch.set_num_threads(own)
         self.thread.join()
         self.seconds = time.perf_counter() - self.began
         if self.error is not None:
             raise self.error
-        self._found = Found(self.passes[0].result(), self.passes[1].result() if len(self.passes) > 1 else None,
-                            self.crowding)
+        self._found = Found(self.scans[0], self.scans[1] if len(self.scans) > 1 else None, self.crowding)
         return self._found
 
     def cancel(self) -> None:
         """Stop after the blocks in progress (used when the report fails or is interrupted)."""
         self.cancelled = True
-        for scan in self.passes:
-            scan.cancel()
+        with self.changed:
+            if self.current is not None:
+                self.current.cancel()
 
 
 def start_pair_pass(weights, rows: int, options) -> BackgroundSearch:

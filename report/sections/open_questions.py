@@ -25,6 +25,9 @@ N_PROBE_OUTLIERS = 10  # longest-vector outliers probed beside the clump tokens
 MAX_PROBED_CLUMP = 40  # clump tokens probed (the first, by id)
 N_PROBE_UNDER_TRAINED = 20  # top under-trained candidates (analyses.under_trained) probed beside them
 N_NEIGHBOURS = 3
+# Rows made unit-norm at once for the neighbour tables (not a 2 GB copy at 128k × 4,096); a power of two, so
+# that the matrix-vector kernels group rows as they do over the whole matrix (the same float32 sums).
+UNIT_BLOCK = 16384
 ROLE_LABELS = {"mlp_in": "MLP input (reads)", "mlp_out": "MLP output (writes)",
                "attn_value": "attention value (reads)", "attn_out": "attention output (writes)"}
 
@@ -110,14 +113,23 @@ def _neighbours(matrix: np.ndarray, ids) -> dict:
     """{id: ((neighbour id, cosine), …)} by cosine over all rows, the token itself left out."""
     # float32 throughout (not analyses.vectors.row_norms): the ranking is of float32 products, and a float64
     # copy of the whole matrix for a handful of probed tokens would only cost memory
-    unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    ids = [int(i) for i in ids]
+    cos = {i: np.empty(len(matrix), dtype=np.float32) for i in ids}
+    probes = {i: _unit_rows(matrix[i:i + 1])[0] for i in ids}
+    for a in range(0, len(matrix), UNIT_BLOCK):  # unit rows a block at a time: no unit-norm copy of the matrix
+        unit = _unit_rows(matrix[a:a + UNIT_BLOCK])
+        for i in ids:
+            cos[i][a:a + UNIT_BLOCK] = unit @ probes[i]
     found = {}
     for i in ids:
-        cos = unit @ unit[i]
-        cos[i] = -np.inf
-        top = np.argsort(-cos, kind="stable")[:N_NEIGHBOURS]
-        found[int(i)] = tuple((int(j), float(cos[j])) for j in top)
+        cos[i][i] = -np.inf
+        top = np.argsort(-cos[i], kind="stable")[:N_NEIGHBOURS]
+        found[i] = tuple((int(j), float(cos[i][j])) for j in top)
     return found
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 def _experiments(ctx: RunContext, probe: tuple[int, ...]) -> tuple[ExperimentsResult | None, str | None, dict | None]:

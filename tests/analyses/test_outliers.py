@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from analyses import outliers
 from analyses.outliers import (
     MIN_CLUMP,
     N_EXTREMES,
@@ -18,6 +20,7 @@ from analyses.outliers import (
     analyse_outliers,
     rarity,
 )
+from analyses.vectors import row_norms
 
 
 def brute_force_crowded(w: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -322,3 +325,34 @@ def test_angular_spread_and_scale_match_brute_force():
     kth = -np.partition(-cos, K - 1, axis=1)[:, K - 1]
     np.testing.assert_allclose(r.angular.distances, 1 - kth, atol=1e-5)
     assert r.angular.threshold <= 0.5 * r.angular.median
+
+
+def _top_cosines_from_a_unit_copy(w: torch.Tensor, norms: np.ndarray, ids: list[int], count: int) -> dict:
+    """The tables as they were made from a whole unit-norm copy of the matrix (the reference)."""
+    scale = torch.as_tensor(np.where(norms > 0, norms, 1.0), dtype=torch.float32)
+    unit = w / scale[:, None]
+    keep = min(count + 8, w.shape[0])
+    out = {}
+    for a in range(0, len(ids), 256):
+        rows = torch.as_tensor(ids[a:a + 256])
+        cos = unit[rows] @ unit.T
+        cos[torch.arange(len(rows)), rows] = -float("inf")
+        values, indices = torch.topk(cos, keep, dim=1)
+        for row, vals, cols in zip(ids[a:a + 256], values.numpy(), indices.numpy()):
+            order = np.lexsort((cols, -vals))[:count]
+            out[int(row)] = tuple((int(cols[j]), float(vals[j])) for j in order if np.isfinite(vals[j]))
+    return out
+
+
+@pytest.mark.parametrize("unit_block", [7, 300, 16384])
+def test_blockwise_cosine_tables_equal_the_unit_copy_ones(monkeypatch, unit_block):
+    """Bit for bit: the same float32 quotients and products, the unit rows made a block at a time."""
+    monkeypatch.setattr(outliers, "UNIT_BLOCK", unit_block)
+    rng = np.random.default_rng(31)
+    w = (rng.normal(size=(1000, 40)) * rng.lognormal(0, 0.5, size=(1000, 1))).astype(np.float32)
+    w[500:510] = w[3]  # exact ties
+    w[600] = 0  # a zero row
+    norms = row_norms(w)
+    ids = [3, 600, 999, *range(0, 1000, 3)]
+    t = torch.as_tensor(w)
+    assert outliers._top_cosines(t, norms, ids, 9) == _top_cosines_from_a_unit_copy(t, norms, ids, 9)

@@ -364,3 +364,25 @@ def test_batched_exceptions_equal_one_at_a_time(monkeypatch, untied):
         assert e.dot_margin == ((dot - own) / abs(own) if own else float("inf"))
         assert e.category == category_of(token_bytes[u], token_bytes[v], bool(unprintable[u]), bool(unprintable[v]))
     assert len({e.category for e in r.exceptions}) == len(CATEGORIES)
+
+
+def test_direct_pass_narrows_queries_a_block_at_a_time_and_agrees_across_precisions(small_blocks):
+    """An untied model with planted exceptions: the bf16 screen (queries narrowed block by block, no whole copy
+    kept) gives the float32 screen's answer, which is the brute force's."""
+    from analyses.token_pairs import PairPass
+
+    rng = np.random.default_rng(41)
+    n, d = 900, 32
+    w = rng.normal(size=(n, d)) * rng.lognormal(0, 0.4, size=(n, 1)) + rng.normal(size=d)
+    out = 0.7 * w + rng.normal(0, 0.3, size=(n, d))
+    out[200:230] = 1.5 * out[100:130]  # longer output rows take the predictions of tokens 100-129
+    w, out = w.astype(np.float32), out.astype(np.float32)
+    scan = PairPass(out, queries=w, precision="bf16")
+    assert scan.qs is None and scan._queries(0, 64).dtype == torch.bfloat16
+    bf16 = zero_layer_predictions(w, unembedding=out, precision="bf16")
+    fp32 = zero_layer_predictions(w, unembedding=out, precision="fp32")
+    np.testing.assert_array_equal(bf16.predicts, fp32.predicts)
+    np.testing.assert_array_equal(bf16.exception, fp32.exception)
+    predicts, exception = brute_force(w, out)
+    np.testing.assert_array_equal(bf16.predicts, predicts)
+    assert exception[100:130].all() and (predicts[100:130] == np.arange(200, 230)).sum() >= 15

@@ -12,6 +12,7 @@ from analyses import token_pairs
 from analyses.outliers import crowding_scale
 from analyses.token_pairs import PairPass, scan_pairs
 from analyses.zero_layer import zero_layer_predictions
+from report import background
 from report.background import BackgroundSearch
 from tests.analyses.test_zero_layer import brute_force
 
@@ -80,3 +81,36 @@ def test_background_errors_reach_the_caller():
     handle = BackgroundSearch(np.zeros(5, dtype=np.float32), "cpu")  # one row, no matrix
     with pytest.raises(ValueError):  # raised on the background thread, re-raised here
         handle.result()
+
+
+def test_the_passes_and_their_screen_copies_go_once_the_result_is_taken(monkeypatch):
+    """The report keeps its search for the whole run: the passes (with their screen-precision copies of the
+    weights) must not stay with it."""
+    monkeypatch.setattr(token_pairs, "ROW_BLOCK", 128)
+    w = _matrix(4, n=600)
+    handle = BackgroundSearch(w, "cpu", unembedding=0.9 * w)
+    found = handle.result()
+    assert handle.current is None and handle.result() is found
+    handle.cancel()  # harmless afterwards
+    assert found.direct is not None and len(found.direct.predicts) == 600
+
+
+def test_the_direct_pass_is_built_only_once_the_symmetric_pass_is_done(monkeypatch):
+    """One screen-precision copy at a time: the second pass is built after the first has finished."""
+    events = []
+
+    class Recorded(PairPass):
+        def __init__(self, *args, **kwargs):
+            events.append(("built", kwargs.get("queries") is None))
+            super().__init__(*args, **kwargs)
+
+        def wait(self):
+            super().wait()
+            events.append(("done", self.symmetric))
+
+    monkeypatch.setattr(background, "PairPass", Recorded)
+    monkeypatch.setattr(token_pairs, "ROW_BLOCK", 64)
+    w = _matrix(5, n=700)
+    found = BackgroundSearch(w, "cpu", unembedding=1.2 * w).result()
+    assert events == [("built", True), ("done", True), ("built", False), ("done", False)]
+    _same(found.direct, zero_layer_predictions(w, unembedding=1.2 * w))
