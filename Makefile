@@ -23,10 +23,13 @@ report: $(STAMP)
 	@$(MAKE) --no-print-directory sysdeps SYSDEPS_OPTIONAL=1
 	$(BIN)/python -m report report $(foreach m,$(MODELS),--model $(m)) --out $(OUT) --device $(DEVICE) $(if $(CORPUS),--corpus $(CORPUS))
 
+# One pytest worker per core (pytest-xdist; at most 4, each builds the session's shared reports once), every test
+# file on one worker so its module fixtures are built once; tests/conftest.py gives each worker its share of cores.
+TEST_WORKERS ?= auto
 test: $(STAMP)
 	@$(MAKE) --no-print-directory sysdeps SYSDEPS_OPTIONAL=1
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -14,6 +14,24 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
 os.environ["WEIGHTS_REPORT_NO_CACHE"] = "1"  # each test computes; cache tests opt back in
 
+
+def _cores_per_worker() -> int | None:
+    """Under pytest-xdist (`make test` runs `-n auto`), this worker's share of the cores; None when run alone."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not workers:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // int(workers))
+
+
+# N workers each using every core would oversubscribe the machine; subprocesses inherit the same share.
+CORES_PER_WORKER = _cores_per_worker()
+if CORES_PER_WORKER is not None:
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(CORES_PER_WORKER)
+
+import torch  # noqa: E402
+
 from report import pipeline  # noqa: E402
 from report.cli import main  # noqa: E402
 from report.context import Options, RunContext  # noqa: E402
@@ -26,6 +44,9 @@ from report.render import WarningLog  # noqa: E402
 from report.sections import all_sections  # noqa: E402
 from report.tokens import load_tokenizer, load_tokens  # noqa: E402
 from tests.planted import Planted, Spec, plant  # noqa: E402
+
+if CORES_PER_WORKER is not None:
+    torch.set_num_threads(CORES_PER_WORKER)
 
 
 @pytest.fixture(scope="session")
