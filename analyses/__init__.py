@@ -11,6 +11,6 @@ the verdicts' error rates).
 
 Nothing here draws or reads model files. Two exceptions to "no state and no I/O", both kept out of results:
 `token_pairs.PairPass` is a stateful pass that threads share (with a lock, cancellable; the report starts
-it in the background through report/background.py), and `token_pairs.screen_precision` reads the CPU's
+it in the background through report/run/background.py), and `token_pairs.screen_precision` reads the CPU's
 flags (/proc/cpuinfo) to pick the screening precision, which changes speed, not answers.
 """

@@ -4,7 +4,7 @@ exceptions, a clump, separable word starts) but each claim's own effect absent o
 models with every effect at the study's size (1.0) or a fraction of it.
 
 Each model says which claims' effects are absent (a "holds" there is a false positive) and which are present
-(a "holds" there counts toward power). report.synthetic_run.verdicts scores a model through the report's own
+(a "holds" there counts toward power). report.run.synthetic_run.verdicts scores a model through the report's own
 sections.
 
 Study-size effects as planted (size s scales each one; s = 0.5 is "half"):

@@ -18,7 +18,7 @@ model whose norms spread widely has "crowded" groups of its shortest tokens that
     threshold: near-identical vectors, tight in angle as well as in distance.
 
 Search (exhaustive and exact): the crowding scale comes from the exact K-th neighbour distances of the
-SAMPLE tokens; then one pass over all pairs (analyses.token_pairs, shared with the zero-layer model) returns
+SAMPLE tokens; then one pass over all pairs (analyses.pairs.token_pairs, shared with the zero-layer model) returns
 every pair of tokens at most the threshold apart, with exact float64 distances (inside a large group of
 near-duplicates, all of whose pairs are within it, each member's nearest members and a link to the group's
 centre stand for the pairs, which are counted from the group's size). A token is crowded exactly when at
@@ -36,15 +36,15 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from analyses.claims import Claim, claim
-from analyses.pair_copies import near_pair_count
+from analyses.pairs.copies import near_pair_count
 from analyses.stats import MAD_TO_SIGMA, percentile_ranks
-from analyses.token_pairs import PairScan, scan_pairs
+from analyses.pairs.token_pairs import PairScan, scan_pairs
 from analyses.vectors import N_EXTREMES, row_norms
 
 if TYPE_CHECKING:
     from analyses.under_trained import UnderTrainedResult
 
-K = 5  # neighbours that define crowding (at most analyses.pair_groups.K_NEAREST)
+K = 5  # neighbours that define crowding (at most analyses.pairs.groups.K_NEAREST)
 SAMPLE = 512
 LOW_Z = 3.5
 MAX_RATIO = 0.5
@@ -344,7 +344,7 @@ def rarity(group: Sequence[int], log_frequency: np.ndarray, seed: int = 0) -> Ra
 def _kth_within(pairs: np.ndarray, distances: np.ndarray, copies: np.ndarray, threshold: float) -> dict:
     """{token: its K-th smallest distance} for every token with at least K others within the threshold.
 
-    `pairs` join distinct rows (each id its group's first, see analyses.token_pairs.PairScan): a row's copies
+    `pairs` join distinct rows (each id its group's first, see analyses.pairs.token_pairs.PairScan): a row's copies
     count as neighbours at distance 0, and each pair counts once per copy of the other row."""
     sizes = np.bincount(copies, minlength=len(copies))
     groups = np.flatnonzero(sizes > 1) if threshold >= 0 else np.zeros(0, dtype=np.int64)

@@ -221,7 +221,7 @@ _shared: dict | None = None  # while a `shared_moments()` block is open: {matrix
 def shared_moments():
     """Within this block column_moments of one matrix (the same memory, shape, strides and dtype) is computed
     once and handed to every later caller: for a run of analyses, which never modify their inputs, over one
-    model (report.synthetic_run). Each matrix is kept alive until the block ends, so no other array can take
+    model (report.run.synthetic_run). Each matrix is kept alive until the block ends, so no other array can take
     its address meanwhile."""
     global _shared
     outer = _shared

@@ -12,7 +12,7 @@ Semantics (what the search computes, exactly):
     Untied models: the logits are the unembedding rows against the embedding, s(u, v) = e_u·w_v, and the
     same rule applies with |u| = |e_u| and |v| = |w_v|.
 
-Search: one exact pass (analyses.token_pairs): tokens sorted by norm, each compared only with longer ones
+Search: one exact pass (analyses.pairs.token_pairs): tokens sorted by norm, each compared only with longer ones
 (u·v ≤ |u||v|, so only those can win), screened in bf16 or float32 with a proven error bound, every
 candidate confirmed in float64 — the brute force's answer at half the products of a dense pass, on any
 input. Untied models take a dense blocked pass of the same kind (no symmetry to use).
@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 from analyses.claims import Claim, claim
-from analyses.token_pairs import TOLERANCE, PairScan, scan_pairs  # noqa: F401  (TOLERANCE is re-exported)
+from analyses.pairs.token_pairs import TOLERANCE, PairScan, scan_pairs  # noqa: F401  (TOLERANCE is re-exported)
 from analyses.vectors import row_norms
 
 SELF_FRACTION_MIN = 0.98
@@ -129,7 +129,7 @@ def analyse_zero_layer(token_embeddings: np.ndarray, token_bytes: Sequence[bytes
                        unembedding: np.ndarray | None = None) -> ZeroLayerResult:
     """Every token's zero-layer prediction, its exceptions with categories, and claims 20–23.
 
-    `token_bytes[i]` and `unprintable[i]` describe token i (as in report.tokens.TokenTable). `unembedding`
+    `token_bytes[i]` and `unprintable[i]` describe token i (as in report.load.tokens.TokenTable). `unembedding`
     is the untied output matrix (rows = tokens), None when tied. `found` is the pass's result when it already
     ran (the report runs it in the background); otherwise it runs here."""
     w = np.asarray(token_embeddings, dtype=np.float32)

@@ -2,7 +2,7 @@
 V 50,257, 1,024 positions; random weights) with the default budget, timed as the report runs them.
 
 The model is a transformers GPT-2 with GPT-2's default config; the sequences are the default budget's shape
-(report/sequences.py: `--max-tokens` tokens as ≥ 100 sequences) holding random token ids, in clusters as the
+(report/load/sequences.py: `--max-tokens` tokens as ≥ 100 sequences) holding random token ids, in clusters as the
 built-in corpus gives them; 50 probed tokens (40 clump + 10 outliers, as the section probes). Prints tokens
 per second of one plain pass and of the baseline (forward + two backward) pass, and the seconds of
 run_experiments (every pass and the repetition prompts; loading the model and tokenizing the text, a few
@@ -23,10 +23,10 @@ import torch
 
 from analyses.experiments import Intervention, Model, run_experiments
 from bench.measure import write_results
-from report.architectures import architecture_for
-from report.context import Options
-from report.forward import Runner
-from report.sequences import MIN_SEQUENCES, sequence_length
+from report.load.architectures import architecture_for
+from report.run.context import Options
+from report.load.forward import Runner
+from report.load.sequences import MIN_SEQUENCES, sequence_length
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = 50

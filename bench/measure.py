@@ -42,8 +42,8 @@ def peak_rss_mb() -> float:
 
 
 def load_weights_of(folder: Path):
-    from report.hub import resolve
-    from report.loader import load_weights
+    from report.load.hub import resolve
+    from report.load.loader import load_weights
 
     return load_weights(resolve(str(folder)))
 
@@ -86,9 +86,9 @@ def main() -> None:
         import torch
 
         from analyses.outliers import analyse_outliers, crowding_scale
-        from analyses.token_pairs import gemm_speeds, scan_pairs, screen_precision
+        from analyses.pairs.token_pairs import gemm_speeds, scan_pairs, screen_precision
         from analyses.zero_layer import analyse_zero_layer
-        from report.tokens import load_tokenizer, load_tokens
+        from report.load.tokens import load_tokenizer, load_tokens
 
         weights = load_weights_of(folder)
         w, unembedding = weights.token_embeddings, weights.unembedding

@@ -8,7 +8,7 @@ Two synthetic repos of real shapes are served by tests/hub_server.py on 127.0.0.
   untied lm_head): 13.5 GB.
 Each file is written as a real safetensors header followed by a sparse hole up to its full size
 (`truncate`), so it takes almost no disk and the tensors read back as zeros; the report's
-tensors are fetched for real through report.remote (headers by range, tensors by range, written and
+tensors are fetched for real through report.load.remote (headers by range, tensors by range, written and
 verified into a fresh cache). The full download streams every weight file whole through the same
 huggingface_hub session and throws the bytes away (no disk writes, so it is a lower bound on a real
 download's time). Prints a table and writes bench/results/remote.json.
@@ -113,7 +113,7 @@ def full_download(repo_id: str, files: list[str], sha: str) -> int:
 
 
 def bench_repo(name: str, data: Path, hub, repeats: int) -> dict:
-    from report import remote
+    from report.load import remote
 
     config, files = REPOS[name]()
     weight_bytes = write_sparse_repo(data / name, config, files)

@@ -31,7 +31,7 @@ TARGETS = {"task_ratio": 0.6, "overhead_s": 30.0, "worker_peak_gb": 2.5}
 
 def one_task(folder: Path) -> None:
     """Run in a fresh process: one sweep task, timed; prints one JSON line."""
-    from report.context import Options
+    from report.run.context import Options
     from report.sweep.sources import Checkpoint
     from report.sweep.task import Settings, analyse_checkpoint
 
@@ -59,7 +59,7 @@ def trainer_folder(folder: Path, root: Path, n: int) -> Path:
 
 
 def sweep_overhead(run: Path, out: Path, workers: int) -> dict:
-    from report.context import Options
+    from report.run.context import Options
     from report.sweep import engine
     from report.sweep.sources import discover
     from report.sweep.task import Settings

@@ -5,7 +5,7 @@ Two repos of real shapes, in Hub layout, bf16:
 - llama3-8b: Llama-3-8B's (V = 128,256, d = 4,096, 32 layers, untied head, 4 shards).
 Keys, shapes and config fields are those transformers gives the type (the model is built on the meta
 device and its state dict listed; tied keys are left out as save_pretrained does). Every tensor the report
-reads (report.architectures.keys_to_read) is written for real, in blocks: rows with a common mean, a few
+reads (report.load.architectures.keys_to_read) is written for real, in blocks: rows with a common mean, a few
 heavy dims, norms that grow with rarity, and (untied) an unembedding that partly follows the embedding.
 Every other tensor is a sparse hole, so a 16 GB repo costs its read tensors in disk. The tokenizer is a
 byte-level vocabulary of the full size.
@@ -80,7 +80,7 @@ def layout(shape: dict) -> tuple[dict, list[dict[str, tuple[str, tuple]]]]:
 def write_repo(folder: Path, shape: dict, seed: int = 0) -> dict:
     """The repo in `folder`: config, tokenizer, shards (read tensors real, the rest holes) and an index.
     Returns {"weight_bytes", "read_bytes"}."""
-    from report.architectures import keys_to_read
+    from report.load.architectures import keys_to_read
 
     folder.mkdir(parents=True, exist_ok=True)
     config, shards = layout(shape)

@@ -24,12 +24,12 @@ import numpy as np
 
 from analyses.calibration import CLAIMS, EXPENSIVE, FAMILIES, PLANTED_EFFECTS, TRAINED_LIKE, null_model, planted_model  # noqa: F401
 from analyses.claims import HOLDS, INCONCLUSIVE
-from report.cache import code_hash
+from report.run.cache import code_hash
 from report.calibration_table import DATA, MAX_FPR, MIN_POWER, load, wilson  # noqa: F401 (load: re-exported)
 from report.errors import run_command
 from report.sweep.engine import connect
 from report.sweep.lifeline import die_with_parent
-from report.synthetic_run import verdicts
+from report.run.synthetic_run import verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "docs" / "calibration.md"  # the table's page; README.md links to it
@@ -46,9 +46,9 @@ PLAN = ((64, 4000, 8, 35, 8), (768, 4000, 8, 35, 8), (768, 50257, 8, 35, 8), (10
 SMALL_PLAN = ((32, 600, 1, 1, 1),)
 RUNS = ROOT / ".calibration-runs"  # one JSON per model already scored, by code version: a rerun resumes
 # The code a model's verdicts depend on: the analyses, the sections and what runs them (not figures or templates).
-VERDICT_CODE = ("analyses", "report/sections", "report/synthetic_run.py", "report/pipeline.py", "report/context.py",
-                "report/background.py", "report/calibration_table.py", "report/loader.py", "report/tokens.py",
-                "report/frequency.py")
+VERDICT_CODE = ("analyses", "report/sections", "report/run/synthetic_run.py", "report/run/pipeline.py",
+                "report/run/context.py", "report/run/background.py", "report/calibration_table.py",
+                "report/load/loader.py", "report/load/tokens.py", "report/load/frequency.py")
 
 
 PLANTED = ("study", "half")

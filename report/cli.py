@@ -19,16 +19,17 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from report import calibrate, output_folder
-from report.cache import Cache
+from report import calibrate
+from report.write import output_folder
+from report.run.cache import Cache
 from report.compare import Gathered, build_comparison
-from report.context import Options, resolve_device
-from report.corpus import check as check_corpus
+from report.run.context import Options, resolve_device
+from report.load.corpus import check as check_corpus
 from report.errors import ReportError, run_command
-from report.heap import return_large_blocks
-from report.hub import split_revision
-from report.loader import check_model
-from report.pipeline import Request, build, label, protected_folders
+from report.run.heap import return_large_blocks
+from report.load.hub import split_revision
+from report.load.loader import check_model
+from report.run.pipeline import Request, build, label, protected_folders
 from report.sweep import cli as sweep_cli
 
 SUBCOMMANDS = ("report", "sweep", "calibrate")

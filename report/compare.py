@@ -1,7 +1,7 @@
 """Several models side by side: headline numbers, the claims matrix, overlays, shared outlier tokens,
 and what moved between two checkpoints of one architecture.
 
-Each model contributes a `ModelDigest`: the typed digest of its results.json (report/digest.py) and a few
+Each model contributes a `ModelDigest`: the typed digest of its results.json (report/write/digest.py) and a few
 small arrays (LayerNorm gains, token norms, token strings). `Gathered` takes them from each model while its
 report is built (`pipeline.build(on_written=...)`), so no model is loaded a second time: the token norms
 are the SVD result's, and the one thing that needs two embedding matrices, the row cosines between two
@@ -26,16 +26,16 @@ import numpy as np
 from analyses.claims import BY_ID, finding_of, in_finding_order
 from analyses.stats import spearman
 from analyses.vectors import row_cosines
-from report import digest as schema
-from report import output_folder, results_json
-from report.cache import Cache
-from report.context import RunContext
+from report.write import digest as schema
+from report.write import output_folder, results_json
+from report.run.cache import Cache
+from report.run.context import RunContext
 from report.errors import ReportError
-from report.pipeline import provenance, render_document
-from report.plots import compare as plots
-from report.progress import Progress
+from report.run.pipeline import provenance, render_document
+from report.write.plots import compare as plots
+from report.run.progress import Progress
 from report.sections import FigureSpec
-from report.tokens import tokenizer_sha256
+from report.load.tokens import tokenizer_sha256
 
 TOP = 10  # rows in each "moved most" list
 MOVED = 1e-6  # changes below this (log norm ratio, 1 − cos, |Δ gain|) count as no change
@@ -48,7 +48,7 @@ class ModelDigest:
     Attributes:
         label: a short name, unique among the compared models (column headings, legends).
         folder: the model's own report folder, or None.
-        results: the typed digest of its results.json (report/digest.py).
+        results: the typed digest of its results.json (report/write/digest.py).
         gains: (role, layer, [d] gains) for every LayerNorm, in model order.
         token_norms: [tokens] L2 norm of each input embedding row that has a token.
         token_text: [tokens] display string of each token.

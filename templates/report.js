@@ -133,7 +133,7 @@
   }
 
   /* ---- token search -------------------------------------------------------------------------------- */
-  /* The index (report/search_index.py, version 2) is megabytes of JSON for a large vocabulary, so the page
+  /* The index (report/write/search_index.py, version 2) is megabytes of JSON for a large vocabulary, so the page
      never waits for it: it is decoded when the browser is idle after load, or on first use of the search,
      whichever comes first. Numbers are 32- (or 16-) bit floats scaled per column, ids 16- or 32-bit
      integers, both base64 of little-endian bytes; token texts a plain array. */

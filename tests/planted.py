@@ -65,7 +65,7 @@ class Planted:
 
 
 def _bytes_to_unicode() -> dict[int, str]:
-    from report.tokens import byte_decoder
+    from report.load.tokens import byte_decoder
 
     return {b: c for c, b in byte_decoder().items()}
 
@@ -123,7 +123,7 @@ def _synthetic_vocab(folder: Path, spec: Spec, rng: np.random.Generator) -> list
 
 
 def _bytes_to_unicode_inverse() -> dict[str, int]:
-    from report.tokens import byte_decoder
+    from report.load.tokens import byte_decoder
 
     return byte_decoder()
 

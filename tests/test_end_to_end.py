@@ -9,7 +9,7 @@ import pytest
 from pypdf import PdfReader
 
 from analyses.claims import VERDICTS
-from report import pipeline
+from report.run import pipeline
 from report.sections import all_sections
 
 REQUIRED = {

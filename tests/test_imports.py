@@ -112,4 +112,4 @@ def test_the_checks_see_cycles_and_lazy_imports(tmp_path):
     assert _cycles(edges) == [["pkg.a", "pkg.b", "pkg.c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
     edges, _ = _imports(_modules())
-    assert {"report.section", "analyses.svd"} <= edges["report.sections.svd"]
+    assert {"report.run.section", "analyses.svd"} <= edges["report.sections.svd"]

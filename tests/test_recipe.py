@@ -72,8 +72,8 @@ SECTION = '''"""Section: how long the first token's embedding is (written by tes
 from __future__ import annotations
 
 from analyses.first_token import FirstTokenResult, analyse_first_token
-from report.context import RunContext
-from report.section import Section
+from report.run.context import RunContext
+from report.run.section import Section
 
 
 def run(ctx: RunContext) -> FirstTokenResult:
@@ -126,7 +126,7 @@ import pytest
 import analyses
 assert Path(analyses.__file__).parent == Path.cwd() / "analyses", analyses.__file__
 facts = {"tests": int(pytest.main(["-q", "-p", "no:cacheprovider", "tests/analyses/test_first_token.py"]))}
-from report import render
+from report.write import render
 from report.cli import main
 def no_pdf(html, target):  # the PDF is not what this test is about, and it is slow
     Path(target).write_bytes(b"%PDF-1.4\\n")
@@ -137,7 +137,7 @@ facts["report"] = main(["--model", checkpoint, "--out", out, "--corpus", corpus,
 from analyses.calibration import PLANTED_EFFECTS, null_model, planted_model
 from analyses.claims import BY_NAME
 from report import calibrate
-from report.synthetic_run import verdicts
+from report.run.synthetic_run import verdicts
 number = BY_NAME["first_token_long"].id
 model = null_model("gaussian", 32, 600, seed=1)
 decided = verdicts(model, seed=0, expensive=False)

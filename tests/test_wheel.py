@@ -51,7 +51,7 @@ def test_a_report_from_the_installed_wheel(tmp_path):
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env.update(WEIGHTS_REPORT_NO_CACHE="1", HF_HUB_OFFLINE="1")
-    where = _run(python, "-c", "import report, report.render as r; print(report.__file__); print(r.TEMPLATES)",
+    where = _run(python, "-c", "import report, report.write.render as r; print(report.__file__); print(r.TEMPLATES)",
                  cwd=elsewhere, env=env).split()
     assert all(Path(p).is_relative_to(site) for p in where), where
     model = plant(tmp_path / "model", Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14),

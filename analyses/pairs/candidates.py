@@ -1,4 +1,4 @@
-"""Candidates of the pair pass (analyses.token_pairs) from one chunk of screened scores: pairs that might beat or
+"""Candidates of the pair pass (analyses.pairs.token_pairs) from one chunk of screened scores: pairs that might beat or
 tie a row's own score, and pairs that might lie within the crowding threshold.
 
 Both are sought first in the largest score of each group of GROUP consecutive rows per column (one cheap pass
@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from analyses.pair_screen import ARITHMETIC, TOLERANCE, error_bound
+from analyses.pairs.screen import ARITHMETIC, TOLERANCE, error_bound
 
 GROUP = 16  # query rows whose largest score per column is taken first
 SLICE = 256  # query rows per step where crowding candidates are sought in every score
@@ -205,7 +205,7 @@ def rows_of_groups(s: torch.Tensor, groups: torch.Tensor, columns: torch.Tensor)
 
 def refine(scan, a: int, rows: torch.Tensor, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The bf16 candidates (rows local to the block at `a`, key positions) of a pass `scan`
-    (analyses.token_pairs.PairPass, read only) screened again in float32 (error bound ~1e-4 of bf16's): groups
+    (analyses.pairs.token_pairs.PairPass, read only) screened again in float32 (error bound ~1e-4 of bf16's): groups
     of REFINE_ROWS rows against the union of their candidate columns, one dense product each; the same rules
     as RowCandidates. Returns the (rows, columns) that survive."""
     eps = error_bound("fp32", scan.ks.shape[1])

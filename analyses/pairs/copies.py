@@ -46,7 +46,7 @@ def exact_copies(w: np.ndarray) -> np.ndarray:
 def near_pair_count(pairs: np.ndarray, copies: np.ndarray, threshold: float, groups: np.ndarray | None = None) -> int:
     """How many pairs of tokens lie within the threshold, counting every copy: the listed pairs of distinct
     rows times the sizes of their groups, plus the pairs inside each group (distance 0). With `groups`
-    (analyses.token_pairs.PairScan.groups), every pair inside a group of near-duplicates is within the threshold
+    (analyses.pairs.token_pairs.PairScan.groups), every pair inside a group of near-duplicates is within the threshold
     and counted from the group's size; its listed pairs are skipped."""
     sizes = np.bincount(copies, minlength=len(copies)).astype(np.int64)
     inside = int((sizes * (sizes - 1) // 2).sum()) if threshold >= 0 else 0

@@ -1,5 +1,5 @@
 """Near-duplicate groups: many distinct rows within a small radius of one row (reserved or padding tokens after
-training with weight decay). The pair pass (analyses.token_pairs) leaves their pairs out of its low-precision
+training with weight decay). The pair pass (analyses.pairs.token_pairs) leaves their pairs out of its low-precision
 screen and settles them here, so a group of n rows costs O(n) memory instead of its ~n²/2 pairs.
 
 Inside such a group the screen's error bound is wider than the gaps between scores, so every pair would be a
@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from analyses.pair_screen import TOLERANCE
+from analyses.pairs.screen import TOLERANCE
 
 MIN_GROUP = 64  # smaller groups cost the screen little: left to it
 K_NEAREST = 8  # nearest members kept per row: at least analyses.outliers.K

@@ -1,4 +1,4 @@
-"""The low-precision screen of the pair pass (analyses.token_pairs): which precision, and its proven error.
+"""The low-precision screen of the pair pass (analyses.pairs.token_pairs): which precision, and its proven error.
 
 Scores S = q·k are screened in bf16 where the hardware multiplies bf16 faster than float32 (else in float32), on
 a copy of the weights scaled by a power of two (exact) so that no value over- or underflows. The screen's error

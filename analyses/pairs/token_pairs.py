@@ -2,10 +2,10 @@
 logits) and every pair of tokens closer than the crowding threshold, at a cost that does not depend on the data.
 
 Exact answers from a cheap screen: scores are screened in low precision with a proven error bound
-(analyses.pair_screen); the pairs the screen cannot rule out (analyses.pair_candidates) are scored again in
+(analyses.pairs.screen); the pairs the screen cannot rule out (analyses.pairs.candidates) are scored again in
 float64 from the float32 weights and judged by the exact rule, so the answers are those of a float64 brute
-force. Exact duplicate rows run through the pass once (analyses.pair_copies); the pairs inside large groups of
-near-duplicate rows are settled apart, in float64, at a cost linear in each group's size (analyses.pair_groups).
+force. Exact duplicate rows run through the pass once (analyses.pairs.copies); the pairs inside large groups of
+near-duplicate rows are settled apart, in float64, at a cost linear in each group's size (analyses.pairs.groups).
 
 The symmetric pass (tied embeddings, and crowding): u·v ≤ |u||v| and u·u = |u|², so only a longer token can
 beat u (or tie a winner within the tolerance). Tokens are sorted by norm and each block of query tokens is
@@ -16,7 +16,7 @@ of every pair once, so the pairs within the crowding threshold come out exhausti
 The direct pass (untied models): the embedding rows against every unembedding row, a dense blocked argmax
 with the same screen. The pairs with a group of near-duplicate output rows leave the screen; a token to which
 the group may matter (its screened bound reaches the token's target) has them settled apart, in float64
-(analyses.pair_groups.DirectGroups).
+(analyses.pairs.groups.DirectGroups).
 
 Blocks of query tokens are independent, so several threads can share one pass (`work()`), and the result
 does not depend on how the blocks were shared.
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from analyses.pair_candidates import RowCandidates, group_max, near_candidates, refine
-from analyses.pair_copies import exact_copies
-from analyses.pair_groups import K_NEAREST, DirectGroups, GroupIndex, group_radius, nearest
-from analyses.pair_screen import (  # noqa: F401  (re-exported: the pass's public API)
+from analyses.pairs.candidates import RowCandidates, group_max, near_candidates, refine
+from analyses.pairs.copies import exact_copies
+from analyses.pairs.groups import K_NEAREST, DirectGroups, GroupIndex, group_radius, nearest
+from analyses.pairs.screen import (  # noqa: F401  (re-exported: the pass's public API)
     ARITHMETIC,
     TOLERANCE,
     absolute_error,
@@ -64,8 +64,8 @@ class PairScan:
             K_NEAREST nearest members (and any tying the last) and its link to the group's centre row.
         near_distances: [pairs] float64 exact distance of each of those pairs (embedding units).
         copies: [queries] int64 lowest id of a row identical to each token's (its own id when none; symmetric
-            pass only, else every token's own id); analyses.pair_copies counts the pairs with every copy.
-        groups: [queries] int64 lowest id of each token's group of near-duplicate rows (analyses.pair_groups;
+            pass only, else every token's own id); analyses.pairs.copies counts the pairs with every copy.
+        groups: [queries] int64 lowest id of each token's group of near-duplicate rows (analyses.pairs.groups;
             its own id when none; copies share their row's group). Direct pass: the groups of the output rows,
             for the tokens whose output row lies in one.
         threshold: the distance threshold used (embedding units; ≤ 0: none).

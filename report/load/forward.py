@@ -1,5 +1,5 @@
 """Forward passes through the model for the experiments: load it with transformers and evaluate the loss on
-fixed sequences (report/sequences.py) with the token or position embeddings replaced; the baseline pass also
+fixed sequences (report/load/sequences.py) with the token or position embeddings replaced; the baseline pass also
 gives the gradient of the loss with respect to every token's input embedding row.
 
 The model comes from the local folder through `AutoModelForCausalLM` (or `AutoModelForMaskedLM` for
@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from analyses.experiments import Evaluation, Gradients, Intervention
-from report.architectures import Architecture
+from report.load.architectures import Architecture
 
 BATCH_TOKENS = 1024  # tokens per forward call: whole sequences, at least one (CPU matrix products run best near here)
 REPEAT_BATCH = 128  # repetition prompts per forward call (prompts are short: ~1,000 tokens a call)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from report import corpus as corpus_file
+from report.load import corpus as corpus_file
 from report.errors import ReportError
 
 PROXY_WORDS = 40_000
@@ -69,7 +69,7 @@ def _credit(ids_per_text: list[list[int]], weights, rows: int) -> np.ndarray:
 
 def from_corpus(tokenizer, path: Path, rows: int) -> TokenFrequency:
     """Exact token counts in a text file (UTF-8, or as its byte-order mark says), tokenized with the model's
-    tokenizer; a file that is not text is refused (report/corpus.py)."""
+    tokenizer; a file that is not text is refused (report/load/corpus.py)."""
     counts = np.zeros(rows, dtype=np.float64)
     text = corpus_file.check(path)
     try:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from report import remote
+from report.load import remote
 from report.errors import ReportError
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
@@ -78,7 +78,7 @@ def check_spec(spec: str) -> Path | None:
 
 def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> ModelSource:
     """The standard Hugging Face cache first (no network); else only the tensors read, by ranged requests
-    (report/remote); a repo with pickle weights only is downloaded whole, and only with --allow-pickle."""
+    (report/load/remote); a repo with pickle weights only is downloaded whole, and only with --allow-pickle."""
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
     where = f"{repo_id}" + (f" at revision {revision}" if revision else "")
     shown = f"{repo_id}@{revision}" if revision else repo_id  # two revisions get separate output folders

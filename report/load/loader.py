@@ -15,10 +15,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from report.architectures import Architecture, architecture_for
+from report.load.architectures import Architecture, architecture_for
 from report.errors import ReportError
-from report.hub import ModelSource, check_spec
-from report.tensors import FLOAT_DTYPES, ModelTensors
+from report.load.hub import ModelSource, check_spec
+from report.load.tensors import FLOAT_DTYPES, ModelTensors
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,7 +3,7 @@
 Without --corpus: the English documentation that ships inside every CPython install (`pydoc_data.topics`:
 the language reference's topics, as `help()` shows them), one document per topic; sequences are spread over
 every topic, a few per topic at evenly separated places, and the unit is the topic. With --corpus FILE (read
-through report/corpus.py): the file is one text; sequences are taken at evenly separated places of its first
+through report/load/corpus.py): the file is one text; sequences are taken at evenly separated places of its first
 SPREAD × budget tokens, and each sequence is its own unit.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from report import corpus as corpus_file
-from report.cache import file_hash
+from report.load import corpus as corpus_file
+from report.run.cache import file_hash
 
 MIN_SEQUENCES = 100  # sequences per pass at least, when the budget allows a sequence of MIN_LENGTH tokens
 MIN_LENGTH, MAX_LENGTH = 8, 128  # tokens per sequence
@@ -35,7 +35,7 @@ class CorpusSequences:
 
     Attributes:
         name: the corpus ("--corpus <file name>" or the built-in's name); sha256: of its bytes (the file) or of
-            its UTF-8 text (the built-in, topics joined in sorted order); encoding: as report/corpus.py read the
+            its UTF-8 text (the built-in, topics joined in sorted order); encoding: as report/load/corpus.py read the
             file (None for the built-in).
         ids: [sequences, length] token ids; clusters: [sequences] the unit each belongs to.
         documents: documents the sequences came from (1 for a --corpus file); unit: "document" or "sequence".

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from report.architectures import Architecture, MatrixSpec
-from report.cache import file_hash
+from report.load.architectures import Architecture, MatrixSpec
+from report.run.cache import file_hash
 from report.errors import ReportError
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")  # stored values that are the weights themselves
@@ -28,7 +28,7 @@ class ModelTensors:
     """Block matrices of one checkpoint by role and layer, oriented as [in features, out features]."""
 
     def __init__(self, reader, arch: Architecture, model_id: str):
-        self.reader = reader  # report.loader.TensorReader
+        self.reader = reader  # report.load.loader.TensorReader
         self.arch = arch
         self.model_id = model_id
 

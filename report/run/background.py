@@ -1,4 +1,4 @@
-"""The pair pass (zero-layer predictions and crowded pairs, analyses.token_pairs), started on a background
+"""The pair pass (zero-layer predictions and crowded pairs, analyses.pairs.token_pairs), started on a background
 thread as soon as the weights are loaded (and started again without them if the tokenizer shows that the
 last rows are padding).
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from analyses.outliers import CrowdingScale, crowding_scale
-from analyses.token_pairs import PairPass, PairScan
+from analyses.pairs.token_pairs import PairPass, PairScan
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,7 +21,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Every source file of the tool keys both levels: a hand-kept list of "analysis" modules had holes (the renderer's
 # formatters write cached summary text, the pair pass lives outside the sections), so an edit could serve stale
 # results. Rebuilding after any edit costs one run; a stale number costs a reader's trust.

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from report.errors import ReportError
-from report.frequency import TokenFrequency
-from report.loader import ModelWeights
-from report.tokens import TokenTable
+from report.load.frequency import TokenFrequency
+from report.load.loader import ModelWeights
+from report.load.tokens import TokenTable
 
 
 def resolve_device(choice: str) -> str:
@@ -63,7 +63,7 @@ class RunContext:
     frequency: TokenFrequency
     options: Options
     results: dict[str, Any] = field(default_factory=dict)
-    # The pair pass (report.background.BackgroundSearch), a pipeline input like the weights: begun as soon as they
+    # The pair pass (report.run.background.BackgroundSearch), a pipeline input like the weights: begun as soon as they
     # are loaded, read by the sections that declare reads_pairs=True; None until run_sections starts it.
     pairs: Any = None
     corpus: Path | None = None  # the --corpus text, for the forward-pass experiments
@@ -71,7 +71,7 @@ class RunContext:
     reader: Any = None  # the Section (or Reader) this view is lent to; None: a context built by hand
 
     def for_section(self, section: Any) -> RunContext:
-        """A view of this context (sharing its results) that lets `section` (a report.section.Section or a
+        """A view of this context (sharing its results) that lets `section` (a report.run.section.Section or a
         Reader) read only what it declared."""
         return replace(self, reader=section)
 
@@ -92,7 +92,7 @@ class RunContext:
         return value
 
     def pair_pass(self) -> Any:
-        """The pair pass's result (report.background.Found), for a section declared reads_pairs=True; None when
+        """The pair pass's result (report.run.background.Found), for a section declared reads_pairs=True; None when
         the pass was not run (a context built by hand)."""
         if self.reader is not None and not getattr(self.reader, "reads_pairs", False):
             raise UndeclaredRead(f"{self._who()} reads the pair pass without declaring reads_pairs=True.")

@@ -1,7 +1,7 @@
 """One model's report from start to finish: load, analyse, draw, render, and move into place.
 
 Everything is written into a hidden temporary folder next to the destination and renamed into place
-only when complete (report/output_folder.py), so an interrupted or failed run never leaves a half-written
+only when complete (report/write/output_folder.py), so an interrupted or failed run never leaves a half-written
 report. A comparison takes each model's context from `build` (`on_written`): no model is loaded twice.
 """
 
@@ -17,17 +17,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from report import __version__, output_folder, render, results_json, search_index
-from report.background import start_pair_pass
-from report.cache import Cache, file_hash, folder_hash
-from report.context import Options, RunContext
-from report.figures_io import FigureWriter
-from report.frequency import TokenFrequency, from_corpus, from_token_index, from_wordfreq
-from report.hub import ModelSource, resolve
-from report.loader import ModelWeights, check_minimum_size, load_weights
-from report.progress import Progress
+from report import __version__
+from report.write import output_folder, render, results_json, search_index
+from report.run.background import start_pair_pass
+from report.run.cache import Cache, file_hash, folder_hash
+from report.run.context import Options, RunContext
+from report.write.figures_io import FigureWriter
+from report.load.frequency import TokenFrequency, from_corpus, from_token_index, from_wordfreq
+from report.load.hub import ModelSource, resolve
+from report.load.loader import ModelWeights, check_minimum_size, load_weights
+from report.run.progress import Progress
 from report.sections import all_sections, display_rank
-from report.tokens import TokenTable, load_tokenizer, load_tokens
+from report.load.tokens import TokenTable, load_tokenizer, load_tokens
 
 # Progress steps around the sections' own (one each); `analyse` and `write_report` take them in this order.
 STEPS_BEFORE = ("resolve", "load weights", "tokenizer", "frequency")

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from matplotlib.figure import Figure
 
-from report.context import RunContext
+from report.run.context import RunContext
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,6 +1,6 @@
 """The registry of the report's sections: one line per section, in run order.
 
-Each module here adapts one analysis to the report (see report.section.Section) and must be registered
+Each module here adapts one analysis to the report (see report.run.section.Section) and must be registered
 below; a section reads only sections registered above it, and only those it declares in `reads`. The
 registry is checked when this package is imported, so a mistake fails every test with a clear message.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyses import claims
-from report.section import FigureSpec, Section
+from report.run.section import FigureSpec, Section
 
 __all__ = ["FigureSpec", "Section", "Entry", "REGISTRY", "TOP", "RegistryError", "all_sections", "display_order",
            "display_rank", "check_registry"]

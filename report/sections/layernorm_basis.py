@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from analyses.layernorm_basis import OUTLIER_Z, LayerNormBasisResult, analyse_layernorm_basis
-from report.context import RunContext
-from report.plots import layernorm_basis as plots
-from report.section import FigureSpec, Section
+from report.run.context import RunContext
+from report.run.section import FigureSpec, Section
+import numpy as np
+from analyses.layernorm_basis import OUTLIER_Z, LayerNormBasisResult
+from report.write.plots import style
 
 SHOWN_LAYER_NORMS = 8  # the LayerNorms with the largest outliers in the table
 
@@ -71,13 +73,13 @@ def figures(r: LayerNormBasisResult, ctx: RunContext) -> list[FigureSpec]:
     if not r.labels:
         return []
     return [
-        FigureSpec("ln_gain_profiles", plots.gain_profiles(r),
+        FigureSpec("ln_gain_profiles", gain_profiles(r),
                    f"|gain| of every channel dim in four LayerNorms. Labelled dims have |robust z| ≥ {OUTLIER_Z:g}; "
                    "uniform gains would form a flat band."),
-        FigureSpec("ln_gain_spread", plots.spread_by_layer(r),
+        FigureSpec("ln_gain_spread", spread_by_layer(r),
                    "Spread of each LayerNorm's |gains| (coefficient of variation, left; excess kurtosis, right) "
                    "against the same gains read in random orthonormal bases (grey band: 95% of draws)."),
-        FigureSpec("ln_basis_nulls", plots.nulls(r),
+        FigureSpec("ln_basis_nulls", nulls(r),
                    "Left: unevenness of the token embeddings' per-dim std in the standard basis (line) and in "
                    "random bases (histogram). Right: rank correlation of each LayerNorm's log |gain| with the "
                    f"per-dim log std of the {r.profile_source} embeddings, with the 95% band of shuffled dims."),
@@ -89,6 +91,141 @@ def context(r: LayerNormBasisResult, ctx: RunContext) -> dict:
     rows = j["per_layer_norm"]
     order = np.argsort([-row["max_abs_robust_z"] for row in rows], kind="stable")
     return {"j": j, "outlier_z": OUTLIER_Z, "strongest": [rows[i] for i in order[:SHOWN_LAYER_NORMS]]}
+
+
+# Figures of the LayerNorm-basis section.
+ROLE_STYLE = {  # role: (label, colour, marker, linestyle, x offset)
+    "ln_1": ("LN1", style.OKABE_ITO["blue"], "o", "-", -0.15),
+    "ln_2": ("LN2", style.OKABE_ITO["vermillion"], "s", "--", 0.15),
+    "ln_f": ("final LN", style.OKABE_ITO["black"], "*", "", 0.0),
+    "ln_emb": ("embedding LN", style.OKABE_ITO["purple"], "D", "", 0.0),
+}
+OTHER_STYLE = ("other LN", style.OKABE_ITO["sky"], "X", "", 0.0)
+SINGLE = ("ln_f", "ln_emb")  # roles with one LayerNorm outside the blocks
+NULL_GREY = "#9a9a9a"
+
+
+def _style(role: str) -> tuple:
+    return ROLE_STYLE.get(role, OTHER_STYLE)
+
+
+def _title(role: str, layer: int) -> str:
+    if role in SINGLE or role not in ROLE_STYLE:
+        return _style(role)[0]
+    return f"layer {layer} {_style(role)[0].split(' ')[0]}"
+
+
+def _x_positions(r: LayerNormBasisResult) -> np.ndarray:
+    """Layer index for block LayerNorms, one before layer 0 for the embedding LN, one past the last for the final."""
+    last = max((layer for _, layer in r.labels), default=-1)
+    place = {"ln_f": last + 1, "ln_emb": -1}
+    return np.array([place.get(role, layer) + _style(role)[4] for role, layer in r.labels], dtype=float)
+
+
+def _showcase(r: LayerNormBasisResult) -> list[int]:
+    """Up to four LayerNorms worth showing: the first LN1 and LN2, the last LN2 and the final LN."""
+    picks = []
+    for role, pick_last in (("ln_1", False), ("ln_2", False), ("ln_2", True), ("ln_f", False), ("ln_emb", False)):
+        idx = [i for i, (rl, _) in enumerate(r.labels) if rl == role]
+        if idx:
+            choice = idx[-1] if pick_last else idx[0]
+            if choice not in picks and len(picks) < 4:
+                picks.append(choice)
+    return picks or list(range(min(4, len(r.labels))))
+
+
+def gain_profiles(r: LayerNormBasisResult) -> "style.Figure":
+    picks = _showcase(r)
+    cols = 2 if len(picks) > 1 else 1
+    rows = int(np.ceil(len(picks) / cols))
+    fig = style.figure(height=1.9 * rows + 0.3)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    dims = np.arange(r.abs_gains.shape[1])
+    for ax, i in zip(axes, picks):
+        gains = r.abs_gains[i]
+        outliers = list(r.outlier_dims[i])
+        top = [d for d, z, _ in r.top_dims[i] if abs(z) >= OUTLIER_Z]
+        normal = np.ones(len(dims), dtype=bool)
+        normal[outliers] = False
+        ax.scatter(dims[normal], gains[normal], s=3, color=style.NORMAL, marker="o", linewidths=0, rasterized=True,
+                   label="dims")
+        if outliers:
+            ax.scatter(dims[outliers], gains[outliers], s=18, color=style.HEAVY, marker="^",
+                       label=f"outliers (|robust z| ≥ {OUTLIER_Z:g})")
+            style.label_dims(ax, top, dims, gains, limit=5)
+        ax.axhline(np.median(gains), color="black", linestyle=":", linewidth=0.8, label="median")
+        role, layer = r.labels[i]
+        ax.set(title=_title(role, layer), xlabel="channel dim", ylabel="|gain| (multiplier)")
+    for ax in axes[len(picks):]:
+        ax.set_visible(False)
+    handles = {h.get_label(): h for ax in axes[:len(picks)] for h in ax.get_legend_handles_labels()[0]}
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=3, markerscale=1.5)
+    return fig
+
+
+def _layer_axis(ax, r: LayerNormBasisResult) -> None:
+    """Integer layer ticks, with the final LayerNorm labelled as such."""
+    roles = {role for role, _ in r.labels}
+    layers = sorted({layer for role, layer in r.labels if role not in SINGLE})
+    step = max(1, len(layers) // 12)
+    ticks = layers[::step]
+    labels = [str(t) for t in ticks]
+    if "ln_emb" in roles:
+        ticks, labels = [-1] + ticks, ["emb"] + labels
+    if "ln_f" in roles:
+        ticks, labels = ticks + [(layers[-1] + 1) if layers else 0], labels + ["final"]
+    ax.set_xticks(ticks, labels)
+    ax.set_xlabel("layer")
+
+
+def _plot_roles(ax, x: np.ndarray, values: np.ndarray, roles: np.ndarray) -> None:
+    """One series per LayerNorm role, each with its own colour, marker and line style."""
+    for role in dict.fromkeys(roles):
+        name, colour, marker, linestyle, _ = _style(role)
+        keep = roles == role
+        ax.plot(x[keep], values[keep], color=colour, marker=marker, linestyle=linestyle or "none",
+                markersize=8 if role in SINGLE else 4, label=name)
+
+
+def spread_by_layer(r: LayerNormBasisResult) -> "style.Figure":
+    fig = style.figure(height=2.6)
+    cv_ax, kurt_ax = fig.subplots(1, 2)
+    x = _x_positions(r)
+    roles = np.array([role for role, _ in r.labels])
+    for ax, values, band, label in ((cv_ax, r.cv, r.rotated_cv_band, "CV of |gain| (std / mean)"),
+                                    (kurt_ax, r.kurtosis, r.rotated_kurtosis_band, "excess kurtosis of |gain|")):
+        ax.vlines(x, band[:, 0], band[:, 2], color=NULL_GREY, linewidth=4, alpha=0.6, label="random-basis 95%")
+        _plot_roles(ax, x, values, roles)
+        ax.set_ylabel(label)
+        _layer_axis(ax, r)
+    kurt_ax.set_yscale("symlog", linthresh=1.0)
+    cv_ax.set_yscale("log")
+    handles, labels = cv_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4)
+    return fig
+
+
+def nulls(r: LayerNormBasisResult) -> "style.Figure":
+    fig = style.figure(height=2.5)
+    hist_ax, rho_ax = fig.subplots(1, 2)
+    null = r.token_std_null
+    top = max(float(null.max()) if len(null) else 0.0, r.token_std_cv) * 1.08
+    bins = np.linspace(0, top, 50)
+    hist_ax.hist(null, bins=bins, color=NULL_GREY, label=f"{len(null)} random bases")
+    hist_ax.axvline(r.token_std_cv, color=style.HEAVY, linestyle="--", linewidth=1.5, label="standard basis")
+    hist_ax.set(xlabel="CV of per-dim token std", ylabel="random bases", title="token embeddings: rotation null")
+    hist_ax.legend(loc="upper center")
+    x = _x_positions(r)
+    roles = np.array([role for role, _ in r.labels])
+    if np.isfinite(r.spearman_null_q95):
+        rho_ax.axhspan(-r.spearman_null_q95, r.spearman_null_q95, color=NULL_GREY, alpha=0.4, label="shuffled dims 95%")
+    _plot_roles(rho_ax, x, r.spearman_profile, roles)
+    rho_ax.axhline(0, color="black", linewidth=0.6)
+    rho_ax.set(ylim=(-1.05, 1.05), ylabel=f"Spearman ρ with log std({r.profile_source})",
+               title="gains vs basis use: permutation null")
+    _layer_axis(rho_ax, r)
+    rho_ax.legend(loc="lower right", fontsize=6)
+    return fig
 
 
 SECTION = Section("layernorm_basis", "LayerNorm gives the channel dims a preferred basis",

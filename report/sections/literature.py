@@ -6,9 +6,12 @@ from analyses.literature import LiteratureResult, analyse_literature
 from analyses.outliers import OutliersResult
 from analyses.vectors import N_EXTREMES
 from analyses.zero_layer import ZeroLayerResult
-from report.context import RunContext
-from report.plots import literature as plots
-from report.section import FigureSpec, Section
+from report.run.context import RunContext
+from report.run.section import FigureSpec, Section
+import numpy as np
+from analyses.literature import LiteratureResult
+from report.write.plots import style
+from report.sections.outliers import label_column, short_label
 
 
 def _lists(ctx: RunContext) -> dict:
@@ -47,7 +50,7 @@ def figures(r: LiteratureResult, ctx: RunContext) -> list[FigureSpec]:
         return []
     outliers = ctx.earlier("outliers")
     return [FigureSpec("literature_placement",
-                       plots.placement(r, outliers.norms, outliers.centroid_distance, outliers.clump_token_ids,
+                       placement(r, outliers.norms, outliers.centroid_distance, outliers.clump_token_ids,
                                        ctx.tokens.display),
                        "Tokens named in published work (triangles) among all tokens, by embedding norm and "
                        "distance to the mean embedding; squares mark our crowded clumps.")]
@@ -76,6 +79,30 @@ def context(r: LiteratureResult, ctx: RunContext) -> dict:
     overlap = {name: [by_id[i] for i in listed["token_ids"]] for name, listed in j["overlap"].items()}
     return {"j": j, "sources": [{"source": name, "entries": entries} for name, entries in sources.items()],
             "found": found, "overlap": overlap}
+
+
+# Figure of the literature section: where the published odd tokens sit in this model.
+MAX_LABELS = 30
+
+
+def placement(r: LiteratureResult, norms: np.ndarray, centroid_distance: np.ndarray, clump: tuple[int, ...],
+              display: tuple[str, ...]) -> "style.Figure":
+    ids = np.array([f.token_id for f in r.found])
+    shown = ids[np.argsort(centroid_distance[ids], kind="stable")[::-1]][:MAX_LABELS]
+    fig = style.figure(height=min(6.0, max(3.0, 0.16 * len(shown) + 0.8)))
+    ax, labels = fig.subplots(1, 2, width_ratios=[1.5, 1])
+    ax.scatter(norms, centroid_distance, color="#9a9a9a", label=f"all tokens ({len(norms):,})",
+               **style.cloud(len(norms)))
+    if clump:
+        ax.scatter(norms[list(clump)], centroid_distance[list(clump)], marker="s", s=16, facecolors="none",
+                   edgecolors=style.OKABE_ITO["vermillion"], linewidths=0.9, label="our clumps")
+    ax.scatter(norms[ids], centroid_distance[ids], marker="^", s=18, color=style.OKABE_ITO["blue"],
+               label="published tokens", linewidths=0)
+    ax.set(xlabel="embedding norm", ylabel="distance to the centroid")
+    ax.legend(loc="best")
+    label_column(ax, labels, [(norms[i], centroid_distance[i]) for i in shown],
+                 [f"{short_label(display[i])}  ({i})" for i in shown])
+    return fig
 
 
 SECTION = Section("literature", "What published work found", run, to_json, figures, context,

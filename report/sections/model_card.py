@@ -8,10 +8,10 @@ import numpy as np
 
 from analyses.stats import spearman
 from analyses.vectors import row_cosines, row_norms
-from report.architectures import architecture_for
-from report.context import RunContext
-from report.section import Section
-from report.tokens import tokenizer_sha256
+from report.load.architectures import architecture_for
+from report.run.context import RunContext
+from report.run.section import Section
+from report.load.tokens import tokenizer_sha256
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from analyses.unigram import UnigramResult
 from analyses.zero_layer import ZeroLayerResult
 from report.calibration_table import family_wise
 from report.calibration_table import load as load_calibration
-from report.context import RunContext
-from report.section import Section
-from report.wording import fmt_number, fmt_percent, norm_label
+from report.run.context import RunContext
+from report.run.section import Section
+from report.write.wording import fmt_number, fmt_percent, norm_label
 
 ROGUE_SHARE = 0.25  # a dim standing out in at least this share of pre-MLP norms is worth an alert
 # Counts the architecture makes large: far below these, the input was likely misread (a tokenizer's

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from analyses.outliers import OutliersResult
 from analyses.under_trained import MIN_KEPT, RULE, UnderTrainedResult, confirmed_by
-from report.context import RunContext
-from report.section import Section
+from report.run.context import RunContext
+from report.run.section import Section
 from report.sections.open_questions import N_PROBE_UNDER_TRAINED, OpenQuestions
 
 SHOWN = 20  # candidates listed in the report's table (results.json has every kept one)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 from analyses.zero_layer import CATEGORIES, CATEGORY_RULES, TOLERANCE, ZeroLayerResult, analyse_zero_layer
-from report.context import RunContext
-from report.plots import zero_layer as plots
-from report.section import FigureSpec, Section
+from report.run.context import RunContext
+from report.run.section import FigureSpec, Section
+import numpy as np
+from analyses.zero_layer import CATEGORIES, ZeroLayerResult
+from report.write.plots import style
 
 SHOWN_PER_CATEGORY = 15  # rows per category in the report; results.json has every exception
 
@@ -59,7 +61,7 @@ def _search(r: ZeroLayerResult) -> dict:
 def figures(r: ZeroLayerResult, ctx: RunContext) -> list[FigureSpec]:
     if not r.exceptions:
         return []
-    return [FigureSpec("zero_layer_exceptions", plots.exceptions(r),
+    return [FigureSpec("zero_layer_exceptions", exceptions(r),
                        "Every exception u → v by the cosine of u and v and the length ratio |v|/|u|, marked by "
                        "category (left); v wins exactly when cos · |v|/|u| > 1, above the dashed curve. "
                        "Exceptions per category (right).")]
@@ -80,6 +82,41 @@ def _groups(j: dict) -> list[dict]:
 def context(r: ZeroLayerResult, ctx: RunContext) -> dict:
     j = to_json(r, ctx)
     return {"j": j, "groups": _groups(j), "shown": SHOWN_PER_CATEGORY}
+
+
+# Figures of the zero-layer section.
+CATEGORY_STYLE = {  # colour and marker per category, distinct in colour and in grey
+    "leading-space removal": (style.OKABE_ITO["blue"], "o"),
+    "unprintable byte": (style.OKABE_ITO["vermillion"], "s"),
+    "machine-readable": (style.OKABE_ITO["green"], "^"),
+    "other": ("#6b6b6b", "x"),
+}
+
+
+def exceptions(r: ZeroLayerResult) -> "style.Figure":
+    fig = style.figure(height=2.8)
+    left, right = fig.subplots(1, 2, width_ratios=[1.6, 1])
+    cos = np.array([e.cosine for e in r.exceptions])
+    ratio = np.array([e.norm_ratio for e in r.exceptions])
+    for category in CATEGORIES:
+        mask = np.array([e.category == category for e in r.exceptions])
+        if mask.any():
+            colour, marker = CATEGORY_STYLE[category]
+            left.scatter(ratio[mask], cos[mask], marker=marker, color=colour,
+                         label=f"{category} ({int(mask.sum()):,})", **style.cloud(int(mask.sum()), 1.5))
+    grid = np.linspace(1.0, max(float(ratio.max()) * 1.05, 1.1), 200)
+    left.plot(grid, 1 / grid, linestyle="--", color="#555555", linewidth=0.8, label="cos = |u|/|v|")
+    left.set(xlabel="|v| / |u|", ylabel="cos(u, v)", title="how v beats u")
+    left.legend(loc="lower right")
+    counts = [r.category_counts[c] for c in CATEGORIES]
+    y = np.arange(len(CATEGORIES))
+    bars = right.barh(y, counts, color=[CATEGORY_STYLE[c][0] for c in CATEGORIES])
+    for bar, hatch in zip(bars, style.HATCHES):
+        bar.set_hatch(hatch)
+    right.set_yticks(y, CATEGORIES)
+    right.invert_yaxis()
+    right.set(xlabel="exceptions", title="categories")
+    return fig
 
 
 SECTION = Section("zero_layer", "The zero-layer model", run, to_json, figures, context, reads_pairs=True,

@@ -6,10 +6,10 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from report.cache import Cache
-from report.context import Options
+from report.run.cache import Cache
+from report.run.context import Options
 from report.errors import ReportError
-from report.output_folder import check_destination, claim, destination_folder, folder_name, folder_names
+from report.write.output_folder import check_destination, claim, destination_folder, folder_name, folder_names
 from report.sweep import compatible, engine
 from report.sweep.sources import discover
 from report.sweep.task import Settings

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from report.architectures import architecture_for
+from report.load.architectures import architecture_for
 from report.errors import ReportError
-from report.loader import read_config
+from report.load.loader import read_config
 from report.sweep.sources import Checkpoint
 
 SHAPE = ("architecture", "vocab_size", "d_model", "n_layers")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from report.errors import ReportError
-from report.hub import HUB_ID
-from report.output_folder import folder_name
+from report.load.hub import HUB_ID
+from report.write.output_folder import folder_name
 
 TRAINER_FOLDER = re.compile(r"^checkpoint-(\d+)$")
 WILDCARDS = set("*?[")

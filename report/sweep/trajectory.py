@@ -16,12 +16,12 @@ here; `claims_holding` counts "holds" only.
 from __future__ import annotations
 
 from analyses.claims import BY_ID
-from report import digest as schema
+from report.write import digest as schema
 from report.sweep.emergence import RULE, change_point, spread
 
 CLUMP_OVERLAP = 0.5
 FINAL_WINDOW = 3
-# sweep.json's trajectory names, each read through the declared headline of report/digest.py it names
+# sweep.json's trajectory names, each read through the declared headline of report/write/digest.py it names
 # (clump_overlap_final is the sweep's own: it needs the final clump).
 HEADLINE_OF = {"self_predict_fraction": "self_predict_fraction", "unigram_dim": "unigram_dim",
                "unigram_standout": "unigram_standout", "unigram_frequency_spearman": "unigram_frequency_spearman",

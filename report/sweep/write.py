@@ -6,11 +6,11 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from report import results_json
-from report.output_folder import destination_folder, folder_name, write_atomically
-from report.pipeline import provenance, render_document
-from report.plots import sweep as plots
-from report.section import FigureSpec
+from report.write import results_json
+from report.write.output_folder import destination_folder, folder_name, write_atomically
+from report.run.pipeline import provenance, render_document
+from report.write.plots import sweep as plots
+from report.run.section import FigureSpec
 from report.sweep import trajectory
 from report.sweep.sources import Checkpoint
 

@@ -17,14 +17,14 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from analyses.claims import HOLDS, INCONCLUSIVE, NOT_APPLICABLE, finding_of
-from report.results_json import SCHEMA_VERSION, MissingKey, value_at
+from report.write.results_json import SCHEMA_VERSION, MissingKey, value_at
 
 DERIVED = "derived."  # the path prefix of a value computed from the others
 
 
 class SchemaMismatch(LookupError):
     """A results.json document lacks a declared key, or holds a value of another type there: the document and
-    the declarations in report/digest.py disagree."""
+    the declarations in report/write/digest.py disagree."""
 
 
 @dataclass(frozen=True)
@@ -175,11 +175,12 @@ def _read_one(headline: Headline, document: dict, version: int) -> Any:
         if version < headline.since:
             return None
         raise SchemaMismatch(f"results.json (schema version {version}) has no {headline.path!r} "
-                             f"({exc}), declared for {headline.name!r} in report/digest.py") from None
+                             f"({exc}), declared for {headline.name!r} in report/write/digest.py") from None
     if value is None:
         if headline.nullable:
             return None
-        raise SchemaMismatch(f"results.json holds null at {headline.path!r}, declared non-null in report/digest.py")
+        raise SchemaMismatch(f"results.json holds null at {headline.path!r}, declared non-null in "
+                             "report/write/digest.py")
     _check_type(headline, value)
     return value
 
@@ -187,7 +188,7 @@ def _read_one(headline: Headline, document: dict, version: int) -> Any:
 def _check_type(headline: Headline, value: Any) -> None:
     if not _is(value, headline.type) or (headline.items is not None
                                          and not all(_is(v, headline.items) for v in value)):
-        raise SchemaMismatch(f"results.json holds {type(value).__name__} at {headline.path!r}; report/digest.py "
+        raise SchemaMismatch(f"results.json holds {type(value).__name__} at {headline.path!r}; report/write/digest.py "
                              f"declares {headline.type.__name__}"
                              + (f" of {headline.items.__name__}" if headline.items else ""))
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from report.lean_svg import lean_svg
-from report.plots import style
+from report.write.lean_svg import lean_svg
+from report.write.plots import style
 
 PNG_DPI = 300
 

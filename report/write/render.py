@@ -11,13 +11,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from analyses.claims import in_section, named
-from report.wording import fmt_ci, fmt_number, fmt_p, fmt_percent
+from report.write.wording import fmt_ci, fmt_number, fmt_p, fmt_percent
 
 
 def _templates() -> Path:
     """report/templates/ when installed from a wheel (package data); in a checkout, the top-level templates/
     folder it is built from."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     installed = package / "templates"
     return installed if (installed / "report.html.j2").is_file() else package.parent / "templates"
 

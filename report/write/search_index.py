@@ -39,7 +39,7 @@ from analyses.outliers import OutliersResult
 from analyses.svd import SvdResult
 from analyses.unigram import UnigramResult
 from analyses.zero_layer import ZeroLayerResult
-from report.context import Reader, RunContext
+from report.run.context import Reader, RunContext
 
 VERSION = 2
 NUMBER_TYPE = "f32"

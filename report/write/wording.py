@@ -1,5 +1,5 @@
 """How the report writes numbers and names: the one set of formatters the templates use (as Jinja filters,
-through report.render) and the sections use in the sentences they write themselves (the summary's findings).
+through report.write.render) and the sections use in the sentences they write themselves (the summary's findings).
 Plain Python, so a section can use them without importing the renderer."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from analyses.position import analyse_position, heavy_cluster
 from analyses.svd import analyse_svd
 from analyses.zero_layer import analyse_zero_layer
 from report import calibrate
-from report.synthetic_run import verdicts
+from report.run.synthetic_run import verdicts
 
 
 def test_wilson_interval_matches_known_values():
@@ -213,7 +213,7 @@ def test_a_target_counts_as_met_only_when_its_95_percent_bound_meets_it():
 
 def test_a_claim_no_section_decides_fails_the_calibration_loudly(monkeypatch):
     from analyses.claims import REGISTRY, ClaimSpec
-    from report import synthetic_run
+    from report.run import synthetic_run
 
     orphan = ClaimSpec(99, "orphan_claim", "Nothing decides this.", "position", "analyses.position", ("tokens",))
     monkeypatch.setattr(synthetic_run, "REGISTRY", (*REGISTRY, orphan))
@@ -230,7 +230,7 @@ def test_a_claim_without_a_planted_effect_is_flagged_not_scored_as_power_zero(mo
 
 def test_the_calibration_runs_the_reports_own_sections():
     """One path: the verdicts come from the sections a report runs, in the pipeline's own runner."""
-    from report import synthetic_run
+    from report.run import synthetic_run
 
     keys = [s.key for s in synthetic_run.claim_sections()]
     assert keys[-1] == "claims"

@@ -24,7 +24,7 @@ from analyses.claims import (
     named,
     spec,
 )
-from report.render import TEMPLATES, environment
+from report.write.render import TEMPLATES, environment
 from report.sections import all_sections
 from report.sections.summary import _verdict
 

@@ -16,7 +16,7 @@ from analyses.correlations import (
     effect_state,
     fisher_ci,
 )
-from report.pipeline import results_document
+from report.run.pipeline import results_document
 from report.sections import correlations as section
 
 

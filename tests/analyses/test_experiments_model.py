@@ -11,11 +11,11 @@ import pytest
 from analyses.experiments import REPETITION_FDR, Intervention, low_pass, mean_replaced, probe_repetition
 from analyses.stats import spearman
 from analyses.unigram_null import estimated_effects
-from report.architectures import architecture_for
-from report.forward import Runner, Skipped, load_model
+from report.load.architectures import architecture_for
+from report.load.forward import Runner, Skipped, load_model
 from report.sections import open_questions
-from report.sequences import corpus_sequences
-from report.tokens import load_tokenizer
+from report.load.sequences import corpus_sequences
+from report.load.tokens import load_tokenizer
 from tests.conftest import context_for, run_sections
 from tests.tiny_lm import complete_checkpoint, train_tiny_gpt2
 
@@ -107,7 +107,7 @@ def test_section_runs_every_experiment_with_a_corpus(complete):
     assert document["corpus"]["unit"] == "sequence" and len(document["corpus"]["sha256"]) == 64
     names = [f.name for f in open_questions.figures(r, ctx)]
     assert {"open_smoothing", "open_ablations", "open_repetition", "open_mlp_read"} <= set(names)
-    from report.render import environment
+    from report.write.render import environment
 
     own = ctx.for_section(open_questions.SECTION)
     html = environment().get_template("sections/open_questions.html.j2").render(
@@ -164,7 +164,7 @@ def test_experiments_can_be_left_out(complete):
 def test_a_model_too_large_for_free_memory_is_skipped_before_loading(complete, monkeypatch):
     import transformers
 
-    import report.forward as forward
+    import report.load.forward as forward
 
     arch = architecture_for(__import__("json").loads((complete.folder / "config.json").read_text()))
     built = transformers.AutoModelForCausalLM.from_pretrained(str(complete.folder))

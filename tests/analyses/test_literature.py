@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from analyses.literature import KNOWN, analyse_literature, applicability, match
-from report.render import environment
+from report.write.render import environment
 
 
 def planted_lists(ctx) -> dict:

@@ -146,7 +146,7 @@ def test_crowding_distances_are_exact():
 def test_crowded_tokens_match_brute_force_on_adversarial_matrices(monkeypatch, precision):
     """Duplicates, groups at exactly the threshold's scale, and many near-copies: the exhaustive pass finds
     exactly the rule's crowded tokens in either screen precision."""
-    from analyses import token_pairs
+    from analyses.pairs import token_pairs
 
     monkeypatch.setattr(token_pairs, "ROW_BLOCK", 128)
     monkeypatch.setattr(token_pairs, "COLUMN_CHUNK", 256)

@@ -11,8 +11,8 @@ import pytest
 from analyses.experiments import REPETITION_FDR, probe_repetition
 from analyses.outliers import analyse_outliers
 from analyses.under_trained import MIN_KEPT, confirmed_by, precision_recall, score_under_trained
-from report.architectures import architecture_for
-from report.forward import Runner
+from report.load.architectures import architecture_for
+from report.load.forward import Runner
 from report.sections import under_trained
 from report.sections.open_questions import N_PROBE_UNDER_TRAINED
 from tests.conftest import context_for, run_sections
@@ -109,7 +109,7 @@ def test_results_json_holds_the_ranked_list_without_forward_passes(complete):
     assert scores == sorted(scores, reverse=True)
     assert all(row["confirmed"] is None for row in rows)
     assert len(rows) == max(MIN_KEPT, len(ctx.results["outliers"].clump_token_ids))
-    from report.render import environment
+    from report.write.render import environment
 
     html = environment().get_template("sections/under_trained.html.j2").render(
         ctx=under_trained.context(ctx.results["under_trained"], own), figs=[], claims=[])
@@ -123,7 +123,7 @@ def test_results_json_confirms_probed_candidates_with_forward_passes(complete):
     ctx.options = dataclasses.replace(ctx.options, max_tokens=800)
     document, own = _document(ctx)
     rows = document["under_trained"]
-    from report.render import environment
+    from report.write.render import environment
 
     html = environment().get_template("sections/under_trained.html.j2").render(
         ctx=under_trained.context(ctx.results["under_trained"], own), figs=[], claims=[])

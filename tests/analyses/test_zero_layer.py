@@ -50,7 +50,7 @@ def assert_matches_brute_force(w: np.ndarray, out: np.ndarray | None = None) -> 
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Many row blocks and column chunks on small matrices."""
-    from analyses import pair_candidates, token_pairs
+    from analyses.pairs import candidates as pair_candidates, token_pairs
 
     monkeypatch.setattr(token_pairs, "ROW_BLOCK", 64)
     monkeypatch.setattr(token_pairs, "COLUMN_CHUNK", 96)
@@ -146,7 +146,7 @@ def test_half_the_products_on_any_input():
     rng = np.random.default_rng(9)
     w = (rng.normal(size=(3000, 64)) * (1 + 1e-3 * rng.normal(size=(3000, 1)))).astype(np.float32)  # narrow norms
     found = zero_layer_predictions(w)
-    from analyses.token_pairs import ROW_BLOCK
+    from analyses.pairs.token_pairs import ROW_BLOCK
 
     block = min(ROW_BLOCK, 3000)  # the upper triangle, plus the lower half of the diagonal blocks
     assert found.pairs_screened <= 0.5 * 3000 ** 2 + 0.5 * block * 3000 + 3000
@@ -276,7 +276,7 @@ def test_noise_has_few_exceptions(unplanted_ctx):
 
 
 def test_screen_precision_follows_the_hardware_flags_and_the_override(monkeypatch):
-    from analyses.token_pairs import screen_precision
+    from analyses.pairs.token_pairs import screen_precision
 
     monkeypatch.setenv("WEIGHTS_REPORT_SCREEN", "fp32")
     assert screen_precision("cpu") == "fp32"
@@ -369,7 +369,7 @@ def test_batched_exceptions_equal_one_at_a_time(monkeypatch, untied):
 def test_direct_pass_narrows_queries_a_block_at_a_time_and_agrees_across_precisions(small_blocks):
     """An untied model with planted exceptions: the bf16 screen (queries narrowed block by block, no whole copy
     kept) gives the float32 screen's answer, which is the brute force's."""
-    from analyses.token_pairs import PairPass
+    from analyses.pairs.token_pairs import PairPass
 
     rng = np.random.default_rng(41)
     n, d = 900, 32

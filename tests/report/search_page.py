@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from report import render, search_index
+from report.write import render, search_index
 from tests.planted import HOSTILE
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analyses.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_APPLICABLE, REGISTRY, VERDICTS, claim
-from report.render import environment
+from report.write.render import environment
 from report.sections import claims as section
 
 SIZES = [{"size": "d=64, V=4k", "d": 64, "tokens": 4000}, {"size": "d=768, V=4k", "d": 768, "tokens": 4000}]

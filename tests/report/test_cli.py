@@ -13,7 +13,7 @@ import time
 import pytest
 
 from report import calibrate, cli
-from report.context import Options
+from report.run.context import Options
 from report.errors import TERMINATION_REQUESTED, ReportError
 from report.sweep import cli as sweep_cli
 from report.sweep import engine

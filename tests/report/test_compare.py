@@ -14,15 +14,15 @@ from pypdf import PdfReader
 from safetensors.numpy import load_file, save_file
 
 from analyses.vectors import row_cosines
-from report import pipeline
+from report.run import pipeline
 from report.cli import main
 from report.compare import ModelDigest, claims_matrix, headline, overlaps, pair_diff, short_labels, token_lists
-from report.digest import read
+from report.write.digest import read
 from report.errors import ReportError
-from report.hub import split_revision
-from report.render import WarningLog
+from report.load.hub import split_revision
+from report.write.render import WarningLog
 from tests.planted import Spec, plant
-from tests.report.test_digest import document_with
+from tests.report.write.test_digest import document_with
 
 HUB_ID = "tiny-gpt2"
 MOVED_DIMS = (5, 44)  # gains raised in revision v2 (layer 1 LN2)
@@ -290,7 +290,7 @@ def test_claims_matrix_lists_parts_under_their_finding_and_counts_inconclusive_a
 
 
 def test_a_shared_norm_model_shows_its_one_norm_in_both_gain_panels():
-    from report.plots.compare import ln_gains_by_depth
+    from report.write.plots.compare import ln_gains_by_depth
 
     gains = [("ln_1", layer, np.full(8, 1.0 + layer)) for layer in range(3)]
     pre_ln = [(role, layer, np.full(8, 2.0)) for layer in range(3) for role in ("ln_1", "ln_2")]

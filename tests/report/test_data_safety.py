@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from report import output_folder
+from report.write import output_folder
 from report.cli import main
 from tests.planted import Spec, plant
 from tests.report.test_hostile_inputs import assert_refused, run_cli
@@ -236,7 +236,7 @@ def test_a_sweep_or_comparison_does_not_replace_a_report(tmp_path):
         output_folder.check_run_destinations(tmp_path, ["a", "b"], [])
 
 
-HOLD = ("import sys\nfrom pathlib import Path\nfrom report.output_folder import claim\n"
+HOLD = ("import sys\nfrom pathlib import Path\nfrom report.write.output_folder import claim\n"
         "with claim(Path(sys.argv[1])):\n    print('held', flush=True)\n    sys.stdin.read()\n")
 
 

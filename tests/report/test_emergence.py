@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from report.sweep import emergence, trajectory
-from tests.report.test_digest import document_with
+from tests.report.write.test_digest import document_with
 
 # Pythia's 154 checkpoints: 0, 1, 2, 4, …, 512, then every 1,000 steps to 143,000
 PYTHIA_STEPS = [0] + [2 ** i for i in range(10)] + list(range(1000, 143001, 1000))
@@ -188,7 +188,7 @@ def test_the_spread_over_runs():
 
 
 def test_the_figures_shade_each_runs_interval_in_its_colour():
-    from report.plots import sweep as plots
+    from report.write.plots import sweep as plots
 
     def block(heavy, clump):
         series = {m: [1.0, 2.0, 3.0, 4.0] for m in trajectory.METRICS}
@@ -218,7 +218,7 @@ def test_the_figures_shade_each_runs_interval_in_its_colour():
 
 
 def test_the_report_shows_intervals_gaps_exceptions_and_the_spread():
-    from report import render
+    from report.write import render
 
     documents = [_document(5, False), _document(5, False), None, _document(5, True), _document(5, True),
                  _document(5, True), _document(5, True), _document(5, False)]

@@ -142,7 +142,7 @@ def test_missing_corpus(tmp_path, capsys, checkpoint):
 
 
 def test_interrupt_leaves_no_partial_report(tmp_path, capsys, checkpoint, monkeypatch):
-    from report import pipeline
+    from report.run import pipeline
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -155,7 +155,7 @@ def test_interrupt_leaves_no_partial_report(tmp_path, capsys, checkpoint, monkey
 
 
 def test_failed_rerun_keeps_the_previous_report(tmp_path, checkpoint, monkeypatch):
-    from report import pipeline
+    from report.run import pipeline
 
     out = tmp_path / "out"
     assert main(["--model", str(checkpoint), "--out", str(out), "--quiet"]) == 0
@@ -297,7 +297,7 @@ def test_full_disk_is_one_message(tmp_path, checkpoint):
 
 def tiny_checkpoint(folder, vocab: int, d: int, n_positions: int = 8, seed: int = 0):
     """A one-layer GPT-2 folder of any size, with a byte-level vocabulary of single letters."""
-    from report.tokens import byte_decoder
+    from report.load.tokens import byte_decoder
 
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
@@ -327,7 +327,7 @@ def test_degenerate_sizes_are_refused_with_the_smallest_that_works(tmp_path, cap
 
 
 def test_the_smallest_sizes_run(tmp_path):
-    from report.loader import MIN_D_MODEL, MIN_TOKENS
+    from report.load.loader import MIN_D_MODEL, MIN_TOKENS
 
     folder = tiny_checkpoint(tmp_path / "tiny", MIN_TOKENS, MIN_D_MODEL)
     out = tmp_path / "out"
@@ -354,7 +354,7 @@ def test_huge_but_finite_weights(tmp_path, capsys, checkpoint):
 def test_two_tokens_of_3000_characters(tmp_path, checkpoint):
     """Long tokens are cut for display, so the PDF's layout does not wait on them; results.json and the
     search keep the whole string."""
-    from report.tokens import byte_decoder
+    from report.load.tokens import byte_decoder
 
     to_char = {b: c for c, b in byte_decoder().items()}
     vocab = json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8"))

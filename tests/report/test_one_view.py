@@ -9,7 +9,7 @@ import math
 import re
 from html.parser import HTMLParser
 
-from report.results_json import plain
+from report.write.results_json import plain
 from report.sections import all_sections
 
 # Sections whose page numbers are checked against their own results.json fragment. The summary gathers

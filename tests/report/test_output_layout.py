@@ -1,10 +1,10 @@
-"""The output layout has one owner (report/output_folder.py): folder names, clashes, and where folders go."""
+"""The output layout has one owner (report/write/output_folder.py): folder names, clashes, and where folders go."""
 
 from __future__ import annotations
 
 import pytest
 
-from report import output_folder
+from report.write import output_folder
 from report.errors import ReportError
 
 

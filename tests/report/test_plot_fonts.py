@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from report.plots import style
+from report.write.plots import style
 
 # One short word per script: Tamil and Sinhala were drawn as boxes although their fonts were installed.
 WORDS = {"Tamil": "தமிழ்", "Sinhala": "සිංහල", "Devanagari": "हिन्दी", "Bengali": "বাংলা", "Thai": "ภาษาไทย",

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from report.cli import main
-from report.frequency import from_corpus
-from report.render import fmt_token
-from report.tokens import load_tokenizer, load_tokens
+from report.load.frequency import from_corpus
+from report.write.render import fmt_token
+from report.load.tokens import load_tokenizer, load_tokens
 from tests.planted import Spec, plant
 
 SMALL = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
@@ -70,12 +70,12 @@ def test_fine_tuned_report_keeps_word_starts_and_says_so(small, tmp_path):
 
 def test_alert_when_word_starts_vanish(small, tmp_path):
     """A BPE vocabulary written as plain text (a converter that lost the byte map) has no word starts."""
-    from report.context import Options, RunContext
-    from report.frequency import from_token_index
-    from report.hub import resolve
-    from report.loader import load_weights
+    from report.run.context import Options, RunContext
+    from report.load.frequency import from_token_index
+    from report.load.hub import resolve
+    from report.load.loader import load_weights
     from report.sections import summary
-    from report.tokens import build_table
+    from report.load.tokens import build_table
 
     weights = load_weights(resolve(str(small.folder)))
     raw = [f"tok{i}" for i in range(weights.vocab_rows)]
@@ -104,7 +104,7 @@ def test_edited_tokenizer_is_not_served_from_the_cache(small, tmp_path, monkeypa
 
 def test_corpus_without_newlines_is_streamed(small, tmp_path, monkeypatch):
     """One 3 MB line is tokenized in pieces (never whole), and counts stay those of whole-text tokenizing."""
-    from report import frequency
+    from report.load import frequency
 
     text = small.corpus.read_text(encoding="utf-8").replace("\n", " ")
     line = (text * (3_000_000 // len(text) + 1))[:3_000_000]
@@ -135,7 +135,7 @@ def test_long_tokens_are_shortened_for_display():
 def test_alert_when_learned_positions_carry_no_heavy_dims(planted_ctx):
     from dataclasses import replace
 
-    from report.context import RunContext
+    from report.run.context import RunContext
     from report.sections import summary
 
     def kinds(ctx):

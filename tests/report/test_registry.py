@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 import report.sections as registry
-from report.context import Options, Reader, RunContext, UndeclaredRead
-from report.section import Section
+from report.run.context import Options, Reader, RunContext, UndeclaredRead
+from report.run.section import Section
 from report.sections import TOP, Entry, RegistryError, check_registry
 
 SECTIONS_DIR = Path(registry.__file__).parent
@@ -142,7 +142,7 @@ def test_a_section_reads_only_what_it_declared_with_the_declared_type():
 
 
 def test_run_section_refuses_a_result_of_another_type():
-    from report.pipeline import run_section
+    from report.run.pipeline import run_section
 
     liar = Section("liar", "Liar", lambda ctx: Other(1), None, None, None, result=Small)
     with pytest.raises(TypeError, match="section 'liar' declares result="):
@@ -160,7 +160,7 @@ def test_every_read_in_the_code_is_declared():
     """Also the reads on branches a planted model never takes: each literal `ctx.earlier("x")` is declared."""
     for s in registry.all_sections():
         assert _literal_reads(SECTIONS_DIR / f"{s.key}.py") <= set(s.reads), s.key
-    from report import search_index
+    from report.write import search_index
 
     assert _literal_reads(Path(search_index.__file__)) <= set(search_index.READER.reads)
     assert _literal_reads(SECTIONS_DIR / "svd.py") == {"unigram"}  # the scan finds reads at all

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from report import search_index
-from report.search_index import decode
+from report.write import search_index
+from report.write.search_index import decode
 from tests.planted import HOSTILE
 from tests.report.search_page import CHROMIUM, fake_ctx, full_ctx, page_html, run
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analyses.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_APPLICABLE, REGISTRY, claim
-from report.render import environment
+from report.write.render import environment
 from report.sections import summary
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from report.cli import main
-from report.output_folder import write_marker
+from report.write.output_folder import write_marker
 from report.sweep import engine
 from tests.planted import Spec
 from tests.planted_series import Growth, plant_series
@@ -133,7 +133,7 @@ def test_a_report_of_the_same_name_is_refused_before_any_checkpoint_runs(series,
     assert sorted(p.name for p in report.iterdir()) == before
 
 
-HOLD = ("import sys\nfrom pathlib import Path\nfrom report.output_folder import claim\n"
+HOLD = ("import sys\nfrom pathlib import Path\nfrom report.write.output_folder import claim\n"
         "with claim(Path(sys.argv[1])):\n    print('held', flush=True)\n    sys.stdin.read()\n")
 
 

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from report.plots import sweep as plots
+from report.write.plots import sweep as plots
 from report.sweep import trajectory
 
 

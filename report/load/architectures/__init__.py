@@ -20,7 +20,7 @@ Roles of the LayerNorms, by family:
 | mpt                   | `norm_1`                     | `norm_2`                         | `norm_f`                   |
 | codegen               | the block's one `ln_1`       | the same norm (`shared_norm`)    | `ln_f`                     |
 
-llama, mistral and qwen2 use RMSNorm for all three; so do the Llama-layout families of report.architectures.recent
+llama, mistral and qwen2 use RMSNorm for all three; so do the Llama-layout families of report.load.architectures.recent
 (granite, smollm3, the MoE types), while starcoder2 uses LayerNorms with a bias under the same names.
 
 BERT-family encoders are post-LN: their first norm sits *after* attention (so it is the one that
@@ -37,17 +37,17 @@ set and `mlp_norm_role` ln_1: it plays both roles, and the sections read it as b
 
 from __future__ import annotations
 
-from report.architectures.classic import CLASSIC
-from report.architectures.parallel import PARALLEL
-from report.architectures.recent import RECENT
-from report.architectures.spec import (
+from report.load.architectures.classic import CLASSIC
+from report.load.architectures.parallel import PARALLEL
+from report.load.architectures.recent import RECENT
+from report.load.architectures.spec import (
     MATRIX_ROLES,
     Architecture,
     LayerNormSpec,
     MatrixSpec,
     UnsupportedModel,
 )
-from report.architectures.today import REFUSED, TODAY
+from report.load.architectures.today import REFUSED, TODAY
 
 __all__ = ["ADAPTERS", "MATRIX_ROLES", "Architecture", "LayerNormSpec", "MatrixSpec", "UnsupportedModel",
            "architecture_for", "keys_to_read"]

@@ -3,7 +3,7 @@ encoders."""
 
 from __future__ import annotations
 
-from report.architectures.spec import (
+from report.load.architectures.spec import (
     ROTARY,
     ROTARY_NOTE,
     Architecture,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from report.architectures.spec import (
+from report.load.architectures.spec import (
     Architecture,
     UnsupportedModel,
     llama_matrices,
     matrix_specs,
     norm_specs,
 )
-from report.architectures.today import ALIBI, ALIBI_NOTE, QK_NORM_NOTE
+from report.load.architectures.today import ALIBI, ALIBI_NOTE, QK_NORM_NOTE
 
 
 def shared_norm_note(key: str) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from report.architectures.classic import llama
-from report.architectures.spec import (
+from report.load.architectures.classic import llama
+from report.load.architectures.spec import (
     ROTARY,
     ROTARY_NOTE,
     Architecture,
@@ -16,7 +16,7 @@ from report.architectures.spec import (
     matrix_specs,
     norm_specs,
 )
-from report.architectures.today import ALIBI, ALIBI_NOTE, QK_NORM_NOTE, gemma
+from report.load.architectures.today import ALIBI, ALIBI_NOTE, QK_NORM_NOTE, gemma
 
 LAYERNORM_NOTE = "The norms are LayerNorms with a gain and a bias, in Llama's places and under its names."
 

@@ -1,5 +1,5 @@
 """The adapter vocabulary: what a LayerNorm, a block matrix and an architecture are to the report, and the
-helpers every family's adapter builds them with (report.architectures has the families and the registry)."""
+helpers every family's adapter builds them with (report.load.architectures has the families and the registry)."""
 
 from __future__ import annotations
 

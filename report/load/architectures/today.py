@@ -1,13 +1,13 @@
 """Adapters for today's families (Gemma, BLOOM, StarCoder, Qwen3, Phi, OLMo, Mixtral, ...), each stating the study's
 questions in that architecture's terms: which norm plays which role, the effective gain, what "positions" means,
-and which sections have nothing to measure and why. The shared vocabulary is in report.architectures.spec."""
+and which sections have nothing to measure and why. The shared vocabulary is in report.load.architectures.spec."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from report.architectures.classic import llama
-from report.architectures.spec import (
+from report.load.architectures.classic import llama
+from report.load.architectures.spec import (
     ROTARY,
     ROTARY_NOTE,
     Architecture,

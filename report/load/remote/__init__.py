@@ -24,10 +24,10 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable, Iterable
 
-from report.architectures import keys_to_read
+from report.load.architectures import keys_to_read
 from report.errors import ReportError
-from report.remote.ranges import FetchError, Header, RemoteFile, Tensor, copy_local, read_headers, read_tensors
-from report.remote.store import SHA, Entry, Store, stored_tensors
+from report.load.remote.ranges import FetchError, Header, RemoteFile, Tensor, copy_local, read_headers, read_tensors
+from report.load.remote.store import SHA, Entry, Store, stored_tensors
 
 SMALL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "merges.txt",
                "special_tokens_map.json")

@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from report.errors import ReportError
-from report.remote.ranges import Tensor
+from report.load.remote.ranges import Tensor
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
 WEIGHTS = "model.safetensors"

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from report.plots import style
+from report.write.plots import style
 
 ROLES = (("ln_1", "LN1 (first norm of each layer)"), ("ln_2", "LN2 (second norm of each layer)"))
 

@@ -17,7 +17,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
 from analyses.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_APPLICABLE
-from report.plots import style
+from report.write.plots import style
 
 
 @dataclass(frozen=True)

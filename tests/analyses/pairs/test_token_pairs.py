@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyses import pair_candidates, token_pairs
+from analyses.pairs import candidates as pair_candidates, token_pairs
 from analyses.calibration import null_model
-from analyses.token_pairs import scan_pairs
+from analyses.pairs.token_pairs import scan_pairs
 from tests.analyses.test_zero_layer import brute_force
 
 
@@ -47,7 +47,7 @@ def assert_exact(w: np.ndarray, threshold: float) -> None:
 def assert_near_pairs(found, pairs: np.ndarray, distances: np.ndarray, threshold: float) -> None:
     """Every pair the pass lists is within the threshold at its exact distance; it lists every pair that is not
     inside a group of near-duplicates, and counts those too."""
-    from analyses.pair_copies import near_pair_count
+    from analyses.pairs.copies import near_pair_count
 
     listed = dict(zip(map(tuple, found.near_pairs.tolist()), found.near_distances.tolist()))
     expected = dict(zip(map(tuple, pairs.reshape(-1, 2).tolist()), distances.tolist()))
@@ -112,7 +112,7 @@ def expand(pairs: np.ndarray, copies: np.ndarray) -> set:
 
 def test_a_large_group_of_identical_rows_is_stored_once():
     from analyses.outliers import K, _kth_within
-    from analyses.pair_copies import near_pair_count
+    from analyses.pairs.copies import near_pair_count
 
     rng = np.random.default_rng(8)
     w = rng.normal(size=(2000, 12)).astype(np.float32)
@@ -209,7 +209,7 @@ def test_a_near_duplicate_clump_gives_the_brute_force_answers():
     """Near-identical, not bit-identical rows: every prediction, every crowded token's K-th distance, the clump
     and the count of near pairs are the float64 brute force's, though the pairs inside the clump are not listed."""
     from analyses.outliers import K, analyse_outliers
-    from analyses.pair_groups import K_NEAREST
+    from analyses.pairs.groups import K_NEAREST
     from tests.analyses.test_outliers import brute_force_crowded
 
     assert K <= K_NEAREST  # each member's K-th distance is among the nearest members the pass keeps

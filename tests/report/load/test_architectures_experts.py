@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-import report.tensors
-from report.context import Options
-from report.hub import resolve
-from report.loader import load_weights
-from report.pipeline import Request, analyse, results_document
-from report.progress import Progress
-from report.tensors import ModelTensors
+import report.load.tensors
+from report.run.context import Options
+from report.load.hub import resolve
+from report.load.loader import load_weights
+from report.run.pipeline import Request, analyse, results_document
+from report.run.progress import Progress
+from report.load.tensors import ModelTensors
 from tests.tiny_hf import D, MissingType, write_tiny
 
 READ_DIM = 6  # the residual dim every expert's (and dense MLP's) gate and up read strongly
@@ -98,7 +98,7 @@ def _expected_reads(raw: dict, variant: str, layer: int) -> np.ndarray:
 def test_each_expert_is_read_from_its_slice(tmp_path, monkeypatch, variant):
     """The read weights are exactly each expert's slice (and the shared expert's, or the dense MLP's in dense
     blocks), read a few rows at a time; the write weights are not compared."""
-    monkeypatch.setattr(report.tensors, "ROW_BLOCK", 5)  # several row blocks per expert slice
+    monkeypatch.setattr(report.load.tensors, "ROW_BLOCK", 5)  # several row blocks per expert slice
     folder = _tiny(tmp_path, variant)
     raw = load_file(str(folder / "model.safetensors"))
     tensors = load_weights(resolve(str(folder))).tensors

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from report.context import Options
-from report.hub import resolve
-from report.loader import load_weights
-from report.pipeline import Request, analyse, build, results_document
-from report.progress import Progress
+from report.run.context import Options
+from report.load.hub import resolve
+from report.load.loader import load_weights
+from report.run.pipeline import Request, analyse, build, results_document
+from report.run.progress import Progress
 from report.sections import all_sections
 from tests.tiny_hf import MissingType, write_tiny
 
@@ -233,7 +233,7 @@ def test_mixtral_reads_every_expert(tiny_models):
     *((name, r"trust_remote_code\), which this tool never runs")
       for name in ("chatglm", "internlm2", "baichuan", "qwen", "minicpm"))])
 def test_refused_types_say_why(model_type, why):
-    from report.architectures import UnsupportedModel, architecture_for
+    from report.load.architectures import UnsupportedModel, architecture_for
 
     with pytest.raises(UnsupportedModel, match=f"'{model_type}' is not supported: it is .*{why}"):
         architecture_for({"model_type": model_type})
@@ -350,7 +350,7 @@ def test_falcon_new_decoder_architecture_has_two_parallel_norms(tmp_path):
      {"ln_1": "h.0.input_layernorm", "ln_2": "h.0.input_layernorm", "ln_f": "ln_f"}, True),
 ])
 def test_falcon_norm_layout_follows_the_config(config, roles, shared):
-    from report.architectures import architecture_for
+    from report.load.architectures import architecture_for
 
     arch = architecture_for({"model_type": "falcon", "hidden_size": 32, "num_attention_heads": 4,
                              "num_hidden_layers": 2, "vocab_size": 300, "num_kv_heads": 2} | config)
@@ -359,7 +359,7 @@ def test_falcon_norm_layout_follows_the_config(config, roles, shared):
 
 
 def test_falcon_layout_transformers_cannot_run_is_refused():
-    from report.architectures import UnsupportedModel, architecture_for
+    from report.load.architectures import UnsupportedModel, architecture_for
 
     with pytest.raises(UnsupportedModel, match="new_decoder_architecture with parallel_attn false"):
         architecture_for({"model_type": "falcon", "hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2,
@@ -534,7 +534,7 @@ def test_mpt_alibi_and_bias_free_norms(tiny_models, analysed):
 
 
 def test_mpt_learned_positions_follow_the_config():
-    from report.architectures import architecture_for
+    from report.load.architectures import architecture_for
 
     base = {"model_type": "mpt", "d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq_len": 16, "vocab_size": 300}
     learned = architecture_for(base | {"attn_config": {"alibi": False}, "learned_pos_emb": True, "no_bias": False})
@@ -543,7 +543,7 @@ def test_mpt_learned_positions_follow_the_config():
 
 
 def test_latent_attention_and_fused_experts_say_what_is_not_read(analysed, tiny_models):
-    """The experts' read-weights are read (tests/report/test_architectures_experts.py); their write-weights, and
+    """The experts' read-weights are read (tests/report/load/test_architectures_experts.py); their write-weights, and
     DeepSeek's latent value projection, are not."""
     for model_type, missing in (("deepseek_v3", {"mlp_out", "attn_value"}), ("gpt_oss", {"mlp_out"}),
                                 ("llama4", {"mlp_out"})):

@@ -8,11 +8,11 @@ import random
 import numpy as np
 import pytest
 
-from report.corpus import check
+from report.load.corpus import check
 from report.errors import ReportError
-from report.frequency import from_corpus
-from report.sequences import corpus_sequences
-from report.tokens import load_tokenizer
+from report.load.frequency import from_corpus
+from report.load.sequences import corpus_sequences
+from report.load.tokens import load_tokenizer
 
 TEXT = "the river runs past the stone garden; naïve café 😂\nthe market window\n" * 200
 ENCODED = {

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from report.errors import ReportError
-from report.frequency import from_corpus, from_token_index, from_wordfreq
-from report.tokens import load_tokenizer
+from report.load.frequency import from_corpus, from_token_index, from_wordfreq
+from report.load.tokens import load_tokenizer
 
 
 @pytest.fixture(scope="module")

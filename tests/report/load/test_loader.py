@@ -9,8 +9,8 @@ import pytest
 from safetensors.numpy import load_file
 
 from report.errors import ReportError
-from report.hub import resolve
-from report.loader import load_weights
+from report.load.hub import resolve
+from report.load.loader import load_weights
 from tests.planted import Spec, plant
 
 

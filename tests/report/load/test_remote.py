@@ -1,4 +1,4 @@
-"""Hub models read by ranged requests (report/remote), against a local Hub stand-in on 127.0.0.1."""
+"""Hub models read by ranged requests (report/load/remote), against a local Hub stand-in on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from report import remote
-from report.context import Options
+from report.load import remote
+from report.run.context import Options
 from report.errors import ReportError
-from report.hub import resolve
-from report.loader import load_weights
-from report.pipeline import Request, build
-from report.remote.store import Store
+from report.load.hub import resolve
+from report.load.loader import load_weights
+from report.run.pipeline import Request, build
+from report.load.remote.store import Store
 from tests.hub_server import Fault, HubServer
 from tests.planted import Spec, plant
 
 TOKEN_INDEX = Options(frequency="token-index")  # the token-index frequency source, not the wordfreq proxy
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SMALL = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
          "special_tokens_map.json", "model.safetensors.index.json")
 
@@ -169,7 +169,7 @@ def test_unreachable_hub_uses_what_was_fetched_or_says_so(hub, tmp_path):
 
 
 def test_an_interrupted_write_leaves_no_entry(hub, monkeypatch):
-    from report.remote import store
+    from report.load.remote import store
 
     def interrupt(*args):
         raise KeyboardInterrupt

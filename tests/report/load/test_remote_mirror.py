@@ -9,9 +9,9 @@ import pytest
 
 from report.cli import main, quiet
 from report.errors import ReportError
-from report.hub import resolve
-from report.loader import load_weights
-from tests.report.test_remote import hub, models, server  # noqa: F401  (fixtures)
+from report.load.hub import resolve
+from report.load.loader import load_weights
+from tests.report.load.test_remote import hub, models, server  # noqa: F401  (fixtures)
 
 
 def test_a_list_without_sizes_falls_back_to_each_files_head(hub, models, monkeypatch):  # noqa: F811
@@ -42,7 +42,7 @@ def test_quiet_silences_fetch_bars_and_matplotlib(hub, tmp_path, capsys):  # noq
         assert code == 0 and capsys.readouterr().err == ""
         assert not are_progress_bars_disabled(), "--quiet must not outlive its run"
         with quiet(True), warnings.catch_warnings(record=True) as caught:
-            from report.plots import style
+            from report.write.plots import style
 
             with style.style():
                 fig = style.figure(2, 1)

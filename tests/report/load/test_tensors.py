@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-import report.tensors
-from report.architectures import MATRIX_ROLES, architecture_for
+import report.load.tensors
+from report.load.architectures import MATRIX_ROLES, architecture_for
 from report.errors import ReportError
-from report.loader import TensorReader
-from report.tensors import ModelTensors
+from report.load.loader import TensorReader
+from report.load.tensors import ModelTensors
 
 D, LAYERS, HEADS = 16, 2, 4
 CONFIGS = {
@@ -83,7 +83,7 @@ def _expected(model, family: str, role: str, layer: int) -> np.ndarray:
 
 @pytest.mark.parametrize("family", sorted(CONFIGS))
 def test_every_role_matches_the_torch_module(family, tmp_path, monkeypatch):
-    monkeypatch.setattr(report.tensors, "ROW_BLOCK", 5)  # several row blocks per matrix
+    monkeypatch.setattr(report.load.tensors, "ROW_BLOCK", 5)  # several row blocks per matrix
     model, tensors = _saved(family, tmp_path)
     for role in MATRIX_ROLES:
         assert tensors.has(role), (family, role, tensors.missing(role))

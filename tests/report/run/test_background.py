@@ -8,12 +8,12 @@ import threading
 import numpy as np
 import pytest
 
-from analyses import token_pairs
+from analyses.pairs import token_pairs
 from analyses.outliers import crowding_scale
-from analyses.token_pairs import PairPass, scan_pairs
+from analyses.pairs.token_pairs import PairPass, scan_pairs
 from analyses.zero_layer import zero_layer_predictions
-from report import background
-from report.background import BackgroundSearch
+from report.run import background
+from report.run.background import BackgroundSearch
 from tests.analyses.test_zero_layer import brute_force
 
 

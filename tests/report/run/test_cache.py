@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from report import cache, pipeline
-from report.cache import Cache
+from report.run import cache, pipeline
+from report.run.cache import Cache
 from report.cli import main
 from tests.planted import Spec, plant
 
@@ -141,7 +141,7 @@ def test_a_run_on_a_damaged_entry_recomputes_it(after_first_run, cached_env, cap
     assert pickle.loads(entry.read_bytes())[2].keys()  # stored anew, for the next run
 
 
-@pytest.mark.parametrize("module", ["report/render.py", "report/background.py", "analyses/pair_groups.py",
+@pytest.mark.parametrize("module", ["report/write/render.py", "report/run/background.py", "analyses/pairs/groups.py",
                                     "report/sweep/write.py", "templates/sections/claims.html.j2"])
 def test_an_edit_to_any_source_file_changes_the_analysis_key(tmp_path, monkeypatch, module):
     root = cache.ROOT
@@ -159,7 +159,7 @@ def test_an_edit_to_any_source_file_changes_the_analysis_key(tmp_path, monkeypat
 
 
 def test_weight_file_digests_are_remembered_until_a_file_changes(tmp_path, monkeypatch):
-    from report import cache as cache_module
+    from report.run import cache as cache_module
 
     files = [tmp_path / "a.safetensors", tmp_path / "b.safetensors"]
     for i, path in enumerate(files):

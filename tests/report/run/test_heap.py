@@ -1,4 +1,4 @@
-"""report.heap: freed blocks of rows go back to the system."""
+"""report.run.heap: freed blocks of rows go back to the system."""
 
 import platform
 import subprocess
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # The pair pass's squared row norms of a 32,000 × 2,304 matrix, widened to float64 1,024 rows (18 MB) at a time.
 SCRIPT = """
 import torch
-from report.heap import return_large_blocks
+from report.run.heap import return_large_blocks
 if {call}:
     return_large_blocks()
 def rss():

@@ -1,4 +1,4 @@
-"""The declared digest of results.json (report/digest.py): every declared path resolves in a report this version
+"""The declared digest of results.json (report/write/digest.py): every declared path resolves in a report this version
 writes, with its declared type; a renamed key or a value of another type raises instead of showing "—"."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from report import digest
-from report.digest import HEADLINES, SchemaMismatch, read
-from report.results_json import SCHEMA_VERSION
+from report.write import digest
+from report.write.digest import HEADLINES, SchemaMismatch, read
+from report.write.results_json import SCHEMA_VERSION
 
 DEFAULTS = {int: 0, float: 0.5, bool: False, str: "", list: []}
 

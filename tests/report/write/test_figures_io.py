@@ -10,9 +10,9 @@ import pytest
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
-from report.figures_io import FigureWriter
-from report.lean_svg import lean_svg
-from report.plots import style
+from report.write.figures_io import FigureWriter
+from report.write.lean_svg import lean_svg
+from report.write.plots import style
 
 
 @dataclass
@@ -82,7 +82,7 @@ def test_hostile_token_strings_have_glyphs_in_figures(tmp_path):
     """Token strings as the report shows them (CJK, emoji, escapes) draw with real glyphs in SVG and PNG."""
     import warnings
 
-    from report.tokens import readable
+    from report.load.tokens import readable
     from tests.planted import HOSTILE, HOSTILE_BYTES
 
     shown = [readable(t.encode("utf-8"))[0] for t in HOSTILE] + [readable(b)[0] for b in HOSTILE_BYTES]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from report.lean_svg import lean_svg
-from report.plots import style
+from report.write.lean_svg import lean_svg
+from report.write.plots import style
 
 NS = "{http://www.w3.org/2000/svg}"
 

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from report import render, search_index
-from report.search_index import decode
+from report.write import render, search_index
+from report.write.search_index import decode
 from tests.planted import HOSTILE
 from tests.report.search_page import fake_ctx, full_ctx
 

@@ -1,0 +1,1 @@
+"""Reading a checkpoint: the Hub and ranged reads, weights, architectures, tokens, frequencies, text."""
