@@ -37,8 +37,8 @@ from scipy.sparse.csgraph import connected_components
 
 from analyses.claims import Claim, claim
 from analyses.pairs.copies import near_pair_count
-from analyses.stats import MAD_TO_SIGMA, percentile_ranks
 from analyses.pairs.token_pairs import PairScan, scan_pairs
+from analyses.stats import MAD_TO_SIGMA, percentile_ranks
 from analyses.vectors import N_EXTREMES, row_norms
 
 if TYPE_CHECKING:

@@ -24,9 +24,9 @@ import torch
 from analyses.experiments import Intervention, Model, run_experiments
 from bench.measure import write_results
 from report.load.architectures import architecture_for
-from report.run.context import Options
 from report.load.forward import Runner
 from report.load.sequences import MIN_SEQUENCES, sequence_length
+from report.run.context import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = 50

@@ -24,12 +24,12 @@ import numpy as np
 
 from analyses.calibration import CLAIMS, EXPENSIVE, FAMILIES, PLANTED_EFFECTS, TRAINED_LIKE, null_model, planted_model  # noqa: F401
 from analyses.claims import HOLDS, INCONCLUSIVE
-from report.run.cache import code_hash
 from report.calibration_table import DATA, MAX_FPR, MIN_POWER, load, wilson  # noqa: F401 (load: re-exported)
 from report.errors import run_command
+from report.run.cache import code_hash
+from report.run.synthetic_run import verdicts
 from report.sweep.engine import connect
 from report.sweep.lifeline import die_with_parent
-from report.run.synthetic_run import verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "docs" / "calibration.md"  # the table's page; README.md links to it

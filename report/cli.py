@@ -20,17 +20,17 @@ from functools import partial
 from pathlib import Path
 
 from report import calibrate
-from report.write import output_folder
-from report.run.cache import Cache
 from report.compare import Gathered, build_comparison
-from report.run.context import Options, resolve_device
-from report.load.corpus import check as check_corpus
 from report.errors import ReportError, run_command
-from report.run.heap import return_large_blocks
+from report.load.corpus import check as check_corpus
 from report.load.hub import split_revision
 from report.load.loader import check_model
+from report.run.cache import Cache
+from report.run.context import Options, resolve_device
+from report.run.heap import return_large_blocks
 from report.run.pipeline import Request, build, label, protected_folders
 from report.sweep import cli as sweep_cli
+from report.write import output_folder
 
 SUBCOMMANDS = ("report", "sweep", "calibrate")
 REPORT_INTERRUPTED = "nothing was written for the model in progress."

@@ -26,16 +26,16 @@ import numpy as np
 from analyses.claims import BY_ID, finding_of, in_finding_order
 from analyses.stats import spearman
 from analyses.vectors import row_cosines
-from report.write import digest as schema
-from report.write import output_folder, results_json
+from report.errors import ReportError
+from report.load.tokens import tokenizer_sha256
 from report.run.cache import Cache
 from report.run.context import RunContext
-from report.errors import ReportError
 from report.run.pipeline import provenance, render_document
-from report.write.plots import compare as plots
 from report.run.progress import Progress
 from report.sections import FigureSpec
-from report.load.tokens import tokenizer_sha256
+from report.write import digest as schema
+from report.write import output_folder, results_json
+from report.write.plots import compare as plots
 
 TOP = 10  # rows in each "moved most" list
 MOVED = 1e-6  # changes below this (log norm ratio, 1 − cos, |Δ gain|) count as no change

@@ -32,17 +32,17 @@ if CORES_PER_WORKER is not None:
 
 import torch  # noqa: E402
 
-from report.run import pipeline  # noqa: E402
 from report.cli import main  # noqa: E402
-from report.run.context import Options, RunContext  # noqa: E402
 from report.load.frequency import from_corpus  # noqa: E402
 from report.load.hub import resolve  # noqa: E402
 from report.load.loader import load_weights  # noqa: E402
+from report.load.tokens import load_tokenizer, load_tokens  # noqa: E402
+from report.run import pipeline  # noqa: E402
+from report.run.context import Options, RunContext  # noqa: E402
 from report.run.pipeline import run_section  # noqa: E402
 from report.run.progress import Progress  # noqa: E402
-from report.write.render import WarningLog  # noqa: E402
 from report.sections import all_sections  # noqa: E402
-from report.load.tokens import load_tokenizer, load_tokens  # noqa: E402
+from report.write.render import WarningLog  # noqa: E402
 from tests.planted import Planted, Spec, plant  # noqa: E402
 
 if CORES_PER_WORKER is not None:

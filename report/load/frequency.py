@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from report.load import corpus as corpus_file
 from report.errors import ReportError
+from report.load import corpus as corpus_file
 
 PROXY_WORDS = 40_000
 # Shares of a word's occurrences that follow a space, follow a space capitalised, or start a line.

@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from report.load.architectures import Architecture, architecture_for
 from report.errors import ReportError
+from report.load.architectures import Architecture, architecture_for
 from report.load.hub import ModelSource, check_spec
 from report.load.tensors import FLOAT_DTYPES, ModelTensors
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from report.errors import ReportError
 from report.load.architectures import Architecture, MatrixSpec
 from report.run.cache import file_hash
-from report.errors import ReportError
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")  # stored values that are the weights themselves
 SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64", "I8": "int8",

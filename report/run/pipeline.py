@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import Callable
 
 from report import __version__
-from report.write import output_folder, render, results_json, search_index
-from report.run.background import start_pair_pass
-from report.run.cache import Cache, file_hash, folder_hash
-from report.run.context import Options, RunContext
-from report.write.figures_io import FigureWriter
 from report.load.frequency import TokenFrequency, from_corpus, from_token_index, from_wordfreq
 from report.load.hub import ModelSource, resolve
 from report.load.loader import ModelWeights, check_minimum_size, load_weights
+from report.load.tokens import TokenTable, load_tokenizer, load_tokens
+from report.run.background import start_pair_pass
+from report.run.cache import Cache, file_hash, folder_hash
+from report.run.context import Options, RunContext
 from report.run.progress import Progress
 from report.sections import all_sections, display_rank
-from report.load.tokens import TokenTable, load_tokenizer, load_tokens
+from report.write import output_folder, render, results_json, search_index
+from report.write.figures_io import FigureWriter
 
 # Progress steps around the sections' own (one each); `analyse` and `write_report` take them in this order.
 STEPS_BEFORE = ("resolve", "load weights", "tokenizer", "frequency")

@@ -9,12 +9,12 @@ import numpy as np
 from analyses.calibration import N_LAYERS, Synthetic
 from analyses.claims import REGISTRY
 from analyses.stats import shared_moments
-from report.run.context import Options, RunContext
 from report.load.frequency import TokenFrequency
 from report.load.loader import LayerNorm, ModelWeights
+from report.load.tokens import TokenTable
+from report.run.context import Options, RunContext
 from report.run.pipeline import run_sections
 from report.sections import all_sections
-from report.load.tokens import TokenTable
 
 GATHERER = "claims"  # the section that gathers every claim and applies the degeneracy guard
 

@@ -23,8 +23,8 @@ from analyses.claims import (
 from report.calibration_table import MAX_FPR, MIN_POWER, study_power
 from report.calibration_table import load as load_calibration
 from report.run.context import RunContext
-from report.write.results_json import plain
 from report.run.section import Section
+from report.write.results_json import plain
 
 CALIBRATION_KEYS = ("fpr", "fpr_ci", "fpr_at", "power", "power_ci", "power_at", "status", "meets_targets", "misses",
                     "unshown")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from analyses.correlations import LABELS, CorrelationsResult, analyse_correlations
+from analyses.correlations import LABELS, VARIABLES, CorrelationsResult, analyse_correlations
 from analyses.svd import SvdResult
 from analyses.unigram import UnigramResult
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
 from report.sections.unigram import beyond_norm_json
-import numpy as np
-from analyses.correlations import VARIABLES, CorrelationsResult
 from report.write.plots import style
 
 N_RESAMPLES = 1000

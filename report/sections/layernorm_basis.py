@@ -7,8 +7,6 @@ import numpy as np
 from analyses.layernorm_basis import OUTLIER_Z, LayerNormBasisResult, analyse_layernorm_basis
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-import numpy as np
-from analyses.layernorm_basis import OUTLIER_Z, LayerNormBasisResult
 from report.write.plots import style
 
 SHOWN_LAYER_NORMS = 8  # the LayerNorms with the largest outliers in the table

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from analyses.literature import LiteratureResult, analyse_literature
 from analyses.outliers import OutliersResult
 from analyses.vectors import N_EXTREMES
 from analyses.zero_layer import ZeroLayerResult
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-import numpy as np
-from analyses.literature import LiteratureResult
-from report.write.plots import style
 from report.sections.outliers import label_column, short_label
+from report.write.plots import style
 
 
 def _lists(ctx: RunContext) -> dict:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
 
 from analyses.ln_gains import OUTLIER_Z, ROLES, LnGainsResult, analyse_ln_gains
 from analyses.position import PositionResult
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-import numpy as np
-from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
-from analyses.ln_gains import LnGainsResult
-from report.write.plots import style
 from report.sections.unigram import sparse_minor_label
+from report.write.plots import style
 
 ROLE_NAMES = {"ln_1": "LN1 (first LayerNorm of each block)", "ln_2": "LN2 (second LayerNorm of each block)"}
 SHARED = ("each block has one LayerNorm, whose output feeds attention and the MLP in parallel: the two roles "

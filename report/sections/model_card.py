@@ -9,9 +9,9 @@ import numpy as np
 from analyses.stats import spearman
 from analyses.vectors import row_cosines, row_norms
 from report.load.architectures import architecture_for
+from report.load.tokens import tokenizer_sha256
 from report.run.context import RunContext
 from report.run.section import Section
-from report.load.tokens import tokenizer_sha256
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib import ticker
 
 from analyses.experiments import ExperimentsResult, Model, run_experiments
 from analyses.mlp_read import TOP_K, MlpReadResult, analyse_mlp_read
@@ -14,15 +15,11 @@ from analyses.outliers import OutliersResult
 from analyses.position import PositionResult
 from analyses.unigram import UnigramResult
 from report.load.architectures import MATRIX_ROLES
-from report.run.context import RunContext
 from report.load.forward import REPEATS, Runner, Skipped, load_model
-from report.run.section import FigureSpec, Section
 from report.load.sequences import NoText, corpus_sequences
 from report.load.tokens import load_tokenizer
-import numpy as np
-from matplotlib import ticker
-from analyses.experiments import ExperimentsResult
-from analyses.mlp_read import MlpReadResult
+from report.run.context import RunContext
+from report.run.section import FigureSpec, Section
 from report.write.plots import style
 
 N_PROBE_OUTLIERS = 10  # longest-vector outliers probed beside the clump tokens

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from analyses.outliers import MIN_CLUMP, N_NEIGHBOURS, RULE, K, OutliersResult, analyse_outliers
 from analyses.stats import percentile_ranks
@@ -13,9 +14,6 @@ from analyses.unigram import UnigramResult
 from analyses.zero_layer import ZeroLayerResult
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-import numpy as np
-from matplotlib.ticker import MaxNLocator
-from analyses.outliers import OutliersResult
 from report.write.plots import style
 
 SHOWN_NEIGHBOURS = 3  # neighbours listed inline in the report's tables (results.json has N_NEIGHBOURS)

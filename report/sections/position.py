@@ -8,8 +8,6 @@ from analyses import position as rule
 from analyses.position import PositionResult, analyse_position
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-import numpy as np
-from analyses.position import PositionResult
 from report.write.plots import style
 
 SHOWN_FOURIER_ROWS = 12  # the most periodic heavy dims in the table

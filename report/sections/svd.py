@@ -9,8 +9,6 @@ from analyses.svd import N_EXTREMES, N_NULL, SvdResult, analyse_svd
 from analyses.unigram import UnigramResult
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-import numpy as np
-from analyses.svd import SvdResult
 from report.write.plots import style
 
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
 
 from analyses.correlations import BeyondNorm, describe_beyond_norm
 from analyses.position import PositionResult
 from analyses.unigram import RULE, STANDOUT_Z, UnigramResult, analyse_unigram
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-from report.write.wording import norm_label
-import numpy as np
-from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
-from analyses.unigram import STANDOUT_Z, UnigramResult
 from report.write.plots import style
+from report.write.wording import norm_label
 
 
 def run(ctx: RunContext) -> UnigramResult:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from analyses.zero_layer import CATEGORIES, CATEGORY_RULES, TOLERANCE, ZeroLayerResult, analyse_zero_layer
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-import numpy as np
-from analyses.zero_layer import CATEGORIES, ZeroLayerResult
 from report.write.plots import style
 
 SHOWN_PER_CATEGORY = 15  # rows per category in the report; results.json has every exception

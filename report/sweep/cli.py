@@ -6,14 +6,14 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from report.errors import ReportError
 from report.run.cache import Cache
 from report.run.context import Options
-from report.errors import ReportError
-from report.write.output_folder import check_destination, claim, destination_folder, folder_name, folder_names
 from report.sweep import compatible, engine
 from report.sweep.sources import discover
 from report.sweep.task import Settings
 from report.sweep.write import write_sweep
+from report.write.output_folder import check_destination, claim, destination_folder, folder_name, folder_names
 
 INTERRUPTED = ("no sweep report was written; finished checkpoints are cached, so rerunning the same command "
                "resumes.")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from report.load.architectures import architecture_for
 from report.errors import ReportError
+from report.load.architectures import architecture_for
 from report.load.loader import read_config
 from report.sweep.sources import Checkpoint
 

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import torch
 
-from report.write import results_json
+from report.errors import ReportError
+from report.load.tokens import tokenizer_sha256
 from report.run.cache import Cache
 from report.run.context import Options, resolve_device
-from report.errors import ReportError
 from report.run.heap import return_large_blocks
 from report.run.pipeline import Request, analyse, results_document, write_report
 from report.run.progress import Progress
 from report.sweep.sources import Checkpoint
-from report.load.tokens import tokenizer_sha256
+from report.write import results_json
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ here; `claims_holding` counts "holds" only.
 from __future__ import annotations
 
 from analyses.claims import BY_ID
-from report.write import digest as schema
 from report.sweep.emergence import RULE, change_point, spread
+from report.write import digest as schema
 
 CLUMP_OVERLAP = 0.5
 FINAL_WINDOW = 3

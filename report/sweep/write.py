@@ -6,13 +6,13 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from report.write import results_json
-from report.write.output_folder import destination_folder, folder_name, write_atomically
 from report.run.pipeline import provenance, render_document
-from report.write.plots import sweep as plots
 from report.run.section import FigureSpec
 from report.sweep import trajectory
 from report.sweep.sources import Checkpoint
+from report.write import results_json
+from report.write.output_folder import destination_folder, folder_name, write_atomically
+from report.write.plots import sweep as plots
 
 SCHEMA_VERSION = 1
 

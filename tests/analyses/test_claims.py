@@ -24,9 +24,9 @@ from analyses.claims import (
     named,
     spec,
 )
-from report.write.render import TEMPLATES, environment
 from report.sections import all_sections
 from report.sections.summary import _verdict
+from report.write.render import TEMPLATES, environment
 
 
 def test_registry_numbers_the_study_claims_from_one_in_order_with_unique_names():

@@ -13,9 +13,9 @@ from analyses.stats import spearman
 from analyses.unigram_null import estimated_effects
 from report.load.architectures import architecture_for
 from report.load.forward import Runner, Skipped, load_model
-from report.sections import open_questions
 from report.load.sequences import corpus_sequences
 from report.load.tokens import load_tokenizer
+from report.sections import open_questions
 from tests.conftest import context_for, run_sections
 from tests.tiny_lm import complete_checkpoint, train_tiny_gpt2
 

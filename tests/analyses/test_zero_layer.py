@@ -50,7 +50,8 @@ def assert_matches_brute_force(w: np.ndarray, out: np.ndarray | None = None) -> 
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Many row blocks and column chunks on small matrices."""
-    from analyses.pairs import candidates as pair_candidates, token_pairs
+    from analyses.pairs import candidates as pair_candidates
+    from analyses.pairs import token_pairs
 
     monkeypatch.setattr(token_pairs, "ROW_BLOCK", 64)
     monkeypatch.setattr(token_pairs, "COLUMN_CHUNK", 96)

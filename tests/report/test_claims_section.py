@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from analyses.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_APPLICABLE, REGISTRY, VERDICTS, claim
-from report.write.render import environment
 from report.sections import claims as section
+from report.write.render import environment
 
 SIZES = [{"size": "d=64, V=4k", "d": 64, "tokens": 4000}, {"size": "d=768, V=4k", "d": 768, "tokens": 4000}]
 

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from report import calibrate, cli
-from report.run.context import Options
 from report.errors import TERMINATION_REQUESTED, ReportError
+from report.run.context import Options
 from report.sweep import cli as sweep_cli
 from report.sweep import engine
 from tests.planted import Spec

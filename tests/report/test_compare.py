@@ -14,12 +14,12 @@ from pypdf import PdfReader
 from safetensors.numpy import load_file, save_file
 
 from analyses.vectors import row_cosines
-from report.run import pipeline
 from report.cli import main
 from report.compare import ModelDigest, claims_matrix, headline, overlaps, pair_diff, short_labels, token_lists
-from report.write.digest import read
 from report.errors import ReportError
 from report.load.hub import split_revision
+from report.run import pipeline
+from report.write.digest import read
 from report.write.render import WarningLog
 from tests.planted import Spec, plant
 from tests.report.write.test_digest import document_with

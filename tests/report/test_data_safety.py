@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from report.write import output_folder
 from report.cli import main
+from report.write import output_folder
 from tests.planted import Spec, plant
 from tests.report.test_hostile_inputs import assert_refused, run_cli
 

@@ -9,8 +9,8 @@ import math
 import re
 from html.parser import HTMLParser
 
-from report.write.results_json import plain
 from report.sections import all_sections
+from report.write.results_json import plain
 
 # Sections whose page numbers are checked against their own results.json fragment. The summary gathers
 # other sections' numbers, so it is checked against the whole document.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from report.write import output_folder
 from report.errors import ReportError
+from report.write import output_folder
 
 
 def test_folder_names_clash_and_the_comparison_folder_are_refused():

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from report.write import render
 from report.load.tokens import readable
+from report.write import render
 from tests.planted import HOSTILE, HOSTILE_BYTES
 
 A4 = (595.28, 841.89)

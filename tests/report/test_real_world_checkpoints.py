@@ -10,8 +10,8 @@ import pytest
 
 from report.cli import main
 from report.load.frequency import from_corpus
-from report.write.render import fmt_token
 from report.load.tokens import load_tokenizer, load_tokens
+from report.write.render import fmt_token
 from tests.planted import Spec, plant
 
 SMALL = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
@@ -70,12 +70,12 @@ def test_fine_tuned_report_keeps_word_starts_and_says_so(small, tmp_path):
 
 def test_alert_when_word_starts_vanish(small, tmp_path):
     """A BPE vocabulary written as plain text (a converter that lost the byte map) has no word starts."""
-    from report.run.context import Options, RunContext
     from report.load.frequency import from_token_index
     from report.load.hub import resolve
     from report.load.loader import load_weights
-    from report.sections import summary
     from report.load.tokens import build_table
+    from report.run.context import Options, RunContext
+    from report.sections import summary
 
     weights = load_weights(resolve(str(small.folder)))
     raw = [f"tok{i}" for i in range(weights.vocab_rows)]

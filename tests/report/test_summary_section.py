@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from analyses.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_APPLICABLE, REGISTRY, claim
-from report.write.render import environment
 from report.sections import summary
+from report.write.render import environment
 
 
 def _claims(verdicts: dict[int, str]) -> tuple:

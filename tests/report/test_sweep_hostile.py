@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from report.cli import main
-from report.write.output_folder import write_marker
 from report.sweep import engine
+from report.write.output_folder import write_marker
 from tests.planted import Spec
 from tests.planted_series import Growth, plant_series
 from tests.report.test_hostile_inputs import assert_refused

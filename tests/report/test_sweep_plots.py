@@ -7,8 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from report.write.plots import sweep as plots
 from report.sweep import trajectory
+from report.write.plots import sweep as plots
 
 
 def block(steps, **values) -> dict:

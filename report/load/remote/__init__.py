@@ -24,8 +24,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable, Iterable
 
-from report.load.architectures import keys_to_read
 from report.errors import ReportError
+from report.load.architectures import keys_to_read
 from report.load.remote.ranges import FetchError, Header, RemoteFile, Tensor, copy_local, read_headers, read_tensors
 from report.load.remote.store import SHA, Entry, Store, stored_tensors
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyses.pairs import candidates as pair_candidates, token_pairs
 from analyses.calibration import null_model
+from analyses.pairs import candidates as pair_candidates
+from analyses.pairs import token_pairs
 from analyses.pairs.token_pairs import scan_pairs
 from tests.analyses.test_zero_layer import brute_force
 

@@ -14,14 +14,14 @@ import pytest
 from pypdf import PdfReader
 from safetensors.numpy import load_file, save_file
 
-from report.load.architectures import ADAPTERS, UnsupportedModel, architecture_for
 from report.cli import main
-from report.run.context import Options
+from report.load.architectures import ADAPTERS, UnsupportedModel, architecture_for
 from report.load.hub import resolve
 from report.load.loader import load_weights
+from report.load.tokens import load_tokenizer, load_tokens
+from report.run.context import Options
 from report.run.pipeline import Request, build
 from report.write.render import WarningLog
-from report.load.tokens import load_tokenizer, load_tokens
 from tests.planted_families import FAMILIES, SPECS, UNIGRAM, write_family
 
 TOKEN_INDEX = Options(frequency="token-index")  # the token-index frequency source, not the wordfreq proxy

@@ -12,12 +12,12 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import report.load.tensors
-from report.run.context import Options
 from report.load.hub import resolve
 from report.load.loader import load_weights
+from report.load.tensors import ModelTensors
+from report.run.context import Options
 from report.run.pipeline import Request, analyse, results_document
 from report.run.progress import Progress
-from report.load.tensors import ModelTensors
 from tests.tiny_hf import D, MissingType, write_tiny
 
 READ_DIM = 6  # the residual dim every expert's (and dense MLP's) gate and up read strongly

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from report.run.context import Options
 from report.load.hub import resolve
 from report.load.loader import load_weights
+from report.run.context import Options
 from report.run.pipeline import Request, analyse, build, results_document
 from report.run.progress import Progress
 from report.sections import all_sections

@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from report.load.corpus import check
 from report.errors import ReportError
+from report.load.corpus import check
 from report.load.frequency import from_corpus
 from report.load.sequences import corpus_sequences
 from report.load.tokens import load_tokenizer

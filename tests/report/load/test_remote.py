@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from report.load import remote
-from report.run.context import Options
 from report.errors import ReportError
+from report.load import remote
 from report.load.hub import resolve
 from report.load.loader import load_weights
-from report.run.pipeline import Request, build
 from report.load.remote.store import Store
+from report.run.context import Options
+from report.run.pipeline import Request, build
 from tests.hub_server import Fault, HubServer
 from tests.planted import Spec, plant
 

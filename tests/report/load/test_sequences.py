@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from report.run.context import Options
 from report.load.sequences import MIN_SEQUENCES, allocate, corpus_sequences, default_documents, sequence_length, starts
 from report.load.tokens import load_tokenizer
+from report.run.context import Options
 
 
 def test_the_default_budget_gives_at_least_100_sequences():

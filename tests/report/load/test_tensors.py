@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import report.load.tensors
-from report.load.architectures import MATRIX_ROLES, architecture_for
 from report.errors import ReportError
+from report.load.architectures import MATRIX_ROLES, architecture_for
 from report.load.loader import TensorReader
 from report.load.tensors import ModelTensors
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from report.write.render import fmt_token
 from report.load.tokens import build_table, byte_decoder, load_tokenizer, load_tokens, readable
+from report.write.render import fmt_token
 
 TO_UNICODE = {b: c for c, b in byte_decoder().items()}
 

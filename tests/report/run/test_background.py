@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from analyses.pairs import token_pairs
 from analyses.outliers import crowding_scale
+from analyses.pairs import token_pairs
 from analyses.pairs.token_pairs import PairPass, scan_pairs
 from analyses.zero_layer import zero_layer_predictions
 from report.run import background

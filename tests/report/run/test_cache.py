@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from report.cli import main
 from report.run import cache, pipeline
 from report.run.cache import Cache
-from report.cli import main
 from tests.planted import Spec, plant
 
 SMALL = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
