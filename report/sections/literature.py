@@ -10,7 +10,6 @@ from analyses.vectors import N_EXTREMES
 from analyses.zero_layer import ZeroLayerResult
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-from report.sections.outliers import label_column, short_label
 from report.write.plots import style
 
 
@@ -100,8 +99,8 @@ def placement(r: LiteratureResult, norms: np.ndarray, centroid_distance: np.ndar
                label="published tokens", linewidths=0)
     ax.set(xlabel="embedding norm", ylabel="distance to the centroid")
     ax.legend(loc="best")
-    label_column(ax, labels, [(norms[i], centroid_distance[i]) for i in shown],
-                 [f"{short_label(display[i])}  ({i})" for i in shown])
+    style.label_column(ax, labels, [(norms[i], centroid_distance[i]) for i in shown],
+                 [f"{style.short_label(display[i])}  ({i})" for i in shown])
     return fig
 
 

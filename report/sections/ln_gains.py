@@ -9,7 +9,6 @@ from analyses.ln_gains import OUTLIER_Z, ROLES, LnGainsResult, analyse_ln_gains
 from analyses.position import PositionResult
 from report.run.context import RunContext
 from report.run.section import FigureSpec, Section
-from report.sections.unigram import sparse_minor_label
 from report.write.plots import style
 
 ROLE_NAMES = {"ln_1": "LN1 (first LayerNorm of each block)", "ln_2": "LN2 (second LayerNorm of each block)"}
@@ -145,7 +144,7 @@ def summary(r: LnGainsResult) -> "style.Figure":
         ratio_ax.axhline(1, color="black", linewidth=0.6, linestyle=":")
         ratio_ax.set(xlabel="layer", ylabel="median |gain|: heavy / other dims", yscale="log")
         ratio_ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ratio_ax.yaxis.set_minor_formatter(FuncFormatter(sparse_minor_label))
+        ratio_ax.yaxis.set_minor_formatter(FuncFormatter(style.sparse_minor_label))
         ratio_ax.tick_params(axis="y", which="minor", labelsize=5)
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -148,15 +148,10 @@ def context(r: OutliersResult, ctx: RunContext) -> dict:
 CLUMP_COLOURS = [style.OKABE_ITO["vermillion"], style.OKABE_ITO["green"], style.OKABE_ITO["purple"],
                  style.OKABE_ITO["orange"]]
 MAX_LABELS = 40
-LABEL_CHARS = 28
 
 
 def _y(r: OutliersResult) -> np.ndarray:
     return r.unigram_values if r.unigram_values is not None else r.centroid_distance
-
-
-def short_label(text: str, limit: int = LABEL_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def overview(r: OutliersResult, y_label: str) -> "style.Figure":
@@ -196,40 +191,9 @@ def clump_zoom(r: OutliersResult, y_label: str, display: tuple[str, ...]) -> "st
            title=f"clump 1: {len(ids)} tokens" + (f" (first {MAX_LABELS} labelled)" if len(ids) > MAX_LABELS else ""))
     ax.xaxis.set_major_locator(MaxNLocator(4))
     ax.yaxis.set_major_locator(MaxNLocator(6))
-    label_column(ax, labels, [(r.norms[i], y[i]) for i in shown],
-                 [f"{short_label(display[i])}  ({i})" for i in shown])
+    style.label_column(ax, labels, [(r.norms[i], y[i]) for i in shown],
+                 [f"{style.short_label(display[i])}  ({i})" for i in shown])
     return fig
-
-
-def label_column(ax, labels, points, texts) -> None:
-    """Write `texts` in a column on the empty axes `labels` (same row as `ax`), each joined by a thin line to its
-    point on `ax`. Each label sits at its point's height where it can, pushed apart just enough not to overlap."""
-    labels.set_axis_off()
-    labels.set(xlim=(0, 1), ylim=(0, 1))
-    if not texts:
-        return
-    low, high = ax.get_ylim()
-    wanted = np.clip([(y - low) / (high - low) if high > low else 0.5 for _, y in points], 0.02, 0.98)
-    order = np.argsort(-wanted, kind="stable")
-    slots = _spread(wanted[order], gap=min(0.07, 0.96 / max(len(texts) - 1, 1)))
-    for k, slot in zip(order, slots):
-        note = labels.annotate(texts[k], xy=points[k], xycoords=ax.transData, xytext=(0.04, slot),
-                               textcoords=labels.transAxes, fontsize=6, va="center", ha="left", annotation_clip=False,
-                               arrowprops={"arrowstyle": "-", "color": "#777777", "linewidth": 0.4, "shrinkA": 0,
-                                           "shrinkB": 2})
-        note.set_in_layout(False)  # the column is sized by its axes; long labels must not squeeze the plot
-
-
-def _spread(targets: np.ndarray, gap: float, low: float = 0.02, high: float = 0.98) -> np.ndarray:
-    """Positions as close to the (descending) targets as possible, at least `gap` apart, within [low, high]."""
-    slots = np.array(targets, dtype=float)
-    for i in range(1, len(slots)):
-        slots[i] = min(slots[i], slots[i - 1] - gap)
-    if len(slots) and slots[-1] < low:
-        slots[-1] = low
-        for i in range(len(slots) - 2, -1, -1):
-            slots[i] = max(slots[i], slots[i + 1] + gap)
-    return np.minimum(slots, high)
 
 
 SECTION = Section("outliers", "Outlier tokens and the under-trained clump", run, to_json, figures, context,

@@ -103,12 +103,6 @@ def context(r: UnigramResult, ctx: RunContext) -> dict:
 COLUMN_WIDTH = 0.7  # share of a layer's column that its dims spread over
 
 
-def sparse_minor_label(value: float, _position) -> str:
-    """Label only the 2s, 3s and 5s between decades, so minor labels never collide."""
-    mantissa = value / 10 ** np.floor(np.log10(value)) if value > 0 else 0
-    return f"{value:g}" if round(mantissa) in (2, 3, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
-
-
 def ln2_gains(r: UnigramResult, norm_label: str = "LN2") -> "style.Figure":
     """|gain| of every dim in the norm in front of each MLP (`norm_label` names it), and the unigram dim's z."""
     fig = style.figure(height=2.8)
@@ -128,7 +122,7 @@ def ln2_gains(r: UnigramResult, norm_label: str = "LN2") -> "style.Figure":
     gain_ax.set(xlabel=f"{norm_label} of layer", ylabel="|gain| (multiplier)", yscale="log")
     gain_ax.set_xticks(steps[:: max(1, n_layers // 12)], [str(int(v)) for v in r.layers[:: max(1, n_layers // 12)]])
     gain_ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-    gain_ax.yaxis.set_minor_formatter(FuncFormatter(sparse_minor_label))
+    gain_ax.yaxis.set_minor_formatter(FuncFormatter(style.sparse_minor_label))
     gain_ax.tick_params(axis="y", which="minor", labelsize=5)
     gain_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=6)
     fig.colorbar(points, ax=gain_ax, label="channel dim", pad=0.01)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 import matplotlib
+import numpy as np
 from matplotlib import font_manager, ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import Collection
@@ -305,3 +306,48 @@ def finalize(fig: Figure) -> Figure:
     _narrow_fonts(fig)
     _fit_labels(fig)
     return fig
+
+
+# Drawing helpers several sections' figures share.
+LABEL_CHARS = 28
+
+
+def short_label(text: str, limit: int = LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def label_column(ax, labels, points, texts) -> None:
+    """Write `texts` in a column on the empty axes `labels` (same row as `ax`), each joined by a thin line to its
+    point on `ax`. Each label sits at its point's height where it can, pushed apart just enough not to overlap."""
+    labels.set_axis_off()
+    labels.set(xlim=(0, 1), ylim=(0, 1))
+    if not texts:
+        return
+    low, high = ax.get_ylim()
+    wanted = np.clip([(y - low) / (high - low) if high > low else 0.5 for _, y in points], 0.02, 0.98)
+    order = np.argsort(-wanted, kind="stable")
+    slots = _spread(wanted[order], gap=min(0.07, 0.96 / max(len(texts) - 1, 1)))
+    for k, slot in zip(order, slots):
+        note = labels.annotate(texts[k], xy=points[k], xycoords=ax.transData, xytext=(0.04, slot),
+                               textcoords=labels.transAxes, fontsize=6, va="center", ha="left", annotation_clip=False,
+                               arrowprops={"arrowstyle": "-", "color": "#777777", "linewidth": 0.4, "shrinkA": 0,
+                                           "shrinkB": 2})
+        note.set_in_layout(False)  # the column is sized by its axes; long labels must not squeeze the plot
+
+
+def _spread(targets: np.ndarray, gap: float, low: float = 0.02, high: float = 0.98) -> np.ndarray:
+    """Positions as close to the (descending) targets as possible, at least `gap` apart, within [low, high]."""
+    slots = np.array(targets, dtype=float)
+    for i in range(1, len(slots)):
+        slots[i] = min(slots[i], slots[i - 1] - gap)
+    if len(slots) and slots[-1] < low:
+        slots[-1] = low
+        for i in range(len(slots) - 2, -1, -1):
+            slots[i] = max(slots[i], slots[i + 1] + gap)
+    return np.minimum(slots, high)
+
+
+def sparse_minor_label(value: float, _position) -> str:
+    """Label only the 2s, 3s and 5s between decades, so minor labels never collide."""
+    mantissa = value / 10 ** np.floor(np.log10(value)) if value > 0 else 0
+    return f"{value:g}" if round(mantissa) in (2, 3, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
