@@ -245,7 +245,8 @@ def test_cli_report_equals_the_local_folder_one(hub, models, tmp_path):
     assert fetch["bytes_fetched"] <= 1.05 * expected_bytes(models["sharded"].folder)
     assert local_doc["analyses"]["model_card"].pop("fetch") is None
     for doc in (remote_doc, local_doc):
-        doc["model"].pop("id"), doc["model"].pop("revision")
+        doc["model"].pop("id"), doc["model"].pop("revision")  # where the weights came from, not what they hold
+        doc["analyses"]["model_card"].pop("model_id"), doc["analyses"]["model_card"].pop("revision")
     # ranged reads fetch only embeddings and norms, so the block matrices (MLP read weights) are local-only
     assert "ranged requests" in remote_doc["analyses"].pop("mlp_read")["skipped"]
     assert "roles" in local_doc["analyses"].pop("mlp_read")
