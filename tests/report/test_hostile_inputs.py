@@ -50,8 +50,9 @@ def checkpoint(tmp_path, small_planted):
 
 @pytest.fixture
 def model(tmp_path):
-    """A tiny model for the tests whose answer does not depend on the model (what is written, kept or
-    refused, whatever the weights): its whole report costs about a quarter less than the checkpoint's."""
+    """A tiny model for the tests whose answer does not depend on the weights (what is written, kept or
+    refused; what the report says of the files' dtypes, sizes and tokens): its whole report costs about a
+    quarter less than the checkpoint's."""
     return tiny_checkpoint(tmp_path / "ckpt", vocab=200, d=8)
 
 
@@ -275,16 +276,16 @@ def test_folder_without_tokenizer_files(tmp_path, capsys, checkpoint):
     refused_and_contained(tmp_path, capsys, checkpoint, "tokenizer")
 
 
-def test_tokenizer_larger_than_the_embedding_is_stated(tmp_path, checkpoint):
-    tensors = load_file(str(checkpoint / "model.safetensors"))
+def test_tokenizer_larger_than_the_embedding_is_stated(tmp_path, model):
+    tensors = load_file(str(model / "model.safetensors"))
     rows = tensors["wte.weight"].shape[0]
     tensors["wte.weight"] = tensors["wte.weight"][: rows - 7]
-    save_file(tensors, str(checkpoint / "model.safetensors"))
-    config = json.loads((checkpoint / "config.json").read_text())
+    save_file(tensors, str(model / "model.safetensors"))
+    config = json.loads((model / "config.json").read_text())
     config["vocab_size"] = rows - 7
-    (checkpoint / "config.json").write_text(json.dumps(config))
+    (model / "config.json").write_text(json.dumps(config))
     out = tmp_path / "out"
-    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    assert main(["--model", str(model), "--out", str(out), "--quiet", "--no-cache"]) == 0
     card = json.loads((out / "ckpt" / "results.json").read_text())["analyses"]["model_card"]
     assert card["tokens_beyond_embedding"] == 7
     assert "7 more tokens than the embedding has rows" in (out / "ckpt" / "report.html").read_text(encoding="utf-8")
@@ -343,26 +344,26 @@ def test_huge_but_finite_weights(tmp_path, capsys, checkpoint):
     refused_and_contained(tmp_path, capsys, checkpoint, "wte.weight", "overflow")
 
 
-def test_two_tokens_of_3000_characters(tmp_path, checkpoint):
+def test_two_tokens_of_3000_characters(tmp_path, model):
     """Long tokens are cut for display, so the PDF's layout does not wait on them; results.json and the
     search keep the whole string."""
     from report.load.tokens import byte_decoder
 
     to_char = {b: c for c, b in byte_decoder().items()}
-    vocab = json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8"))
+    vocab = json.loads((model / "vocab.json").read_text(encoding="utf-8"))
     longs = [("x" * 2999 + "!"), ("ab" * 1500)]
     for text in longs:
         vocab["".join(to_char[b] for b in text.encode())] = len(vocab)
-    (checkpoint / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    tensors = load_file(str(checkpoint / "model.safetensors"))
+    (model / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    tensors = load_file(str(model / "model.safetensors"))
     rows = tensors["wte.weight"]
     tensors["wte.weight"] = np.concatenate([rows, rows[-2:] * 3])  # long norms: listed among the longest
-    save_file(tensors, str(checkpoint / "model.safetensors"))
-    config = json.loads((checkpoint / "config.json").read_text())
+    save_file(tensors, str(model / "model.safetensors"))
+    config = json.loads((model / "config.json").read_text())
     config["vocab_size"] = len(vocab)
-    (checkpoint / "config.json").write_text(json.dumps(config))
+    (model / "config.json").write_text(json.dumps(config))
     out = tmp_path / "out"
-    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    assert main(["--model", str(model), "--out", str(out), "--quiet", "--no-cache"]) == 0
     html = (out / "ckpt" / "report.html").read_text(encoding="utf-8")
     import re
 
@@ -402,25 +403,25 @@ def test_embeddings_that_are_not_weights(tmp_path, capsys, checkpoint, dtype, ex
     assert phrase in err
 
 
-def test_model_card_states_each_tensors_dtype(tmp_path, checkpoint):
+def test_model_card_states_each_tensors_dtype(tmp_path, model):
     from safetensors.torch import load_file as load_torch
     from safetensors.torch import save_file as save_torch
 
-    tensors = load_torch(str(checkpoint / "model.safetensors"))
+    tensors = load_torch(str(model / "model.safetensors"))
     tensors["wte.weight"] = tensors["wte.weight"].to(torch.bfloat16)
     tensors["wpe.weight"] = tensors["wpe.weight"].to(torch.float16)
-    save_torch(tensors, str(checkpoint / "model.safetensors"))
-    config = json.loads((checkpoint / "config.json").read_text())
+    save_torch(tensors, str(model / "model.safetensors"))
+    config = json.loads((model / "config.json").read_text())
     config["vocab_size"] -= 3  # smaller than the embedding: said, not silently passed
-    (checkpoint / "config.json").write_text(json.dumps(config))
+    (model / "config.json").write_text(json.dumps(config))
     out = tmp_path / "out"
-    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet", "--no-cache"]) == 0
-    card = json.loads((out / checkpoint.name / "results.json").read_text())["analyses"]["model_card"]
+    assert main(["--model", str(model), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    card = json.loads((out / model.name / "results.json").read_text())["analyses"]["model_card"]
     assert card["tensor_dtypes"]["wte.weight"] == "bfloat16" and card["tensor_dtypes"]["wpe.weight"] == "float16"
     assert card["tensor_dtypes"]["h.0.ln_1.weight"] == "float32"
     assert card["stored_dtype"] == f"bfloat16 (1), float16 (1), float32 ({len(card['tensor_dtypes']) - 2})"
     assert card["config_vocab_size"] == config["vocab_size"]
-    html = (out / checkpoint.name / "report.html").read_text(encoding="utf-8")
+    html = (out / model.name / "report.html").read_text(encoding="utf-8")
     assert "Stored as" in html and "<td>bfloat16</td>" in html
     assert f"vocab_size = {config['vocab_size']:,}" in html
 
