@@ -249,3 +249,28 @@ def _write_config(folder: Path, spec: Spec, rows: int) -> None:
         "tie_word_embeddings": spec.tied,
     }
     (folder / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+
+
+def tiny_checkpoint(folder, vocab: int, d: int, n_positions: int = 8, seed: int = 0):
+    """A one-layer GPT-2 folder of any size, with a byte-level vocabulary of single letters (then the same
+    letters with a leading space) and no planted structure: for tests whose answer does not depend on the
+    model (refusals, output folders, the cache), where its report costs about a quarter less than `Spec()`'s."""
+    letters_by_byte = _bytes_to_unicode_inverse()
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    letters = [c for c in sorted(letters_by_byte, key=letters_by_byte.get) if c.isalpha()]
+    tokens = (letters + ["Ġ" + c for c in letters])[: vocab - 1] + ["<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "GPT2Tokenizer", "eos_token": "<|endoftext|>", "bos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>"}))
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "vocab_size": vocab, "n_embd": d,
+                                                    "n_positions": n_positions, "n_layer": 1, "n_head": 1}))
+    tensors = {"wte.weight": rng.normal(0, 0.1, (vocab, d)), "wpe.weight": rng.normal(0, 0.01, (n_positions, d)),
+               "ln_f.weight": np.ones(d), "ln_f.bias": np.zeros(d)}
+    for ln in ("ln_1", "ln_2"):
+        tensors[f"h.0.{ln}.weight"] = rng.normal(1, 0.1, d)
+        tensors[f"h.0.{ln}.bias"] = rng.normal(0, 0.1, d)
+    save_file({k: v.astype(np.float32) for k, v in tensors.items()}, str(folder / "model.safetensors"))
+    return folder

@@ -14,10 +14,8 @@ import pytest
 
 from report.cli import main
 from report.write import output_folder
-from tests.planted import Spec, plant
+from tests.planted import tiny_checkpoint
 from tests.report.test_hostile_inputs import assert_refused, run_cli
-
-SMALL = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
 
 
 def snapshot(folder) -> dict:
@@ -26,9 +24,14 @@ def snapshot(folder) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def tiny(folder):
+    """What is kept, replaced or refused does not depend on the weights: a tiny model, whose report is quicker."""
+    return tiny_checkpoint(folder, vocab=200, d=8)
+
+
 @pytest.fixture
 def checkpoint(tmp_path):
-    return plant(tmp_path / "ckpt", SMALL).folder
+    return tiny(tmp_path / "ckpt")
 
 
 def test_out_is_the_checkpoints_parent(tmp_path, capsys, checkpoint):
@@ -74,7 +77,10 @@ def test_a_file_in_the_way_is_not_replaced(tmp_path, capsys, checkpoint):
     assert (out / "ckpt").read_text() == "notes"
 
 
-def test_reports_of_ours_are_replaced_old_and_new(tmp_path, checkpoint):
+def test_reports_of_ours_are_replaced_old_and_new(tmp_path, checkpoint, monkeypatch):
+    # The reruns take the report from the cache: what they test is the swap into an existing folder.
+    monkeypatch.delenv("WEIGHTS_REPORT_NO_CACHE", raising=False)
+    monkeypatch.setenv("WEIGHTS_REPORT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     assert main(["--model", str(checkpoint), "--out", str(out), "--quiet"]) == 0
     marker = json.loads((out / "ckpt" / output_folder.MARKER).read_text())
@@ -121,7 +127,7 @@ def test_a_failed_swap_puts_the_old_report_back(tmp_path, monkeypatch):
 
 
 def test_checkpoints_sharing_a_folder_name_get_distinct_folders(tmp_path):
-    a = plant(tmp_path / "run-a" / "checkpoint-500", SMALL).folder
+    a = tiny(tmp_path / "run-a" / "checkpoint-500")
     b = tmp_path / "run-b" / "checkpoint-500"
     b.parent.mkdir()
     shutil.copytree(a, b)
@@ -209,7 +215,7 @@ def _a_sweep(folder, with_kind: bool) -> None:
 
 @pytest.mark.parametrize("with_kind", [True, False], ids=["marker-with-kind", "older-marker"])
 def test_a_report_does_not_replace_a_sweep_of_the_same_name(tmp_path, capsys, with_kind):
-    model = plant(tmp_path / "models" / "run", SMALL).folder
+    model = tiny(tmp_path / "models" / "run")
     out = tmp_path / "out"
     _a_sweep(out / "run", with_kind)
     before = snapshot(tmp_path)

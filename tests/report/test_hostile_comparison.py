@@ -11,19 +11,19 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from report.cli import main
-from tests.planted import Spec, plant
+from tests.planted import tiny_checkpoint
 from tests.report.test_hostile_inputs import assert_nothing_written, assert_refused, files_outside, run_cli
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    return plant(tmp_path_factory.mktemp("planted") / "ckpt", Spec(d_model=32, n_positions=32, n_layers=2,
-                                                                   heavy_dims=(1, 5, 9, 14), unigram_dim=7)).folder
+    """Which models are refused, built or kept does not depend on the weights: a tiny model, quicker to report."""
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", vocab=200, d=8)
 
 
 @pytest.fixture
 def models(tmp_path, source):
-    """Three copies of one small checkpoint: a, b, c."""
+    """Three copies of one tiny checkpoint: a, b, c."""
     return [shutil.copytree(source, tmp_path / "models" / name) for name in ("a", "b", "c")]
 
 

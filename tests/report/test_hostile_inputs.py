@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from report.cli import main
-from tests.planted import Spec, plant
+from tests.planted import Spec, plant, tiny_checkpoint
 
 
 def run_cli(capsys, *args) -> tuple[int, str]:
@@ -33,10 +34,26 @@ def assert_nothing_written(out) -> None:
     assert not leftovers, leftovers
 
 
+SMALL = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
+
+
+@pytest.fixture(scope="module")
+def small_planted(tmp_path_factory):
+    """Planted once for the module (training its tokenizer is the slow part); each test edits its own copy."""
+    return plant(tmp_path_factory.mktemp("small") / "ckpt", SMALL).folder
+
+
 @pytest.fixture
-def checkpoint(tmp_path):
-    return plant(tmp_path / "ckpt", Spec(d_model=32, n_positions=32, n_layers=2,
-                                         heavy_dims=(1, 5, 9, 14), unigram_dim=7)).folder
+def checkpoint(tmp_path, small_planted):
+    return Path(shutil.copytree(small_planted, tmp_path / "ckpt"))
+
+
+@pytest.fixture
+def model(tmp_path):
+    """A tiny model for the tests whose answer does not depend on the weights (what is written, kept or
+    refused; what the report says of the files' dtypes, sizes and tokens): its whole report costs about a
+    quarter less than the checkpoint's."""
+    return tiny_checkpoint(tmp_path / "ckpt", vocab=200, d=8)
 
 
 def test_hub_id_not_cached_offline(tmp_path, capsys, monkeypatch):
@@ -81,14 +98,14 @@ def _to_pickle(folder) -> None:
     (folder / "model.safetensors").unlink()
 
 
-def test_pickle_refused_unless_allowed(tmp_path, capsys, checkpoint):
-    _to_pickle(checkpoint)
+def test_pickle_refused_unless_allowed(tmp_path, capsys, model):
+    _to_pickle(model)
     out = tmp_path / "out"
-    code, err = run_cli(capsys, "--model", str(checkpoint), "--out", str(out))
+    code, err = run_cli(capsys, "--model", str(model), "--out", str(out))
     assert_refused(code, err, "pickle", "--allow-pickle")
     assert_nothing_written(out)
-    code = main(["--model", str(checkpoint), "--out", str(out), "--allow-pickle", "--quiet"])
-    assert code == 0 and (out / checkpoint.name / "results.json").is_file()
+    code = main(["--model", str(model), "--out", str(out), "--allow-pickle", "--quiet"])
+    assert code == 0 and (out / model.name / "results.json").is_file()
 
 
 def test_truncated_safetensors(tmp_path, capsys, checkpoint):
@@ -141,7 +158,7 @@ def test_missing_corpus(tmp_path, capsys, checkpoint):
     assert_refused(code, err, "corpus")
 
 
-def test_interrupt_leaves_no_partial_report(tmp_path, capsys, checkpoint, monkeypatch):
+def test_interrupt_leaves_no_partial_report(tmp_path, capsys, model, monkeypatch):
     from report.run import pipeline
 
     def interrupted(*args, **kwargs):
@@ -149,25 +166,25 @@ def test_interrupt_leaves_no_partial_report(tmp_path, capsys, checkpoint, monkey
 
     monkeypatch.setattr(pipeline.render, "write_pdf", interrupted)
     out = tmp_path / "out"
-    code = main(["--model", str(checkpoint), "--out", str(out), "--quiet"])
+    code = main(["--model", str(model), "--out", str(out), "--quiet"])
     assert code == 130
     assert list(out.iterdir()) == [], "a partial report or temp folder was left behind"
 
 
-def test_failed_rerun_keeps_the_previous_report(tmp_path, checkpoint, monkeypatch):
+def test_failed_rerun_keeps_the_previous_report(tmp_path, model, monkeypatch):
     from report.run import pipeline
 
     out = tmp_path / "out"
-    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet"]) == 0
-    before = (out / checkpoint.name / "results.json").read_bytes()
+    assert main(["--model", str(model), "--out", str(out), "--quiet"]) == 0
+    before = (out / model.name / "results.json").read_bytes()
 
     def broken(*args, **kwargs):
         raise RuntimeError("renderer exploded")
 
     monkeypatch.setattr(pipeline.render, "write_pdf", broken)
-    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet"]) == 1
-    assert (out / checkpoint.name / "results.json").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == [checkpoint.name]
+    assert main(["--model", str(model), "--out", str(out), "--quiet"]) == 1
+    assert (out / model.name / "results.json").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == [model.name]
 
 
 def test_padding_rows_are_reported_apart(tmp_path):
@@ -259,22 +276,22 @@ def test_folder_without_tokenizer_files(tmp_path, capsys, checkpoint):
     refused_and_contained(tmp_path, capsys, checkpoint, "tokenizer")
 
 
-def test_tokenizer_larger_than_the_embedding_is_stated(tmp_path, checkpoint):
-    tensors = load_file(str(checkpoint / "model.safetensors"))
+def test_tokenizer_larger_than_the_embedding_is_stated(tmp_path, model):
+    tensors = load_file(str(model / "model.safetensors"))
     rows = tensors["wte.weight"].shape[0]
     tensors["wte.weight"] = tensors["wte.weight"][: rows - 7]
-    save_file(tensors, str(checkpoint / "model.safetensors"))
-    config = json.loads((checkpoint / "config.json").read_text())
+    save_file(tensors, str(model / "model.safetensors"))
+    config = json.loads((model / "config.json").read_text())
     config["vocab_size"] = rows - 7
-    (checkpoint / "config.json").write_text(json.dumps(config))
+    (model / "config.json").write_text(json.dumps(config))
     out = tmp_path / "out"
-    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    assert main(["--model", str(model), "--out", str(out), "--quiet", "--no-cache"]) == 0
     card = json.loads((out / "ckpt" / "results.json").read_text())["analyses"]["model_card"]
     assert card["tokens_beyond_embedding"] == 7
     assert "7 more tokens than the embedding has rows" in (out / "ckpt" / "report.html").read_text(encoding="utf-8")
 
 
-def test_full_disk_is_one_message(tmp_path, checkpoint):
+def test_full_disk_is_one_message(tmp_path, model):
     """A file-size limit stands in for a full disk: writes fail with an OSError part-way through."""
     import os
     import resource
@@ -287,36 +304,12 @@ def test_full_disk_is_one_message(tmp_path, checkpoint):
         resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
 
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "report", "--model", str(checkpoint), "--out", str(out),
+    result = subprocess.run([sys.executable, "-m", "report", "--model", str(model), "--out", str(out),
                              "--quiet", "--no-cache"], preexec_fn=limit, capture_output=True, text=True,
                             env={**os.environ, "WEIGHTS_REPORT_NO_CACHE": "1"}, timeout=600)
     assert_refused(result.returncode, result.stderr, "could not write the report")
     assert len(result.stderr) < 1500
     assert not out.exists() or list(out.iterdir()) == []
-
-
-def tiny_checkpoint(folder, vocab: int, d: int, n_positions: int = 8, seed: int = 0):
-    """A one-layer GPT-2 folder of any size, with a byte-level vocabulary of single letters."""
-    from report.load.tokens import byte_decoder
-
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    letters = [c for c in sorted(byte_decoder(), key=byte_decoder().get) if c.isalpha()]
-    tokens = (letters + ["Ġ" + c for c in letters])[: vocab - 1] + ["<|endoftext|>"]
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "GPT2Tokenizer", "eos_token": "<|endoftext|>", "bos_token": "<|endoftext|>",
-        "unk_token": "<|endoftext|>"}))
-    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "vocab_size": vocab, "n_embd": d,
-                                                    "n_positions": n_positions, "n_layer": 1, "n_head": 1}))
-    tensors = {"wte.weight": rng.normal(0, 0.1, (vocab, d)), "wpe.weight": rng.normal(0, 0.01, (n_positions, d)),
-               "ln_f.weight": np.ones(d), "ln_f.bias": np.zeros(d)}
-    for ln in ("ln_1", "ln_2"):
-        tensors[f"h.0.{ln}.weight"] = rng.normal(1, 0.1, d)
-        tensors[f"h.0.{ln}.bias"] = rng.normal(0, 0.1, d)
-    save_file({k: v.astype(np.float32) for k, v in tensors.items()}, str(folder / "model.safetensors"))
-    return folder
 
 
 @pytest.mark.parametrize("vocab, d, phrase", [(2, 8, "4 tokens"), (3, 8, "4 tokens"), (64, 1, "d_model = 3"),
@@ -351,26 +344,26 @@ def test_huge_but_finite_weights(tmp_path, capsys, checkpoint):
     refused_and_contained(tmp_path, capsys, checkpoint, "wte.weight", "overflow")
 
 
-def test_two_tokens_of_3000_characters(tmp_path, checkpoint):
+def test_two_tokens_of_3000_characters(tmp_path, model):
     """Long tokens are cut for display, so the PDF's layout does not wait on them; results.json and the
     search keep the whole string."""
     from report.load.tokens import byte_decoder
 
     to_char = {b: c for c, b in byte_decoder().items()}
-    vocab = json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8"))
+    vocab = json.loads((model / "vocab.json").read_text(encoding="utf-8"))
     longs = [("x" * 2999 + "!"), ("ab" * 1500)]
     for text in longs:
         vocab["".join(to_char[b] for b in text.encode())] = len(vocab)
-    (checkpoint / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    tensors = load_file(str(checkpoint / "model.safetensors"))
+    (model / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    tensors = load_file(str(model / "model.safetensors"))
     rows = tensors["wte.weight"]
     tensors["wte.weight"] = np.concatenate([rows, rows[-2:] * 3])  # long norms: listed among the longest
-    save_file(tensors, str(checkpoint / "model.safetensors"))
-    config = json.loads((checkpoint / "config.json").read_text())
+    save_file(tensors, str(model / "model.safetensors"))
+    config = json.loads((model / "config.json").read_text())
     config["vocab_size"] = len(vocab)
-    (checkpoint / "config.json").write_text(json.dumps(config))
+    (model / "config.json").write_text(json.dumps(config))
     out = tmp_path / "out"
-    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    assert main(["--model", str(model), "--out", str(out), "--quiet", "--no-cache"]) == 0
     html = (out / "ckpt" / "report.html").read_text(encoding="utf-8")
     import re
 
@@ -410,25 +403,25 @@ def test_embeddings_that_are_not_weights(tmp_path, capsys, checkpoint, dtype, ex
     assert phrase in err
 
 
-def test_model_card_states_each_tensors_dtype(tmp_path, checkpoint):
+def test_model_card_states_each_tensors_dtype(tmp_path, model):
     from safetensors.torch import load_file as load_torch
     from safetensors.torch import save_file as save_torch
 
-    tensors = load_torch(str(checkpoint / "model.safetensors"))
+    tensors = load_torch(str(model / "model.safetensors"))
     tensors["wte.weight"] = tensors["wte.weight"].to(torch.bfloat16)
     tensors["wpe.weight"] = tensors["wpe.weight"].to(torch.float16)
-    save_torch(tensors, str(checkpoint / "model.safetensors"))
-    config = json.loads((checkpoint / "config.json").read_text())
+    save_torch(tensors, str(model / "model.safetensors"))
+    config = json.loads((model / "config.json").read_text())
     config["vocab_size"] -= 3  # smaller than the embedding: said, not silently passed
-    (checkpoint / "config.json").write_text(json.dumps(config))
+    (model / "config.json").write_text(json.dumps(config))
     out = tmp_path / "out"
-    assert main(["--model", str(checkpoint), "--out", str(out), "--quiet", "--no-cache"]) == 0
-    card = json.loads((out / checkpoint.name / "results.json").read_text())["analyses"]["model_card"]
+    assert main(["--model", str(model), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    card = json.loads((out / model.name / "results.json").read_text())["analyses"]["model_card"]
     assert card["tensor_dtypes"]["wte.weight"] == "bfloat16" and card["tensor_dtypes"]["wpe.weight"] == "float16"
     assert card["tensor_dtypes"]["h.0.ln_1.weight"] == "float32"
     assert card["stored_dtype"] == f"bfloat16 (1), float16 (1), float32 ({len(card['tensor_dtypes']) - 2})"
     assert card["config_vocab_size"] == config["vocab_size"]
-    html = (out / checkpoint.name / "report.html").read_text(encoding="utf-8")
+    html = (out / model.name / "report.html").read_text(encoding="utf-8")
     assert "Stored as" in html and "<td>bfloat16</td>" in html
     assert f"vocab_size = {config['vocab_size']:,}" in html
 
@@ -445,23 +438,23 @@ def test_an_empty_model_is_not_the_current_folder(tmp_path, capsys, checkpoint, 
 
 # --- issue 26: folder names the file system or the old ASCII-only slug could not take ---
 
-def test_a_240_character_folder_name(tmp_path, checkpoint):
-    model = checkpoint.rename(tmp_path / ("m" * 240))
+def test_a_240_character_folder_name(tmp_path, model):
+    renamed = model.rename(tmp_path / ("m" * 240))
     out = tmp_path / "out"
     before = files_outside(tmp_path, out)
-    assert main(["--model", str(model), "--out", str(out), "--quiet"]) == 0
+    assert main(["--model", str(renamed), "--out", str(out), "--quiet"]) == 0
     [folder] = out.iterdir()
     assert len(folder.name.encode("utf-8")) <= 200 and folder.name.startswith("m" * 100)
     assert {p.name for p in folder.iterdir()} >= {"report.html", "report.pdf", "results.json", "figures"}
     assert files_outside(tmp_path, out) == before
 
 
-def test_non_latin_folder_names_get_their_own_reports(tmp_path, checkpoint):
+def test_non_latin_folder_names_get_their_own_reports(tmp_path, model):
     out = tmp_path / "out"
     for name in ["模型一", "модель"]:
-        model = tmp_path / name
-        shutil.copytree(checkpoint, model)
-        assert main(["--model", str(model), "--out", str(out), "--quiet"]) == 0
+        copy = tmp_path / name
+        shutil.copytree(model, copy)
+        assert main(["--model", str(copy), "--out", str(out), "--quiet"]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(["模型一", "модель"])
     for name in ["模型一", "модель"]:
         assert json.loads((out / name / "results.json").read_text(encoding="utf-8"))["model"]["id"].endswith(name)

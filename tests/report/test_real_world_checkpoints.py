@@ -11,8 +11,11 @@ import pytest
 from report.cli import main
 from report.load.frequency import from_corpus
 from report.load.tokens import load_tokenizer, load_tokens
+from report.run.pipeline import Request, analyse, results_document
+from report.run.progress import Progress
+from report.write import results_json
 from report.write.render import fmt_token
-from tests.planted import Spec, plant
+from tests.planted import Spec, plant, tiny_checkpoint
 
 SMALL = Spec(d_model=32, n_positions=32, n_layers=2, heavy_dims=(1, 5, 9, 14), unigram_dim=7)
 
@@ -58,9 +61,9 @@ def test_fine_tuned_report_keeps_word_starts_and_says_so(small, tmp_path):
     config = json.loads((folder / "config.json").read_text())
     config["vocab_size"] = size
     (folder / "config.json").write_text(json.dumps(config))
-    out = tmp_path / "out"
-    assert main(["--model", str(folder), "--out", str(out), "--quiet", "--no-cache"]) == 0
-    results = json.loads((out / "ft" / "results.json").read_text())
+    # What it checks is in results.json: the report's own analysis path, without figures or PDF.
+    ctx, _ = analyse(Request(model=str(folder)), Progress("ft", 0, enabled=False))
+    results = json.loads(results_json.dumps(results_document(ctx)))
     card = results["analyses"]["model_card"]
     assert card["token_encoding"] == "byte-level" and card["added_tokens"] == 4
     assert card["word_start_tokens"] == int(small.word_start.sum()) + 1  # + " domainword"
@@ -85,11 +88,10 @@ def test_alert_when_word_starts_vanish(small, tmp_path):
     assert "word starts missing" in kinds
 
 
-def test_edited_tokenizer_is_not_served_from_the_cache(small, tmp_path, monkeypatch):
+def test_edited_tokenizer_is_not_served_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("WEIGHTS_REPORT_NO_CACHE", raising=False)
     monkeypatch.setenv("WEIGHTS_REPORT_CACHE", str(tmp_path / "cache"))
-    folder = tmp_path / "m"
-    shutil.copytree(small.folder, folder)
+    folder = tiny_checkpoint(tmp_path / "m", vocab=320, d=8)  # what is cached does not depend on the weights
     out = tmp_path / "out"
     assert main(["--model", str(folder), "--out", str(out), "--quiet"]) == 0
     before = json.loads((out / "m" / "results.json").read_text())["analyses"]["model_card"]["tokenizer_sha256"]

@@ -16,7 +16,9 @@ from report.load.hub import resolve
 from report.load.loader import load_weights
 from report.load.remote.store import Store
 from report.run.context import Options
-from report.run.pipeline import Request, build
+from report.run.pipeline import Request, analyse, build, results_document
+from report.run.progress import Progress
+from report.write import results_json
 from tests.hub_server import Fault, HubServer
 from tests.planted import Spec, plant
 
@@ -236,10 +238,12 @@ def test_cli_report_equals_the_local_folder_one(hub, models, tmp_path):
                          timeout=600)
     assert run.returncode == 0, run.stderr
     assert "tensors from 2 file(s)" in run.stderr and "MiB of" in run.stderr  # the bytes progress bar
-    build(Request(model=str(models["sharded"].folder), options=TOKEN_INDEX), tmp_path / "local",
-          show_progress=False)
+    # The local side needs only its results.json: the report's own analysis path, without figures or PDF.
+    local, _ = analyse(Request(model=str(models["sharded"].folder), options=TOKEN_INDEX),
+                       Progress("local", 0, enabled=False))
+    results_json.write(tmp_path / "local.json", results_document(local))
     remote_doc = json.loads((out / "org--sharded" / "results.json").read_text())
-    local_doc = json.loads(next((tmp_path / "local").glob("*/results.json")).read_text())
+    local_doc = json.loads((tmp_path / "local.json").read_text())
     assert remote_doc["model"]["revision"] == hub.shas["sharded"]
     fetch = remote_doc["analyses"]["model_card"].pop("fetch")
     assert fetch["bytes_fetched"] <= 1.05 * expected_bytes(models["sharded"].folder)
