@@ -144,7 +144,7 @@ class PairPass:
             self.qs = None  # narrowed a block at a time (in `_block`): no second screen-precision copy held
             self.qn64 = _squares(q32).sqrt()
             self.first = [0] * q32.shape[0]
-            self.own64 = _dots(q32, self.query_ids, k32, self.query_ids)  # more keys than queries: their first
+            self.own64 = _dots(q32, None, k32[: q32.shape[0]], None)  # more keys than queries: their first
             inverse = torch.empty_like(self.key_order)
             inverse[self.key_order] = torch.arange(len(self.key_order), device=k32.device)
             self.self_position = inverse[: q32.shape[0]]
@@ -356,11 +356,18 @@ def _lower_triangle(rows: int, width: int, device) -> torch.Tensor:
 
 
 def _row_max(s: torch.Tensor) -> torch.Tensor:
-    """Float32 maximum of each row of scores: over pieces of 128 first where the width allows (the same values;
-    a plain bf16 row reduction runs about half as fast on CPU)."""
-    if s.shape[1] % 128 or s.device.type != "cpu":
+    """Float32 maximum of each row of scores. bf16 on CPU: the maximum of the bit patterns read as int16, five
+    times as fast as a bf16 reduction; it is the largest value wherever that value is ≥ +0 (non-negative bf16
+    values order as their bits, negative ones all read below zero); rows whose maximum is negative are reduced
+    again as values."""
+    if s.dtype != torch.bfloat16 or s.device.type != "cpu":
         return s.amax(1).float()
-    return s.view(s.shape[0], -1, 128).amax(-1).amax(-1).float()
+    bits = s.view(torch.int16).amax(1)
+    best = bits.view(torch.bfloat16).float()
+    negative = bits < 0
+    if bool(negative.any()):
+        best[negative] = s[negative].amax(1).float()
+    return best
 
 
 def _squares(w: torch.Tensor) -> torch.Tensor:
@@ -369,9 +376,12 @@ def _squares(w: torch.Tensor) -> torch.Tensor:
     return torch.cat([(w[a:a + step].double() ** 2).sum(1) for a in range(0, w.shape[0], step)])
 
 
-def _dots(q: torch.Tensor, q_ids: torch.Tensor, k: torch.Tensor, k_ids: torch.Tensor) -> torch.Tensor:
-    """Float64 dot products of the row pairs (q[q_ids[t]], k[k_ids[t]])."""
+def _dots(q: torch.Tensor, q_ids: torch.Tensor | None, k: torch.Tensor,
+          k_ids: torch.Tensor | None) -> torch.Tensor:
+    """Float64 dot products of the row pairs (q[q_ids[t]], k[k_ids[t]]); None for both: the rows (q[t], k[t])."""
     step = exact_rows(q.shape[1])
+    if q_ids is None:  # slices, not gathers
+        return torch.cat([(q[s:s + step].double() * k[s:s + step].double()).sum(1) for s in range(0, len(q), step)])
     return torch.cat([(q[q_ids[s:s + step]].double() * k[k_ids[s:s + step]].double()).sum(1)
                       for s in range(0, len(q_ids), step)])
 

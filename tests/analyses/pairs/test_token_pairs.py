@@ -255,6 +255,25 @@ def untied_clump(n: int, size: int, d: int = 256, extra: int = 0, inputs: bool =
     return w[:n].astype(np.float32), out.astype(np.float32), members
 
 
+def test_row_maxima_of_bf16_scores_read_from_their_bits():
+    """The row maxima the screen takes from bf16 bit patterns equal a plain reduction: rows with positive scores,
+    rows all negative, masked (-inf), zeros of either sign, and a ragged width."""
+    import torch
+
+    rng = np.random.default_rng(3)
+    s = torch.as_tensor(rng.standard_normal((64, 300)), dtype=torch.float32)
+    s[1] = -s[1].abs() - 1e-3  # every score negative
+    s[2] = -float("inf")
+    s[3, :] = -0.0
+    s[4, :] = -float("inf")
+    s[4, 7] = 0.0
+    s[5, :10] = -float("inf")
+    s = s.to(torch.bfloat16)
+    best = token_pairs._row_max(s)
+    assert best.dtype == torch.float32
+    np.testing.assert_array_equal(best.numpy(), s.amax(1).float().numpy())
+
+
 def test_widening_block_sizes_change_no_bit(monkeypatch):
     """The rows widened to float64, narrowed to the screen precision or projected at once are a matter of speed:
     blocks of the fewest rows (16) give every field of the result bit for bit, symmetric and direct, groups and
