@@ -451,8 +451,10 @@ def _unit_products(w: torch.Tensor, scale: torch.Tensor, rows: torch.Tensor) -> 
     would take 2.1 GB."""
     queries = w[rows] / scale[rows, None]
     cos = torch.empty(len(rows), w.shape[0], dtype=torch.float32, device=w.device)
+    units = torch.empty(min(UNIT_BLOCK, w.shape[0]), w.shape[1], dtype=torch.float32, device=w.device)  # reused
     for c0 in range(0, w.shape[0], UNIT_BLOCK):
-        keys = w[c0:c0 + UNIT_BLOCK] / scale[c0:c0 + UNIT_BLOCK, None]
+        n = min(UNIT_BLOCK, w.shape[0] - c0)
+        keys = torch.div(w[c0:c0 + n], scale[c0:c0 + n, None], out=units[:n])
         torch.mm(queries, keys.T, out=cos[:, c0:c0 + UNIT_BLOCK])
     return cos
 

@@ -208,8 +208,13 @@ def fisher_direction(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Fisher's linear discriminant: the unit direction that best separates two labelled groups."""
     labels = np.asarray(labels, dtype=bool)
     a, b = points[labels], points[~labels]
-    within = np.cov(a, rowvar=False) * (len(a) - 1) + np.cov(b, rowvar=False) * (len(b) - 1)
-    within = np.atleast_2d(within) + 1e-9 * np.eye(points.shape[1])
+
+    def scatter(group: np.ndarray) -> np.ndarray:  # (n − 1) × covariance; a single point scatters nothing
+        if len(group) < 2:
+            return np.zeros((points.shape[1],) * 2)
+        return np.atleast_2d(np.cov(group, rowvar=False) * (len(group) - 1))
+
+    within = scatter(a) + scatter(b) + 1e-9 * np.eye(points.shape[1])
     direction = np.linalg.solve(within, a.mean(axis=0) - b.mean(axis=0))
     return direction / (np.linalg.norm(direction) or 1.0)
 
@@ -291,9 +296,10 @@ def two_gaussian_mixture(values: np.ndarray, iterations: int = 300) -> Mixture:
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
     total_sd = float(x.std()) if n else 0.0
-    if n < 4 or total_sd == 0:
-        return Mixture((1.0, 0.0), (float(x.mean()) if n else 0.0,) * 2, (0.0, 0.0), np.zeros(n, dtype=bool),
-                       0.0, 0.0, 1.0)
+    one_component = Mixture((1.0, 0.0), (float(x.mean()) if n else 0.0,) * 2, (0.0, 0.0), np.zeros(n, dtype=bool),
+                            0.0, 0.0, 1.0)
+    if n < 4 or not total_sd > 0:  # also NaN: nothing to split
+        return one_component
     floor = 0.02 * total_sd
     one = float(stats.norm.logpdf(x, x.mean(), total_sd).sum())
     order = np.sort(x)
@@ -308,6 +314,8 @@ def two_gaussian_mixture(values: np.ndarray, iterations: int = 300) -> Mixture:
         fit = _em(x, np.stack([~start, start]).astype(np.float64), floor, iterations)
         if best is None or fit[0] > best[0] + 1e-9:
             best = fit
+    if best is None:  # no start splits the values (each puts all of them on one side)
+        return one_component
     loglik, weights, means, sds, resp = best
     lo, hi = np.argsort(means)
     weights, means, sds = (float(weights[lo]), float(weights[hi])), (float(means[lo]), float(means[hi])), \

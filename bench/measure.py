@@ -89,6 +89,9 @@ def main() -> None:
         from analyses.pairs.token_pairs import gemm_speeds, scan_pairs, screen_precision
         from analyses.zero_layer import analyse_zero_layer
         from report.load.tokens import load_tokenizer, load_tokens
+        from report.run.heap import return_large_blocks
+
+        return_large_blocks()  # as the report's process does (report.cli): large blocks each map fresh pages
 
         weights = load_weights_of(folder)
         w, unembedding = weights.token_embeddings, weights.unembedding

@@ -33,7 +33,7 @@ TIGHT = 0.05  # largest radius, relative to the median row norm
 PROJECTIONS = 8
 SEED_CELL = 16  # rows a cell needs to seed a group
 ROWS = 256  # members multiplied with their group at once ([ROWS, n] float64)
-CHUNK = 4096  # rows measured against a seed row at once
+CHUNK_BYTES = 1 << 20  # float64 rows projected, or measured against a seed row, at once (they stay in cache)
 
 
 def group_radius(norms: np.ndarray, threshold: float) -> float:
@@ -52,8 +52,9 @@ def near_groups(w: torch.Tensor, radius: float) -> list[tuple[np.ndarray, np.nda
     generator = torch.Generator().manual_seed(0)
     projection = (torch.randn(d, PROJECTIONS, generator=generator, dtype=torch.float64) / d ** 0.5).to(w.device)
     width = 4 * radius / d ** 0.5  # a member's projection lies within ~3 radius/√d of its centre's
-    cells = torch.cat([torch.floor((w[a:a + CHUNK].double() @ projection) / width)
-                       for a in range(0, n, CHUNK)]).cpu().numpy()
+    step = max(16, CHUNK_BYTES // (8 * d))
+    cells = torch.cat([torch.floor((w[a:a + step].double() @ projection) / width)
+                       for a in range(0, n, step)]).cpu().numpy()
     _, label, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
     label = label.ravel()
     free = np.ones(n, dtype=bool)
@@ -63,8 +64,8 @@ def near_groups(w: torch.Tensor, radius: float) -> list[tuple[np.ndarray, np.nda
         if len(rows) < SEED_CELL:
             continue
         centre = int(rows[0])
-        distance = torch.cat([torch.linalg.vector_norm(w[a:a + CHUNK].double() - w[centre].double(), dim=1)
-                              for a in range(0, n, CHUNK)]).cpu().numpy()
+        distance = torch.cat([torch.linalg.vector_norm(w[a:a + step].double() - w[centre].double(), dim=1)
+                              for a in range(0, n, step)]).cpu().numpy()
         members = np.flatnonzero((distance <= radius) & free)
         if len(members) >= MIN_GROUP:
             free[members] = False

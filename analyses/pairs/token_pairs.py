@@ -45,9 +45,9 @@ from analyses.pairs.screen import (  # noqa: F401  (re-exported: the pass's publ
 
 ROW_BLOCK = 2048  # query tokens per block
 COLUMN_CHUNK = 16384  # key tokens per product: the bound on |k| is taken per chunk of norm-sorted keys
-EXACT_PAIRS = 1024  # pairs (or rows) widened to float64 at once: a few MB, so they stay in cache
+EXACT_BYTES = 1 << 20  # float64 rows (or pairs) widened at once: about 1 MB, so they stay in cache
 REFINE_MIN = 1024  # more bf16 candidates than this in a block are screened again in float32 first
-SCALE_BLOCK = 4096  # rows scaled and narrowed to the screen precision at once (float32 gather: 64 MB at d = 4,096)
+SCALE_BYTES = 2 << 20  # float32 rows gathered, scaled and narrowed to the screen precision at once
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,10 +141,10 @@ class PairPass:
             self.groups = GroupIndex(k32, self.key_order, self.kn64, self.own64, self.first, radius)
         else:
             self.query_ids = torch.arange(q32.shape[0], device=k32.device)
-            self.qs = None  # narrowed a block at a time (`_queries`): no second screen-precision copy held
+            self.qs = None  # narrowed a block at a time (in `_block`): no second screen-precision copy held
             self.qn64 = _squares(q32).sqrt()
             self.first = [0] * q32.shape[0]
-            self.own64 = _dots(q32, self.query_ids, k32, self.query_ids)  # more keys than queries: their first
+            self.own64 = _dots(q32, None, k32[: q32.shape[0]], None)  # more keys than queries: their first
             inverse = torch.empty_like(self.key_order)
             inverse[self.key_order] = torch.arange(len(self.key_order), device=k32.device)
             self.self_position = inverse[: q32.shape[0]]
@@ -180,14 +180,16 @@ class PairPass:
 
     def work(self) -> None:
         """Scan blocks of query tokens until none is left."""
-        buffer = None  # one per thread, reused
+        buffer = narrow = None  # one of each per thread, reused (fresh blocks would each cost new pages)
         while (a := self._next_block()) is not None:
             if buffer is None:
-                buffer = torch.empty(min(ROW_BLOCK, self.n_queries) * min(COLUMN_CHUNK, self.n_keys),
-                                     dtype=self.ks.dtype, device=self.ks.device)
+                rows = min(ROW_BLOCK, self.n_queries)
+                buffer = torch.empty(rows * min(COLUMN_CHUNK, self.n_keys), dtype=self.ks.dtype, device=self.ks.device)
+                if self.qs is None:
+                    narrow = torch.empty(rows, self.ks.shape[1], dtype=self.ks.dtype, device=self.ks.device)
             threads = torch.get_num_threads()
             try:
-                screened, scored = self._block(a, min(self.n_queries, a + ROW_BLOCK), buffer)
+                screened, scored = self._block(a, min(self.n_queries, a + ROW_BLOCK), buffer, narrow)
             finally:
                 torch.set_num_threads(threads)
             with self._lock:
@@ -197,7 +199,7 @@ class PairPass:
                 if not self._unfinished:
                     self._finished.notify_all()
 
-    def _block(self, a: int, b: int, buffer: torch.Tensor) -> tuple[int, int]:
+    def _block(self, a: int, b: int, buffer: torch.Tensor, narrow: torch.Tensor | None) -> tuple[int, int]:
         qn, own = self.qn[a:b], self.own[a:b]
         slack = self.eta + ARITHMETIC * own.abs()
         state = RowCandidates(qn, own, slack, self.eps)
@@ -205,7 +207,10 @@ class PairPass:
         t2 = (self.threshold * self.scale) ** 2 if self.threshold > 0 else 0.0  # ≤ 0: no crowding pairs
         screened, group_top = 0, None
         threads = torch.get_num_threads()
-        queries = self._queries(a, b)
+        if self.qs is not None:
+            queries = self.qs[a:b]
+        else:  # direct pass: narrowed here, into this thread's buffer
+            queries = _scaled(self.q32[a:b], None, self.scale, narrow.dtype, narrow)
         for c0 in range(self.first[a], self.n_keys, COLUMN_CHUNK):
             c1 = min(self.n_keys, c0 + COLUMN_CHUNK)
             torch.set_num_threads(threads)
@@ -219,7 +224,7 @@ class PairPass:
                 group_top = top if group_top is None else torch.maximum(group_top, top)
             screened += s.numel()
             kmax = float(self.kn[c1 - 1])
-            best = s.amax(1).float()
+            best = _row_max(s)
             hit = (best >= own - (self.eps + TOLERANCE) * qn * kmax - slack) & (qn > 0)
             tops = None  # maxima of groups of rows, taken only when some row holds candidates
             if hit.any():
@@ -231,13 +236,6 @@ class PairPass:
         inside = self.groups.block_pairs(a, b, need) if self.groups is not None else None
         scored = self._settle_predictions(a, state, inside) + self._settle_near(a, near, inside)
         return screened, scored
-
-    def _queries(self, a: int, b: int) -> torch.Tensor:
-        """The block's query rows, scaled and in the screen's precision (the direct pass narrows them here, the
-        same values as a whole copy: at 128k × 4,096 that copy would hold 1 GB for the whole pass)."""
-        if self.qs is not None:
-            return self.qs[a:b]
-        return (self.q32[a:b] * self.scale).to(self.ks.dtype)
 
     def _mask(self, s: torch.Tensor, a: int, b: int, c0: int, c1: int) -> None:
         """-inf where a key cannot matter: the token itself, and (symmetric) shorter tokens."""
@@ -296,9 +294,10 @@ class PairPass:
         i = torch.cat([r for r, _ in near] + ([inside[2]] if grouped else []))
         j = torch.cat([c for _, c in near] + ([inside[3]] if grouped else []))
         ids_i, ids_j = self.key_order[i], self.key_order[j]
-        distance = torch.cat([torch.linalg.vector_norm(self.k32[ids_i[s:s + EXACT_PAIRS]].double()
-                                                       - self.k32[ids_j[s:s + EXACT_PAIRS]].double(), dim=1)
-                              for s in range(0, len(i), EXACT_PAIRS)])
+        step = exact_rows(self.k32.shape[1])
+        distance = torch.cat([torch.linalg.vector_norm(self.k32[ids_i[s:s + step]].double()
+                                                       - self.k32[ids_j[s:s + step]].double(), dim=1)
+                              for s in range(0, len(i), step)])
         keep = distance <= self.threshold
         if grouped:  # inside groups, each row's K_NEAREST nearest members (a pair may come from both its rows)
             listed = len(i) - len(inside[2])
@@ -356,26 +355,55 @@ def _lower_triangle(rows: int, width: int, device) -> torch.Tensor:
     return _TRIANGLES[key]
 
 
+def _row_max(s: torch.Tensor) -> torch.Tensor:
+    """Float32 maximum of each row of scores. bf16 on CPU: the maximum of the bit patterns read as int16, five
+    times as fast as a bf16 reduction; it is the largest value wherever that value is ≥ +0 (non-negative bf16
+    values order as their bits, negative ones all read below zero); rows whose maximum is negative are reduced
+    again as values."""
+    if s.dtype != torch.bfloat16 or s.device.type != "cpu":
+        return s.amax(1).float()
+    bits = s.view(torch.int16).amax(1)
+    best = bits.view(torch.bfloat16).float()
+    negative = bits < 0
+    if bool(negative.any()):
+        best[negative] = s[negative].amax(1).float()
+    return best
+
+
 def _squares(w: torch.Tensor) -> torch.Tensor:
     """Float64 squared row norms (each row's u·u, as the exact scores sum it), a chunk at a time."""
-    return torch.cat([(w[a:a + EXACT_PAIRS].double() ** 2).sum(1) for a in range(0, w.shape[0], EXACT_PAIRS)])
+    step = exact_rows(w.shape[1])
+    return torch.cat([(w[a:a + step].double() ** 2).sum(1) for a in range(0, w.shape[0], step)])
 
 
-def _dots(q: torch.Tensor, q_ids: torch.Tensor, k: torch.Tensor, k_ids: torch.Tensor) -> torch.Tensor:
-    """Float64 dot products of the row pairs (q[q_ids[t]], k[k_ids[t]])."""
-    return torch.cat([(q[q_ids[s:s + EXACT_PAIRS]].double() * k[k_ids[s:s + EXACT_PAIRS]].double()).sum(1)
-                      for s in range(0, len(q_ids), EXACT_PAIRS)])
+def _dots(q: torch.Tensor, q_ids: torch.Tensor | None, k: torch.Tensor,
+          k_ids: torch.Tensor | None) -> torch.Tensor:
+    """Float64 dot products of the row pairs (q[q_ids[t]], k[k_ids[t]]); None for both: the rows (q[t], k[t])."""
+    step = exact_rows(q.shape[1])
+    if q_ids is None:  # slices, not gathers
+        return torch.cat([(q[s:s + step].double() * k[s:s + step].double()).sum(1) for s in range(0, len(q), step)])
+    return torch.cat([(q[q_ids[s:s + step]].double() * k[k_ids[s:s + step]].double()).sum(1)
+                      for s in range(0, len(q_ids), step)])
 
 
-def _scaled(rows: torch.Tensor, order: torch.Tensor | None, scale: float, dtype: torch.dtype) -> torch.Tensor:
-    """`(rows[order] * scale).to(dtype)` a block at a time: the same values without a full float32 copy of the
-    matrix on the way (at 256k × 2,304 that copy alone is 2.4 GB)."""
-    out = torch.empty(rows.shape, dtype=dtype, device=rows.device)
-    for a in range(0, len(rows), SCALE_BLOCK):
+def exact_rows(d: int) -> int:
+    """Rows (or pairs of rows) of width d widened to float64 at once: EXACT_BYTES of them. Larger blocks would
+    leave the cache, and where the C library maps every large block afresh (report.run.heap) each one would
+    also pay for new pages: at d = 4,096 a block of 1,024 rows took five times as long."""
+    return max(16, EXACT_BYTES // (8 * max(1, d)))
+
+
+def _scaled(rows: torch.Tensor, order: torch.Tensor | None, scale: float, dtype: torch.dtype,
+            out: torch.Tensor | None = None) -> torch.Tensor:
+    """`(rows[order] * scale).to(dtype)` (into `out` when given) a few rows at a time: the same values without a
+    float32 copy of the matrix on the way (at 256k × 2,304 that copy alone is 2.4 GB)."""
+    out = torch.empty(rows.shape, dtype=dtype, device=rows.device) if out is None else out[:len(rows)]
+    step = max(16, SCALE_BYTES // (4 * max(1, rows.shape[1])))
+    for a in range(0, len(rows), step):
         if order is not None:  # the gather is a new block: scaled in place
-            out[a:a + SCALE_BLOCK] = rows[order[a:a + SCALE_BLOCK]].mul_(scale).to(dtype)
+            out[a:a + step] = rows[order[a:a + step]].mul_(scale).to(dtype)
         else:
-            out[a:a + SCALE_BLOCK] = (rows[a:a + SCALE_BLOCK] * scale).to(dtype)
+            out[a:a + step] = (rows[a:a + step] * scale).to(dtype)
     return out
 
 

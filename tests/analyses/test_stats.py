@@ -110,3 +110,27 @@ def test_shared_moments_compute_each_matrix_once_inside_the_block_only(monkeypat
     assert not np.array_equal(other[1], alone[1]) and not np.array_equal(part[1], alone[1])
     column_moments(a)
     assert len(computed) == 4  # outside the block every call computes
+
+
+def test_a_group_of_one_point_still_gives_a_fisher_direction_and_a_mixture():
+    """One word-start token among many (a vocabulary of single characters): the lone point scatters nothing, the
+    direction is finite and unit length, and the scores along it get a two-component fit, not NaN."""
+    from analyses.stats import fisher_direction, two_gaussian_mixture
+
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((64, 2))
+    labels = np.zeros(64, dtype=bool)
+    labels[7] = True
+    for group in (labels, ~labels):
+        direction = fisher_direction(points, group)
+        assert np.isfinite(direction).all() and np.linalg.norm(direction) == pytest.approx(1.0)
+    fit = two_gaussian_mixture(points @ fisher_direction(points, labels))
+    assert np.isfinite(fit.means).all() and sum(fit.weights) == pytest.approx(1.0)
+
+
+def test_a_mixture_of_values_no_start_can_split_is_one_component():
+    from analyses.stats import two_gaussian_mixture
+
+    for values in (np.full(10, np.nan), np.array([0.0, 0.0, 0.0, 1.0, np.nan])):
+        fit = two_gaussian_mixture(values)
+        assert fit.weights == (1.0, 0.0) and fit.bic_gain == 0.0 and not fit.high.any()

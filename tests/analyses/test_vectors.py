@@ -12,7 +12,8 @@ from analyses.vectors import row_cosines, row_norms
 
 @pytest.mark.parametrize("rows,block", [(0, 4), (1, 4), (7, 3), (9, 3), (1000, 128)])
 def test_row_norms_and_cosines_match_float64_across_blocks(rows, block, monkeypatch):
-    monkeypatch.setattr(vectors, "BLOCK_ROWS", block)
+    monkeypatch.setattr(vectors, "WIDEN_BYTES", 8 * 6 * block)  # blocks of `block` rows of 6 float64 values
+    assert vectors.widen_rows(6) == block
     rng = np.random.default_rng(rows)
     a = rng.standard_normal((rows, 6)).astype(np.float32)
     b = rng.standard_normal((rows, 6)).astype(np.float32)

@@ -379,7 +379,7 @@ def test_direct_pass_narrows_queries_a_block_at_a_time_and_agrees_across_precisi
     out[200:230] = 1.5 * out[100:130]  # longer output rows take the predictions of tokens 100-129
     w, out = w.astype(np.float32), out.astype(np.float32)
     scan = PairPass(out, queries=w, precision="bf16")
-    assert scan.qs is None and scan._queries(0, 64).dtype == torch.bfloat16
+    assert scan.qs is None and scan.ks.dtype == torch.bfloat16  # no whole narrowed copy of the queries
     bf16 = zero_layer_predictions(w, unembedding=out, precision="bf16")
     fp32 = zero_layer_predictions(w, unembedding=out, precision="fp32")
     np.testing.assert_array_equal(bf16.predicts, fp32.predicts)

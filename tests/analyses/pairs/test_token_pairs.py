@@ -160,7 +160,7 @@ def test_two_threads_share_the_pass_and_agree_with_one(small_blocks, monkeypatch
         np.testing.assert_array_equal(two.near_distances, one.near_distances)
         assert (two.pairs_screened, two.pairs_scored) == (one.pairs_screened, one.pairs_scored)
 
-        def broken(self, a, b, buffer):
+        def broken(self, *block):
             raise ValueError("block failed")
 
         monkeypatch.setattr(token_pairs.PairPass, "_block", broken)
@@ -253,6 +253,49 @@ def untied_clump(n: int, size: int, d: int = 256, extra: int = 0, inputs: bool =
     scale = 3 if inputs else 30  # random input rows: a longer centre, the best key for some of them
     out[members] = scale * centre + rng.standard_normal((size, d)) * 3e-5 * scale
     return w[:n].astype(np.float32), out.astype(np.float32), members
+
+
+def test_row_maxima_of_bf16_scores_read_from_their_bits():
+    """The row maxima the screen takes from bf16 bit patterns equal a plain reduction: rows with positive scores,
+    rows all negative, masked (-inf), zeros of either sign, and a ragged width."""
+    import torch
+
+    rng = np.random.default_rng(3)
+    s = torch.as_tensor(rng.standard_normal((64, 300)), dtype=torch.float32)
+    s[1] = -s[1].abs() - 1e-3  # every score negative
+    s[2] = -float("inf")
+    s[3, :] = -0.0
+    s[4, :] = -float("inf")
+    s[4, 7] = 0.0
+    s[5, :10] = -float("inf")
+    s = s.to(torch.bfloat16)
+    best = token_pairs._row_max(s)
+    assert best.dtype == torch.float32
+    np.testing.assert_array_equal(best.numpy(), s.amax(1).float().numpy())
+
+
+def test_widening_block_sizes_change_no_bit(monkeypatch):
+    """The rows widened to float64, narrowed to the screen precision or projected at once are a matter of speed:
+    blocks of the fewest rows (16) give every field of the result bit for bit, symmetric and direct, groups and
+    copies too."""
+    from analyses.pairs import groups
+
+    w, out, _ = untied_clump(700, 200, extra=100, inputs=True)
+    w[650:660] = w[640]  # exact copies
+    threshold = float(np.quantile(distances(w[:300])[np.triu_indices(300, 1)], 0.02))
+
+    def scans():
+        return scan_pairs(w, threshold=threshold), scan_pairs(out, queries=w)
+
+    default = scans()
+    for module, name in ((token_pairs, "EXACT_BYTES"), (token_pairs, "SCALE_BYTES"), (groups, "CHUNK_BYTES")):
+        monkeypatch.setattr(module, name, 1)
+    tiny = scans()
+    assert default[0].near_pairs.size and default[1].exception.any() and (default[1].groups != np.arange(700)).any()
+    for a, b in zip(default, tiny):
+        for field in ("predicts", "exception", "near_pairs", "near_distances", "copies", "groups"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        assert (a.pairs_screened, a.pairs_scored) == (b.pairs_screened, b.pairs_scored)
 
 
 @pytest.mark.parametrize("inputs, extra", [(True, 0), (False, 0), (True, 300)])
