@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from analyses.pairs.blocks import in_blocks
 from analyses.pairs.screen import TOLERANCE
 
 MIN_GROUP = 64  # smaller groups cost the screen little: left to it
@@ -53,8 +54,8 @@ def near_groups(w: torch.Tensor, radius: float) -> list[tuple[np.ndarray, np.nda
     projection = (torch.randn(d, PROJECTIONS, generator=generator, dtype=torch.float64) / d ** 0.5).to(w.device)
     width = 4 * radius / d ** 0.5  # a member's projection lies within ~3 radius/√d of its centre's
     step = max(16, CHUNK_BYTES // (8 * d))
-    cells = torch.cat([torch.floor((w[a:a + step].double() @ projection) / width)
-                       for a in range(0, n, step)]).cpu().numpy()
+    cells = in_blocks(n, step, lambda a, b: torch.floor((w[a:b].double() @ projection) / width), w,
+                      (PROJECTIONS,)).cpu().numpy()
     _, label, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
     label = label.ravel()
     free = np.ones(n, dtype=bool)
@@ -64,8 +65,9 @@ def near_groups(w: torch.Tensor, radius: float) -> list[tuple[np.ndarray, np.nda
         if len(rows) < SEED_CELL:
             continue
         centre = int(rows[0])
-        distance = torch.cat([torch.linalg.vector_norm(w[a:a + step].double() - w[centre].double(), dim=1)
-                              for a in range(0, n, step)]).cpu().numpy()
+        seed = w[centre].double()
+        distance = in_blocks(n, step, lambda a, b, seed=seed: torch.linalg.vector_norm(w[a:b].double() - seed, dim=1),
+                             w).cpu().numpy()
         members = np.flatnonzero((distance <= radius) & free)
         if len(members) >= MIN_GROUP:
             free[members] = False

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from analyses.pairs.blocks import in_blocks
 from analyses.pairs.candidates import RowCandidates, group_max, near_candidates, refine
 from analyses.pairs.copies import exact_copies
 from analyses.pairs.groups import K_NEAREST, DirectGroups, GroupIndex, group_radius, nearest
@@ -295,9 +296,8 @@ class PairPass:
         j = torch.cat([c for _, c in near] + ([inside[3]] if grouped else []))
         ids_i, ids_j = self.key_order[i], self.key_order[j]
         step = exact_rows(self.k32.shape[1])
-        distance = torch.cat([torch.linalg.vector_norm(self.k32[ids_i[s:s + step]].double()
-                                                       - self.k32[ids_j[s:s + step]].double(), dim=1)
-                              for s in range(0, len(i), step)])
+        distance = in_blocks(len(i), step, lambda a, b: torch.linalg.vector_norm(
+            self.k32[ids_i[a:b]].double() - self.k32[ids_j[a:b]].double(), dim=1), self.k32)
         keep = distance <= self.threshold
         if grouped:  # inside groups, each row's K_NEAREST nearest members (a pair may come from both its rows)
             listed = len(i) - len(inside[2])
@@ -373,7 +373,7 @@ def _row_max(s: torch.Tensor) -> torch.Tensor:
 def _squares(w: torch.Tensor) -> torch.Tensor:
     """Float64 squared row norms (each row's u·u, as the exact scores sum it), a chunk at a time."""
     step = exact_rows(w.shape[1])
-    return torch.cat([(w[a:a + step].double() ** 2).sum(1) for a in range(0, w.shape[0], step)])
+    return in_blocks(w.shape[0], step, lambda a, b: (w[a:b].double() ** 2).sum(1), w)
 
 
 def _dots(q: torch.Tensor, q_ids: torch.Tensor | None, k: torch.Tensor,
@@ -381,9 +381,8 @@ def _dots(q: torch.Tensor, q_ids: torch.Tensor | None, k: torch.Tensor,
     """Float64 dot products of the row pairs (q[q_ids[t]], k[k_ids[t]]); None for both: the rows (q[t], k[t])."""
     step = exact_rows(q.shape[1])
     if q_ids is None:  # slices, not gathers
-        return torch.cat([(q[s:s + step].double() * k[s:s + step].double()).sum(1) for s in range(0, len(q), step)])
-    return torch.cat([(q[q_ids[s:s + step]].double() * k[k_ids[s:s + step]].double()).sum(1)
-                      for s in range(0, len(q_ids), step)])
+        return in_blocks(len(q), step, lambda a, b: (q[a:b].double() * k[a:b].double()).sum(1), q)
+    return in_blocks(len(q_ids), step, lambda a, b: (q[q_ids[a:b]].double() * k[k_ids[a:b]].double()).sum(1), q)
 
 
 def exact_rows(d: int) -> int:
