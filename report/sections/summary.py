@@ -154,7 +154,8 @@ def _zero_layer(ctx: RunContext) -> Finding | None:
     if r is None:
         return None
     spaces = sum(1 for e in r.exceptions if e.category == "leading-space removal")
-    text = (f"Under W Wᵀ, {fmt_percent(r.self_predict_fraction, 2)} of tokens predict themselves; "
+    logits = "the unembedding against the embedding (untied)" if r.direct else "W Wᵀ"
+    text = (f"Under {logits}, {fmt_percent(r.self_predict_fraction, 2)} of tokens predict themselves; "
             f"{fmt_number(len(r.exceptions))} do not, {fmt_number(spaces)} of them by dropping a leading space.")
     return Finding("Zero-layer model", text, "zero_layer", _verdict(ctx, "tokens_predict_themselves"))
 

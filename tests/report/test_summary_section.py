@@ -88,3 +88,12 @@ def test_the_family_wise_rate_comes_from_the_table_with_its_wilson_interval(monk
     ((HOLDS, NOT_APPLICABLE), NOT_APPLICABLE)])
 def test_a_headline_on_two_claims_takes_the_weaker_verdict(verdicts, combined):
     assert summary._both(verdicts) == combined
+
+
+@pytest.mark.parametrize("direct, logits", [(False, "Under W Wᵀ,"),
+                                            (True, "Under the unembedding against the embedding (untied),")])
+def test_the_zero_layer_finding_names_the_logits_it_read(direct, logits):
+    zero_layer = SimpleNamespace(direct=direct, self_predict_fraction=0.99, exceptions=())
+    claims = _claims(ALL_HOLD)
+    ctx = SimpleNamespace(earlier=lambda key: {"claims": claims, "zero_layer": zero_layer}.get(key))
+    assert summary._zero_layer(ctx).text.startswith(logits)
