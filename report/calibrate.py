@@ -218,12 +218,15 @@ def plan_tasks(plan, seed: int = 0) -> list[tuple]:
     then across sizes, so a run stopped by its time limit has covered every size and both targets evenly.
     Within a share the costliest models (d × tokens, the pair pass) start first, so a pool's workers end on
     small models and finish together."""
-    tasks = [(rep / (planted_reps if name in PLANTED else null_reps), -d * n * (1 + searched), rep,
-              name, (d, n, rep, name, searched, seed))
-             for d, n, null_reps, planted_reps, expensive_reps in plan
-             for name in MODEL_NAMES for rep in range(planted_reps if name in PLANTED else null_reps)
-             for searched in (runs_searches(name, rep, expensive_reps),)]
-    return [task for *_, task in sorted(tasks, key=lambda t: (t[0], t[1], t[2], MODEL_NAMES.index(t[3])))]
+    ordered = []  # (share done, cost, replicate, model), task
+    for d, n, null_reps, planted_reps, expensive_reps in plan:
+        for name in MODEL_NAMES:
+            reps = planted_reps if name in PLANTED else null_reps
+            for rep in range(reps):
+                searched = runs_searches(name, rep, expensive_reps)
+                key = (rep / reps, -d * n * (1 + searched), rep, MODEL_NAMES.index(name))
+                ordered.append((key, (d, n, rep, name, searched, seed)))
+    return [task for _, task in sorted(ordered, key=lambda pair: pair[0])]
 
 
 def run(plan=PLAN, seed: int = 0, log=print, jobs: int = 1, cluster: str | None = None,
