@@ -81,6 +81,8 @@ def _font_families() -> tuple[str, ...]:
 
 RC = {
     "svg.hashsalt": "weights-report",
+    "figure.autolayout": False,  # so that `set_layout_engine(None)` (see `_fit_labels`) leaves no engine at all
+    "figure.constrained_layout.use": False,
     "svg.fonttype": "none",  # text stays text: editable in the SVG, selectable in the PDF, and cheap to render
     "text.parse_math": False,
     "axes.prop_cycle": matplotlib.cycler(color=CYCLE),
@@ -275,10 +277,29 @@ def _fit_labels(fig: Figure) -> None:
         changed |= _fit(ax.yaxis.label, box.height * 1.15, 1, renderer)
         if box.width >= 30:
             changed |= _fit(ax.title, box.width * 1.1, 0, renderer)
+    if engine is not None and changed:
+        engine.execute(fig)
+    _pin_best_legends(fig, renderer)
     if engine is not None:
-        if changed:
-            engine.execute(fig)
-        fig.set_layout_engine("none")
+        # No engine at all, not "none": savefig draws every figure that has one (even "none"'s placeholder)
+        # once more, invisibly, before the real draw, which would cost a third of each save for nothing.
+        fig.set_layout_engine(None)
+
+
+def _pin_best_legends(fig: Figure, renderer) -> None:
+    """Fix each loc="best" legend at the corner it chose. Matplotlib searches again at every draw, counting
+    the data points under each of nine candidate boxes (slow behind a cloud of 50,000 tokens), and a search at
+    another dpi may pick another corner: pinned, the SVG and the PNG show the legend in the same place."""
+    for legend in (ax.get_legend() for ax in fig.axes):
+        if legend is None or legend._loc != 0:  # matplotlib's code for "best"; no public getter exists
+            continue
+        chosen = legend.get_window_extent(renderer).p0
+        for code in range(1, len(legend.codes)):
+            legend.set_loc(code)
+            if np.allclose(legend.get_window_extent(renderer).p0, chosen, rtol=0, atol=1e-6):
+                break
+        else:  # not one of the fixed corners (cannot happen today): keep searching at each draw
+            legend.set_loc("best")
 
 
 def finalize(fig: Figure) -> Figure:
