@@ -182,6 +182,7 @@ def test_the_plan_advances_replicates_evenly_and_starts_the_costliest_models_of_
     assert tasks[0][0] * tasks[0][1] == biggest and tasks[0][4]  # the pair pass at the biggest size goes first
     assert tasks[-1][0] * tasks[-1][1] == smallest  # workers end on the smallest models
 
+
 def test_every_study_size_planted_model_runs_the_searches_where_a_size_runs_them():
     """Claims 20–24's power rests on all planted replicates (35 show ≥ 90% at 95%), not on the first few."""
     for plan in (calibrate.PLAN, calibrate.limit_searches(calibrate.PLAN, 4000)):
