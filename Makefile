@@ -58,9 +58,12 @@ sweep: $(STAMP)
 calibrate: $(STAMP)
 	$(BIN)/python -m report calibrate $(if $(CLUSTER),--cluster $(CLUSTER))
 
-# Fonts for token strings in any script (CJK, Noto core for Devanagari, Thai, Arabic, …, Symbola for emoji), pdftoppm for page checks, chromium for browser checks.
+# Fonts for token strings in any script (CJK, Noto core for Devanagari, Thai, Arabic, …, Symbola for emoji), HarfBuzz's
+# subsetter (WeasyPrint embeds fonts with it in C; without it, in Python with fontTools, ~1 s slower per PDF and with a
+# warning per font), pdftoppm for page checks, chromium for browser checks.
 sysdeps:
 	@missing=""; \
+	{ ! command -v ldconfig >/dev/null 2>&1 || ldconfig -p | grep -q "libharfbuzz-subset\.so"; } || missing="$$missing libharfbuzz-subset0"; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans Devanagari" || missing="$$missing fonts-noto-core"; \
 	fc-list 2>/dev/null | grep -qi "Symbola" || missing="$$missing fonts-symbola"; \

@@ -61,7 +61,15 @@ def machine() -> dict:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), cpu)
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__}
+            "python": platform.python_version(), "torch": torch.__version__, "font_subsetter": font_subsetter()}
+
+
+def font_subsetter() -> str:
+    """What WeasyPrint subsets the PDF's fonts with: "harfbuzz" (C) or "fonttools" (Python, ~1 s slower per
+    GPT-2-size report), so that a bench table says which it measured."""
+    from weasyprint.pdf import fonts
+
+    return "harfbuzz" if fonts.harfbuzz_subset and fonts.harfbuzz.hb_version_atleast(4, 1, 0) else "fonttools"
 
 
 def bench_folder(folder: Path, repeats: int, targets: dict, cached_run: bool) -> dict:
@@ -116,7 +124,8 @@ def main() -> None:
 
     results["machine"]["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     print(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, torch "
-          f"{results['machine']['torch']} ({results['machine']['cpu_capability']}); ratios are measured within "
+          f"{results['machine']['torch']} ({results['machine']['cpu_capability']}), PDF fonts subset with "
+          f"{results['machine']['font_subsetter']}; ratios are measured within "
           "this run, so load from other processes slows the dense pass and the report alike", flush=True)
     runs = [(size, lambda size=size: checkpoint(size, args.data), TARGETS.get(size, {}), True)
             for size in args.sizes.split(",") if size]

@@ -264,6 +264,8 @@ def main() -> None:
     from tests.hub_server import HubServer
 
     results = {"machine": machine(), "shapes": {}}
+    if args.data is not None:
+        args.data.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-today-", dir=args.data) as scratch, HubServer() as hub:
         for name in args.shapes.split(","):
             started = time.perf_counter()
