@@ -49,7 +49,7 @@ def test_a_best_legend_is_pinned_where_matplotlib_put_it():
     assert np.allclose(legend.get_window_extent(renderer).bounds, pinned)
 
 
-def test_pinning_leaves_svg_and_png_unchanged(tmp_path):
+def test_pinning_leaves_the_svg_unchanged():
     """The pinned legend draws exactly what a search at every draw would: same SVG bytes."""
     pinned, searched = _figure_with_legend(), _figure_with_legend()
     with style.style():
