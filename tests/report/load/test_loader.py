@@ -11,7 +11,7 @@ from safetensors.numpy import load_file
 
 from report.errors import ReportError
 from report.load.hub import resolve
-from report.load.loader import load_weights
+from report.load.loader import MAX_ABS, _check_finite, load_weights
 from tests.planted import Spec, plant
 
 
@@ -98,8 +98,6 @@ def test_hub_id_resolves_through_the_local_cache(tmp_path, monkeypatch, planted)
 @pytest.mark.parametrize("value, named", [(np.nan, "NaN/Inf"), (np.inf, "NaN/Inf"), (-np.inf, "NaN/Inf"),
                                           (2e12, "as large as 2e+12"), (-2e12, "as large as 2e+12")])
 def test_a_bad_value_is_refused_with_its_place(value, named):
-    from report.load.loader import _check_finite
-
     array = np.ones((50, 8), dtype=np.float32)
     array[31, 5] = value
     with pytest.raises(ReportError, match=re.escape(named) + r".*\(31, 5\)"):
@@ -107,7 +105,5 @@ def test_a_bad_value_is_refused_with_its_place(value, named):
 
 
 def test_values_up_to_the_limit_pass():
-    from report.load.loader import MAX_ABS, _check_finite
-
     _check_finite("m", "wte.weight", np.array([[-MAX_ABS, MAX_ABS]], dtype=np.float64))
     _check_finite("m", "wte.weight", np.zeros((0, 8), dtype=np.float32))
